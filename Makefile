@@ -1,0 +1,56 @@
+# One interface for people and CI: make install | demo | test | bench | fuzz | lint
+# Everything installs into .venv from PyPI / crates.io / Debian; nothing is installed by hand.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(abspath $(BIN)):$(PATH)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install install-deps build demo test test-rust test-python stubtest bench fuzz lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# Python dependencies, real tokenizer/model artifacts (PyPI) and text corpora (Debian).
+install-deps: $(PY)
+	PYTHON=$(PY) bash scripts/install-test-deps.sh
+
+# The extension, compiled in release mode into the venv (editable Python sources).
+build: $(PY)
+	$(PY) -m pip install -q "maturin>=1.7,<2"
+	$(BIN)/maturin develop --release --quiet
+
+install: install-deps build
+
+demo: install
+	$(BIN)/toktool demo
+
+test: install test-rust test-python
+
+test-rust:
+	cargo test --workspace --exclude toktool-py --quiet
+
+test-python:
+	$(PY) -m pytest tests -q
+
+stubtest:
+	$(PY) -m mypy.stubtest toktool._toktool --allowlist tests/stubtest-allowlist.txt
+
+bench: install
+	$(PY) bench/bench_encode.py --out docs/BENCHMARKS.md
+
+fuzz:
+	cd fuzz && cargo +nightly fuzz run tokenizer_json_load -- -max_total_time=60
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --exclude toktool-py -- -D warnings
+	$(PY) -m mypy
+
+clean:
+	rm -rf $(VENV) target

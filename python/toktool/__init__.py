@@ -1,0 +1,56 @@
+"""toktool: a tokenizer engineering toolkit.
+
+A Rust core (HF-exact BPE, and the algorithms built on it) with a typed Python layer and the
+``toktool`` command line.
+
+>>> import toktool
+>>> tok = toktool.Tokenizer.from_str(toktool.testing.tiny_tokenizer_json())
+>>> tok.encode("hello world")
+[0, 1]
+"""
+
+from __future__ import annotations
+
+import os
+
+from toktool import _toktool, errors, testing
+from toktool._toktool import parallelism, set_parallelism
+from toktool.errors import (
+    InternalError,
+    InvalidInputError,
+    InvalidTokenIdError,
+    ToktoolError,
+    ToktoolIOError,
+    TokenizerFormatError,
+    TokenizerRegexError,
+    UnknownTokenError,
+    UnsupportedComponentError,
+)
+from toktool.tokenizer import Tokenizer, load_tokenizer
+
+__version__: str = _toktool.__version__
+
+__all__ = [
+    "InternalError",
+    "InvalidInputError",
+    "InvalidTokenIdError",
+    "ToktoolError",
+    "ToktoolIOError",
+    "Tokenizer",
+    "TokenizerFormatError",
+    "TokenizerRegexError",
+    "UnknownTokenError",
+    "UnsupportedComponentError",
+    "__version__",
+    "errors",
+    "load_tokenizer",
+    "parallelism",
+    "set_parallelism",
+    "testing",
+]
+
+# Rayon's thread pool does not survive fork(): batch calls in a child run serially.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _toktool.set_parallelism(False))
+if os.environ.get("TOKTOOL_NO_PARALLELISM"):
+    _toktool.set_parallelism(False)

@@ -1,0 +1,289 @@
+//! The BPE model: turns one pre-token into ids with HF's merge-rank semantics.
+//!
+//! Semantics (HF `tokenizers` `BPE::merge_word`): split the piece into units (bytes for
+//! byte-level files, chars otherwise), map each to its vocabulary id (with byte fallback and
+//! unknown-token handling), then repeatedly merge the adjacent pair with the lowest merge rank,
+//! leftmost first. Pieces that are themselves a token which BPE would produce unchanged skip the
+//! merge loop; short pieces use an in-place quadratic loop, long ones a heap (`O(n log n)`).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rustc_hash::FxHashMap;
+
+/// `(left id, right id) -> (rank, merged id)`.
+pub type MergeMap = FxHashMap<(u32, u32), (u32, u32)>;
+
+/// Pieces with more units than this use the heap-based merge loop.
+const HEAP_THRESHOLD: usize = 48;
+
+/// Unknown-token handling of a model.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnkPolicy {
+    pub id: Option<u32>,
+    pub fuse: bool,
+}
+
+/// A loaded BPE model in "unit space" (raw bytes for byte-level files, UTF-8 otherwise).
+#[derive(Debug)]
+pub struct Bpe {
+    /// Whether units are single bytes (byte-level files) or chars.
+    pub byte_level: bool,
+    /// Vocabulary keyed by unit-space bytes.
+    pub key_to_id: FxHashMap<Box<[u8]>, u32>,
+    /// `key_to_id` for single-byte keys, for byte-level files.
+    pub byte_ids: [Option<u32>; 256],
+    pub merges: MergeMap,
+    pub unk: UnkPolicy,
+    /// Ids of `<0xXX>` tokens when `byte_fallback` is on.
+    pub byte_fallback: Option<[Option<u32>; 256]>,
+    pub ignore_merges: bool,
+    /// The byte-level spelling of each byte, used for byte fallback on byte-level files.
+    pub byte_chars: [char; 256],
+    /// `self_encoding[id]`: BPE of the token's own key gives exactly `[id]`.
+    pub self_encoding: Vec<bool>,
+}
+
+impl Bpe {
+    /// Fill `self_encoding` by running BPE on every token's key. Call once after loading.
+    pub fn compute_self_encoding(&mut self, vocab_size: usize) {
+        use rayon::prelude::*;
+        let keys: Vec<(&[u8], u32)> = self.key_to_id.iter().map(|(k, &v)| (&**k, v)).collect();
+        let this = &*self;
+        let flags: Vec<(u32, bool)> = keys
+            .par_iter()
+            .map(|&(key, id)| {
+                let mut out = Vec::new();
+                this.merge_units(key, &mut out);
+                (id, out.len() == 1 && out[0] == id)
+            })
+            .collect();
+        let mut self_encoding = vec![false; vocab_size];
+        for (id, ok) in flags {
+            if let Some(slot) = self_encoding.get_mut(id as usize) {
+                *slot = ok;
+            }
+        }
+        self.self_encoding = self_encoding;
+    }
+
+    /// Encode one pre-token, appending its ids to `out`.
+    #[inline]
+    pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
+        if let Some(&id) = self.key_to_id.get(piece) {
+            if self.ignore_merges || self.self_encoding.get(id as usize).copied().unwrap_or(false) {
+                out.push(id);
+                return;
+            }
+        }
+        self.merge_units(piece, out);
+    }
+
+    /// The full algorithm without the whole-piece shortcut.
+    pub fn merge_units(&self, piece: &[u8], out: &mut Vec<u32>) {
+        let start = out.len();
+        self.initial_symbols(piece, out);
+        let symbols = &mut out[start..];
+        let merged_len = if symbols.len() > HEAP_THRESHOLD {
+            merge_with_heap(&self.merges, symbols)
+        } else {
+            merge_in_place(&self.merges, symbols)
+        };
+        out.truncate(start + merged_len);
+    }
+
+    fn initial_symbols(&self, piece: &[u8], out: &mut Vec<u32>) {
+        let mut pending_unk: Option<u32> = None;
+        let push_known = |out: &mut Vec<u32>, pending: &mut Option<u32>, id: u32| {
+            if let Some(unk) = pending.take() {
+                out.push(unk);
+            }
+            out.push(id);
+        };
+        if self.byte_level {
+            for &b in piece {
+                if let Some(id) = self.byte_ids[b as usize] {
+                    push_known(out, &mut pending_unk, id);
+                } else {
+                    let mut buf = [0u8; 4];
+                    let spelled = self.byte_chars[b as usize].encode_utf8(&mut buf);
+                    self.unknown_unit(spelled.as_bytes(), out, &mut pending_unk);
+                }
+            }
+        } else {
+            let text = std::str::from_utf8(piece).unwrap_or_default();
+            let mut buf = [0u8; 4];
+            for c in text.chars() {
+                let key = c.encode_utf8(&mut buf).as_bytes();
+                if let Some(&id) = self.key_to_id.get(key) {
+                    push_known(out, &mut pending_unk, id);
+                } else {
+                    self.unknown_unit(key, out, &mut pending_unk);
+                }
+            }
+        }
+        if let Some(unk) = pending_unk {
+            out.push(unk);
+        }
+    }
+
+    /// A unit missing from the vocabulary: byte fallback, else the unknown token, else dropped
+    /// (HF drops it silently when the file has no `unk_token`).
+    fn unknown_unit(&self, spelled: &[u8], out: &mut Vec<u32>, pending_unk: &mut Option<u32>) {
+        if let Some(table) = &self.byte_fallback {
+            let ids: Option<Vec<u32>> = spelled.iter().map(|&b| table[b as usize]).collect();
+            if let Some(ids) = ids {
+                // HF keeps a pending unknown token waiting across byte-fallback units.
+                out.extend(ids);
+                return;
+            }
+        }
+        if let Some(unk) = self.unk.id {
+            match pending_unk {
+                Some(_) if self.unk.fuse => {}
+                Some(prev) => {
+                    out.push(*prev);
+                    *pending_unk = Some(unk);
+                }
+                None => *pending_unk = Some(unk),
+            }
+        }
+    }
+}
+
+/// Quadratic merge loop for short pieces; returns the new length of `symbols`.
+fn merge_in_place(merges: &MergeMap, symbols: &mut [u32]) -> usize {
+    let mut len = symbols.len();
+    if len < 2 {
+        return len;
+    }
+    let rank_of = |a: u32, b: u32| merges.get(&(a, b)).copied();
+    loop {
+        let mut best: Option<(usize, u32, u32)> = None;
+        for i in 0..len - 1 {
+            if let Some((rank, new_id)) = rank_of(symbols[i], symbols[i + 1]) {
+                if best.is_none_or(|(_, r, _)| rank < r) {
+                    best = Some((i, rank, new_id));
+                }
+            }
+        }
+        let Some((i, _, new_id)) = best else { break };
+        symbols[i] = new_id;
+        symbols.copy_within(i + 2..len, i + 1);
+        len -= 1;
+        if len < 2 {
+            break;
+        }
+    }
+    len
+}
+
+/// Heap-based merge loop (HF's `Word::merge_all`), `O(n log n)`; returns the new length.
+fn merge_with_heap(merges: &MergeMap, symbols: &mut [u32]) -> usize {
+    const NONE: usize = usize::MAX;
+    let n = symbols.len();
+    let mut prev: Vec<usize> = (0..n).map(|i| if i == 0 { NONE } else { i - 1 }).collect();
+    let mut next: Vec<usize> = (0..n).map(|i| if i + 1 == n { NONE } else { i + 1 }).collect();
+    let mut alive = vec![true; n];
+    let mut heap: BinaryHeap<Reverse<(u32, usize, u32)>> = BinaryHeap::with_capacity(n);
+    for i in 0..n.saturating_sub(1) {
+        if let Some(&(rank, new_id)) = merges.get(&(symbols[i], symbols[i + 1])) {
+            heap.push(Reverse((rank, i, new_id)));
+        }
+    }
+    while let Some(Reverse((rank, pos, new_id))) = heap.pop() {
+        if !alive[pos] || next[pos] == NONE {
+            continue;
+        }
+        let right = next[pos];
+        // Stale entries are those whose pair no longer produces this merge.
+        if merges.get(&(symbols[pos], symbols[right])) != Some(&(rank, new_id)) {
+            continue;
+        }
+        symbols[pos] = new_id;
+        alive[right] = false;
+        next[pos] = next[right];
+        if next[pos] != NONE {
+            prev[next[pos]] = pos;
+        }
+        if prev[pos] != NONE {
+            let p = prev[pos];
+            if let Some(&(r, id)) = merges.get(&(symbols[p], symbols[pos])) {
+                heap.push(Reverse((r, p, id)));
+            }
+        }
+        if next[pos] != NONE {
+            if let Some(&(r, id)) = merges.get(&(symbols[pos], symbols[next[pos]])) {
+                heap.push(Reverse((r, pos, id)));
+            }
+        }
+    }
+    let mut len = 0;
+    for i in 0..n {
+        if alive[i] {
+            symbols[len] = symbols[i];
+            len += 1;
+        }
+    }
+    len
+}
+
+/// The readable reference: recompute every pair each round. Kept for tests and fuzzing.
+pub fn reference_merge(merges: &MergeMap, mut symbols: Vec<u32>) -> Vec<u32> {
+    loop {
+        let best = symbols
+            .windows(2)
+            .enumerate()
+            .filter_map(|(i, w)| merges.get(&(w[0], w[1])).map(|&(rank, id)| (rank, i, id)))
+            .min();
+        let Some((_, i, id)) = best else {
+            return symbols;
+        };
+        symbols.splice(i..i + 2, [id]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn random_merges(n_units: u32, n_merges: usize, seed: u64) -> MergeMap {
+        // Deterministic pseudo-random merges over a small alphabet, with chains.
+        let mut state = seed | 1;
+        let mut rand = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut merges = MergeMap::default();
+        let mut next_id = n_units;
+        for rank in 0..n_merges {
+            let a = (rand() % u64::from(next_id)) as u32;
+            let b = (rand() % u64::from(next_id)) as u32;
+            merges.entry((a, b)).or_insert_with(|| {
+                next_id += 1;
+                (rank as u32, next_id - 1)
+            });
+        }
+        merges
+    }
+
+    proptest! {
+        #[test]
+        fn fast_loops_match_reference(
+            seed in any::<u64>(),
+            units in prop::collection::vec(0u32..4, 0..200),
+        ) {
+            let merges = random_merges(4, 40, seed);
+            let expected = reference_merge(&merges, units.clone());
+            let mut a = units.clone();
+            let la = merge_in_place(&merges, &mut a);
+            prop_assert_eq!(&a[..la], &expected[..]);
+            let mut b = units;
+            let lb = merge_with_heap(&merges, &mut b);
+            prop_assert_eq!(&b[..lb], &expected[..]);
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! toktool-core: the pure-Rust core of toktool.
+//!
+//! An exact re-implementation of Hugging Face `tokenizers`' BPE pipeline (added tokens,
+//! normalizers, pre-tokenizers, BPE with byte fallback) with fast paths for the common cases, and
+//! the tokenizer algorithms built on it. Nothing here links Python; `toktool-py` wraps it.
+
+pub mod added;
+pub mod bpe;
+pub mod byte_level;
+pub mod error;
+pub mod json;
+pub mod normalizer;
+pub mod parallel;
+pub mod pretokenizer;
+pub mod scanner;
+pub mod tokenizer;
+pub mod unicode_class;
+
+pub use error::{Error, Result};
+pub use parallel::{parallelism, set_parallelism};
+pub use tokenizer::{Summary, Tokenizer};

@@ -1,0 +1,402 @@
+//! Pre-tokenizers: split normalized text into the pieces BPE runs on, exactly as HF does.
+//!
+//! Steps run as a chain of callbacks: each step hands every piece it produces to the next, and
+//! the last hands them to the model. No piece list is materialized on the common paths.
+
+use crate::error::{Error, Result};
+use crate::json::{compile_regex, pattern_spec, Node, PatternSpec};
+use crate::scanner::{Scanner, GPT2_PATTERN};
+
+/// How a `Split` step treats the matches of its pattern (HF's `SplitDelimiterBehavior`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behavior {
+    Removed,
+    Isolated,
+    MergedWithPrevious,
+    MergedWithNext,
+    Contiguous,
+}
+
+impl Behavior {
+    fn parse(s: &str, path: &str) -> Result<Behavior> {
+        Ok(match s {
+            "Removed" => Behavior::Removed,
+            "Isolated" => Behavior::Isolated,
+            "MergedWithPrevious" => Behavior::MergedWithPrevious,
+            "MergedWithNext" => Behavior::MergedWithNext,
+            "Contiguous" => Behavior::Contiguous,
+            other => return Err(Error::json(path, format!("unknown split behavior {other:?}"))),
+        })
+    }
+}
+
+/// What a `Split` step looks for.
+#[derive(Debug)]
+pub enum Matcher {
+    /// A pattern with an exact hand-written scanner.
+    Scanner(Scanner),
+    Regex(fancy_regex::Regex),
+    Literal(String),
+    /// One char class: HF's char-predicate patterns (`Digits`, `WhitespaceSplit`).
+    Numeric,
+    Whitespace,
+}
+
+impl Matcher {
+    /// `(start, end, is_match)` segments that tile `text`, as HF's `find_matches`.
+    fn segments(&self, text: &str) -> Vec<(usize, usize, bool)> {
+        let mut out = Vec::new();
+        if text.is_empty() {
+            return out;
+        }
+        let mut prev = 0;
+        let mut push_match = |out: &mut Vec<(usize, usize, bool)>, s: usize, e: usize| {
+            if prev != s {
+                out.push((prev, s, false));
+            }
+            out.push((s, e, true));
+            prev = e;
+        };
+        match self {
+            Matcher::Scanner(scanner) => scanner.for_each_match(text, |s, e| push_match(&mut out, s, e)),
+            Matcher::Regex(re) => {
+                for m in re.find_iter(text) {
+                    // A backtracking blow-up on pathological input: treat the rest as unmatched
+                    // rather than panic. Files with exact scanners never reach this.
+                    let Ok(m) = m else { break };
+                    push_match(&mut out, m.start(), m.end());
+                }
+            }
+            Matcher::Literal(lit) => {
+                if !lit.is_empty() {
+                    for (s, _) in text.match_indices(lit.as_str()) {
+                        push_match(&mut out, s, s + lit.len());
+                    }
+                }
+            }
+            Matcher::Numeric | Matcher::Whitespace => {
+                let numeric = matches!(self, Matcher::Numeric);
+                for (s, c) in text.char_indices() {
+                    let hit = if numeric { c.is_numeric() } else { c.is_whitespace() };
+                    if hit {
+                        push_match(&mut out, s, s + c.len_utf8());
+                    }
+                }
+            }
+        }
+        if prev != text.len() {
+            out.push((prev, text.len(), false));
+        }
+        out
+    }
+}
+
+/// Apply HF's split behavior to tiled segments; returns the kept `(start, end)` ranges.
+fn apply_behavior(segments: Vec<(usize, usize, bool)>, behavior: Behavior) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::with_capacity(segments.len());
+    match behavior {
+        Behavior::Isolated => out.extend(segments.iter().map(|&(s, e, _)| (s, e))),
+        Behavior::Removed => out.extend(segments.iter().filter(|x| !x.2).map(|&(s, e, _)| (s, e))),
+        Behavior::MergedWithPrevious => {
+            let mut previous_match = false;
+            for (s, e, is_match) in segments {
+                match out.last_mut() {
+                    Some(last) if is_match && !previous_match => last.1 = e,
+                    _ => out.push((s, e)),
+                }
+                previous_match = is_match;
+            }
+        }
+        Behavior::MergedWithNext => {
+            let mut previous_match = false;
+            for (s, e, is_match) in segments.into_iter().rev() {
+                match out.last_mut() {
+                    Some(last) if is_match && !previous_match => last.0 = s,
+                    _ => out.push((s, e)),
+                }
+                previous_match = is_match;
+            }
+            out.reverse();
+        }
+        Behavior::Contiguous => {
+            let mut previous_match = false;
+            for (i, (s, e, is_match)) in segments.into_iter().enumerate() {
+                match out.last_mut() {
+                    Some(last) if i > 0 && is_match == previous_match => last.1 = e,
+                    _ => out.push((s, e)),
+                }
+                previous_match = is_match;
+            }
+        }
+    }
+    out.retain(|&(s, e)| s != e);
+    out
+}
+
+/// When `Metaspace` adds its replacement char in front of a piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrependScheme {
+    Always,
+    First,
+    Never,
+}
+
+/// One pre-tokenizer step.
+#[derive(Debug)]
+pub enum Step {
+    Split {
+        matcher: Matcher,
+        behavior: Behavior,
+        invert: bool,
+    },
+    /// GPT-2 byte-level: optional prefix space, optional GPT-2 regex; the byte mapping itself is
+    /// implicit because the model works on raw bytes.
+    ByteLevel { add_prefix_space: bool, use_regex: bool },
+    Metaspace {
+        replacement: char,
+        prepend: PrependScheme,
+        split: bool,
+    },
+}
+
+/// The whole pre-tokenizer of a file, flattened.
+#[derive(Debug, Default)]
+pub struct PreTokenizer {
+    steps: Vec<Step>,
+}
+
+impl PreTokenizer {
+    /// Parse a `pre_tokenizer` value (`None` for null).
+    pub fn from_json(node: Option<Node<'_>>) -> Result<PreTokenizer> {
+        let mut steps = Vec::new();
+        if let Some(node) = node {
+            parse_into(node, &mut steps)?;
+        }
+        if let Some(pos) = steps.iter().position(|s| matches!(s, Step::ByteLevel { .. })) {
+            if pos + 1 != steps.len() {
+                return Err(Error::unsupported(
+                    "pre_tokenizer",
+                    node.map_or("$.pre_tokenizer", |n| n.path),
+                    "ByteLevel must be the last pre-tokenizer step",
+                ));
+            }
+        }
+        Ok(PreTokenizer { steps })
+    }
+
+    /// Whether the chain ends in `ByteLevel`, i.e. the model's vocabulary is byte-level.
+    pub fn is_byte_level(&self) -> bool {
+        matches!(self.steps.last(), Some(Step::ByteLevel { .. }))
+    }
+
+    /// The `Metaspace` replacement char, if the chain has one.
+    pub fn metaspace(&self) -> Option<(char, PrependScheme)> {
+        self.steps.iter().find_map(|s| match s {
+            Step::Metaspace {
+                replacement,
+                prepend,
+                ..
+            } => Some((*replacement, *prepend)),
+            _ => None,
+        })
+    }
+
+    /// Run the chain on `text`; `first` says whether `text` starts the original input.
+    pub fn run(&self, text: &str, first: bool, sink: &mut dyn FnMut(&str)) {
+        self.run_from(0, text, first, sink);
+    }
+
+    fn run_from(&self, index: usize, piece: &str, first: bool, sink: &mut dyn FnMut(&str)) {
+        if piece.is_empty() {
+            return;
+        }
+        let Some(step) = self.steps.get(index) else {
+            sink(piece);
+            return;
+        };
+        let next = index + 1;
+        match step {
+            Step::Split {
+                matcher: Matcher::Scanner(scanner),
+                behavior: Behavior::Isolated,
+                invert: false,
+            } => scanner.for_each_match(piece, |s, e| {
+                self.run_from(next, &piece[s..e], first && s == 0, sink);
+            }),
+            Step::Split {
+                matcher,
+                behavior,
+                invert,
+            } => {
+                let mut segments = matcher.segments(piece);
+                if *invert {
+                    for seg in &mut segments {
+                        seg.2 = !seg.2;
+                    }
+                }
+                for (s, e) in apply_behavior(segments, *behavior) {
+                    self.run_from(next, &piece[s..e], first && s == 0, sink);
+                }
+            }
+            Step::ByteLevel {
+                add_prefix_space,
+                use_regex,
+            } => {
+                let owned;
+                let text = if *add_prefix_space && !piece.starts_with(' ') {
+                    owned = format!(" {piece}");
+                    owned.as_str()
+                } else {
+                    piece
+                };
+                if *use_regex {
+                    Scanner::Gpt2.for_each_match(text, |s, e| sink(&text[s..e]));
+                } else {
+                    sink(text);
+                }
+            }
+            Step::Metaspace {
+                replacement,
+                prepend,
+                split,
+            } => {
+                let mut text = piece.replace(' ', replacement.encode_utf8(&mut [0; 4]));
+                let wants_prefix = match prepend {
+                    PrependScheme::Always => true,
+                    PrependScheme::First => first,
+                    PrependScheme::Never => false,
+                };
+                if wants_prefix && !text.starts_with(*replacement) {
+                    text.insert(0, *replacement);
+                }
+                if *split {
+                    let matcher = Matcher::Literal(replacement.to_string());
+                    for (s, e) in apply_behavior(matcher.segments(&text), Behavior::MergedWithNext) {
+                        self.run_from(next, &text[s..e], first && s == 0, sink);
+                    }
+                } else {
+                    self.run_from(next, &text, first, sink);
+                }
+            }
+        }
+    }
+}
+
+fn parse_into(node: Node<'_>, steps: &mut Vec<Step>) -> Result<()> {
+    let ty = node.type_name()?;
+    match ty {
+        "Sequence" => {
+            let path = node.child_path("pretokenizers");
+            for (i, item) in node.array("pretokenizers")?.iter().enumerate() {
+                let item_path = format!("{path}[{i}]");
+                parse_into(Node::new(&item_path, item)?, steps)?;
+            }
+        }
+        "ByteLevel" => steps.push(Step::ByteLevel {
+            add_prefix_space: node.bool_or("add_prefix_space", true)?,
+            use_regex: node.bool_or("use_regex", true)?,
+        }),
+        "Split" => {
+            let behavior = Behavior::parse(node.str("behavior")?, &node.child_path("behavior"))?;
+            let matcher = match pattern_spec(node, "pattern")? {
+                PatternSpec::Literal(s) => Matcher::Literal(s.to_owned()),
+                PatternSpec::Regex(r) => match Scanner::for_pattern(r) {
+                    Some(scanner) => Matcher::Scanner(scanner),
+                    None => Matcher::Regex(compile_regex(r, &node.child_path("pattern"))?),
+                },
+            };
+            steps.push(Step::Split {
+                matcher,
+                behavior,
+                invert: node.bool_or("invert", false)?,
+            });
+        }
+        "Digits" => steps.push(Step::Split {
+            matcher: Matcher::Numeric,
+            behavior: if node.bool_or("individual_digits", false)? {
+                Behavior::Isolated
+            } else {
+                Behavior::Contiguous
+            },
+            invert: false,
+        }),
+        "Whitespace" => steps.push(Step::Split {
+            matcher: Matcher::Regex(compile_regex(r"\w+|[^\w\s]+", node.path)?),
+            behavior: Behavior::Removed,
+            invert: true,
+        }),
+        "WhitespaceSplit" => steps.push(Step::Split {
+            matcher: Matcher::Whitespace,
+            behavior: Behavior::Removed,
+            invert: false,
+        }),
+        "Metaspace" => {
+            let replacement_str = node.str("replacement")?;
+            let mut chars = replacement_str.chars();
+            let replacement = match (chars.next(), chars.next()) {
+                (Some(c), None) => c,
+                _ => {
+                    return Err(Error::json(
+                        node.child_path("replacement"),
+                        "expected exactly one character",
+                    ))
+                }
+            };
+            let prepend = match node.opt_str("prepend_scheme")? {
+                Some("always") => PrependScheme::Always,
+                Some("first") => PrependScheme::First,
+                Some("never") => PrependScheme::Never,
+                Some(other) => {
+                    return Err(Error::json(
+                        node.child_path("prepend_scheme"),
+                        format!("unknown prepend scheme {other:?}"),
+                    ))
+                }
+                None if node.bool_or("add_prefix_space", true)? => PrependScheme::Always,
+                None => PrependScheme::Never,
+            };
+            steps.push(Step::Metaspace {
+                replacement,
+                prepend,
+                split: node.bool_or("split", true)?,
+            });
+        }
+        other => {
+            return Err(Error::unsupported(
+                "pre_tokenizer",
+                node.path,
+                format!("type {other:?} (supported: ByteLevel, Split, Digits, Metaspace, Whitespace, WhitespaceSplit, Sequence)"),
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// The GPT-2 pattern, re-exported for the reference implementation in tests.
+pub const BYTE_LEVEL_PATTERN: &str = GPT2_PATTERN;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segs(v: &[(usize, usize, bool)]) -> Vec<(usize, usize, bool)> {
+        v.to_vec()
+    }
+
+    #[test]
+    fn behaviors_follow_hf() {
+        // "a-b--c": matches of "-" at 1, 3, 4.
+        let s = segs(&[(0, 1, false), (1, 2, true), (2, 3, false), (3, 4, true), (4, 5, true), (5, 6, false)]);
+        assert_eq!(apply_behavior(s.clone(), Behavior::Removed), vec![(0, 1), (2, 3), (5, 6)]);
+        assert_eq!(apply_behavior(s.clone(), Behavior::Isolated).len(), 6);
+        assert_eq!(
+            apply_behavior(s.clone(), Behavior::MergedWithPrevious),
+            vec![(0, 2), (2, 4), (4, 5), (5, 6)]
+        );
+        assert_eq!(
+            apply_behavior(s.clone(), Behavior::MergedWithNext),
+            vec![(0, 1), (1, 3), (3, 4), (4, 6)]
+        );
+        assert_eq!(apply_behavior(s, Behavior::Contiguous), vec![(0, 1), (1, 2), (2, 3), (3, 5), (5, 6)]);
+    }
+}

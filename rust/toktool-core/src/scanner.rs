@@ -1,0 +1,317 @@
+//! Hand-written scanners equivalent to the pre-tokenizer regexes most BPE files use.
+//!
+//! The GPT-2 and cl100k-family patterns tile their input: every position starts a match, so a
+//! scanner only needs "where does the match starting here end". Each scanner is checked against
+//! the regex it replaces (see the tests and the `encode_matches_reference` fuzz target); both run
+//! in linear time, unlike a backtracking engine on `\s+(?!\S)` over long whitespace runs.
+
+use crate::unicode_class::{classes, Classes};
+
+/// GPT-2's pattern, used by the `ByteLevel` pre-tokenizer with `use_regex: true`.
+pub const GPT2_PATTERN: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+/// `cl100k_base` (GPT-4); Llama 3 uses the same string.
+pub const CL100K_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// The same family with single digits (Qwen2).
+pub const CL100K_SINGLE_DIGIT_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// A regex-free scanner for one of the known patterns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scanner {
+    Gpt2,
+    Cl100k { max_digits: usize },
+}
+
+impl Scanner {
+    /// The scanner that is exactly equivalent to `pattern`, if there is one.
+    pub fn for_pattern(pattern: &str) -> Option<Scanner> {
+        match pattern {
+            GPT2_PATTERN => Some(Scanner::Gpt2),
+            CL100K_PATTERN => Some(Scanner::Cl100k { max_digits: 3 }),
+            CL100K_SINGLE_DIGIT_PATTERN => Some(Scanner::Cl100k { max_digits: 1 }),
+            _ => None,
+        }
+    }
+
+    /// Calls `sink` with the byte range of every match, in order. The matches tile `text`.
+    pub fn for_each_match(self, text: &str, mut sink: impl FnMut(usize, usize)) {
+        let classes = classes();
+        let mut pos = 0;
+        while pos < text.len() {
+            let end = match self {
+                Scanner::Gpt2 => gpt2_match_end(classes, text, pos),
+                Scanner::Cl100k { max_digits } => cl100k_match_end(classes, text, pos, max_digits),
+            };
+            debug_assert!(end > pos);
+            sink(pos, end);
+            pos = end;
+        }
+    }
+}
+
+#[inline]
+fn char_at(text: &str, pos: usize) -> Option<char> {
+    text[pos..].chars().next()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Letter,
+    Number,
+    Space,
+    Other,
+}
+
+#[inline]
+fn kind(classes: &Classes, c: char) -> Kind {
+    if c.is_ascii() {
+        if c.is_ascii_alphabetic() {
+            return Kind::Letter;
+        }
+        if c.is_ascii_digit() {
+            return Kind::Number;
+        }
+        if matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c') {
+            return Kind::Space;
+        }
+        return Kind::Other;
+    }
+    if classes.letter.contains(c) {
+        Kind::Letter
+    } else if classes.number.contains(c) {
+        Kind::Number
+    } else if classes.space.contains(c) {
+        Kind::Space
+    } else {
+        Kind::Other
+    }
+}
+
+/// End of the maximal run of chars of kind `k` starting at `pos`.
+#[inline]
+fn run_end(classes: &Classes, text: &str, pos: usize, k: Kind) -> usize {
+    let mut end = pos;
+    for c in text[pos..].chars() {
+        if kind(classes, c) != k {
+            break;
+        }
+        end += c.len_utf8();
+    }
+    end
+}
+
+/// Length in bytes of a contraction suffix (`s`, `re`, ...) right after an apostrophe.
+fn contraction_len(text: &str, pos: usize, case_insensitive: bool) -> Option<usize> {
+    let mut chars = text[pos..].chars();
+    let fold = |c: char| {
+        if case_insensitive {
+            match c {
+                // U+017F LATIN SMALL LETTER LONG S case-folds to 's'.
+                '\u{17f}' => 's',
+                _ => c.to_ascii_lowercase(),
+            }
+        } else {
+            c
+        }
+    };
+    let first = chars.next()?;
+    match fold(first) {
+        's' | 't' | 'm' | 'd' => Some(first.len_utf8()),
+        f @ ('r' | 'v' | 'l') => {
+            let second = chars.next()?;
+            let want = if f == 'l' { 'l' } else { 'e' };
+            (fold(second) == want).then_some(first.len_utf8() + second.len_utf8())
+        }
+        _ => None,
+    }
+}
+
+/// The whitespace alternatives shared by both families: `\s+(?!\S)|\s+` on the run at `pos`.
+fn space_run_match_end(classes: &Classes, text: &str, pos: usize) -> usize {
+    let run = run_end(classes, text, pos, Kind::Space);
+    if run == text.len() {
+        return run;
+    }
+    // Followed by a non-space: `\s+(?!\S)` gives the run minus its last char, when that is not empty.
+    let last_start = text[..run]
+        .char_indices()
+        .next_back()
+        .map_or(pos, |(i, _)| i);
+    if last_start > pos {
+        last_start
+    } else {
+        run
+    }
+}
+
+fn gpt2_match_end(classes: &Classes, text: &str, pos: usize) -> usize {
+    let Some(c) = char_at(text, pos) else {
+        return pos;
+    };
+    if c == '\'' {
+        if let Some(n) = contraction_len(text, pos + 1, false) {
+            return pos + 1 + n;
+        }
+    }
+    let start = if c == ' ' { pos + 1 } else { pos };
+    if let Some(next) = char_at(text, start) {
+        let k = kind(classes, next);
+        if k != Kind::Space {
+            return run_end(classes, text, start, k);
+        }
+    }
+    space_run_match_end(classes, text, pos)
+}
+
+fn cl100k_match_end(classes: &Classes, text: &str, pos: usize, max_digits: usize) -> usize {
+    let Some(c) = char_at(text, pos) else {
+        return pos;
+    };
+    if c == '\'' {
+        if let Some(n) = contraction_len(text, pos + 1, true) {
+            return pos + 1 + n;
+        }
+    }
+    let k = kind(classes, c);
+    let next_pos = pos + c.len_utf8();
+    let next_kind = char_at(text, next_pos).map(|n| kind(classes, n));
+    match k {
+        Kind::Letter => return run_end(classes, text, pos, Kind::Letter),
+        Kind::Number => {
+            let mut end = pos;
+            for d in text[pos..].chars().take(max_digits) {
+                if kind(classes, d) != Kind::Number {
+                    break;
+                }
+                end += d.len_utf8();
+            }
+            return end;
+        }
+        _ => {}
+    }
+    // `[^\r\n\p{L}\p{N}]?\p{L}+` with the optional char present.
+    if c != '\r' && c != '\n' && next_kind == Some(Kind::Letter) {
+        return run_end(classes, text, next_pos, Kind::Letter);
+    }
+    // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
+    let other_start = if k == Kind::Other {
+        Some(pos)
+    } else if c == ' ' && next_kind == Some(Kind::Other) {
+        Some(next_pos)
+    } else {
+        None
+    };
+    if let Some(start) = other_start {
+        let mut end = run_end(classes, text, start, Kind::Other);
+        end += text[end..]
+            .bytes()
+            .take_while(|&b| b == b'\r' || b == b'\n')
+            .count();
+        return end;
+    }
+    // `\s*[\r\n]+`: up to and including the last CR/LF of the whitespace run.
+    let run = run_end(classes, text, pos, Kind::Space);
+    if let Some(last_newline) = text[pos..run].rfind(['\r', '\n']) {
+        return pos + last_newline + 1;
+    }
+    space_run_match_end(classes, text, pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn regex_matches(pattern: &str, text: &str) -> Vec<(usize, usize)> {
+        let re = fancy_regex::Regex::new(pattern).expect("pattern compiles");
+        re.find_iter(text)
+            .map(|m| {
+                let m = m.expect("no backtrack limit on short inputs");
+                (m.start(), m.end())
+            })
+            .collect()
+    }
+
+    fn scanner_matches(scanner: Scanner, text: &str) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        scanner.for_each_match(text, |s, e| out.push((s, e)));
+        out
+    }
+
+    const TRICKY: &[&str] = &[
+        "Hello world's  end\n\n  x",
+        "it'S I'LL we'Re 'd '",
+        "  \n\t 123456 1,000.5 x²³ ٣٤٥٦",
+        "foo.\n\r\nbar  \t\n   \n",
+        "a\u{a0}b\u{3000}c\u{85}d   ",
+        "ſ'ſ don\u{2019}t 'ſ",
+        "😀😀 emoji\u{200d}👩 ",
+        "中文字符 and ελληνικά!!!\n",
+        "   ",
+        "x",
+        "\n",
+        "'",
+        " '",
+        " !",
+    ];
+
+    #[test]
+    fn scanners_match_their_regex_on_tricky_text() {
+        for (pattern, scanner) in [
+            (GPT2_PATTERN, Scanner::Gpt2),
+            (CL100K_PATTERN, Scanner::Cl100k { max_digits: 3 }),
+            (CL100K_SINGLE_DIGIT_PATTERN, Scanner::Cl100k { max_digits: 1 }),
+        ] {
+            for text in TRICKY {
+                assert_eq!(
+                    scanner_matches(scanner, text),
+                    regex_matches(pattern, text),
+                    "pattern {pattern} on {text:?}"
+                );
+            }
+        }
+    }
+
+    fn tricky_text() -> impl Strategy<Value = String> {
+        let pieces = prop::sample::select(vec![
+            " ", "  ", "\n", "\r\n", "\t", "\u{a0}", "a", "Z", "é", "中", "1", "٣", "½", "'", "'s",
+            "'LL", "'re", ".", ",", "!", "😀", "\u{17f}", "_", "-", "/", "x1", "\u{300}",
+        ]);
+        prop::collection::vec(pieces, 0..24).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn gpt2_scanner_matches_regex(text in tricky_text()) {
+            prop_assert_eq!(scanner_matches(Scanner::Gpt2, &text), regex_matches(GPT2_PATTERN, &text));
+        }
+
+        #[test]
+        fn cl100k_scanner_matches_regex(text in tricky_text()) {
+            prop_assert_eq!(
+                scanner_matches(Scanner::Cl100k { max_digits: 3 }, &text),
+                regex_matches(CL100K_PATTERN, &text)
+            );
+            prop_assert_eq!(
+                scanner_matches(Scanner::Cl100k { max_digits: 1 }, &text),
+                regex_matches(CL100K_SINGLE_DIGIT_PATTERN, &text)
+            );
+        }
+
+        #[test]
+        fn scanners_match_regex_on_any_string(text in "\\PC{0,40}") {
+            prop_assert_eq!(scanner_matches(Scanner::Gpt2, &text), regex_matches(GPT2_PATTERN, &text));
+            prop_assert_eq!(
+                scanner_matches(Scanner::Cl100k { max_digits: 3 }, &text),
+                regex_matches(CL100K_PATTERN, &text)
+            );
+        }
+    }
+
+    #[test]
+    fn long_whitespace_run_is_linear() {
+        let text = " ".repeat(1 << 20) + "x";
+        let m = scanner_matches(Scanner::Cl100k { max_digits: 3 }, &text);
+        assert_eq!(m, vec![(0, (1 << 20) - 1), ((1 << 20) - 1, (1 << 20) + 1)]);
+    }
+}

@@ -1,0 +1,565 @@
+//! The tokenizer: loads a `tokenizer.json` of the BPE kind and encodes exactly as HF does with
+//! `add_special_tokens=False` (post-processors are not applied; truncation is refused).
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use crate::added::{AddedToken, Segment, TokenMatcher};
+use crate::bpe::{Bpe, MergeMap, UnkPolicy};
+use crate::byte_level::{byte_to_char_table, CharToByte};
+use crate::error::{Error, Result};
+use crate::json::{kind, Node};
+use crate::normalizer::Normalizer;
+use crate::parallel::maybe_par_map;
+use crate::pretokenizer::{PreTokenizer, PrependScheme};
+
+/// A loaded tokenizer. Immutable and `Sync`: share it across threads freely.
+#[derive(Debug)]
+pub struct Tokenizer {
+    normalizer: Option<Normalizer>,
+    pre_tokenizer: PreTokenizer,
+    model: Bpe,
+    /// Added tokens matched on the raw text.
+    raw_added: Option<TokenMatcher>,
+    /// Added tokens matched on the normalized text.
+    normalized_added: Option<TokenMatcher>,
+    added_tokens: Vec<AddedToken>,
+    /// `token_bytes[id]`: the text bytes each id stands for (`None` for holes in the id space).
+    token_bytes: Vec<Option<Box<[u8]>>>,
+    /// `token_strings[id]`: the token as the file spells it.
+    token_strings: Vec<Option<String>>,
+    /// Whether decoding drops one leading space (SentencePiece-style prefix space).
+    strip_leading_space: bool,
+    summary: Summary,
+}
+
+/// A short description of a loaded file, for `toktool info`.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub model_type: String,
+    pub normalizer: String,
+    pub pre_tokenizer: String,
+    pub decoder: String,
+    pub byte_level: bool,
+    pub byte_fallback: bool,
+    pub num_merges: usize,
+    pub num_added_tokens: usize,
+    pub num_special_tokens: usize,
+}
+
+impl Tokenizer {
+    /// Load from the text of a `tokenizer.json`.
+    pub fn from_json_str(json: &str) -> Result<Tokenizer> {
+        let root: Value = serde_json::from_str(json).map_err(|e| {
+            Error::json(
+                format!("line {} column {}", e.line(), e.column()),
+                e.to_string(),
+            )
+        })?;
+        Tokenizer::from_json_value(&root)
+    }
+
+    /// Load from a parsed `tokenizer.json`.
+    pub fn from_json_value(root: &Value) -> Result<Tokenizer> {
+        let root = Node::new("$", root)?;
+        if root.get("truncation").is_some() {
+            return Err(Error::unsupported(
+                "truncation",
+                "$.truncation",
+                "toktool encodes whole texts; set truncation to null (tokenizers: no_truncation())",
+            ));
+        }
+        let normalizer = match root.get("normalizer") {
+            Some(v) => Some(Normalizer::from_json(Node::new("$.normalizer", v)?)?),
+            None => None,
+        };
+        let pre_tokenizer = match root.get("pre_tokenizer") {
+            Some(v) => PreTokenizer::from_json(Some(Node::new("$.pre_tokenizer", v)?))?,
+            None => PreTokenizer::default(),
+        };
+        let model_value = root
+            .get("model")
+            .ok_or_else(|| Error::json("$.model", "missing"))?;
+        let model_node = Node::new("$.model", model_value)?;
+        let byte_level = pre_tokenizer.is_byte_level();
+        let loaded = load_bpe(model_node, byte_level)?;
+        let added_tokens = parse_added_tokens(&root)?;
+
+        let vocab_size = loaded
+            .strings
+            .len()
+            .max(added_tokens.iter().map(|t| t.id as usize + 1).max().unwrap_or(0));
+        let mut token_strings = loaded.strings;
+        token_strings.resize(vocab_size, None);
+        for t in &added_tokens {
+            if token_strings[t.id as usize].is_none() {
+                token_strings[t.id as usize] = Some(t.content.clone());
+            }
+        }
+
+        let space_replacement = pre_tokenizer
+            .metaspace()
+            .map(|(c, _)| c)
+            .or_else(|| normalizer.as_ref().and_then(Normalizer::space_replacement));
+        let strip_leading_space = match pre_tokenizer.metaspace() {
+            Some((_, scheme)) => scheme != PrependScheme::Never,
+            None => normalizer_prepends(normalizer.as_ref(), space_replacement),
+        };
+        let token_bytes = compute_token_bytes(
+            &token_strings,
+            &added_tokens,
+            byte_level,
+            loaded.model.byte_fallback.is_some(),
+            space_replacement,
+        );
+
+        let mut model = loaded.model;
+        model.compute_self_encoding(vocab_size);
+
+        let (normalized, raw): (Vec<AddedToken>, Vec<AddedToken>) =
+            added_tokens.iter().cloned().partition(|t| t.normalized);
+        let raw_patterns: Vec<String> = raw.iter().map(|t| t.content.clone()).collect();
+        let normalized_patterns: Vec<String> = normalized
+            .iter()
+            .map(|t| match &normalizer {
+                Some(n) => n.apply(t.content.clone()),
+                None => t.content.clone(),
+            })
+            .collect();
+
+        let summary = Summary {
+            model_type: "BPE".into(),
+            normalizer: describe(root.get("normalizer")),
+            pre_tokenizer: describe(root.get("pre_tokenizer")),
+            decoder: describe(root.get("decoder")),
+            byte_level,
+            byte_fallback: model.byte_fallback.is_some(),
+            num_merges: model.merges.len(),
+            num_added_tokens: added_tokens.len(),
+            num_special_tokens: added_tokens.iter().filter(|t| t.special).count(),
+        };
+        Ok(Tokenizer {
+            normalizer,
+            pre_tokenizer,
+            model,
+            raw_added: TokenMatcher::new(raw, &raw_patterns)?,
+            normalized_added: TokenMatcher::new(normalized, &normalized_patterns)?,
+            added_tokens,
+            token_bytes,
+            token_strings,
+            strip_leading_space,
+            summary,
+        })
+    }
+
+    /// Number of ids: one more than the largest id in the vocabulary or the added tokens.
+    pub fn vocab_size(&self) -> usize {
+        self.token_bytes.len()
+    }
+
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    pub fn added_tokens(&self) -> &[AddedToken] {
+        &self.added_tokens
+    }
+
+    /// Whether the model's units are bytes.
+    pub fn is_byte_level(&self) -> bool {
+        self.model.byte_level
+    }
+
+    /// Encode `text` (no special tokens added; added tokens in the text are recognized).
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        let mut out = Vec::with_capacity(text.len() / 3 + 1);
+        self.encode_into(text, &mut out);
+        out
+    }
+
+    /// Encode many texts, in parallel when parallelism is enabled. Equal to mapping `encode`.
+    pub fn encode_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Vec<u32>> {
+        maybe_par_map(texts, |t| self.encode(t.as_ref()))
+    }
+
+    fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
+        match &self.raw_added {
+            Some(matcher) => {
+                for segment in matcher.split(text) {
+                    match segment {
+                        Segment::Token(id) => out.push(id),
+                        Segment::Text(s, e) => self.encode_segment(&text[s..e], s == 0, out),
+                    }
+                }
+            }
+            None => self.encode_segment(text, true, out),
+        }
+    }
+
+    /// Normalize, split normalized added tokens, pre-tokenize and run BPE on one segment.
+    fn encode_segment(&self, segment: &str, first: bool, out: &mut Vec<u32>) {
+        let normalized: Cow<'_, str> = match &self.normalizer {
+            Some(n) => Cow::Owned(n.apply(segment.to_owned())),
+            None => Cow::Borrowed(segment),
+        };
+        let model = &self.model;
+        match &self.normalized_added {
+            Some(matcher) => {
+                for part in matcher.split(&normalized) {
+                    match part {
+                        Segment::Token(id) => out.push(id),
+                        Segment::Text(s, e) => self.pre_tokenizer.run(
+                            &normalized[s..e],
+                            first && s == 0,
+                            &mut |piece| model.encode_piece(piece.as_bytes(), out),
+                        ),
+                    }
+                }
+            }
+            None => self.pre_tokenizer.run(&normalized, first, &mut |piece| {
+                model.encode_piece(piece.as_bytes(), out);
+            }),
+        }
+    }
+
+    /// The text bytes of one id.
+    pub fn token_bytes(&self, id: u32) -> Result<&[u8]> {
+        self.token_bytes
+            .get(id as usize)
+            .and_then(|b| b.as_deref())
+            .ok_or(Error::InvalidId {
+                id: u64::from(id),
+                vocab_size: self.vocab_size(),
+            })
+    }
+
+    /// All token bytes, indexed by id (`None` for holes).
+    pub fn all_token_bytes(&self) -> &[Option<Box<[u8]>>] {
+        &self.token_bytes
+    }
+
+    /// The token as the file spells it.
+    pub fn id_to_token(&self, id: u32) -> Result<&str> {
+        self.token_strings
+            .get(id as usize)
+            .and_then(|s| s.as_deref())
+            .ok_or(Error::InvalidId {
+                id: u64::from(id),
+                vocab_size: self.vocab_size(),
+            })
+    }
+
+    /// The id of a token spelled as in the file (model vocabulary or added tokens).
+    pub fn token_to_id(&self, token: &str) -> Result<u32> {
+        if let Some(t) = self.added_tokens.iter().find(|t| t.content == token) {
+            return Ok(t.id);
+        }
+        self.token_strings
+            .iter()
+            .position(|s| s.as_deref() == Some(token))
+            .map(|i| i as u32)
+            .ok_or_else(|| Error::UnknownToken {
+                token: token.to_owned(),
+            })
+    }
+
+    /// The exact bytes `ids` stand for; no lossy UTF-8 step.
+    pub fn decode_bytes(&self, ids: &[u32]) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(ids.len() * 4);
+        for &id in ids {
+            out.extend_from_slice(self.token_bytes(id)?);
+        }
+        if self.strip_leading_space && out.first() == Some(&b' ') {
+            out.remove(0);
+        }
+        Ok(out)
+    }
+
+    /// True iff `encode(decode_bytes(ids)) == ids`.
+    pub fn is_canonical(&self, ids: &[u32]) -> Result<bool> {
+        let bytes = self.decode_bytes(ids)?;
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            return Ok(false);
+        };
+        Ok(self.encode(text) == ids)
+    }
+}
+
+struct LoadedBpe {
+    model: Bpe,
+    strings: Vec<Option<String>>,
+}
+
+fn load_bpe(node: Node<'_>, byte_level: bool) -> Result<LoadedBpe> {
+    match node.opt_str("type")? {
+        Some("BPE") => {}
+        None if node.get("merges").is_some() => {}
+        Some(other) => {
+            return Err(Error::unsupported(
+                "model",
+                node.child_path("type"),
+                format!("model type {other:?}: toktool implements BPE tokenizers only"),
+            ))
+        }
+        None => return Err(Error::json(node.child_path("type"), "missing model type")),
+    }
+    if let Some(v) = node.get("dropout") {
+        if v.as_f64() != Some(0.0) {
+            return Err(Error::unsupported(
+                "model.dropout",
+                node.child_path("dropout"),
+                "BPE dropout makes encoding random; set it to null",
+            ));
+        }
+    }
+    for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
+        if node.opt_str(key)?.is_some_and(|s| !s.is_empty()) {
+            return Err(Error::unsupported(
+                format!("model.{key}"),
+                node.child_path(key),
+                "subword prefixes/suffixes are not implemented",
+            ));
+        }
+    }
+    let vocab = node.object("vocab")?;
+    let mut strings: Vec<Option<String>> = Vec::new();
+    for (token, id_value) in vocab {
+        let id = id_value
+            .as_u64()
+            .and_then(|i| u32::try_from(i).ok())
+            .filter(|&i| i < (1 << 30))
+            .ok_or_else(|| {
+                Error::json(
+                    format!("$.model.vocab[{token:?}]"),
+                    format!("expected a token id below 2^30, found {}", id_value),
+                )
+            })?;
+        let slot = id as usize;
+        if strings.len() <= slot {
+            strings.resize(slot + 1, None);
+        }
+        if let Some(previous) = &strings[slot] {
+            return Err(Error::json(
+                format!("$.model.vocab[{token:?}]"),
+                format!("id {id} is already used by {previous:?}"),
+            ));
+        }
+        strings[slot] = Some(token.clone());
+    }
+
+    let char_to_byte = CharToByte::new();
+    let mut key_to_id = rustc_hash::FxHashMap::default();
+    let mut byte_ids = [None; 256];
+    for (id, s) in strings.iter().enumerate() {
+        let Some(s) = s else { continue };
+        let key: Option<Vec<u8>> = if byte_level {
+            char_to_byte.decode(s)
+        } else {
+            Some(s.as_bytes().to_vec())
+        };
+        if let Some(key) = key {
+            if byte_level && key.len() == 1 {
+                byte_ids[key[0] as usize] = Some(id as u32);
+            }
+            key_to_id.insert(key.into_boxed_slice(), id as u32);
+        }
+    }
+
+    let merges = parse_merges(node, vocab)?;
+    let lookup = |name: &str| -> Option<u32> {
+        vocab
+            .get(name)
+            .and_then(Value::as_u64)
+            .map(|v| v as u32)
+    };
+    let unk_id = match node.opt_str("unk_token")? {
+        Some(unk) => Some(lookup(unk).ok_or_else(|| {
+            Error::json(
+                node.child_path("unk_token"),
+                format!("unk_token {unk:?} is not in the vocabulary"),
+            )
+        })?),
+        None => None,
+    };
+    let byte_fallback = if node.bool_or("byte_fallback", false)? {
+        let mut table = [None; 256];
+        for (b, slot) in table.iter_mut().enumerate() {
+            *slot = lookup(&format!("<0x{b:02X}>"));
+        }
+        Some(table)
+    } else {
+        None
+    };
+    let model = Bpe {
+        byte_level,
+        key_to_id,
+        byte_ids,
+        merges,
+        unk: UnkPolicy {
+            id: unk_id,
+            fuse: node.bool_or("fuse_unk", false)?,
+        },
+        byte_fallback,
+        ignore_merges: node.bool_or("ignore_merges", false)?,
+        byte_chars: byte_to_char_table(),
+        self_encoding: Vec::new(),
+    };
+    Ok(LoadedBpe { model, strings })
+}
+
+fn parse_merges(node: Node<'_>, vocab: &serde_json::Map<String, Value>) -> Result<MergeMap> {
+    let items = node.array("merges")?;
+    let mut merges = MergeMap::default();
+    merges.reserve(items.len());
+    let id_of = |name: &str, path: &str| -> Result<u32> {
+        vocab
+            .get(name)
+            .and_then(Value::as_u64)
+            .map(|v| v as u32)
+            .ok_or_else(|| Error::json(path, format!("merge token {name:?} is not in the vocabulary")))
+    };
+    for (rank, item) in items.iter().enumerate() {
+        let path = format!("$.model.merges[{rank}]");
+        let (a, b): (&str, &str) = match item {
+            Value::String(s) => s
+                .split_once(' ')
+                .ok_or_else(|| Error::json(&path, "expected \"left right\""))?,
+            Value::Array(pair) if pair.len() == 2 => match (&pair[0], &pair[1]) {
+                (Value::String(a), Value::String(b)) => (a, b),
+                _ => return Err(Error::json(&path, "expected two strings")),
+            },
+            other => {
+                return Err(Error::json(
+                    &path,
+                    format!("expected a string or a pair, found {}", kind(other)),
+                ))
+            }
+        };
+        let left = id_of(a, &path)?;
+        let right = id_of(b, &path)?;
+        let merged = id_of(&format!("{a}{b}"), &path)?;
+        let rank = u32::try_from(rank).map_err(|_| Error::json(&path, "too many merges"))?;
+        merges.insert((left, right), (rank, merged));
+    }
+    Ok(merges)
+}
+
+fn parse_added_tokens(root: &Node<'_>) -> Result<Vec<AddedToken>> {
+    let Some(items) = root.get("added_tokens") else {
+        return Ok(Vec::new());
+    };
+    let Value::Array(items) = items else {
+        return Err(Error::json("$.added_tokens", "expected an array"));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("$.added_tokens[{i}]");
+        let node = Node::new(&path, item)?;
+        let id = node.usize_or("id", usize::MAX)?;
+        let id = u32::try_from(id)
+            .ok()
+            .filter(|&id| id < (1 << 30))
+            .ok_or_else(|| Error::json(node.child_path("id"), "missing or too large"))?;
+        let content = node.str("content")?.to_owned();
+        if content.is_empty() {
+            return Err(Error::json(node.child_path("content"), "empty added token"));
+        }
+        let special = node.bool_or("special", false)?;
+        out.push(AddedToken {
+            id,
+            content,
+            single_word: node.bool_or("single_word", false)?,
+            lstrip: node.bool_or("lstrip", false)?,
+            rstrip: node.bool_or("rstrip", false)?,
+            normalized: node.bool_or("normalized", !special)?,
+            special,
+        });
+    }
+    Ok(out)
+}
+
+fn normalizer_prepends(normalizer: Option<&Normalizer>, replacement: Option<char>) -> bool {
+    fn walk(n: &Normalizer, want: &str) -> bool {
+        match n {
+            Normalizer::Prepend(p) => p == want,
+            Normalizer::Sequence(steps) => steps.iter().any(|s| walk(s, want)),
+            _ => false,
+        }
+    }
+    match (normalizer, replacement) {
+        (Some(n), Some(c)) => walk(n, &c.to_string()),
+        _ => false,
+    }
+}
+
+fn compute_token_bytes(
+    strings: &[Option<String>],
+    added: &[AddedToken],
+    byte_level: bool,
+    byte_fallback: bool,
+    space_replacement: Option<char>,
+) -> Vec<Option<Box<[u8]>>> {
+    let char_to_byte = CharToByte::new();
+    let mut out: Vec<Option<Box<[u8]>>> = strings
+        .iter()
+        .map(|s| {
+            let s = s.as_deref()?;
+            let bytes = if byte_level {
+                char_to_byte.decode(s).unwrap_or_else(|| s.as_bytes().to_vec())
+            } else if let Some(b) = byte_fallback.then(|| parse_byte_token(s)).flatten() {
+                vec![b]
+            } else if let Some(r) = space_replacement {
+                s.replace(r, " ").into_bytes()
+            } else {
+                s.as_bytes().to_vec()
+            };
+            Some(bytes.into_boxed_slice())
+        })
+        .collect();
+    for t in added {
+        out[t.id as usize] = Some(t.content.as_bytes().to_vec().into_boxed_slice());
+    }
+    out
+}
+
+/// `<0xAB>` -> `0xAB`.
+fn parse_byte_token(s: &str) -> Option<u8> {
+    let hex = s.strip_prefix("<0x")?.strip_suffix('>')?;
+    if hex.len() != 2 {
+        return None;
+    }
+    u8::from_str_radix(hex, 16).ok()
+}
+
+fn describe(value: Option<&Value>) -> String {
+    fn walk(v: &Value) -> String {
+        let Some(obj) = v.as_object() else {
+            return "none".into();
+        };
+        let ty = obj.get("type").and_then(Value::as_str).unwrap_or("?");
+        let children = ["normalizers", "pretokenizers", "decoders"]
+            .iter()
+            .find_map(|k| obj.get(*k).and_then(Value::as_array));
+        match children {
+            Some(items) => format!(
+                "{ty}[{}]",
+                items.iter().map(walk).collect::<Vec<_>>().join(", ")
+            ),
+            None => match ty {
+                "Split" => {
+                    let pattern = obj
+                        .get("pattern")
+                        .and_then(|p| p.get("Regex").or_else(|| p.get("String")))
+                        .and_then(Value::as_str)
+                        .unwrap_or("?");
+                    let short: String = pattern.chars().take(40).collect();
+                    let ellipsis = if pattern.chars().count() > 40 { "…" } else { "" };
+                    format!("Split({short}{ellipsis})")
+                }
+                _ => ty.to_owned(),
+            },
+        }
+    }
+    value.map_or_else(|| "none".into(), walk)
+}

@@ -1,0 +1,95 @@
+//! Character classes for the hand-written pre-tokenizer scanners.
+//!
+//! The tables come from `regex-syntax`, the same source the reference regex engine uses, so the
+//! scanners and the regex fallback classify every code point identically.
+
+use std::sync::OnceLock;
+
+/// A class of code points as sorted, disjoint, inclusive ranges plus an ASCII bitmap.
+pub struct CharClass {
+    ranges: Vec<(u32, u32)>,
+    ascii: [bool; 128],
+}
+
+impl CharClass {
+    fn from_regex(pattern: &str) -> CharClass {
+        use regex_syntax::hir::{Class, HirKind};
+        let hir = regex_syntax::Parser::new()
+            .parse(pattern)
+            .unwrap_or_else(|e| panic!("built-in class {pattern} must parse: {e}"));
+        let ranges: Vec<(u32, u32)> = match hir.kind() {
+            HirKind::Class(Class::Unicode(class)) => class
+                .ranges()
+                .iter()
+                .map(|r| (u32::from(r.start()), u32::from(r.end())))
+                .collect(),
+            other => panic!("built-in class {pattern} parsed to {other:?}"),
+        };
+        let mut ascii = [false; 128];
+        for (i, slot) in ascii.iter_mut().enumerate() {
+            let cp = i as u32;
+            *slot = ranges.iter().any(|&(lo, hi)| lo <= cp && cp <= hi);
+        }
+        CharClass { ranges, ascii }
+    }
+
+    /// Whether `c` is in the class.
+    #[inline]
+    pub fn contains(&self, c: char) -> bool {
+        let cp = c as u32;
+        if cp < 128 {
+            return self.ascii[cp as usize];
+        }
+        self.ranges
+            .binary_search_by(|&(lo, hi)| {
+                if hi < cp {
+                    std::cmp::Ordering::Less
+                } else if lo > cp {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+            .is_ok()
+    }
+}
+
+/// The classes the scanners need.
+pub struct Classes {
+    pub letter: CharClass,
+    pub number: CharClass,
+    pub space: CharClass,
+}
+
+/// Shared, lazily built class tables.
+pub fn classes() -> &'static Classes {
+    static CLASSES: OnceLock<Classes> = OnceLock::new();
+    CLASSES.get_or_init(|| Classes {
+        letter: CharClass::from_regex(r"\p{L}"),
+        number: CharClass::from_regex(r"\p{N}"),
+        space: CharClass::from_regex(r"\s"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_agree_with_known_points() {
+        let c = classes();
+        for ch in ['a', 'Z', 'é', 'ж', '中', 'ǅ'] {
+            assert!(c.letter.contains(ch), "{ch:?} is a letter");
+        }
+        for ch in ['1', '٣', '½', 'Ⅻ'] {
+            assert!(c.number.contains(ch), "{ch:?} is a number");
+            assert!(!c.letter.contains(ch));
+        }
+        for ch in [' ', '\t', '\n', '\u{a0}', '\u{3000}', '\u{85}'] {
+            assert!(c.space.contains(ch), "{ch:?} is a space");
+        }
+        for ch in ['_', '.', '\'', '😀'] {
+            assert!(!c.letter.contains(ch) && !c.number.contains(ch) && !c.space.contains(ch));
+        }
+    }
+}
