@@ -131,7 +131,9 @@ mod tests {
         let mut t = tok(5, "<m>");
         t.lstrip = true;
         t.rstrip = true;
-        let m = TokenMatcher::new(vec![t], &["<m>".into()]).unwrap().unwrap();
+        let m = TokenMatcher::new(vec![t], &["<m>".into()])
+            .unwrap()
+            .unwrap();
         assert_eq!(
             m.split("a  <m>  b"),
             vec![Segment::Text(0, 1), Segment::Token(5), Segment::Text(8, 9)]

@@ -71,7 +71,13 @@ impl Bpe {
     #[inline]
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
         if let Some(&id) = self.key_to_id.get(piece) {
-            if self.ignore_merges || self.self_encoding.get(id as usize).copied().unwrap_or(false) {
+            if self.ignore_merges
+                || self
+                    .self_encoding
+                    .get(id as usize)
+                    .copied()
+                    .unwrap_or(false)
+            {
                 out.push(id);
                 return;
             }
@@ -183,7 +189,9 @@ fn merge_with_heap(merges: &MergeMap, symbols: &mut [u32]) -> usize {
     const NONE: usize = usize::MAX;
     let n = symbols.len();
     let mut prev: Vec<usize> = (0..n).map(|i| if i == 0 { NONE } else { i - 1 }).collect();
-    let mut next: Vec<usize> = (0..n).map(|i| if i + 1 == n { NONE } else { i + 1 }).collect();
+    let mut next: Vec<usize> = (0..n)
+        .map(|i| if i + 1 == n { NONE } else { i + 1 })
+        .collect();
     let mut alive = vec![true; n];
     let mut heap: BinaryHeap<Reverse<(u32, usize, u32)>> = BinaryHeap::with_capacity(n);
     for i in 0..n.saturating_sub(1) {

@@ -65,7 +65,10 @@ mod tests {
         assert_eq!(table[b'a' as usize], 'a');
         let inverse = CharToByte::new();
         for byte in 0..=255u8 {
-            assert_eq!(inverse.decode(&table[byte as usize].to_string()), Some(vec![byte]));
+            assert_eq!(
+                inverse.decode(&table[byte as usize].to_string()),
+                Some(vec![byte])
+            );
         }
         assert_eq!(encode_bytes(b"a b"), "aĠb");
     }

@@ -15,7 +15,10 @@ impl<'a> Node<'a> {
     pub fn new(path: &'a str, value: &'a Value) -> Result<Node<'a>> {
         match value {
             Value::Object(map) => Ok(Node { path, map }),
-            other => Err(Error::json(path, format!("expected an object, found {}", kind(other)))),
+            other => Err(Error::json(
+                path,
+                format!("expected an object, found {}", kind(other)),
+            )),
         }
     }
 
@@ -60,10 +63,13 @@ impl<'a> Node<'a> {
     pub fn usize_or(&self, key: &str, default: usize) -> Result<usize> {
         match self.get(key) {
             None => Ok(default),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(|| Error::json(self.child_path(key), "expected a non-negative integer")),
+            Some(Value::Number(n)) => {
+                n.as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| {
+                        Error::json(self.child_path(key), "expected a non-negative integer")
+                    })
+            }
             Some(other) => Err(Error::json(
                 self.child_path(key),
                 format!("expected an integer, found {}", kind(other)),
@@ -115,12 +121,18 @@ pub enum PatternSpec<'a> {
 pub fn pattern_spec<'a>(node: Node<'a>, key: &str) -> Result<PatternSpec<'a>> {
     let path = node.child_path(key);
     let Some(Value::Object(inner)) = node.get(key) else {
-        return Err(Error::json(path, "expected {\"String\": ...} or {\"Regex\": ...}"));
+        return Err(Error::json(
+            path,
+            "expected {\"String\": ...} or {\"Regex\": ...}",
+        ));
     };
     match (inner.get("String"), inner.get("Regex")) {
         (Some(Value::String(s)), _) => Ok(PatternSpec::Literal(s)),
         (_, Some(Value::String(r))) => Ok(PatternSpec::Regex(r)),
-        _ => Err(Error::json(path, "expected {\"String\": ...} or {\"Regex\": ...}")),
+        _ => Err(Error::json(
+            path,
+            "expected {\"String\": ...} or {\"Regex\": ...}",
+        )),
     }
 }
 

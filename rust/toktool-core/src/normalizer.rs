@@ -14,10 +14,19 @@ pub enum Normalizer {
     Nfkd,
     Lowercase,
     StripAccents,
-    Strip { left: bool, right: bool },
+    Strip {
+        left: bool,
+        right: bool,
+    },
     Prepend(String),
-    ReplaceLiteral { pattern: String, content: String },
-    ReplaceRegex { regex: fancy_regex::Regex, content: String },
+    ReplaceLiteral {
+        pattern: String,
+        content: String,
+    },
+    ReplaceRegex {
+        regex: fancy_regex::Regex,
+        content: String,
+    },
     Sequence(Vec<Normalizer>),
 }
 
@@ -71,8 +80,8 @@ impl Normalizer {
     }
 
     /// Apply the normalizer to `text`.
-    pub fn apply(&self, text: String) -> String {
-        match self {
+    pub fn apply(&self, text: String) -> Result<String> {
+        Ok(match self {
             Normalizer::Nfc => text.nfc().collect(),
             Normalizer::Nfd => text.nfd().collect(),
             Normalizer::Nfkc => text.nfkc().collect(),
@@ -110,11 +119,26 @@ impl Normalizer {
                     text.replace(pattern.as_str(), content)
                 }
             }
-            Normalizer::ReplaceRegex { regex, content } => regex
-                .replace_all(&text, fancy_regex::NoExpand(content))
-                .into_owned(),
-            Normalizer::Sequence(steps) => steps.iter().fold(text, |t, step| step.apply(t)),
-        }
+            Normalizer::ReplaceRegex { regex, content } => {
+                let mut out = String::with_capacity(text.len());
+                let mut last = 0;
+                for m in regex.find_iter(&text) {
+                    let m = m.map_err(|e| crate::pretokenizer::regex_limit(regex.as_str(), &e))?;
+                    out.push_str(&text[last..m.start()]);
+                    out.push_str(content);
+                    last = m.end();
+                }
+                out.push_str(&text[last..]);
+                out
+            }
+            Normalizer::Sequence(steps) => {
+                let mut text = text;
+                for step in steps {
+                    text = step.apply(text)?;
+                }
+                text
+            }
+        })
     }
 
     /// The char this normalizer writes in place of a space, if it does (SentencePiece style).

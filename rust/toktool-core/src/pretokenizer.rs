@@ -25,7 +25,12 @@ impl Behavior {
             "MergedWithPrevious" => Behavior::MergedWithPrevious,
             "MergedWithNext" => Behavior::MergedWithNext,
             "Contiguous" => Behavior::Contiguous,
-            other => return Err(Error::json(path, format!("unknown split behavior {other:?}"))),
+            other => {
+                return Err(Error::json(
+                    path,
+                    format!("unknown split behavior {other:?}"),
+                ))
+            }
         })
     }
 }
@@ -44,10 +49,10 @@ pub enum Matcher {
 
 impl Matcher {
     /// `(start, end, is_match)` segments that tile `text`, as HF's `find_matches`.
-    fn segments(&self, text: &str) -> Vec<(usize, usize, bool)> {
+    fn segments(&self, text: &str) -> Result<Vec<(usize, usize, bool)>> {
         let mut out = Vec::new();
         if text.is_empty() {
-            return out;
+            return Ok(out);
         }
         let mut prev = 0;
         let mut push_match = |out: &mut Vec<(usize, usize, bool)>, s: usize, e: usize| {
@@ -58,12 +63,14 @@ impl Matcher {
             prev = e;
         };
         match self {
-            Matcher::Scanner(scanner) => scanner.for_each_match(text, |s, e| push_match(&mut out, s, e)),
+            Matcher::Scanner(scanner) => {
+                scanner.for_each_match(text, |s, e| push_match(&mut out, s, e))
+            }
             Matcher::Regex(re) => {
                 for m in re.find_iter(text) {
-                    // A backtracking blow-up on pathological input: treat the rest as unmatched
-                    // rather than panic. Files with exact scanners never reach this.
-                    let Ok(m) = m else { break };
+                    // A backtracking blow-up on pathological input: refuse rather than guess.
+                    // Patterns with an exact scanner never get here.
+                    let m = m.map_err(|e| regex_limit(re.as_str(), &e))?;
                     push_match(&mut out, m.start(), m.end());
                 }
             }
@@ -77,7 +84,11 @@ impl Matcher {
             Matcher::Numeric | Matcher::Whitespace => {
                 let numeric = matches!(self, Matcher::Numeric);
                 for (s, c) in text.char_indices() {
-                    let hit = if numeric { c.is_numeric() } else { c.is_whitespace() };
+                    let hit = if numeric {
+                        c.is_numeric()
+                    } else {
+                        c.is_whitespace()
+                    };
                     if hit {
                         push_match(&mut out, s, s + c.len_utf8());
                     }
@@ -87,8 +98,16 @@ impl Matcher {
         if prev != text.len() {
             out.push((prev, text.len(), false));
         }
-        out
+        Ok(out)
     }
+}
+
+/// The error for a regex that gave up on an input (backtracking limit).
+pub fn regex_limit(pattern: &str, err: &fancy_regex::Error) -> Error {
+    Error::InvalidInput(format!(
+        "the pre-tokenizer regex {pattern:?} gave up on this input ({err}); \
+         toktool refuses rather than split it differently from the file's intent"
+    ))
 }
 
 /// Apply HF's split behavior to tiled segments; returns the kept `(start, end)` ranges.
@@ -151,7 +170,10 @@ pub enum Step {
     },
     /// GPT-2 byte-level: optional prefix space, optional GPT-2 regex; the byte mapping itself is
     /// implicit because the model works on raw bytes.
-    ByteLevel { add_prefix_space: bool, use_regex: bool },
+    ByteLevel {
+        add_prefix_space: bool,
+        use_regex: bool,
+    },
     Metaspace {
         replacement: char,
         prepend: PrependScheme,
@@ -172,7 +194,10 @@ impl PreTokenizer {
         if let Some(node) = node {
             parse_into(node, &mut steps)?;
         }
-        if let Some(pos) = steps.iter().position(|s| matches!(s, Step::ByteLevel { .. })) {
+        if let Some(pos) = steps
+            .iter()
+            .position(|s| matches!(s, Step::ByteLevel { .. }))
+        {
             if pos + 1 != steps.len() {
                 return Err(Error::unsupported(
                     "pre_tokenizer",
@@ -202,17 +227,23 @@ impl PreTokenizer {
     }
 
     /// Run the chain on `text`; `first` says whether `text` starts the original input.
-    pub fn run(&self, text: &str, first: bool, sink: &mut dyn FnMut(&str)) {
-        self.run_from(0, text, first, sink);
+    pub fn run(&self, text: &str, first: bool, sink: &mut dyn FnMut(&str)) -> Result<()> {
+        self.run_from(0, text, first, sink)
     }
 
-    fn run_from(&self, index: usize, piece: &str, first: bool, sink: &mut dyn FnMut(&str)) {
+    fn run_from(
+        &self,
+        index: usize,
+        piece: &str,
+        first: bool,
+        sink: &mut dyn FnMut(&str),
+    ) -> Result<()> {
         if piece.is_empty() {
-            return;
+            return Ok(());
         }
         let Some(step) = self.steps.get(index) else {
             sink(piece);
-            return;
+            return Ok(());
         };
         let next = index + 1;
         match step {
@@ -220,22 +251,28 @@ impl PreTokenizer {
                 matcher: Matcher::Scanner(scanner),
                 behavior: Behavior::Isolated,
                 invert: false,
-            } => scanner.for_each_match(piece, |s, e| {
-                self.run_from(next, &piece[s..e], first && s == 0, sink);
-            }),
+            } => {
+                let mut result = Ok(());
+                scanner.for_each_match(piece, |s, e| {
+                    if result.is_ok() {
+                        result = self.run_from(next, &piece[s..e], first && s == 0, sink);
+                    }
+                });
+                result?;
+            }
             Step::Split {
                 matcher,
                 behavior,
                 invert,
             } => {
-                let mut segments = matcher.segments(piece);
+                let mut segments = matcher.segments(piece)?;
                 if *invert {
                     for seg in &mut segments {
                         seg.2 = !seg.2;
                     }
                 }
                 for (s, e) in apply_behavior(segments, *behavior) {
-                    self.run_from(next, &piece[s..e], first && s == 0, sink);
+                    self.run_from(next, &piece[s..e], first && s == 0, sink)?;
                 }
             }
             Step::ByteLevel {
@@ -271,14 +308,16 @@ impl PreTokenizer {
                 }
                 if *split {
                     let matcher = Matcher::Literal(replacement.to_string());
-                    for (s, e) in apply_behavior(matcher.segments(&text), Behavior::MergedWithNext) {
-                        self.run_from(next, &text[s..e], first && s == 0, sink);
+                    for (s, e) in apply_behavior(matcher.segments(&text)?, Behavior::MergedWithNext)
+                    {
+                        self.run_from(next, &text[s..e], first && s == 0, sink)?;
                     }
                 } else {
-                    self.run_from(next, &text, first, sink);
+                    self.run_from(next, &text, first, sink)?;
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -386,8 +425,18 @@ mod tests {
     #[test]
     fn behaviors_follow_hf() {
         // "a-b--c": matches of "-" at 1, 3, 4.
-        let s = segs(&[(0, 1, false), (1, 2, true), (2, 3, false), (3, 4, true), (4, 5, true), (5, 6, false)]);
-        assert_eq!(apply_behavior(s.clone(), Behavior::Removed), vec![(0, 1), (2, 3), (5, 6)]);
+        let s = segs(&[
+            (0, 1, false),
+            (1, 2, true),
+            (2, 3, false),
+            (3, 4, true),
+            (4, 5, true),
+            (5, 6, false),
+        ]);
+        assert_eq!(
+            apply_behavior(s.clone(), Behavior::Removed),
+            vec![(0, 1), (2, 3), (5, 6)]
+        );
         assert_eq!(apply_behavior(s.clone(), Behavior::Isolated).len(), 6);
         assert_eq!(
             apply_behavior(s.clone(), Behavior::MergedWithPrevious),
@@ -397,6 +446,9 @@ mod tests {
             apply_behavior(s.clone(), Behavior::MergedWithNext),
             vec![(0, 1), (1, 3), (3, 4), (4, 6)]
         );
-        assert_eq!(apply_behavior(s, Behavior::Contiguous), vec![(0, 1), (1, 2), (2, 3), (3, 5), (5, 6)]);
+        assert_eq!(
+            apply_behavior(s, Behavior::Contiguous),
+            vec![(0, 1), (1, 2), (2, 3), (3, 5), (5, 6)]
+        );
     }
 }

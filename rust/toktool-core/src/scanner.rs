@@ -12,6 +12,10 @@ pub const GPT2_PATTERN: &str =
     r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 /// `cl100k_base` (GPT-4); Llama 3 uses the same string.
 pub const CL100K_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// tiktoken's own spelling of `cl100k_base` (possessive quantifiers, `\z` for tiktoken's `$`).
+/// It differs from [`CL100K_PATTERN`] in one place: a whitespace run that ends the text is one
+/// piece (`\s++\z`), even when it holds newlines.
+pub const CL100K_TIKTOKEN_PATTERN: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++\z|\s*[\r\n]|\s+(?!\S)|\s";
 /// The same family with single digits (Qwen2).
 pub const CL100K_SINGLE_DIGIT_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
@@ -19,7 +23,11 @@ pub const CL100K_SINGLE_DIGIT_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scanner {
     Gpt2,
-    Cl100k { max_digits: usize },
+    Cl100k {
+        max_digits: usize,
+        /// `\s++\z`: a whitespace run reaching the end of the text is one match.
+        whole_trailing_space: bool,
+    },
 }
 
 impl Scanner {
@@ -27,8 +35,18 @@ impl Scanner {
     pub fn for_pattern(pattern: &str) -> Option<Scanner> {
         match pattern {
             GPT2_PATTERN => Some(Scanner::Gpt2),
-            CL100K_PATTERN => Some(Scanner::Cl100k { max_digits: 3 }),
-            CL100K_SINGLE_DIGIT_PATTERN => Some(Scanner::Cl100k { max_digits: 1 }),
+            CL100K_PATTERN => Some(Scanner::Cl100k {
+                max_digits: 3,
+                whole_trailing_space: false,
+            }),
+            CL100K_TIKTOKEN_PATTERN => Some(Scanner::Cl100k {
+                max_digits: 3,
+                whole_trailing_space: true,
+            }),
+            CL100K_SINGLE_DIGIT_PATTERN => Some(Scanner::Cl100k {
+                max_digits: 1,
+                whole_trailing_space: false,
+            }),
             _ => None,
         }
     }
@@ -40,7 +58,10 @@ impl Scanner {
         while pos < text.len() {
             let end = match self {
                 Scanner::Gpt2 => gpt2_match_end(classes, text, pos),
-                Scanner::Cl100k { max_digits } => cl100k_match_end(classes, text, pos, max_digits),
+                Scanner::Cl100k {
+                    max_digits,
+                    whole_trailing_space,
+                } => cl100k_match_end(classes, text, pos, max_digits, whole_trailing_space),
             };
             debug_assert!(end > pos);
             sink(pos, end);
@@ -163,7 +184,13 @@ fn gpt2_match_end(classes: &Classes, text: &str, pos: usize) -> usize {
     space_run_match_end(classes, text, pos)
 }
 
-fn cl100k_match_end(classes: &Classes, text: &str, pos: usize, max_digits: usize) -> usize {
+fn cl100k_match_end(
+    classes: &Classes,
+    text: &str,
+    pos: usize,
+    max_digits: usize,
+    whole_trailing_space: bool,
+) -> usize {
     let Some(c) = char_at(text, pos) else {
         return pos;
     };
@@ -209,8 +236,11 @@ fn cl100k_match_end(classes: &Classes, text: &str, pos: usize, max_digits: usize
             .count();
         return end;
     }
-    // `\s*[\r\n]+`: up to and including the last CR/LF of the whitespace run.
     let run = run_end(classes, text, pos, Kind::Space);
+    if whole_trailing_space && run == text.len() {
+        return run;
+    }
+    // `\s*[\r\n]+`: up to and including the last CR/LF of the whitespace run.
     if let Some(last_newline) = text[pos..run].rfind(['\r', '\n']) {
         return pos + last_newline + 1;
     }
@@ -221,6 +251,19 @@ fn cl100k_match_end(classes: &Classes, text: &str, pos: usize, max_digits: usize
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    const CL100K: Scanner = Scanner::Cl100k {
+        max_digits: 3,
+        whole_trailing_space: false,
+    };
+    const CL100K_TIKTOKEN: Scanner = Scanner::Cl100k {
+        max_digits: 3,
+        whole_trailing_space: true,
+    };
+    const QWEN2: Scanner = Scanner::Cl100k {
+        max_digits: 1,
+        whole_trailing_space: false,
+    };
 
     fn regex_matches(pattern: &str, text: &str) -> Vec<(usize, usize)> {
         let re = fancy_regex::Regex::new(pattern).expect("pattern compiles");
@@ -259,8 +302,9 @@ mod tests {
     fn scanners_match_their_regex_on_tricky_text() {
         for (pattern, scanner) in [
             (GPT2_PATTERN, Scanner::Gpt2),
-            (CL100K_PATTERN, Scanner::Cl100k { max_digits: 3 }),
-            (CL100K_SINGLE_DIGIT_PATTERN, Scanner::Cl100k { max_digits: 1 }),
+            (CL100K_PATTERN, CL100K),
+            (CL100K_TIKTOKEN_PATTERN, CL100K_TIKTOKEN),
+            (CL100K_SINGLE_DIGIT_PATTERN, QWEN2),
         ] {
             for text in TRICKY {
                 assert_eq!(
@@ -288,22 +332,21 @@ mod tests {
 
         #[test]
         fn cl100k_scanner_matches_regex(text in tricky_text()) {
+            prop_assert_eq!(scanner_matches(CL100K, &text), regex_matches(CL100K_PATTERN, &text));
             prop_assert_eq!(
-                scanner_matches(Scanner::Cl100k { max_digits: 3 }, &text),
-                regex_matches(CL100K_PATTERN, &text)
+                scanner_matches(CL100K_TIKTOKEN, &text),
+                regex_matches(CL100K_TIKTOKEN_PATTERN, &text)
             );
-            prop_assert_eq!(
-                scanner_matches(Scanner::Cl100k { max_digits: 1 }, &text),
-                regex_matches(CL100K_SINGLE_DIGIT_PATTERN, &text)
-            );
+            prop_assert_eq!(scanner_matches(QWEN2, &text), regex_matches(CL100K_SINGLE_DIGIT_PATTERN, &text));
         }
 
         #[test]
         fn scanners_match_regex_on_any_string(text in "\\PC{0,40}") {
             prop_assert_eq!(scanner_matches(Scanner::Gpt2, &text), regex_matches(GPT2_PATTERN, &text));
+            prop_assert_eq!(scanner_matches(CL100K, &text), regex_matches(CL100K_PATTERN, &text));
             prop_assert_eq!(
-                scanner_matches(Scanner::Cl100k { max_digits: 3 }, &text),
-                regex_matches(CL100K_PATTERN, &text)
+                scanner_matches(CL100K_TIKTOKEN, &text),
+                regex_matches(CL100K_TIKTOKEN_PATTERN, &text)
             );
         }
     }
@@ -311,7 +354,7 @@ mod tests {
     #[test]
     fn long_whitespace_run_is_linear() {
         let text = " ".repeat(1 << 20) + "x";
-        let m = scanner_matches(Scanner::Cl100k { max_digits: 3 }, &text);
+        let m = scanner_matches(CL100K, &text);
         assert_eq!(m, vec![(0, (1 << 20) - 1), ((1 << 20) - 1, (1 << 20) + 1)]);
     }
 }

