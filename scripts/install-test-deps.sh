@@ -24,6 +24,14 @@ PIP_PACKAGES=(
   sentencepiece==0.2.3
   protobuf==7.36.2
   numpy==2.3.5
+  # tests and the torch layer (torch from PyPI is the large CUDA build; only tests need it)
+  pytest==9.2.0
+  hypothesis==6.170.17
+  mypy==2.4.1
+  transformers==5.24.0
+  accelerate==1.15.0
+  safetensors==0.8.0
+  torch==2.15.0
 )
 
 # Packages that only ship the raw tokenizer files: never their dependencies

@@ -324,3 +324,31 @@ def test_is_canonical_rejects_non_canonical_sequences() -> None:
     assert ours.encode("Hello") != per_byte
     assert not ours.is_canonical(per_byte)
     assert ours.is_canonical(ours.encode("Hello"))
+
+
+@pytest.mark.parametrize("name", ["cl100k-split", "digits-individual", "metaspace-byte-fallback"])
+def test_encode_with_pretokens_matches_encode_and_pretokenizer(name: str) -> None:
+    doc = train(**CONFIGS[name])
+    ours, theirs = pair(doc)
+    for text in TRICKY + TRAINING_TEXT:
+        ids, words = ours.encode_with_pretokens(text)
+        assert ids == ours.encode(text)
+        assert len(words) == len(ids)
+        assert all(b - a in (0, 1) or b > a for a, b in zip(words, words[1:]))
+        if theirs.pre_tokenizer is not None and "<|endoftext|>" not in text:
+            pieces = theirs.pre_tokenizer.pre_tokenize_str(
+                theirs.normalizer.normalize_str(text) if theirs.normalizer else text
+            )
+            # every pre-token that yields tokens gets its own index
+            assert len(set(words)) <= len(pieces)
+
+
+def test_bpe_bytes_runs_the_model_on_one_piece() -> None:
+    ours, _ = pair(train(**CONFIGS["gpt2-bytelevel"]))
+    assert ours.bpe_bytes(b" world") == ours.encode(" world")
+    # no pre-tokenization: the whole input is one piece, invalid UTF-8 included
+    assert ours.decode_bytes(ours.bpe_bytes(b"a b\xff")) == b"a b\xff"
+    sp, _ = pair(train(**CONFIGS["metaspace-byte-fallback"]))
+    assert sp.decode_bytes(sp.bpe_bytes(b"hello")) == b"hello"
+    with pytest.raises(toktool.InvalidInputError):
+        sp.bpe_bytes(b"\xff")

@@ -31,6 +31,8 @@ pub struct Tokenizer {
     token_strings: Vec<Option<String>>,
     /// Whether decoding drops one leading space (SentencePiece-style prefix space).
     strip_leading_space: bool,
+    /// The char SentencePiece-style files write for a space (`▁`), if any.
+    space_replacement: Option<char>,
     summary: Summary,
 }
 
@@ -152,6 +154,7 @@ impl Tokenizer {
             token_bytes,
             token_strings,
             strip_leading_space,
+            space_replacement,
             summary,
         })
     }
@@ -191,44 +194,97 @@ impl Tokenizer {
             .collect()
     }
 
+    /// Encode `text` and say which pre-token each id came from: `words[i]` is the index of the
+    /// pre-token (or added token) that produced `ids[i]`. Merging never crosses these.
+    pub fn encode_with_pretokens(&self, text: &str) -> Result<(Vec<u32>, Vec<u32>)> {
+        let mut ids = Vec::with_capacity(text.len() / 3 + 1);
+        let mut words = Vec::with_capacity(ids.capacity());
+        let mut word = 0u32;
+        self.encode_pieces(text, &mut |piece| {
+            match piece {
+                Piece::Token(id) => ids.push(id),
+                Piece::Text(bytes) => self.model.encode_piece(bytes, &mut ids),
+            }
+            words.resize(ids.len(), word);
+            word += 1;
+        })?;
+        Ok((ids, words))
+    }
+
+    /// Run only the BPE model on one pre-token given as raw text bytes (no normalization or
+    /// pre-tokenization; for SentencePiece-style files spaces become the replacement char).
+    pub fn bpe_bytes(&self, piece: &[u8]) -> Result<Vec<u32>> {
+        let mut out = Vec::new();
+        if self.model.byte_level {
+            self.model.encode_piece(piece, &mut out);
+            return Ok(out);
+        }
+        let text = std::str::from_utf8(piece).map_err(|e| {
+            Error::InvalidInput(format!(
+                "this tokenizer's units are characters; the bytes are not UTF-8 ({e})"
+            ))
+        })?;
+        match self.space_replacement {
+            Some(r) => self.model.encode_piece(
+                text.replace(' ', r.encode_utf8(&mut [0; 4])).as_bytes(),
+                &mut out,
+            ),
+            None => self.model.encode_piece(piece, &mut out),
+        }
+        Ok(out)
+    }
+
     fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
+        let model = &self.model;
+        self.encode_pieces(text, &mut |piece| match piece {
+            Piece::Token(id) => out.push(id),
+            Piece::Text(bytes) => model.encode_piece(bytes, out),
+        })
+    }
+
+    /// The pipeline up to the model: every added token and every pre-token, in order.
+    fn encode_pieces(&self, text: &str, sink: &mut dyn FnMut(Piece<'_>)) -> Result<()> {
         match &self.raw_added {
             Some(matcher) => {
                 for segment in matcher.split(text) {
                     match segment {
-                        Segment::Token(id) => out.push(id),
-                        Segment::Text(s, e) => self.encode_segment(&text[s..e], s == 0, out)?,
+                        Segment::Token(id) => sink(Piece::Token(id)),
+                        Segment::Text(s, e) => self.segment_pieces(&text[s..e], s == 0, sink)?,
                     }
                 }
                 Ok(())
             }
-            None => self.encode_segment(text, true, out),
+            None => self.segment_pieces(text, true, sink),
         }
     }
 
-    /// Normalize, split normalized added tokens, pre-tokenize and run BPE on one segment.
-    fn encode_segment(&self, segment: &str, first: bool, out: &mut Vec<u32>) -> Result<()> {
+    /// Normalize, split normalized added tokens and pre-tokenize one segment.
+    fn segment_pieces(
+        &self,
+        segment: &str,
+        first: bool,
+        sink: &mut dyn FnMut(Piece<'_>),
+    ) -> Result<()> {
         let normalized: Cow<'_, str> = match &self.normalizer {
             Some(n) => Cow::Owned(n.apply(segment.to_owned())?),
             None => Cow::Borrowed(segment),
         };
-        let model = &self.model;
         match &self.normalized_added {
             Some(matcher) => {
                 for part in matcher.split(&normalized) {
                     match part {
-                        Segment::Token(id) => out.push(id),
+                        Segment::Token(id) => sink(Piece::Token(id)),
                         Segment::Text(s, e) => self.pre_tokenizer.run(
                             &normalized[s..e],
                             first && s == 0,
-                            &mut |piece| model.encode_piece(piece.as_bytes(), out),
+                            &mut |piece| sink(Piece::Text(piece.as_bytes())),
                         )?,
                     }
                 }
                 Ok(())
             }
             None => self.pre_tokenizer.run(&normalized, first, &mut |piece| {
-                model.encode_piece(piece.as_bytes(), out);
+                sink(Piece::Text(piece.as_bytes()));
             }),
         }
     }
@@ -294,6 +350,12 @@ impl Tokenizer {
         };
         Ok(self.encode(text)? == ids)
     }
+}
+
+/// What the pipeline hands the model: an added token, or one pre-token's bytes.
+enum Piece<'a> {
+    Token(u32),
+    Text(&'a [u8]),
 }
 
 struct LoadedBpe {

