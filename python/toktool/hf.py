@@ -116,6 +116,22 @@ class HFTokenLM:
             out[i] = self._one(list(contexts[i]))
         return out
 
+    def score(self, ids: Sequence[int]) -> float:
+        """log P(a text's tokens start with ``ids``), with one forward pass over new tokens."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return 0.0
+        self._one(ids[:-1])  # runs (or reuses) the whole sequence but the last token
+        offset = 1 if self.bos_id is not None else 0
+        total = 0.0
+        for i, t in enumerate(ids):
+            if i == 0 and offset == 0:
+                row = self._unconditional()
+            else:
+                row = self._logprobs[i + offset - 1]
+            total += float(row[t])
+        return total
+
     def _one(self, context: list[int]) -> np.ndarray:
         full = ([self.bos_id] if self.bos_id is not None else []) + context
         if not full:

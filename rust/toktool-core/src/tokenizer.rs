@@ -182,9 +182,37 @@ impl Tokenizer {
     /// Fails only when a fallback regex engine gives up on a pathological input; files whose
     /// patterns have exact scanners (GPT-2, cl100k, Llama 3, Qwen2) never fail.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        self.encode_at(text, true)
+    }
+
+    /// `encode`, where `at_start` says whether `text` begins the document. It matters only to
+    /// pre-tokenizers that treat the start specially (`Metaspace` with `prepend_scheme: first`):
+    /// encoding a suffix that starts at a certain pre-token boundary with `at_start = false`
+    /// gives the ids that the whole document's encoding has there.
+    pub fn encode_at(&self, text: &str, at_start: bool) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(text.len() / 3 + 1);
-        self.encode_into(text, &mut out)?;
+        let model = &self.model;
+        self.encode_pieces(text, at_start, &mut |piece| match piece {
+            Piece::Token(id) => out.push(id),
+            Piece::Text(bytes) => model.encode_piece(bytes, &mut out),
+        })?;
         Ok(out)
+    }
+
+    /// Bytes that decoding drops at the start of a document (`" "` for SentencePiece-style files
+    /// that prepend `▁`; empty otherwise). Token bytes of a document's encoding are these bytes
+    /// followed by the document.
+    pub fn implicit_prefix(&self) -> &'static [u8] {
+        if self.strip_leading_space {
+            b" "
+        } else {
+            b""
+        }
+    }
+
+    /// Whether a normalizer may change the text (then some byte strings have no encoding).
+    pub fn has_normalizer(&self) -> bool {
+        self.normalizer.is_some()
     }
 
     /// Encode many texts, in parallel when parallelism is enabled. Equal to mapping `encode`.
@@ -200,7 +228,7 @@ impl Tokenizer {
         let mut ids = Vec::with_capacity(text.len() / 3 + 1);
         let mut words = Vec::with_capacity(ids.capacity());
         let mut word = 0u32;
-        self.encode_pieces(text, &mut |piece| {
+        self.encode_pieces(text, true, &mut |piece| {
             match piece {
                 Piece::Token(id) => ids.push(id),
                 Piece::Text(bytes) => self.model.encode_piece(bytes, &mut ids),
@@ -234,27 +262,26 @@ impl Tokenizer {
         Ok(out)
     }
 
-    fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
-        let model = &self.model;
-        self.encode_pieces(text, &mut |piece| match piece {
-            Piece::Token(id) => out.push(id),
-            Piece::Text(bytes) => model.encode_piece(bytes, out),
-        })
-    }
-
     /// The pipeline up to the model: every added token and every pre-token, in order.
-    fn encode_pieces(&self, text: &str, sink: &mut dyn FnMut(Piece<'_>)) -> Result<()> {
+    fn encode_pieces(
+        &self,
+        text: &str,
+        at_start: bool,
+        sink: &mut dyn FnMut(Piece<'_>),
+    ) -> Result<()> {
         match &self.raw_added {
             Some(matcher) => {
                 for segment in matcher.split(text) {
                     match segment {
                         Segment::Token(id) => sink(Piece::Token(id)),
-                        Segment::Text(s, e) => self.segment_pieces(&text[s..e], s == 0, sink)?,
+                        Segment::Text(s, e) => {
+                            self.segment_pieces(&text[s..e], at_start && s == 0, sink)?;
+                        }
                     }
                 }
                 Ok(())
             }
-            None => self.segment_pieces(text, true, sink),
+            None => self.segment_pieces(text, at_start, sink),
         }
     }
 

@@ -145,6 +145,12 @@ impl PyTokenizer {
         self.inner.token_to_id(token).map_err(|e| to_py_err(py, &e))
     }
 
+    /// Bytes that decoding drops at the start of a document (b" " for SentencePiece-style files).
+    #[getter]
+    fn implicit_prefix<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.inner.implicit_prefix())
+    }
+
     /// Number of ids: one more than the largest id in the file.
     #[getter]
     fn vocab_size(&self) -> usize {

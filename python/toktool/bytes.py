@@ -1,0 +1,413 @@
+"""Exact byte-level probabilities from any tokenized LM (Phan et al., ICLR 2025).
+
+A token LM conditioned on the canonical tokens of a prompt is biased whenever the prompt ends
+where no token boundary would fall. :class:`ByteLM` removes that bias exactly: the probability
+that a text starts with bytes ``y`` is the sum over *covers* of ``y`` (token sequences whose last
+token reaches or straddles the end of ``y``) of their probability, and
+``P(next byte b | y) = P(y + b) / P(y)``. The cover bookkeeping runs in the Rust core
+(:class:`toktool._toktool.CoverSearch`); the model calls happen here, batched.
+
+Byte strings are *document bytes*: the concatenated token bytes of the text, which is the text
+itself for byte-level files (and, for SentencePiece-style files, the decoded text: their implicit
+leading space is handled internally). Index 256 of a next-byte distribution is end-of-text.
+
+>>> import toktool
+>>> blm = toktool.ByteLM(lm, tokenizer, eos_id=0)            # doctest: +SKIP
+>>> blm.next_byte_logprobs(b"def fibon")                     # doctest: +SKIP
+>>> blm.logprob(b"acci(n):", prefix=b"def fibon")             # doctest: +SKIP
+>>> blm.generate(b"import o", max_bytes=20, temperature=0)     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from toktool._toktool import CoverSearch, Tokenizer
+from toktool.errors import InvalidInputError
+from toktool.lm import TokenLM, check_logprobs
+
+__all__ = ["ByteEnsemble", "ByteLM", "ByteState", "score_sequence"]
+
+EOT = 256
+
+
+def score_sequence(lm: TokenLM, ids: Sequence[int], chunk: int = 256) -> float:
+    """Natural-log probability that a text's tokens start with ``ids``.
+
+    Uses ``lm.score(ids)`` when the model offers it (one forward pass with :class:`HFTokenLM`),
+    else asks for every prefix in chunks.
+    """
+    ids = list(ids)
+    if not ids:
+        return 0.0
+    scorer = getattr(lm, "score", None)
+    if callable(scorer):
+        return float(scorer(ids))
+    total = 0.0
+    for lo in range(0, len(ids), chunk):
+        contexts = [ids[:i] for i in range(lo, min(len(ids), lo + chunk))]
+        rows = check_logprobs(lm(contexts), len(contexts))
+        total += float(sum(rows[k, ids[lo + k]] for k in range(len(contexts))))
+    return total
+
+
+@dataclass
+class _Analysis:
+    """The covers of one byte string with their (head-relative) log-probabilities."""
+
+    y: bytes
+    head: list[int]
+    head_logprob: float
+    tail: bytes
+    at_start: bool
+    # (prefix ids (tail), log P(prefix | head), next-token row, last-token ids, byte offset)
+    groups: list[tuple[list[int], float, np.ndarray, np.ndarray, int]]
+    # (tail ids, log P(ids | head), next-token row) of covers ending exactly at the end of y
+    exact: list[tuple[list[int], float, np.ndarray]]
+    canonical: list[int] | None
+
+    def total(self) -> float:
+        """log P(text starts with y) - log P(head)."""
+        terms = [lp + _lse(row[last]) for _, lp, row, last, _ in self.groups]
+        terms += [lp for _, lp, _ in self.exact]
+        return _lse(np.array(terms)) if terms else -math.inf
+
+
+def _lse(a: np.ndarray) -> float:
+    if a.size == 0:
+        return -math.inf
+    m = float(np.max(a))
+    if m == -math.inf:
+        return -math.inf
+    return m + math.log(float(np.sum(np.exp(a - m))))
+
+
+class ByteLM:
+    """A byte-level view of a token LM: exact next-byte distributions, scores and sampling.
+
+    ``lm`` is any :class:`~toktool.lm.TokenLM` over ``tokenizer``'s ids; ``eos_id`` is the token
+    that ends a text (its probability becomes the end-of-text entry, index 256).
+    """
+
+    def __init__(self, lm: TokenLM, tokenizer: Tokenizer, eos_id: int | None = None,
+                 mask_cache_size: int = 256):
+        info = tokenizer.info()
+        self.lm = lm
+        self.tokenizer = tokenizer
+        self.eos_id = eos_id
+        self.implicit = tokenizer.implicit_prefix
+        self._search = CoverSearch(tokenizer)
+        self._vocab = tokenizer.vocab_size
+        token_bytes = tokenizer.all_token_bytes()
+        self._lens = np.array([len(b) if b else 0 for b in token_bytes], dtype=np.int64)
+        width = int(self._lens.max()) + 1
+        self._bytes = np.zeros((self._vocab, width), dtype=np.int16)
+        for i, b in enumerate(token_bytes):
+            if b:
+                self._bytes[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
+        self._first = np.where(self._lens > 0, self._bytes[:, 0], -1)
+        self._masks: OrderedDict[tuple[bytes, tuple[int, ...], bool], np.ndarray] = OrderedDict()
+        self._mask_cache_size = mask_cache_size
+        self.byte_level = bool(info["byte_level"])
+
+    # -- core computations ------------------------------------------------------------------
+
+    def _rows(self, contexts: list[list[int]]) -> list[np.ndarray]:
+        rows = check_logprobs(self.lm(contexts), len(contexts), self._vocab)
+        return [rows[i] for i in range(len(contexts))]
+
+    def _analyze(self, y: bytes) -> _Analysis:
+        c = self._search.covers(y)
+        head: list[int] = list(c["head"])
+        tail = y[c["boundary"]:]
+        prefixes: dict[tuple[int, ...], None] = {}
+        for prefix, _, _ in c["groups"]:
+            prefixes[tuple(prefix)] = None
+        for ids in c["exact"]:
+            prefixes[tuple(ids)] = None
+        # Every context whose next-token row we need: each prefix of each cover's tail ids.
+        needed: dict[tuple[int, ...], None] = {}
+        for p in prefixes:
+            for i in range(len(p) + 1):
+                needed[p[:i]] = None
+        keys = list(needed)
+        rows = dict(zip(keys, self._rows([head + list(k) for k in keys])))
+
+        def rel_logprob(p: tuple[int, ...]) -> float:
+            return float(sum(rows[p[:i]][p[i]] for i in range(len(p))))
+
+        groups = []
+        for prefix, start, last in c["groups"]:
+            p = tuple(prefix)
+            groups.append((list(p), rel_logprob(p), rows[p], np.asarray(last, dtype=np.int64),
+                           len(tail) - start))
+        exact = [(list(ids), rel_logprob(tuple(ids)), rows[tuple(ids)]) for ids in c["exact"]]
+        return _Analysis(
+            y=y, head=head, head_logprob=0.0, tail=tail, at_start=c["boundary"] == 0,
+            groups=groups, exact=exact,
+            canonical=None if c["canonical"] is None else list(c["canonical"]),
+        )
+
+    def _valid_next(self, a: _Analysis, ids: list[int]) -> np.ndarray:
+        key = (a.tail, tuple(ids), a.at_start)
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = self._search.valid_next(a.tail, ids, a.at_start)
+            self._masks[key] = mask
+            if len(self._masks) > self._mask_cache_size:
+                self._masks.popitem(last=False)
+        else:
+            self._masks.move_to_end(key)
+        return mask
+
+    def _next_byte(self, a: _Analysis) -> np.ndarray:
+        terms: list[list[float]] = [[] for _ in range(257)]
+        for _, lp, row, last, offset in a.groups:
+            if last.size == 0:
+                continue
+            nxt = self._bytes[last, offset]
+            scores = lp + row[last]
+            for b in np.unique(nxt):
+                terms[int(b)].append(_lse(scores[nxt == b]))
+        for ids, lp, row in a.exact:
+            mask = self._valid_next(a, ids)
+            if self.eos_id is not None:
+                mask = mask.copy()
+                mask[self.eos_id] = False
+            valid = np.nonzero(mask)[0]
+            firsts = self._first[valid]
+            scores = lp + row[valid]
+            for b in np.unique(firsts):
+                if b >= 0:
+                    terms[int(b)].append(_lse(scores[firsts == b]))
+            if self.eos_id is not None and a.canonical is not None and ids == a.canonical:
+                terms[EOT].append(lp + float(row[self.eos_id]))
+        masses = np.array([_lse(np.array(t)) for t in terms])
+        total = _lse(masses)
+        if total == -math.inf:
+            raise InvalidInputError(
+                f"the model gives zero probability to every continuation of {a.y!r}"
+            )
+        return masses - total
+
+    def _internal(self, prefix: bytes) -> bytes:
+        if not isinstance(prefix, (bytes, bytearray)):
+            raise TypeError(f"expected bytes, got {type(prefix).__name__}")
+        return self.implicit + bytes(prefix)
+
+    # -- public API --------------------------------------------------------------------------
+
+    def next_byte_logprobs(self, prefix: bytes) -> np.ndarray:
+        """Log-probabilities of the next byte after ``prefix``: shape (257,), 256 = end of text."""
+        return self._next_byte(self._analyze(self._internal(prefix)))
+
+    def prefix_logprob(self, text: bytes) -> float:
+        """log P(the text starts with ``text``)."""
+        y = self._internal(text)
+        if not y:
+            return 0.0
+        a = self._analyze(y)
+        return score_sequence(self.lm, a.head) + a.total()
+
+    def logprob(self, text: bytes, prefix: bytes = b"") -> float:
+        """Exact log P(``text`` follows ``prefix``) at the byte level, either side may split tokens."""
+        if not text:
+            return 0.0
+        joint = self.prefix_logprob(bytes(prefix) + bytes(text))
+        return joint - self.prefix_logprob(bytes(prefix))
+
+    def state(self, prefix: bytes = b"") -> ByteState:
+        """An incremental state: push bytes, read the next-byte distribution."""
+        return ByteState(self, prefix)
+
+    def generate(
+        self,
+        prefix: bytes,
+        max_bytes: int,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        stop: Sequence[bytes] | None = None,
+        method: Literal["auto", "bytes", "tokens"] = "auto",
+        max_tokens: int | None = None,
+    ) -> bytes:
+        """Continue ``prefix`` by up to ``max_bytes`` bytes.
+
+        ``temperature=0`` is greedy over bytes. With ``temperature=1`` and ``top_p=1`` the default
+        (``method="auto"``) samples exactly from P(continuation | prefix) at token speed: it draws
+        one cover of the prompt in proportion to its probability and then samples tokens. Other
+        settings step byte by byte (temperature and top-p apply to the byte distribution).
+        """
+        if max_bytes < 0:
+            raise InvalidInputError("max_bytes must be >= 0")
+        rng = np.random.default_rng(seed)
+        stops = [bytes(s) for s in (stop or []) if s]
+        exact_tokens = temperature == 1.0 and top_p == 1.0
+        if method == "tokens" or (method == "auto" and exact_tokens):
+            if not exact_tokens:
+                raise InvalidInputError("method='tokens' samples exactly: use temperature=1, top_p=1")
+            out = self._sample_tokens(bytes(prefix), max_bytes, rng, stops, max_tokens)
+        else:
+            out = self._generate_bytes(bytes(prefix), max_bytes, temperature, top_p, rng, stops)
+        return out
+
+    # -- generation --------------------------------------------------------------------------
+
+    def _generate_bytes(self, prefix: bytes, max_bytes: int, temperature: float, top_p: float,
+                        rng: np.random.Generator, stops: list[bytes]) -> bytes:
+        state = self.state(prefix)
+        out = bytearray()
+        for _ in range(max_bytes):
+            logp = state.logprobs()
+            b = _pick(logp, temperature, top_p, rng)
+            if b == EOT:
+                break
+            state.push(bytes([b]))
+            out.append(b)
+            if any(out.endswith(s) for s in stops):
+                break
+        return bytes(out)
+
+    def _sample_tokens(self, prefix: bytes, max_bytes: int, rng: np.random.Generator,
+                       stops: list[bytes], max_tokens: int | None) -> bytes:
+        y = self._internal(prefix)
+        if y:
+            a = self._analyze(y)
+            options: list[list[int]] = []
+            weights: list[float] = []
+            for p, lp, row, last, _ in a.groups:
+                for t in last:
+                    options.append(p + [int(t)])
+                    weights.append(lp + float(row[t]))
+            for ids, lp, _ in a.exact:
+                options.append(ids)
+                weights.append(lp)
+            w = np.array(weights)
+            probs = np.exp(w - _lse(w))
+            choice = int(rng.choice(len(options), p=probs / probs.sum()))
+            tokens = a.head + options[choice]
+        else:
+            tokens = []
+        produced = b"".join(self.tokenizer.token_bytes(t) for t in tokens)
+        limit = max_tokens if max_tokens is not None else max_bytes + 8
+        for _ in range(limit):
+            if len(produced) - len(y) >= max_bytes:
+                break
+            if any(produced[len(y):].find(s) >= 0 for s in stops):
+                break
+            row = self._rows([tokens])[0]
+            t = int(rng.choice(row.size, p=_normalized(np.exp(row))))
+            if t == self.eos_id:
+                break
+            tokens.append(t)
+            produced += self.tokenizer.token_bytes(t)
+        out = produced[len(y):][:max_bytes]
+        for s in stops:
+            k = out.find(s)
+            if k >= 0:
+                out = out[: k + len(s)]
+        return out
+
+
+def _normalized(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 0.0, None)
+    return p / p.sum()
+
+
+def _pick(logp: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
+    if temperature == 0:
+        return int(np.argmax(logp))
+    scaled = logp / temperature
+    p = np.exp(scaled - np.max(scaled))
+    p /= p.sum()
+    if top_p < 1.0:
+        order = np.argsort(-p)
+        keep = np.cumsum(p[order]) - p[order] < top_p
+        cut = np.zeros_like(p)
+        cut[order[keep]] = p[order[keep]]
+        p = cut / cut.sum()
+    return int(rng.choice(p.size, p=p))
+
+
+class ByteState:
+    """Incremental byte-level state: ``push`` bytes, read ``logprobs()`` of the next byte."""
+
+    def __init__(self, model: ByteLM | ByteEnsemble, prefix: bytes = b""):
+        self.model = model
+        self.prefix = bytes(prefix)
+        self._cached: np.ndarray | None = None
+
+    def push(self, data: bytes) -> None:
+        self.prefix += bytes(data)
+        self._cached = None
+
+    def logprobs(self) -> np.ndarray:
+        if self._cached is None:
+            self._cached = self.model.next_byte_logprobs(self.prefix)
+        return self._cached
+
+
+class ByteEnsemble:
+    """Models with different vocabularies combined at the byte level.
+
+    ``mode="mixture"``: P(b) = sum_i w_i P_i(b); ``mode="product"``: P(b) ∝ prod_i P_i(b)^w_i.
+    Scores and generation step byte by byte through the combined distribution.
+    """
+
+    def __init__(self, models: Sequence[ByteLM], weights: Sequence[float] | None = None,
+                 mode: Literal["mixture", "product"] = "mixture"):
+        if not models:
+            raise InvalidInputError("an ensemble needs at least one model")
+        if mode not in ("mixture", "product"):
+            raise InvalidInputError(f"mode must be 'mixture' or 'product', not {mode!r}")
+        w = np.ones(len(models)) if weights is None else np.asarray(weights, dtype=np.float64)
+        if w.shape != (len(models),) or (w < 0).any() or w.sum() <= 0:
+            raise InvalidInputError("weights must be non-negative, one per model, not all zero")
+        self.models = list(models)
+        self.weights = w / w.sum() if mode == "mixture" else w
+        self.mode = mode
+
+    def next_byte_logprobs(self, prefix: bytes) -> np.ndarray:
+        rows = np.stack([m.next_byte_logprobs(prefix) for m in self.models])
+        if self.mode == "mixture":
+            with np.errstate(divide="ignore"):
+                logw = np.log(self.weights)[:, None]
+            combined = np.logaddexp.reduce(rows + logw, axis=0)
+        else:
+            combined = (rows * self.weights[:, None]).sum(axis=0)
+            combined = np.where(np.isnan(combined), -np.inf, combined)
+        return combined - np.logaddexp.reduce(combined)
+
+    def logprob(self, text: bytes, prefix: bytes = b"") -> float:
+        state = self.state(prefix)
+        total = 0.0
+        for b in bytes(text):
+            total += float(state.logprobs()[b])
+            state.push(bytes([b]))
+        return total
+
+    def state(self, prefix: bytes = b"") -> ByteState:
+        return ByteState(self, prefix)
+
+    def generate(self, prefix: bytes, max_bytes: int, temperature: float = 1.0,
+                 top_p: float = 1.0, seed: int | None = None,
+                 stop: Sequence[bytes] | None = None) -> bytes:
+        rng = np.random.default_rng(seed)
+        stops = [bytes(s) for s in (stop or []) if s]
+        state = self.state(prefix)
+        out = bytearray()
+        for _ in range(max_bytes):
+            b = _pick(state.logprobs(), temperature, top_p, rng)
+            if b == EOT:
+                break
+            state.push(bytes([b]))
+            out.append(b)
+            if any(out.endswith(s) for s in stops):
+                break
+        return bytes(out)

@@ -1,0 +1,347 @@
+//! Cover search for exact byte-level probabilities (Phan et al., ICLR 2025).
+//!
+//! A tokenized LM puts its mass on canonical token sequences. The probability that the text
+//! starts with bytes `y` is the sum, over *covers* of `y`, of the probability of the cover: token
+//! sequences whose tokens but the last lie inside `y` and whose last token reaches or straddles
+//! the end of `y`, and that are a prefix of the canonical encoding of some text.
+//!
+//! For BPE with pre-tokenization every cover is `H + V + [t]`:
+//! - `H`: the ids of `y[..b]`, where `b` is the last *certain* pre-token boundary (one that every
+//!   continuation of `y` keeps, with the same ids before it);
+//! - `V`: tokens covering `y[b..j]` exactly, as they appear in canonical encodings of `y` followed
+//!   by some continuation;
+//! - `t`: a token whose bytes start with `y[j..]`.
+//!
+//! Whether a candidate is a prefix of some canonical encoding is decided by encoding the short
+//! tail after `b` followed by a fixed set of *probe* continuations (one per character class the
+//! known pre-tokenizer patterns distinguish, plus the end of text): a candidate is valid when some
+//! probe's canonical encoding starts with it. All encodings are done on the tail only, so the cost
+//! does not grow with the prompt. A slow reference that re-encodes whole strings lives in the tests.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::tokenizer::Tokenizer;
+
+/// Continuations that stand for "any text after this": the end of text and one representative
+/// of every character class that the supported pre-tokenizer patterns tell apart.
+const PROBES: &[&[u8]] = &[
+    b"", b" ", b"a", b"A", b"0", b".", b"\n", b"'", b"\t", b"-", b" a", b"  ", b"a ", b"00",
+    "é".as_bytes(), "中".as_bytes(), "\u{a0}".as_bytes(), b"\r\n", b"_", b"/",
+];
+
+/// Token ids sorted by their bytes: all tokens starting with a byte string form one range.
+#[derive(Debug)]
+pub struct ByteIndex {
+    sorted: Vec<u32>,
+}
+
+impl ByteIndex {
+    pub fn new(tok: &Tokenizer) -> ByteIndex {
+        let bytes = tok.all_token_bytes();
+        let mut sorted: Vec<u32> = (0..bytes.len() as u32)
+            .filter(|&i| bytes[i as usize].as_ref().is_some_and(|b| !b.is_empty()))
+            .collect();
+        sorted.sort_by(|&a, &b| bytes[a as usize].cmp(&bytes[b as usize]).then(a.cmp(&b)));
+        ByteIndex { sorted }
+    }
+
+    /// All tokens whose bytes start with `prefix`.
+    pub fn with_prefix<'s>(&'s self, tok: &Tokenizer, prefix: &[u8]) -> &'s [u32] {
+        let bytes = tok.all_token_bytes();
+        let key = |id: u32| bytes[id as usize].as_deref().unwrap_or_default();
+        let lo = self.sorted.partition_point(|&id| key(id) < prefix);
+        let hi = lo + self.sorted[lo..].partition_point(|&id| key(id).starts_with(prefix));
+        &self.sorted[lo..hi]
+    }
+}
+
+/// One family of straddling covers: `head + prefix + [t]` for each `t` in `last`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverGroup {
+    /// Tail ids before the last token.
+    pub prefix: Vec<u32>,
+    /// Byte offset (in the tail) where the last token starts.
+    pub start: usize,
+    /// Valid last tokens; each one's bytes extend past the end of `y`.
+    pub last: Vec<u32>,
+}
+
+/// All covers of a byte string `y`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Covers {
+    /// Ids of `y[..boundary]`, shared by every cover.
+    pub head: Vec<u32>,
+    pub boundary: usize,
+    pub groups: Vec<CoverGroup>,
+    /// Tail id sequences whose bytes are exactly `y[boundary..]` (covers that end at `y`'s end).
+    pub exact: Vec<Vec<u32>>,
+    /// The canonical encoding of `y` itself (tail part), if `y` has one: the only cover after
+    /// which the text may end.
+    pub canonical: Option<Vec<u32>>,
+}
+
+/// Cover search over one tokenizer.
+#[derive(Debug)]
+pub struct CoverSearch {
+    tok: Arc<Tokenizer>,
+    index: ByteIndex,
+}
+
+impl CoverSearch {
+    pub fn new(tok: Arc<Tokenizer>) -> CoverSearch {
+        let index = ByteIndex::new(&tok);
+        CoverSearch { tok, index }
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tok
+    }
+
+    /// All tokens whose bytes start with `prefix`, in byte order.
+    pub fn tokens_with_prefix(&self, prefix: &[u8]) -> &[u32] {
+        self.index.with_prefix(&self.tok, prefix)
+    }
+
+    /// The canonical ids of a document-internal byte string, if its token bytes reproduce it.
+    /// A string ending inside a UTF-8 character is completed with each of a few continuation
+    /// bytes first (tokens of byte-level files may end inside a character).
+    fn encode_bytes(&self, y: &[u8], at_start: bool) -> Option<Vec<u32>> {
+        let implicit = if at_start { self.tok.implicit_prefix() } else { b"" };
+        let body = y.strip_prefix(implicit)?;
+        let text = std::str::from_utf8(body).ok()?;
+        let ids = self.tok.encode_at(text, at_start).ok()?;
+        let mut rebuilt = Vec::with_capacity(y.len());
+        for &id in &ids {
+            rebuilt.extend_from_slice(self.tok.token_bytes(id).ok()?);
+        }
+        (rebuilt == y).then_some(ids)
+    }
+
+    /// Whether `prefix + [t]` (tail ids covering `tail[..]` then `t`) starts a canonical encoding.
+    fn is_valid(&self, tail: &[u8], prefix: &[u32], t: u32, at_start: bool) -> bool {
+        let Ok(tb) = self.tok.token_bytes(t) else {
+            return false;
+        };
+        let y = [tail, tb].concat();
+        let mut want = prefix.to_vec();
+        want.push(t);
+        completions(&y).iter().any(|completed| {
+            PROBES.iter().any(|probe| {
+                self.encode_bytes(&[completed.as_slice(), probe].concat(), at_start)
+                    .is_some_and(|ids| ids.starts_with(&want))
+            })
+        })
+    }
+
+    /// Find the last certain pre-token boundary of `y`: the head ids before it are the same in
+    /// the canonical encoding of `y` followed by every probe.
+    fn certain_boundary(&self, y: &[u8]) -> (usize, Vec<u32>) {
+        // Candidate boundaries: token boundaries of the encoding with the end-of-text probe,
+        // tried from two pre-tokens before the end backwards.
+        let Some(ids) = completions(y)
+            .iter()
+            .find_map(|c| self.encode_bytes(c, true))
+        else {
+            return (0, Vec::new());
+        };
+        let mut ends = Vec::with_capacity(ids.len());
+        let mut pos = 0;
+        for &id in &ids {
+            pos += self.tok.token_bytes(id).map_or(0, <[u8]>::len);
+            ends.push(pos);
+        }
+        // Walk back over at least the last few tokens: they may change with what follows.
+        let keep_back = 3;
+        let mut k = ids.len().saturating_sub(keep_back);
+        while k > 0 {
+            let b = ends[k - 1];
+            if b < y.len() && self.boundary_is_certain(y, b, &ids[..k]) {
+                return (b, ids[..k].to_vec());
+            }
+            k -= 1;
+        }
+        (0, Vec::new())
+    }
+
+    fn boundary_is_certain(&self, y: &[u8], b: usize, head: &[u32]) -> bool {
+        let tail = &y[b..];
+        let Some(head_again) = self.encode_bytes(&y[..b], true) else {
+            return false;
+        };
+        if head_again != head {
+            return false;
+        }
+        completions(tail).iter().all(|completed| {
+            PROBES.iter().all(|probe| {
+                let full = [&y[..b], completed.as_slice(), probe].concat();
+                match (
+                    self.encode_bytes(&full, true),
+                    self.encode_bytes(&[completed.as_slice(), probe].concat(), b == 0),
+                ) {
+                    (Some(whole), Some(rest)) => {
+                        whole.starts_with(head) && whole[head.len()..] == rest[..]
+                    }
+                    // No canonical encoding for this probe: it says nothing either way.
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                }
+            })
+        })
+    }
+
+    /// All covers of `y` (document-internal bytes: the implicit prefix of SentencePiece-style
+    /// files included).
+    pub fn covers(&self, y: &[u8]) -> Result<Covers> {
+        let (boundary, head) = self.certain_boundary(y);
+        let tail = &y[boundary..];
+        let at_start = boundary == 0;
+        // Candidate prefixes V, keyed by where they end (j): by the prefix property of BPE the
+        // tokens before the last one are the canonical encoding of `tail[..j]` as it appears
+        // when text follows, so encode `tail[..j]` followed by each probe and cut at `j`.
+        let mut prefixes: Vec<(usize, Vec<u32>)> = vec![(0, Vec::new())];
+        for j in 1..=tail.len() {
+            for completed in completions(&tail[..j]) {
+                for probe in PROBES {
+                    let full = [completed.as_slice(), probe].concat();
+                    let Some(ids) = self.encode_bytes(&full, at_start) else {
+                        continue;
+                    };
+                    if let Some(cut) = cut_at(&self.tok, &ids, j) {
+                        let entry = (j, cut);
+                        if !prefixes.contains(&entry) {
+                            prefixes.push(entry);
+                        }
+                    }
+                }
+            }
+        }
+        prefixes.sort();
+        let mut groups = Vec::new();
+        let mut exact: Vec<Vec<u32>> = prefixes
+            .iter()
+            .filter(|(end, ids)| *end == tail.len() && !ids.is_empty())
+            .map(|(_, ids)| ids.clone())
+            .collect();
+        if tail.is_empty() {
+            exact.push(Vec::new());
+        }
+        for (start, prefix) in prefixes.iter().filter(|(end, _)| *end < tail.len()) {
+            let rest = &tail[*start..];
+            let candidates = self.index.with_prefix(&self.tok, rest);
+            let check = |&t: &u32| self.is_valid(&tail[..*start], prefix, t, at_start);
+            let valid: Vec<u32> = if candidates.len() > 64 {
+                candidates.par_iter().copied().filter(|t| check(t)).collect()
+            } else {
+                candidates.iter().copied().filter(|t| check(t)).collect()
+            };
+            let (ending_here, straddling): (Vec<u32>, Vec<u32>) = valid.into_iter().partition(|&t| {
+                self.tok.token_bytes(t).map_or(0, <[u8]>::len) == rest.len()
+            });
+            for t in ending_here {
+                let mut ids = prefix.clone();
+                ids.push(t);
+                if !exact.contains(&ids) {
+                    exact.push(ids);
+                }
+            }
+            if !straddling.is_empty() {
+                groups.push(CoverGroup {
+                    prefix: prefix.clone(),
+                    start: *start,
+                    last: straddling,
+                });
+            }
+        }
+        exact.sort();
+        let canonical = self.encode_bytes(tail, at_start);
+        Ok(Covers {
+            head,
+            boundary,
+            groups,
+            exact,
+            canonical,
+        })
+    }
+
+    /// Which tokens may follow the tail ids `prefix` (whose bytes are `tail`, starting at a
+    /// certain boundary; `at_start` when that boundary is the document start): `mask[t]`.
+    pub fn valid_next(&self, tail: &[u8], prefix: &[u32], at_start: bool) -> Vec<bool> {
+        let n = self.tok.vocab_size();
+        (0..n as u32)
+            .into_par_iter()
+            .map(|t| self.is_valid(tail, prefix, t, at_start))
+            .collect()
+    }
+
+    /// Covers of `y` checked against a fresh certain boundary; errors if `y` cannot be covered.
+    pub fn require_covers(&self, y: &[u8]) -> Result<Covers> {
+        let covers = self.covers(y)?;
+        if covers.groups.is_empty() && covers.exact.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "no token sequence of this tokenizer covers the bytes {:?}",
+                String::from_utf8_lossy(&y[covers.boundary..])
+            )));
+        }
+        Ok(covers)
+    }
+}
+
+/// The first ids of `ids` whose bytes add up to exactly `len`, if a token boundary falls there.
+fn cut_at(tok: &Tokenizer, ids: &[u32], len: usize) -> Option<Vec<u32>> {
+    let mut pos = 0;
+    for (k, &id) in ids.iter().enumerate() {
+        if pos == len {
+            return Some(ids[..k].to_vec());
+        }
+        pos += tok.token_bytes(id).map_or(0, <[u8]>::len);
+        if pos > len {
+            return None;
+        }
+    }
+    (pos == len).then(|| ids.to_vec())
+}
+
+/// `y` itself if it is valid UTF-8; otherwise `y` completed to valid UTF-8 with a few different
+/// continuation bytes (empty if `y` has an invalid sequence that no continuation can fix).
+fn completions(y: &[u8]) -> Vec<Vec<u8>> {
+    match std::str::from_utf8(y) {
+        Ok(_) => vec![y.to_vec()],
+        Err(e) if e.error_len().is_none() => {
+            let partial = &y[e.valid_up_to()..];
+            let need = match partial[0] {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                _ => 4,
+            } - partial.len();
+            let mut out = Vec::new();
+            for fill in [0x80u8, 0x81, 0xA9, 0xBF] {
+                let mut c = y.to_vec();
+                c.extend(std::iter::repeat_n(fill, need));
+                if std::str::from_utf8(&c).is_ok() && !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+            // Lead bytes that constrain the second byte (E0, ED, F0, F4): try the whole range.
+            if out.is_empty() {
+                for second in 0x80u8..=0xBF {
+                    let mut c = y.to_vec();
+                    if partial.len() == 1 {
+                        c.push(second);
+                        c.extend(std::iter::repeat_n(0x80, need - 1));
+                    } else {
+                        c.extend(std::iter::repeat_n(second, need));
+                    }
+                    if std::str::from_utf8(&c).is_ok() {
+                        out.push(c);
+                        break;
+                    }
+                }
+            }
+            out
+        }
+        Err(_) => Vec::new(),
+    }
+}

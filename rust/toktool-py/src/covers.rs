@@ -1,0 +1,66 @@
+//! `toktool._toktool.CoverSearch`: the cover bookkeeping behind `toktool.ByteLM`.
+
+use std::sync::Arc;
+
+use numpy::{PyArray1, ToPyArray};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use toktool_core::covers::CoverSearch;
+
+use crate::detached;
+use crate::tokenizer::PyTokenizer;
+
+/// Finds the covers of a byte string (see `toktool.bytes`).
+#[pyclass(frozen, module = "toktool._toktool", name = "CoverSearch")]
+pub(crate) struct PyCoverSearch {
+    inner: Arc<CoverSearch>,
+}
+
+#[pymethods]
+impl PyCoverSearch {
+    #[new]
+    fn new(py: Python<'_>, tokenizer: &PyTokenizer) -> PyResult<Self> {
+        let tok = Arc::clone(&tokenizer.inner);
+        let inner = detached(py, move || Ok(CoverSearch::new(tok)))?;
+        Ok(PyCoverSearch {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Covers of `y` as a dict: head, boundary, groups [(prefix, start, last)], exact, canonical.
+    fn covers<'py>(&self, py: Python<'py>, y: Vec<u8>) -> PyResult<Bound<'py, PyDict>> {
+        let search = Arc::clone(&self.inner);
+        let c = detached(py, move || search.covers(&y))?;
+        let d = PyDict::new(py);
+        d.set_item("head", c.head)?;
+        d.set_item("boundary", c.boundary)?;
+        let groups: Vec<(Vec<u32>, usize, Vec<u32>)> = c
+            .groups
+            .into_iter()
+            .map(|g| (g.prefix, g.start, g.last))
+            .collect();
+        d.set_item("groups", groups)?;
+        d.set_item("exact", c.exact)?;
+        d.set_item("canonical", c.canonical)?;
+        Ok(d)
+    }
+
+    /// `mask[t]`: token `t` may follow the tail ids `prefix` whose bytes are `tail`.
+    fn valid_next<'py>(
+        &self,
+        py: Python<'py>,
+        tail: Vec<u8>,
+        prefix: Vec<u32>,
+        at_start: bool,
+    ) -> PyResult<Bound<'py, PyArray1<bool>>> {
+        let search = Arc::clone(&self.inner);
+        let mask = detached(py, move || Ok(search.valid_next(&tail, &prefix, at_start)))?;
+        Ok(mask.to_pyarray(py))
+    }
+
+    /// Ids of all tokens whose bytes start with `prefix`.
+    fn tokens_with_prefix(&self, prefix: Vec<u8>) -> Vec<u32> {
+        self.inner.tokens_with_prefix(&prefix).to_vec()
+    }
+}
