@@ -190,9 +190,9 @@ def test_logprob_chain_rule_and_incremental_state(setup, data) -> None:  # type:
 
 
 
-def chi_square(observed: dict[bytes, int], expected: dict[bytes, float], n: int) -> tuple[float, int]:
-    stat, dof = 0.0, -1
-    pooled_obs = pooled_exp = 0.0
+def chi_square_pvalue(observed: dict, expected: dict, n: int) -> float:
+    """Pearson's chi-square p-value (Wilson-Hilferty), pooling cells with expectation < 5."""
+    stat, dof, pooled_obs, pooled_exp = 0.0, -1, 0.0, 0.0
     for key, p in expected.items():
         e = n * p
         if e < 5:
@@ -204,4 +204,135 @@ def chi_square(observed: dict[bytes, int], expected: dict[bytes, float], n: int)
     if pooled_exp > 0:
         stat += (pooled_obs - pooled_exp) ** 2 / pooled_exp
         dof += 1
-    return stat, dof
+    assert dof >= 3
+    z = ((stat / dof) ** (1 / 3) - (1 - 2 / (9 * dof))) / math.sqrt(2 / (9 * dof))
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+@pytest.mark.parametrize("prompt", ["ba", "a 1", ""])
+def test_exact_sampling_matches_the_exact_distribution(setup, prompt: str) -> None:  # type: ignore[no-untyped-def]
+    source, _, lm, blm = setup
+    expected: dict[bytes, float] = defaultdict(float)
+    for s, p in source.probs.items():
+        if s.startswith(prompt) and p > 0:
+            expected[s[len(prompt):].encode()] += p / source.prefix_mass[prompt]
+    n = 1500
+    observed: dict[bytes, int] = defaultdict(int)
+    for seed in range(n):
+        observed[blm.generate(prompt.encode(), max_bytes=MAX_LEN, seed=seed)] += 1
+    assert set(observed) <= set(expected)
+    assert chi_square_pvalue(observed, expected, n) > 1e-3
+
+
+def test_greedy_generation_follows_the_argmax_byte(setup) -> None:  # type: ignore[no-untyped-def]
+    source, _, _, blm = setup
+    prompt = "b"
+    out = blm.generate(prompt.encode(), max_bytes=4, temperature=0)
+    x = prompt
+    for byte in out:
+        truth = source.next_byte(x)
+        assert byte == int(np.argmax(truth))
+        x += chr(byte)
+
+
+def brute_force_covers(tok: toktool.Tokenizer, x: bytes, max_extra: int) -> set[tuple[int, ...]]:
+    """Covers of x by definition: prefixes of canonical encodings of strings extending x.
+
+    Continuations are every string over the alphabet up to ``max_extra`` chars, optionally ended
+    by one char of another class (text outside the source's alphabet exists too).
+    """
+    found: set[tuple[int, ...]] = set()
+    endings = ["", ".", "é", "\n", "A", "-"]
+    for extra in range(max_extra + 1):
+        for chars, ending in itertools.product(
+            itertools.product(ALPHABET, repeat=extra), endings
+        ):
+            s = x.decode() + "".join(chars) + ending
+            pos = 0
+            ids = tok.encode(s)
+            for k, t in enumerate(ids):
+                n = len(tok.token_bytes(t))
+                if pos < len(x) <= pos + n:
+                    found.add(tuple(ids[: k + 1]))
+                    break
+                pos += n
+    return found
+
+
+class RandomTokenLM:
+    """A deterministic random LM: mass on every token, canonical or not."""
+
+    def __init__(self, vocab: int, seed: int):
+        self.vocab, self.seed = vocab, seed
+
+    def __call__(self, contexts):  # type: ignore[no-untyped-def]
+        rows = []
+        for ctx in contexts:
+            rng = np.random.default_rng([self.seed, len(ctx), *ctx])
+            logits = rng.normal(size=self.vocab) * 2
+            rows.append(logits - np.logaddexp.reduce(logits))
+        return np.array(rows)
+
+
+@settings(max_examples=max(10, EXAMPLES // 10), deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(x=st.text(alphabet=ALPHABET, min_size=1, max_size=4), seed=st.integers(0, 2**16))
+def test_cover_search_matches_brute_force(setup, x: str, seed: int) -> None:  # type: ignore[no-untyped-def]
+    _, tok, _, _ = setup
+    y = x.encode()
+    c = toktool.CoverSearch(tok).covers(y)
+    ours = {tuple(c["head"]) + tuple(p) + (t,) for p, _, last in c["groups"] for t in last}
+    ours |= {tuple(c["head"]) + tuple(e) for e in c["exact"]}
+    longest = max(len(tok.token_bytes(i)) for i in range(tok.vocab_size))
+    truth = brute_force_covers(tok, y, max_extra=longest)
+    assert ours == truth
+    # and the probability of the prefix under a random LM is the sum over exactly those covers
+    lm = RandomTokenLM(tok.vocab_size, seed)
+    blm = ByteLM(lm, tok)
+    expected = np.logaddexp.reduce([
+        sum(lm([list(cov[:i])])[0][cov[i]] for i in range(len(cov))) for cov in truth
+    ])
+    assert math.isclose(blm.prefix_logprob(y), float(expected), abs_tol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda ctx: np.full((len(ctx), 5), -1.0), "columns"),
+        (lambda ctx: np.full((len(ctx) + 1, 400), -math.log(400)), "shape"),
+        (lambda ctx: np.full((len(ctx), 400), np.nan), "NaN"),
+        (lambda ctx: np.zeros((len(ctx), 400)), "normalized"),
+    ],
+)
+def test_bad_token_lm_outputs_raise(setup, bad, message: str) -> None:  # type: ignore[no-untyped-def]
+    _, tok, _, _ = setup
+    blm = ByteLM(bad, tok)
+    with pytest.raises(toktool.InvalidInputError, match=message):
+        blm.next_byte_logprobs(b"ab")
+
+
+def test_bad_prefixes(setup) -> None:  # type: ignore[no-untyped-def]
+    _, tok, lm, blm = setup
+    with pytest.raises(TypeError):
+        blm.next_byte_logprobs("ab")  # type: ignore[arg-type]
+    # empty prefix: the distribution of the first byte
+    first = np.exp(blm.next_byte_logprobs(b""))
+    assert abs(first.sum() - 1) < 1e-12
+    # bytes no token can produce: probability zero, reported as an error, never a guess
+    with pytest.raises(toktool.InvalidInputError):
+        blm.next_byte_logprobs(b"\xff\xfe")
+    assert blm.prefix_logprob(b"zzz") == -math.inf
+    with pytest.raises(toktool.InvalidInputError):
+        blm.generate(b"ab", max_bytes=-1)
+
+
+def test_ensemble_of_identical_models_equals_the_model(setup) -> None:  # type: ignore[no-untyped-def]
+    source, _, _, blm = setup
+    for mode in ("mixture", "product"):
+        ens = ByteEnsemble([blm, blm], weights=[0.3, 0.7], mode=mode)
+        for x in ["", "a", "ba", "a 1"]:
+            np.testing.assert_allclose(
+                np.exp(ens.next_byte_logprobs(x.encode())), source.next_byte(x), atol=1e-9
+            )
+    with pytest.raises(toktool.InvalidInputError):
+        ByteEnsemble([blm], mode="median")  # type: ignore[arg-type]

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 
 from toktool import _toktool, errors, testing
-from toktool._toktool import parallelism, set_parallelism
+from toktool._toktool import CoverSearch, parallelism, set_parallelism
+from toktool.bytes import ByteEnsemble, ByteLM, ByteState
 from toktool.errors import (
     InternalError,
     InvalidInputError,
@@ -31,6 +32,10 @@ from toktool.tokenizer import Tokenizer, load_tokenizer
 __version__: str = _toktool.__version__
 
 __all__ = [
+    "ByteEnsemble",
+    "ByteLM",
+    "ByteState",
+    "CoverSearch",
     "InternalError",
     "InvalidInputError",
     "InvalidTokenIdError",
