@@ -82,6 +82,11 @@ def demo(
     run_demo(tokenizer)
 
 
+from toktool.cli.bytes import bytes_app  # noqa: E402
+
+app.add_typer(bytes_app, name="bytes")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of the ``toktool`` script."""
     app(args=argv)

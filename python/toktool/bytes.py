@@ -96,7 +96,7 @@ class ByteLM:
     """
 
     def __init__(self, lm: TokenLM, tokenizer: Tokenizer, eos_id: int | None = None,
-                 mask_cache_size: int = 256):
+                 mask_cache_size: int = 256, negligible: float = 1e-12):
         info = tokenizer.info()
         self.lm = lm
         self.tokenizer = tokenizer
@@ -112,9 +112,16 @@ class ByteLM:
             if b:
                 self._bytes[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
         self._first = np.where(self._lens > 0, self._bytes[:, 0], -1)
+        # Valid continuations of exact covers, keyed by (tail, tail ids, at_start). The key does
+        # not hold the head, so the cache is only sound for one model context: it is cleared
+        # whenever the head changes (see _analyze).
         self._masks: OrderedDict[tuple[bytes, tuple[int, ...], bool], np.ndarray] = OrderedDict()
+        self._mask_head: list[int] | None = None
         self._mask_cache_size = mask_cache_size
         self.byte_level = bool(info["byte_level"])
+        # Candidates with P(token | context) below this are dropped without a canonicity check;
+        # the mass so dropped is below vocab_size * negligible of its context. 0 checks all.
+        self.negligible_logprob = math.log(negligible) if negligible > 0 else -math.inf
 
     # -- core computations ------------------------------------------------------------------
 
@@ -123,8 +130,11 @@ class ByteLM:
         return [rows[i] for i in range(len(contexts))]
 
     def _analyze(self, y: bytes) -> _Analysis:
-        c = self._search.covers(y)
+        c = self._search.covers(y, validate=False)
         head: list[int] = list(c["head"])
+        if head != self._mask_head:
+            self._masks.clear()
+            self._mask_head = head
         tail = y[c["boundary"]:]
         prefixes: dict[tuple[int, ...], None] = {}
         for prefix, _, _ in c["groups"]:
@@ -142,11 +152,13 @@ class ByteLM:
         def rel_logprob(p: tuple[int, ...]) -> float:
             return float(sum(rows[p[:i]][p[i]] for i in range(len(p))))
 
+        at_start = c["boundary"] == 0
         groups = []
         for prefix, start, last in c["groups"]:
             p = tuple(prefix)
-            groups.append((list(p), rel_logprob(p), rows[p], np.asarray(last, dtype=np.int64),
-                           len(tail) - start))
+            cand = self._keep_valid(tail[:start], list(p), at_start, rows[p],
+                                    np.asarray(last, dtype=np.int64))
+            groups.append((list(p), rel_logprob(p), rows[p], cand, len(tail) - start))
         exact = [(list(ids), rel_logprob(tuple(ids)), rows[tuple(ids)]) for ids in c["exact"]]
         return _Analysis(
             y=y, head=head, head_logprob=0.0, tail=tail, at_start=c["boundary"] == 0,
@@ -154,17 +166,30 @@ class ByteLM:
             canonical=None if c["canonical"] is None else list(c["canonical"]),
         )
 
-    def _valid_next(self, a: _Analysis, ids: list[int]) -> np.ndarray:
+    def _keep_valid(self, tail: bytes, prefix: list[int], at_start: bool, row: np.ndarray,
+                    cand: np.ndarray) -> np.ndarray:
+        """The candidates that carry probability and keep the encoding canonical."""
+        cand = cand[row[cand] > self.negligible_logprob]
+        if cand.size == 0:
+            return cand
+        ok = self._search.valid_among(tail, prefix, at_start, cand.tolist())
+        return cand[ok]
+
+    def _valid_next(self, a: _Analysis, ids: list[int], row: np.ndarray) -> np.ndarray:
+        """Ids of the tokens that may follow the exact cover ``ids`` (negligible ones dropped)."""
         key = (a.tail, tuple(ids), a.at_start)
-        mask = self._masks.get(key)
-        if mask is None:
-            mask = self._search.valid_next(a.tail, ids, a.at_start)
-            self._masks[key] = mask
+        valid = self._masks.get(key)
+        if valid is None:
+            cand = np.arange(self._vocab, dtype=np.int64)
+            if self.eos_id is not None:
+                cand = cand[cand != self.eos_id]
+            valid = self._keep_valid(a.tail, ids, a.at_start, row, cand)
+            self._masks[key] = valid
             if len(self._masks) > self._mask_cache_size:
                 self._masks.popitem(last=False)
         else:
             self._masks.move_to_end(key)
-        return mask
+        return valid
 
     def _next_byte(self, a: _Analysis) -> np.ndarray:
         terms: list[list[float]] = [[] for _ in range(257)]
@@ -176,11 +201,7 @@ class ByteLM:
             for b in np.unique(nxt):
                 terms[int(b)].append(_lse(scores[nxt == b]))
         for ids, lp, row in a.exact:
-            mask = self._valid_next(a, ids)
-            if self.eos_id is not None:
-                mask = mask.copy()
-                mask[self.eos_id] = False
-            valid = np.nonzero(mask)[0]
+            valid = self._valid_next(a, ids, row)
             firsts = self._first[valid]
             scores = lp + row[valid]
             for b in np.unique(firsts):

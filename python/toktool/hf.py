@@ -82,6 +82,14 @@ def load_causal_lm(name_or_path: str | os.PathLike[str] = "smollm2") -> Any:
     return model
 
 
+def _crop(cache: Any, keep: int, current: int) -> None:
+    """Keep the first ``keep`` positions of a KV cache (transformers 4.x and 5.x spellings)."""
+    try:
+        cache.crop(keep - current)  # 5.x: a negative count of positions to drop
+    except ValueError:
+        cache.crop(keep)  # 4.x: the length to keep
+
+
 class HFTokenLM:
     """A :class:`~toktool.lm.TokenLM` over a ``transformers`` causal LM, with KV-cache reuse.
 
@@ -150,7 +158,7 @@ class HFTokenLM:
         if common == 0:
             self._cache = None
         elif common < len(self._seq):
-            self._cache.crop(common)
+            _crop(self._cache, common, len(self._seq))
         new = full[common:]
         with torch.no_grad():
             out = self.model(

@@ -195,6 +195,13 @@ impl CoverSearch {
     /// All covers of `y` (document-internal bytes: the implicit prefix of SentencePiece-style
     /// files included).
     pub fn covers(&self, y: &[u8]) -> Result<Covers> {
+        self.covers_with(y, true)
+    }
+
+    /// `covers`, optionally without checking the straddling last tokens (`validate = false`):
+    /// callers that know which candidates carry probability check only those with
+    /// [`CoverSearch::valid_among`].
+    pub fn covers_with(&self, y: &[u8], validate: bool) -> Result<Covers> {
         let (boundary, head) = self.certain_boundary(y);
         let tail = &y[boundary..];
         let at_start = boundary == 0;
@@ -231,15 +238,20 @@ impl CoverSearch {
         for (start, prefix) in prefixes.iter().filter(|(end, _)| *end < tail.len()) {
             let rest = &tail[*start..];
             let candidates = self.index.with_prefix(&self.tok, rest);
-            let check = |&t: &u32| self.is_valid(&tail[..*start], prefix, t, at_start);
-            let valid: Vec<u32> = if candidates.len() > 64 {
-                candidates.par_iter().copied().filter(|t| check(t)).collect()
+            let (ending_here, straddling): (Vec<u32>, Vec<u32>) =
+                candidates.iter().partition(|&&t| {
+                    self.tok.token_bytes(t).map_or(0, <[u8]>::len) == rest.len()
+                });
+            let check = |t: &u32| self.is_valid(&tail[..*start], prefix, *t, at_start);
+            // Covers that end exactly at the end are always checked: they are few.
+            let ending_here: Vec<u32> = ending_here.into_iter().filter(check).collect();
+            let straddling: Vec<u32> = if !validate {
+                straddling
+            } else if straddling.len() > 64 {
+                straddling.into_par_iter().filter(check).collect()
             } else {
-                candidates.iter().copied().filter(|t| check(t)).collect()
+                straddling.into_iter().filter(check).collect()
             };
-            let (ending_here, straddling): (Vec<u32>, Vec<u32>) = valid.into_iter().partition(|&t| {
-                self.tok.token_bytes(t).map_or(0, <[u8]>::len) == rest.len()
-            });
             for t in ending_here {
                 let mut ids = prefix.clone();
                 ids.push(t);
@@ -274,6 +286,16 @@ impl CoverSearch {
             .into_par_iter()
             .map(|t| self.is_valid(tail, prefix, t, at_start))
             .collect()
+    }
+
+    /// `valid[i]`: token `ids[i]` may follow the tail ids `prefix` (whose bytes are `tail`).
+    pub fn valid_among(&self, tail: &[u8], prefix: &[u32], at_start: bool, ids: &[u32]) -> Vec<bool> {
+        let check = |&t: &u32| self.is_valid(tail, prefix, t, at_start);
+        if ids.len() > 64 {
+            ids.par_iter().map(check).collect()
+        } else {
+            ids.iter().map(check).collect()
+        }
     }
 
     /// Covers of `y` checked against a fresh certain boundary; errors if `y` cannot be covered.

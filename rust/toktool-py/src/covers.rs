@@ -29,9 +29,10 @@ impl PyCoverSearch {
     }
 
     /// Covers of `y` as a dict: head, boundary, groups [(prefix, start, last)], exact, canonical.
-    fn covers<'py>(&self, py: Python<'py>, y: Vec<u8>) -> PyResult<Bound<'py, PyDict>> {
+    #[pyo3(signature = (y, validate=true))]
+    fn covers<'py>(&self, py: Python<'py>, y: Vec<u8>, validate: bool) -> PyResult<Bound<'py, PyDict>> {
         let search = Arc::clone(&self.inner);
-        let c = detached(py, move || search.covers(&y))?;
+        let c = detached(py, move || search.covers_with(&y, validate))?;
         let d = PyDict::new(py);
         d.set_item("head", c.head)?;
         d.set_item("boundary", c.boundary)?;
@@ -56,6 +57,20 @@ impl PyCoverSearch {
     ) -> PyResult<Bound<'py, PyArray1<bool>>> {
         let search = Arc::clone(&self.inner);
         let mask = detached(py, move || Ok(search.valid_next(&tail, &prefix, at_start)))?;
+        Ok(mask.to_pyarray(py))
+    }
+
+    /// `valid[i]`: token `ids[i]` may follow the tail ids `prefix` whose bytes are `tail`.
+    fn valid_among<'py>(
+        &self,
+        py: Python<'py>,
+        tail: Vec<u8>,
+        prefix: Vec<u32>,
+        at_start: bool,
+        ids: Vec<u32>,
+    ) -> PyResult<Bound<'py, PyArray1<bool>>> {
+        let search = Arc::clone(&self.inner);
+        let mask = detached(py, move || Ok(search.valid_among(&tail, &prefix, at_start, &ids)))?;
         Ok(mask.to_pyarray(py))
     }
 
