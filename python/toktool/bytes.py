@@ -96,7 +96,7 @@ class ByteLM:
     """
 
     def __init__(self, lm: TokenLM, tokenizer: Tokenizer, eos_id: int | None = None,
-                 mask_cache_size: int = 256, negligible: float = 1e-12):
+                 mask_cache_size: int = 256, negligible: float = 1e-9):
         info = tokenizer.info()
         self.lm = lm
         self.tokenizer = tokenizer
@@ -119,9 +119,9 @@ class ByteLM:
         self._mask_head: list[int] | None = None
         self._mask_cache_size = mask_cache_size
         self.byte_level = bool(info["byte_level"])
-        # Candidates with P(token | context) below this are dropped without a canonicity check;
-        # the mass so dropped is below vocab_size * negligible of its context. 0 checks all.
-        self.negligible_logprob = math.log(negligible) if negligible > 0 else -math.inf
+        # The least likely candidates of a context, holding together less than this share of its
+        # probability, are dropped without a canonicity check (0 checks every candidate).
+        self.negligible = negligible
 
     # -- core computations ------------------------------------------------------------------
 
@@ -169,7 +169,12 @@ class ByteLM:
     def _keep_valid(self, tail: bytes, prefix: list[int], at_start: bool, row: np.ndarray,
                     cand: np.ndarray) -> np.ndarray:
         """The candidates that carry probability and keep the encoding canonical."""
-        cand = cand[row[cand] > self.negligible_logprob]
+        if self.negligible > 0 and cand.size > 16:
+            p = np.exp(row[cand])
+            order = np.argsort(-p, kind="stable")
+            remaining = p.sum() - np.cumsum(p[order])
+            keep = int(np.searchsorted(-remaining, -self.negligible, side="left")) + 1
+            cand = np.sort(cand[order[:keep]])
         if cand.size == 0:
             return cand
         ok = self._search.valid_among(tail, prefix, at_start, cand.tolist())

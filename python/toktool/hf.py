@@ -118,7 +118,8 @@ class HFTokenLM:
         self._seq, self._cache, self._logprobs = [], None, []
 
     def __call__(self, contexts: Sequence[Sequence[int]]) -> np.ndarray:
-        order = sorted(range(len(contexts)), key=lambda i: list(contexts[i]))
+        # Longest first: a context that is a prefix of one already run is served from the cache.
+        order = sorted(range(len(contexts)), key=lambda i: list(contexts[i]), reverse=True)
         out = np.empty((len(contexts), self.vocab_size), dtype=np.float64)
         for i in order:
             out[i] = self._one(list(contexts[i]))
