@@ -59,3 +59,38 @@ def run_demo(name: str = "smollm2") -> None:
         print(f"\n[{i}] {title}")
         fn(tok, name)
     print()
+
+
+@section("Exact byte-level probabilities: a prompt cut mid-token (SmolLM2-135M)")
+def byte_level(tok: toktool.Tokenizer, name: str) -> None:
+    try:
+        from toktool.hf import HFTokenLM, load_causal_lm
+    except ImportError as exc:  # pragma: no cover - torch is an optional extra
+        print(f"  skipped: {exc}")
+        return
+    import numpy as np
+
+    if name != "smollm2":
+        print("  skipped: the bundled model goes with the 'smollm2' tokenizer")
+        return
+    t0 = time.perf_counter()
+    lm = HFTokenLM(load_causal_lm("smollm2"))
+    blm = toktool.ByteLM(lm, tok, eos_id=0)
+    prompt = b"def fibon"
+    ids = tok.encode(prompt.decode())
+    print(f"  prompt {prompt!r} -> tokens {_show_tokens(tok, ids)} (the cut falls mid-word)")
+    naive = np.exp(lm([ids])[0])
+    best = int(np.argmax(naive))
+    exact = np.exp(blm.next_byte_logprobs(prompt))
+    print(f"  naive next token: {tok.token_bytes(best)!r} p={naive[best]:.3f};"
+          f" P(next byte = 'a') naive {sum(naive[t] for t in range(tok.vocab_size) if tok.token_bytes(t)[:1] == b'a'):.3f}"
+          f" vs exact {exact[ord('a')]:.3f}")
+    greedy_naive = b""
+    ctx = list(ids)
+    for _ in range(6):
+        t = int(np.argmax(lm([ctx])[0]))
+        ctx.append(t)
+        greedy_naive += tok.token_bytes(t)
+    out = blm.generate(prompt, max_bytes=12, temperature=0)
+    print(f"  naive greedy: {prompt + greedy_naive!r}")
+    print(f"  exact greedy: {prompt + out!r}   ({time.perf_counter() - t0:.0f}s incl. model load)")
