@@ -119,6 +119,8 @@ class ByteLM:
         self._mask_head: list[int] | None = None
         self._mask_cache_size = mask_cache_size
         self.byte_level = bool(info["byte_level"])
+        #: Forward passes of the last exact sampling run (when the LM counts them).
+        self.last_sampling: dict[str, int] = {}
         # The least likely candidates of a context, holding together less than this share of its
         # probability, are dropped without a canonicity check (0 checks every candidate).
         self.negligible = negligible
@@ -303,6 +305,8 @@ class ByteLM:
     def _sample_tokens(self, prefix: bytes, max_bytes: int, rng: np.random.Generator,
                        stops: list[bytes], max_tokens: int | None) -> bytes:
         y = self._internal(prefix)
+        calls = lambda: getattr(self.lm, "forward_calls", 0)  # noqa: E731
+        start_calls = calls()
         if y:
             a = self._analyze(y)
             options: list[list[int]] = []
@@ -321,6 +325,8 @@ class ByteLM:
         else:
             tokens = []
         produced = b"".join(self.tokenizer.token_bytes(t) for t in tokens)
+        setup_calls = calls() - start_calls
+        sampled = 0
         limit = max_tokens if max_tokens is not None else max_bytes + 8
         for _ in range(limit):
             if len(produced) - len(y) >= max_bytes:
@@ -332,7 +338,10 @@ class ByteLM:
             if t == self.eos_id:
                 break
             tokens.append(t)
+            sampled += 1
             produced += self.tokenizer.token_bytes(t)
+        self.last_sampling = {"setup_forwards": setup_calls, "tokens": sampled,
+                              "token_forwards": calls() - start_calls - setup_calls}
         out = produced[len(y):][:max_bytes]
         for s in stops:
             k = out.find(s)

@@ -82,6 +82,28 @@ def load_causal_lm(name_or_path: str | os.PathLike[str] = "smollm2") -> Any:
     return model
 
 
+def _common_prefix(seqs: list[list[int]]) -> list[int]:
+    first = seqs[0]
+    n = len(first)
+    for other in seqs[1:]:
+        n = min(n, len(other))
+        for k in range(n):
+            if first[k] != other[k]:
+                n = k
+                break
+    return first[:n]
+
+
+def _maximal(suffixes: list[list[int]]) -> list[list[int]]:
+    """The distinct non-empty suffixes that are not a prefix of another one."""
+    unique = sorted({tuple(s) for s in suffixes if s}, key=len, reverse=True)
+    kept: list[tuple[int, ...]] = []
+    for s in unique:
+        if not any(k[: len(s)] == s for k in kept):
+            kept.append(s)
+    return [list(k) for k in kept]
+
+
 def _crop(cache: Any, keep: int, current: int) -> None:
     """Keep the first ``keep`` positions of a KV cache (transformers 4.x and 5.x spellings)."""
     try:
@@ -118,12 +140,62 @@ class HFTokenLM:
         self._seq, self._cache, self._logprobs = [], None, []
 
     def __call__(self, contexts: Sequence[Sequence[int]]) -> np.ndarray:
-        # Longest first: a context that is a prefix of one already run is served from the cache.
-        order = sorted(range(len(contexts)), key=lambda i: list(contexts[i]), reverse=True)
         out = np.empty((len(contexts), self.vocab_size), dtype=np.float64)
-        for i in order:
-            out[i] = self._one(list(contexts[i]))
+        bos = [self.bos_id] if self.bos_id is not None else []
+        fulls = [bos + [int(t) for t in c] for c in contexts]
+        pending = []
+        for i, full in enumerate(fulls):
+            if not full:
+                out[i] = self._unconditional()
+            elif full == self._seq[: len(full)]:
+                out[i] = self._logprobs[len(full) - 1]
+            else:
+                pending.append(i)
+        if not pending:
+            return out
+        shared = _common_prefix([fulls[i] for i in pending])
+        branches = _maximal([fulls[i][len(shared):] for i in pending])
+        if len(branches) <= 1 or not shared:
+            # One path (or nothing to share): extend the cached sequence, longest first, so
+            # shorter contexts are served from the positions it computed.
+            for i in sorted(pending, key=lambda i: fulls[i], reverse=True):
+                out[i] = self._one(fulls[i][len(bos):])
+            return out
+        # Several branches after a shared prefix: one batched forward pass over all of them.
+        if self._seq[: len(shared)] != shared:
+            self._one(shared[len(bos):])  # now the cached sequence starts with `shared`
+        rows = self._run_branches(shared, branches)
+        for i in pending:
+            suffix = fulls[i][len(shared):]
+            for b, branch in enumerate(branches):
+                if branch[: len(suffix)] == suffix:
+                    out[i] = rows[b][len(suffix) - 1] if suffix else self._logprobs[len(shared) - 1]
+                    break
         return out
+
+    def _run_branches(self, shared: list[int], branches: list[list[int]]) -> list[np.ndarray]:
+        """Next-token log-probs at every position of each branch after the cached ``shared``."""
+        import copy
+
+        torch = _torch()
+        width = max(len(b) for b in branches)
+        ids = torch.zeros((len(branches), width), dtype=torch.long)
+        mask = torch.zeros((len(branches), len(shared) + width), dtype=torch.long)
+        mask[:, : len(shared)] = 1
+        for k, branch in enumerate(branches):
+            ids[k, : len(branch)] = torch.tensor(branch)
+            mask[k, len(shared) : len(shared) + len(branch)] = 1
+        cache = copy.deepcopy(self._cache)
+        if len(self._seq) > len(shared):
+            _crop(cache, len(shared), len(self._seq))
+        cache.batch_repeat_interleave(len(branches))
+        with torch.no_grad():
+            result = self.model(input_ids=ids, attention_mask=mask, past_key_values=cache,
+                                use_cache=True)
+        self.forward_calls += 1
+        self.tokens_processed += sum(len(b) for b in branches)
+        logprobs = torch.log_softmax(result.logits[:, :, : self.vocab_size].double(), dim=-1)
+        return [logprobs[k, : len(b)].numpy() for k, b in enumerate(branches)]
 
     def score(self, ids: Sequence[int]) -> float:
         """log P(a text's tokens start with ``ids``), with one forward pass over new tokens."""
