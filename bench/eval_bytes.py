@@ -92,7 +92,7 @@ def main() -> int:
                                     ("naive_bpb", "exact_bpb", "naive_em", "exact_em",
                                      "heal_em", "heal_bpb")}
     cost = {"bytes_fwd": 0, "bytes_n": 0, "bytes_s": 0.0, "tok_fwd": 0, "tok_n": 0, "tok_s": 0.0,
-            "setup_fwd": 0, "tok_tokens": 0, "tok_loop_fwd": 0}
+            "setup_fwd": 0, "tok_tokens": 0, "tok_loop_fwd": 0, "book_s": 0.0, "model_s": 0.0}
     for prompt, rest in prompts(args.prompts, args.seed):
         cont = rest[:64]
         rows["naive_bpb"].append(naive_bits(lm, tok, prompt, cont))
@@ -102,7 +102,10 @@ def main() -> int:
         rows["naive_em"].append(float(first_line(naive_greedy_line(lm, tok, prompt, limit + 16))
                                       [: len(line)] == line))
         f0, t0 = lm.forward_calls, time.perf_counter()
+        book0, model0 = blm.seconds["bookkeeping"], blm.seconds["model"]
         greedy = blm.generate(prompt, max_bytes=limit, temperature=0, stop=[b"\n"])
+        cost["book_s"] += blm.seconds["bookkeeping"] - book0
+        cost["model_s"] += blm.seconds["model"] - model0
         cost["bytes_fwd"] += lm.forward_calls - f0
         cost["bytes_s"] += time.perf_counter() - t0
         cost["bytes_n"] += len(greedy)
@@ -157,7 +160,11 @@ def main() -> int:
         f"{cost['tok_loop_fwd'] / max(1, cost['tok_tokens']):.3f} per generated token; "
         f"byte-by-byte decoding needs "
         f"{(cost['bytes_fwd'] / max(1, cost['bytes_n'])) / max(1e-9, cost['tok_n'] and cost['tok_fwd'] / cost['tok_n']):.1f}"
-        "x the passes per byte of exact sampling. Timings on a shared 2-core CPU.",
+        "x the passes per byte of exact sampling. Byte-by-byte decoding spent "
+        f"{cost['book_s'] / max(1, cost['bytes_n']) * 1e3:.1f} ms per byte in the Rust cover "
+        f"bookkeeping against {cost['model_s'] / max(1, cost['bytes_fwd']) * 1e3:.1f} ms per "
+        f"forward pass ({100 * cost['book_s'] / max(1e-9, cost['model_s']):.0f}% of model time). "
+        "Timings on a shared 2-core CPU.",
         END,
     ]
     table = "\n".join(lines)

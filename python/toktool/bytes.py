@@ -21,6 +21,7 @@ leading space is handled internally). Index 256 of a next-byte distribution is e
 from __future__ import annotations
 
 import math
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -119,6 +120,8 @@ class ByteLM:
         self._mask_head: list[int] | None = None
         self._mask_cache_size = mask_cache_size
         self.byte_level = bool(info["byte_level"])
+        #: Seconds spent in the Rust cover bookkeeping and in model calls, for cost reports.
+        self.seconds = {"bookkeeping": 0.0, "model": 0.0}
         #: Forward passes of the last exact sampling run (when the LM counts them).
         self.last_sampling: dict[str, int] = {}
         # The least likely candidates of a context, holding together less than this share of its
@@ -128,11 +131,16 @@ class ByteLM:
     # -- core computations ------------------------------------------------------------------
 
     def _rows(self, contexts: list[list[int]]) -> list[np.ndarray]:
-        rows = check_logprobs(self.lm(contexts), len(contexts), self._vocab)
+        t0 = time.perf_counter()
+        raw = self.lm(contexts)
+        self.seconds["model"] += time.perf_counter() - t0
+        rows = check_logprobs(raw, len(contexts), self._vocab)
         return [rows[i] for i in range(len(contexts))]
 
     def _analyze(self, y: bytes) -> _Analysis:
+        t0 = time.perf_counter()
         c = self._search.covers(y, validate=False)
+        self.seconds["bookkeeping"] += time.perf_counter() - t0
         head: list[int] = list(c["head"])
         if head != self._mask_head:
             self._masks.clear()
@@ -179,7 +187,9 @@ class ByteLM:
             cand = np.sort(cand[order[:keep]])
         if cand.size == 0:
             return cand
+        t0 = time.perf_counter()
         ok = self._search.valid_among(tail, prefix, at_start, cand.tolist())
+        self.seconds["bookkeeping"] += time.perf_counter() - t0
         return cand[ok]
 
     def _valid_next(self, a: _Analysis, ids: list[int], row: np.ndarray) -> np.ndarray:
