@@ -82,6 +82,9 @@ def demo(
     run_demo(tokenizer)
 
 
+# Commands defined in their own modules register themselves on `app` when imported.
+from toktool.cli import merge as _merge  # noqa: E402,F401
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of the ``toktool`` script."""
     app(args=argv)

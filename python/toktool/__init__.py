@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from toktool import _toktool, errors, testing
+from toktool import _toktool, errors, merge, testing
 from toktool._toktool import parallelism, set_parallelism
 from toktool.errors import (
     InternalError,
@@ -26,14 +26,26 @@ from toktool.errors import (
     UnknownTokenError,
     UnsupportedComponentError,
 )
+from toktool.merge import (
+    DynamicTokenizer,
+    Embedder,
+    FVTEmbedder,
+    MergeResult,
+    merge_batch,
+    merge_batches,
+)
 from toktool.tokenizer import Tokenizer, load_tokenizer
 
 __version__: str = _toktool.__version__
 
 __all__ = [
+    "DynamicTokenizer",
+    "Embedder",
+    "FVTEmbedder",
     "InternalError",
     "InvalidInputError",
     "InvalidTokenIdError",
+    "MergeResult",
     "ToktoolError",
     "ToktoolIOError",
     "Tokenizer",
@@ -43,7 +55,10 @@ __all__ = [
     "UnsupportedComponentError",
     "__version__",
     "errors",
+    "merge",
     "load_tokenizer",
+    "merge_batch",
+    "merge_batches",
     "parallelism",
     "set_parallelism",
     "testing",
