@@ -71,10 +71,10 @@ def dynamic_merging(tok: toktool.Tokenizer, name: str) -> None:
         label = "saturation" if budget is None else f"{budget} merges"
         print(f"  {label:>12}: {red.tokens_after:,} tokens ({red.tokens_after / nbytes:.3f}/byte), "
               f"{red.fewer:.1%} fewer, {red.to_word_level:.0%} of the way to word level "
-              f"[{len(result.merges):,} merges in {ms:.1f} ms]")
+              f"[{result.n_merges:,} merges in {ms:.1f} ms]")
     result = merge_batch(batch, tok, 8)
     shown = [result.token_bytes(tok, tok.vocab_size + k).decode("utf-8", "replace")
-             for k in range(len(result.merges))]
+             for k in range(result.n_merges)]
     print(f"  first merges: {' | '.join(repr(s) for s in shown)}")
 
 

@@ -117,18 +117,20 @@ class MergeResult:
       ``"whitespace"`` or ``"given"``; see ``rust/toktool-core/src/boundary.rs``).
     - ``n_bytes[s]``: ``len(tokenizer.decode_bytes(original sequence s))``.
 
-    ``word_ids``, ``spans`` and ``offsets`` are built on first access from packed arrays.
+    Everything but ``ids`` is built on first access from packed arrays, so a caller pays only
+    for what it reads (``n_merges`` counts merges without building ``merges``).
     """
 
     ids: list[list[int]]
-    new_tokens: list[tuple[int, ...]]
-    merges: list[tuple[int, int, int]]
     reduction: Reduction
     vocab_size: int
     boundary: str
     recovery: list[str]
     n_bytes: list[int]
     original_lengths: list[int]
+    _merges: bytes = field(repr=False)
+    _new_tokens: bytes = field(repr=False)
+    _new_token_lengths: bytes = field(repr=False)
     _starts: bytes = field(repr=False)
     _units: bytes = field(repr=False)
     _byte_starts: bytes = field(repr=False)
@@ -137,6 +139,26 @@ class MergeResult:
         flat = np.frombuffer(packed, dtype="<u4")
         bounds = np.cumsum([0] + [len(s) for s in self.ids])
         return [flat[bounds[i] : bounds[i + 1]] for i in range(len(self.ids))]
+
+    @property
+    def n_merges(self) -> int:
+        """``len(merges)``, without building the list."""
+        return len(self._merges) // 12
+
+    @functools.cached_property
+    def merges(self) -> list[tuple[int, int, int]]:
+        flat = np.frombuffer(self._merges, dtype="<u4").tolist()
+        return list(zip(flat[0::3], flat[1::3], flat[2::3]))
+
+    @functools.cached_property
+    def new_tokens(self) -> list[tuple[int, ...]]:
+        flat = np.frombuffer(self._new_tokens, dtype="<u4").tolist()
+        out: list[tuple[int, ...]] = []
+        pos = 0
+        for n in np.frombuffer(self._new_token_lengths, dtype="<u4").tolist():
+            out.append(tuple(flat[pos : pos + n]))
+            pos += n
+        return out
 
     @functools.cached_property
     def word_ids(self) -> list[list[Optional[int]]]:
@@ -190,14 +212,15 @@ def _result(raw: dict[str, Any], lengths: list[int], vocab_size: int, boundary: 
     )
     return MergeResult(
         ids=raw["ids"],
-        new_tokens=raw["new_tokens"],
-        merges=raw["merges"],
         reduction=reduction,
         vocab_size=vocab_size,
         boundary=boundary,
         recovery=raw["recovery"],
         n_bytes=raw["n_bytes"],
         original_lengths=lengths,
+        _merges=raw["merges"],
+        _new_tokens=raw["new_tokens"],
+        _new_token_lengths=raw["new_token_lengths"],
         _starts=raw["starts"],
         _units=raw["units"],
         _byte_starts=raw["byte_starts"],
@@ -383,7 +406,8 @@ class DynamicBatch:
 
     ``input_ids`` (with new ids, right-padded with ``pad_id``), ``inputs_embeds``
     ``(batch, length, hidden)`` and ``attention_mask`` ``(batch, length)``; ``result`` is the
-    :class:`MergeResult` (without the BOS token, if one was added).
+    :class:`MergeResult` (without the BOS token, if one was added) and row ``b`` holds its
+    sequence ``sequences[b]``.
     """
 
     input_ids: torch.Tensor
@@ -391,6 +415,12 @@ class DynamicBatch:
     attention_mask: torch.Tensor
     result: MergeResult
     bos: bool
+    sequences: list[int]
+
+    @property
+    def n_bytes(self) -> list[int]:
+        """Bytes of text behind each row (for bits per byte)."""
+        return [self.result.n_bytes[s] for s in self.sequences]
 
     def model_inputs(self) -> dict[str, torch.Tensor]:
         """Keyword arguments for ``model(**batch.model_inputs())``."""
@@ -446,13 +476,15 @@ class DynamicTokenizer:
         """Embeddings of new tokens (through the cache)."""
         return self.cache(new_tokens)
 
-    def embed(self, result: MergeResult) -> DynamicBatch:
-        """Embeddings, ids and attention mask of a merged batch."""
+    def embed(self, result: MergeResult, sequences: Optional[Sequence[int]] = None) -> DynamicBatch:
+        """Embeddings, ids and attention mask of a merged batch (or of some of its
+        ``sequences``: the merges and new tokens are still those of the whole batch)."""
         torch = _torch()
         matrix = self.embedder.embedding_matrix
         vocab = result.vocab_size
+        chosen = list(range(len(result.ids))) if sequences is None else list(sequences)
         bos = [self.bos_id] if self.bos_id is not None else []
-        rows = [bos + s for s in result.ids]
+        rows = [bos + result.ids[s] for s in chosen]
         width = max((len(r) for r in rows), default=0)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -463,11 +495,11 @@ class DynamicTokenizer:
         mask = mask.to(matrix.device)
         new = ids >= vocab
         embeds = matrix[torch.where(new, torch.zeros_like(ids), ids)]
-        if result.new_tokens:
+        if new.any():
             table = self.embed_new_tokens(result.new_tokens).to(matrix.dtype)
             embeds[new] = table[ids[new] - vocab]
         embeds = embeds * mask.unsqueeze(-1).to(embeds.dtype)
-        return DynamicBatch(ids, embeds, mask, result, bos=bool(bos))
+        return DynamicBatch(ids, embeds, mask, result, bos=bool(bos), sequences=chosen)
 
     def __call__(self, texts: Iterable[str]) -> DynamicBatch:
         return self.embed(self.merge(texts))
@@ -480,8 +512,8 @@ def merged_bits(model: Any, batch: DynamicBatch, output_embedder: Embedder) -> l
     batch's new tokens, whose output embeddings come from ``output_embedder`` (for a model with
     tied embeddings, the same FVT as the input side). The first token is predicted from the BOS
     token, so ``batch`` must have one (``DynamicTokenizer(bos_id=...)``). Divide by the byte
-    count (``batch.result.n_bytes``) for bits per byte: the measure is per byte, never per token,
-    so batches with different merges compare.
+    count (``batch.n_bytes``) for bits per byte: the measure is per byte, never per token, so
+    batches with different merges compare.
     """
     th = _torch()
     if not batch.bos:

@@ -26,7 +26,8 @@
 //!
 //! All sequences are laid end to end; every token is a node that keeps its original position,
 //! with links to its neighbours inside its unit. A pair table holds, for every pair, its exact
-//! count and the ascending list of positions where it was seen; a max-heap orders pairs by
+//! count and the ascending list of positions where it was seen (linked lists in one arena, so
+//! no allocation per pair); a max-heap orders pairs by
 //! (count, earliest position). Counts only ever drop for an existing pair (a merge creates pairs
 //! that contain the new id only), and an occurrence that is gone never comes back, so the heap
 //! can be lazy: a popped entry whose (count, first live position) is out of date is pushed back
@@ -106,6 +107,26 @@ impl MergedBatch {
             out.push(parts);
         }
         out
+    }
+
+    /// [`Self::new_tokens`] laid end to end, with the length of each.
+    pub fn new_tokens_flat(&self) -> (Vec<u32>, Vec<u32>) {
+        let mut flat: Vec<u32> = Vec::new();
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(self.merges.len());
+        for m in &self.merges {
+            let start = flat.len();
+            for id in [m.left, m.right] {
+                if id >= self.first_new_id {
+                    let (s, e) = spans[(id - self.first_new_id) as usize];
+                    flat.extend_from_within(s..e);
+                } else {
+                    flat.push(id);
+                }
+            }
+            spans.push((start, flat.len()));
+        }
+        let lengths = spans.iter().map(|(s, e)| (e - s) as u32).collect();
+        (flat, lengths)
     }
 
     /// Total number of tokens after merging.
@@ -188,9 +209,17 @@ struct Pair {
     right: u32,
     /// Exact number of live occurrences.
     count: u32,
-    /// Positions where the pair was seen, ascending; entries before `cursor` are gone.
-    positions: Vec<u32>,
-    cursor: u32,
+    /// First and last entry of the pair's occurrence list in `Merger::occurrences` (`NONE`:
+    /// empty). Entries before `head` are gone; positions ascend along the list.
+    head: u32,
+    tail: u32,
+}
+
+/// One place where a pair was seen, linked to the pair's next one.
+#[derive(Debug, Clone, Copy)]
+struct Occurrence {
+    pos: u32,
+    next: u32,
 }
 
 struct Merger {
@@ -200,6 +229,8 @@ struct Merger {
     next: Vec<u32>,
     prev: Vec<u32>,
     pairs: Vec<Pair>,
+    /// The occurrence lists of all pairs, in one arena.
+    occurrences: Vec<Occurrence>,
     index: FxHashMap<u64, u32>,
     heap: BinaryHeap<(u64, u32)>,
     merges: Vec<Merge>,
@@ -227,8 +258,9 @@ impl Merger {
             id,
             next,
             prev,
-            pairs: Vec::new(),
-            index: FxHashMap::default(),
+            pairs: Vec::with_capacity(total / 2),
+            occurrences: Vec::with_capacity(total + total / 2),
+            index: FxHashMap::with_capacity_and_hasher(total / 2, rustc_hash::FxBuildHasher),
             heap: BinaryHeap::new(),
             merges: Vec::new(),
             created: Vec::new(),
@@ -244,7 +276,10 @@ impl Merger {
             .pairs
             .iter()
             .enumerate()
-            .map(|(p, pair)| (priority(pair.count, pair.positions[0]), p as u32))
+            .map(|(p, pair)| {
+                let first = merger.occurrences[pair.head as usize].pos;
+                (priority(pair.count, first), p as u32)
+            })
             .collect();
         merger.heap = BinaryHeap::from(entries);
         merger.created.clear();
@@ -263,15 +298,22 @@ impl Merger {
                 left,
                 right,
                 count: 0,
-                positions: Vec::new(),
-                cursor: 0,
+                head: NONE,
+                tail: NONE,
             });
             self.created.push(p);
         }
+        let entry = self.occurrences.len() as u32;
+        self.occurrences.push(Occurrence { pos, next: NONE });
         let pair = &mut self.pairs[p as usize];
-        debug_assert!(pair.positions.last().is_none_or(|&last| last < pos));
         pair.count += 1;
-        pair.positions.push(pos);
+        if pair.tail == NONE {
+            pair.head = entry;
+        } else {
+            debug_assert!(self.occurrences[pair.tail as usize].pos < pos);
+            self.occurrences[pair.tail as usize].next = entry;
+        }
+        pair.tail = entry;
     }
 
     /// Count one occurrence of `(left, right)` less (the merged pair `skip` is not tracked).
@@ -296,21 +338,27 @@ impl Merger {
         j != NONE && self.id[j as usize] == right
     }
 
-    /// The first live occurrence of pair `p` (advancing its cursor past dead ones).
+    /// The first live occurrence of pair `p` (dropping dead ones from the front of its list).
     fn first_live(&mut self, p: u32) -> Option<u32> {
-        let pair = &self.pairs[p as usize];
-        let (left, right) = (pair.left, pair.right);
-        let mut cursor = pair.cursor as usize;
+        let Pair {
+            left, right, head, ..
+        } = self.pairs[p as usize];
+        let mut entry = head;
         let found = loop {
-            let Some(&pos) = self.pairs[p as usize].positions.get(cursor) else {
+            if entry == NONE {
                 break None;
-            };
-            if self.live_at(pos, left, right) {
-                break Some(pos);
             }
-            cursor += 1;
+            let occurrence = self.occurrences[entry as usize];
+            if self.live_at(occurrence.pos, left, right) {
+                break Some(occurrence.pos);
+            }
+            entry = occurrence.next;
         };
-        self.pairs[p as usize].cursor = cursor as u32;
+        let pair = &mut self.pairs[p as usize];
+        pair.head = entry;
+        if entry == NONE {
+            pair.tail = NONE;
+        }
         found
     }
 
@@ -342,39 +390,42 @@ impl Merger {
     }
 
     /// Merge every occurrence of pair `p`, left to right, into `new_id`.
-    fn apply(&mut self, p: u32, new_id: u32) {
-        let pair = &mut self.pairs[p as usize];
+    fn apply(&mut self, merged: u32, new_id: u32) {
+        let pair = &mut self.pairs[merged as usize];
         let (left, right, count) = (pair.left, pair.right, pair.count);
-        let positions = std::mem::take(&mut pair.positions);
-        let start = pair.cursor as usize;
+        let mut entry = pair.head;
         pair.count = 0;
-        pair.cursor = 0;
+        pair.head = NONE;
+        pair.tail = NONE;
         self.merges.push(Merge { left, right, count });
         self.created.clear();
-        for &i in &positions[start..] {
-            if !self.live_at(i, left, right) {
+        while entry != NONE {
+            let Occurrence { pos: at, next } = self.occurrences[entry as usize];
+            entry = next;
+            if !self.live_at(at, left, right) {
                 continue;
             }
-            let j = self.next[i as usize];
-            let a = self.prev[i as usize];
-            let b = self.next[j as usize];
-            if a != NONE {
-                self.remove(self.id[a as usize], left, p);
+            // before, [at, partner], after  ->  before, [at = new_id], after
+            let partner = self.next[at as usize];
+            let before = self.prev[at as usize];
+            let after = self.next[partner as usize];
+            if before != NONE {
+                self.remove(self.id[before as usize], left, merged);
             }
-            if b != NONE {
-                self.remove(right, self.id[b as usize], p);
+            if after != NONE {
+                self.remove(right, self.id[after as usize], merged);
             }
-            self.id[i as usize] = new_id;
-            self.id[j as usize] = DEAD;
-            self.next[i as usize] = b;
-            if b != NONE {
-                self.prev[b as usize] = i;
+            self.id[at as usize] = new_id;
+            self.id[partner as usize] = DEAD;
+            self.next[at as usize] = after;
+            if after != NONE {
+                self.prev[after as usize] = at;
             }
-            if a != NONE {
-                self.add(self.id[a as usize], new_id, a);
+            if before != NONE {
+                self.add(self.id[before as usize], new_id, before);
             }
-            if b != NONE {
-                self.add(new_id, self.id[b as usize], i);
+            if after != NONE {
+                self.add(new_id, self.id[after as usize], at);
             }
         }
         let created = std::mem::take(&mut self.created);
@@ -551,6 +602,9 @@ mod tests {
         assert_eq!(out.ids.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 1]);
         assert_eq!(out.starts[0], vec![0, 3, 5, 6]);
         assert_eq!(out.new_tokens().last().map(Vec::len), Some(3));
+        let (flat, lengths) = out.new_tokens_flat();
+        assert_eq!(flat, out.new_tokens().concat());
+        assert_eq!(lengths.iter().sum::<u32>() as usize, flat.len());
     }
 
     #[test]

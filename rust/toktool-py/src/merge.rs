@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict};
 
 use toktool_core::boundary::{merge_tokenized, merge_tokenized_batches, Boundary, TokenizedMerge};
-use toktool_core::merge::{merge_batch as core_merge_batch, MergeOptions, MergedBatch, NO_UNIT};
+use toktool_core::merge::{merge_batch as core_merge_batch, MergeOptions, NO_UNIT};
 use toktool_core::Tokenizer;
 
 use crate::tokenizer::PyTokenizer;
@@ -59,26 +59,8 @@ fn parse_boundary(py: Python<'_>, boundary: &str) -> PyResult<Boundary> {
     boundary.parse().map_err(|e| to_py_err(py, &e))
 }
 
-fn merges_list<'py>(py: Python<'py>, merged: &MergedBatch) -> PyResult<Bound<'py, PyList>> {
-    let merges: Vec<(u32, u32, u32)> = merged
-        .merges
-        .iter()
-        .map(|m| (m.left, m.right, m.count))
-        .collect();
-    PyList::new(py, merges)
-}
-
-fn new_tokens_list<'py>(py: Python<'py>, merged: &MergedBatch) -> PyResult<Bound<'py, PyList>> {
-    let tuples = merged
-        .new_tokens()
-        .into_iter()
-        .map(|t| PyTuple::new(py, t))
-        .collect::<PyResult<Vec<_>>>()?;
-    PyList::new(py, tuples)
-}
-
 /// Little-endian `u32`s as `bytes` (the Python layer views them with numpy, lazily).
-fn u32_bytes<'py>(py: Python<'py>, values: impl Iterator<Item = u32>) -> Bound<'py, PyBytes> {
+fn u32_bytes(py: Python<'_>, values: impl Iterator<Item = u32>) -> Bound<'_, PyBytes> {
     let mut out = Vec::new();
     for v in values {
         out.extend_from_slice(&v.to_le_bytes());
@@ -86,25 +68,29 @@ fn u32_bytes<'py>(py: Python<'py>, values: impl Iterator<Item = u32>) -> Bound<'
     PyBytes::new(py, &out)
 }
 
-/// The merged batch. Per-token details (`starts`, `units`, `byte_starts`: one `u32` per merged
-/// token, sequences laid end to end) come as packed bytes, so that a call pays for Python
-/// objects only for what the caller reads.
+/// The merged batch. Everything but `ids` comes as packed little-endian `u32`s, so that a call
+/// pays for Python objects only for what the caller reads: `merges` (left, right, count
+/// triplets), `new_tokens` (laid end to end; `new_token_lengths` says where each ends), and one
+/// value per merged token for `starts`, `units` and `byte_starts` (sequences end to end).
 fn tokenized_dict<'py>(py: Python<'py>, result: &TokenizedMerge) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    let merged = &result.merged;
-    let n = merged.ids.len();
-    d.set_item("ids", &merged.ids)?;
-    d.set_item("merges", merges_list(py, merged)?)?;
-    d.set_item("new_tokens", new_tokens_list(py, merged)?)?;
+    let batch = &result.merged;
+    let n = batch.ids.len();
+    d.set_item("ids", &batch.ids)?;
+    let triplets = batch.merges.iter().flat_map(|m| [m.left, m.right, m.count]);
+    d.set_item("merges", u32_bytes(py, triplets))?;
+    let (flat, lengths) = batch.new_tokens_flat();
+    d.set_item("new_tokens", u32_bytes(py, flat.into_iter()))?;
+    d.set_item("new_token_lengths", u32_bytes(py, lengths.into_iter()))?;
     d.set_item(
         "starts",
-        u32_bytes(py, merged.starts.iter().flatten().copied()),
+        u32_bytes(py, batch.starts.iter().flatten().copied()),
     )?;
     let units = (0..n).flat_map(|s| result.merged_units(s));
     d.set_item("units", u32_bytes(py, units))?;
     let byte_starts = (0..n).flat_map(|s| {
         let seq = &result.units[s];
-        merged.starts[s]
+        batch.starts[s]
             .iter()
             .map(move |&i| seq.byte_starts[i as usize])
     });
@@ -129,7 +115,7 @@ fn tokenized_dict<'py>(py: Python<'py>, result: &TokenizedMerge) -> PyResult<Bou
             .map(|u| u.recovery.as_str())
             .collect::<Vec<_>>(),
     )?;
-    d.set_item("first_new_id", merged.first_new_id)?;
+    d.set_item("first_new_id", batch.first_new_id)?;
     Ok(d)
 }
 
@@ -201,13 +187,13 @@ pub(crate) fn merge_units(
         .into_iter()
         .map(|seq| seq.into_iter().map(|u| u.unwrap_or(NO_UNIT)).collect())
         .collect();
-    let merged = detached(py, move || {
+    let out = detached(py, move || {
         core_merge_batch(&batch, &units, first_new_id, options)
     })?;
-    let merges = merged
+    let merges = out
         .merges
         .iter()
         .map(|m| (m.left, m.right, m.count))
         .collect();
-    Ok((merged.ids, merged.starts, merges))
+    Ok((out.ids, out.starts, merges))
 }
