@@ -108,7 +108,10 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
 def write_section(out: Path, section: str, begin: str, end: str) -> None:
     old = out.read_text() if out.exists() else "# Dynamic batch merging\n\n"
     pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
-    new = pattern.sub(lambda _: section, old) if pattern.search(old) else old + "\n" + section + "\n"
+    if pattern.search(old):
+        new = pattern.sub(lambda _: section, old)
+    else:
+        new = old + "\n" + section + "\n"
     tmp = out.with_suffix(".tmp")
     tmp.write_text(new)
     tmp.replace(out)
@@ -147,7 +150,8 @@ def main() -> int:
         status = 1
     if args.min_ratio is not None and min(r["ratio"] for r in rows) < args.min_ratio:
         status = 1
-    if args.max_saturation_ms is not None and max(r["t_sat"] for r in rows) * 1e3 > args.max_saturation_ms:
+    worst_saturation_ms = max(r["t_sat"] for r in rows) * 1e3
+    if args.max_saturation_ms is not None and worst_saturation_ms > args.max_saturation_ms:
         status = 1
     return status
 

@@ -4,12 +4,15 @@
    32 × 512 tokens with SmolLM2's and cl100k's tokenizers: tokens per byte before merging and
    after 10 / 50 / 100 merges and at saturation (pre-token boundary), next to word level.
 2. Quality. SmolLM2-135M's bits per byte on held-out text of each language (the last fifth of
-   the document): a 32 × 512 batch is merged (100 merges, and saturation), its new tokens are
-   embedded by FVT (mean of the parts' embeddings, input and tied output side), and the first
-   ``--eval-seqs`` sequences are scored: the sum of -log2 p over their tokens (each predicted
-   from <|endoftext|> and the tokens before it, over the original vocabulary plus the batch's new
-   tokens) divided by their byte count. The unmerged batch is the baseline. Rows for the ZeTT
-   hypernetwork embedder are left for when that embedder lands.
+   the document): merges are learned on a 32 × 512 batch (100 merges, and saturation) and
+   applied to ``--eval-seqs`` other sequences of the same text, the new tokens are embedded by
+   FVT (mean of the parts' embeddings, input and tied output side), and the sum of -log2 p over
+   the scored tokens (each predicted from <|endoftext|> and the tokens before it, over the
+   original vocabulary plus the batch's new tokens) is divided by their byte count. The
+   unmerged text is the baseline. ``--in-batch`` scores sequences of the merged batch itself
+   instead: its vocabulary is then made from the very text it scores, which flatters long
+   merges (see docs/MERGE.md). Columns for the ZeTT hypernetwork embedder are left for when
+   that embedder lands.
 
     python bench/eval_merge.py --out docs/MERGE.md            # both parts, a few minutes
     python bench/eval_merge.py --skip-model --out docs/MERGE.md
@@ -28,6 +31,7 @@ import toktool
 from toktool import artifacts
 from toktool.merge import (
     DynamicTokenizer,
+    apply_merges,
     FVTEmbedder,
     merge_batch,
     merged_bits,
@@ -101,29 +105,40 @@ def quality(args: argparse.Namespace) -> str:
     rows = []
     t0 = time.perf_counter()
     for lang in artifacts.LANGUAGES:
-        batch = windows(tok, corpus[lang], 0.8, args.seqs, args.length)
-        chosen = list(range(min(args.eval_seqs, len(batch))))
-        row = {"lang": lang}
+        if args.in_batch:  # the scored sequences are part of the batch the merges come from
+            batch = windows(tok, corpus[lang], 0.8, args.seqs, args.length)
+            scored, learn = batch[: args.eval_seqs], batch
+        else:  # merges learned on the next `seqs` windows, applied to the scored ones
+            batch = windows(tok, corpus[lang], 0.8, args.eval_seqs + args.seqs, args.length)
+            scored, learn = batch[: args.eval_seqs], batch[args.eval_seqs :]
+        row: dict = {"lang": lang}
         for label, budget in (("base", 0), ("100", 100), ("sat", None)):
             dyn = DynamicTokenizer(tok, fvt_in, max_merges=budget, bos_id=eos, cache_size=0)
-            result = merge_batch(batch, tok, budget)
-            embedded = dyn.embed(result, chosen)
+            learned = merge_batch(learn, tok, budget)
+            result = apply_merges(scored, tok, learned.merges)
+            embedded = dyn.embed(result)
             bits = merged_bits(model, embedded, fvt_out)
             nbytes = sum(embedded.n_bytes)
             row[label] = sum(bits) / nbytes
-            row[label + "_tokens"] = sum(len(result.ids[s]) for s in chosen)
+            row[label + "_tokens"] = sum(result.lengths)
             row["bytes"] = nbytes
         rows.append(row)
         print(f"quality {lang}: {row}", file=sys.stderr)
     elapsed = time.perf_counter() - t0
     lines = [
         QUALITY_BEGIN,
-        f"`python bench/eval_merge.py`: SmolLM2-135M (float32, CPU), bits per byte on the first "
-        f"{args.eval_seqs} sequences of a {args.seqs} × {args.length} batch taken from the last "
-        "fifth of each document (held out from the compression batches); merges learned on the "
-        "whole batch, new tokens embedded by FVT on the input and (tied) output side; each token "
-        "predicted from <|endoftext|> and the tokens before it. Bits per byte = total −log2 p / "
-        f"bytes. {elapsed:.0f} s on {os.cpu_count()} cores ({platform.machine()}).",
+        f"`python bench/eval_merge.py{' --in-batch' if args.in_batch else ''}`: SmolLM2-135M "
+        f"(float32, CPU), bits per byte on {args.eval_seqs} sequences of {args.length} tokens "
+        "per language from the last fifth of each document (held out from the compression "
+        "batches). "
+        + ("Merges learned on a 32-sequence batch that contains the scored sequences. "
+           if args.in_batch else
+           f"Merges learned on the next {args.seqs} windows of the same text (a {args.seqs} × "
+           f"{args.length} batch) and applied to the scored sequences (`apply_merges`). ")
+        + "New tokens embedded by FVT on the input and (tied) output side; each token predicted "
+        "from <|endoftext|> and the tokens before it over the original vocabulary plus the "
+        f"batch's new tokens. Bits per byte = total −log2 p / bytes. {elapsed:.0f} s on "
+        f"{os.cpu_count()} cores ({platform.machine()}).",
         "",
         "| language | bytes | tokens: base / 100 / sat. | bits/byte: unmerged | FVT, 100 merges "
         "| FVT, saturation | hypernetwork (ZeTT), 100 | hypernetwork, sat. |",
@@ -137,8 +152,9 @@ def quality(args: argparse.Namespace) -> str:
         )
     mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("base", "100", "sat")}
     lines += [
-        f"| **mean** | | | {mean['base']:.3f} | {mean['100']:.3f} ({mean['100'] - mean['base']:+.3f})"
-        f" | {mean['sat']:.3f} ({mean['sat'] - mean['base']:+.3f}) | pending | pending |",
+        f"| **mean** | | | {mean['base']:.3f} | {mean['100']:.3f} "
+        f"({mean['100'] - mean['base']:+.3f}) | {mean['sat']:.3f} "
+        f"({mean['sat'] - mean['base']:+.3f}) | pending | pending |",
         "",
         "*pending*: the ZeTT hypernetwork embedder (python/toktool/zett/, a separate issue) does "
         "not exist yet; it plugs in as an `Embedder` and fills these columns.",
@@ -155,6 +171,8 @@ def main() -> int:
     parser.add_argument("--eval-seqs", type=int, default=2,
                         help="sequences per language scored with the model")
     parser.add_argument("--skip-model", action="store_true", help="compression table only")
+    parser.add_argument("--in-batch", action="store_true",
+                        help="learn the merges on a batch that contains the scored sequences")
     parser.add_argument("--out", type=Path, help="markdown file to update")
     args = parser.parse_args()
     section = compression(args)

@@ -67,3 +67,39 @@ def reference_merge(
                     i += 1
             tokens[idx], unit_lists[idx], starts[idx] = out, out_units, out_starts
     return tokens, starts, merges
+
+
+def reference_apply(
+    batch: Sequence[Sequence[int]],
+    units: Sequence[Sequence[Optional[int]]],
+    first_new_id: int,
+    merges: Sequence[Sequence[int]],
+) -> tuple[list[list[int]], list[tuple[int, int, int]]]:
+    """Apply merges in order with the loop's ``merge_pair``; returns ``(ids, merges)`` where
+    each merge carries its count in this batch (0 when absent)."""
+    tokens = [list(s) for s in batch]
+    unit_lists = [[None if u is None or u < 0 else u for u in us] for us in units]
+    out_merges = []
+    for k, m in enumerate(merges):
+        left, right, new_id = m[0], m[1], first_new_id + k
+        count = 0
+        for idx, seq in enumerate(tokens):
+            unit = unit_lists[idx]
+            count += sum(
+                1 for i in range(len(seq) - 1)
+                if seq[i] == left and seq[i + 1] == right and unit[i] is not None
+                and unit[i] == unit[i + 1]
+            )
+            out, out_units, i = [], [], 0
+            while i < len(seq):
+                out_units.append(unit[i])
+                if (i < len(seq) - 1 and seq[i] == left and seq[i + 1] == right
+                        and unit[i] is not None and unit[i] == unit[i + 1]):
+                    out.append(new_id)
+                    i += 2
+                else:
+                    out.append(seq[i])
+                    i += 1
+            tokens[idx], unit_lists[idx] = out, out_units
+        out_merges.append((left, right, count))
+    return tokens, out_merges

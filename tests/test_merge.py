@@ -19,6 +19,7 @@ import toktool
 from toktool import artifacts
 from toktool.merge import (
     DynamicTokenizer,
+    apply_merges,
     Embedder,
     FVTEmbedder,
     Reduction,
@@ -30,7 +31,7 @@ from toktool.merge import (
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
-from merge_reference import reference_merge  # noqa: E402
+from merge_reference import reference_apply, reference_merge  # noqa: E402
 
 EXAMPLES = int(os.environ.get("TOKTOOL_EXAMPLES", "200"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
@@ -120,7 +121,8 @@ TOKENIZERS = ["smollm2", "cl100k", "mistral-sp", "llama3"]
 words = st.sampled_from(
     ["the", " the", " theory", " there", "ization", " international", " nation", "al", "ly",
      ",", ".", ". ", "!\n", "\n\n", " ", "  ", "\t", "'s", " don't", "123", "4567", " 89",
-     "中文", "日本語の", "テキスト", "。", "é", "😀", "<|endoftext|>", "(x)", " +=", "Ünï"]
+     "中文", "日本語の", "テキスト", "。", "é", "😀", "<|endoftext|>", "(x)", " +=",
+     "Ünï"]
 )
 texts = st.lists(st.lists(words, max_size=30).map("".join), min_size=1, max_size=6)
 
@@ -141,6 +143,34 @@ def test_merge_batch_equals_the_reference_loop(name, batch_texts, max_merges) ->
     # new_tokens: the k-th entry is what id vocab_size + k stands for
     for k, (left, right, _) in enumerate(result.merges):
         assert result.new_tokens[k] == tuple(result.expand([left]) + result.expand([right]))
+
+
+@pytest.mark.parametrize("name", ["smollm2", "cl100k"])
+@settings(max_examples=max(EXAMPLES // 4, 10), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(texts, texts, st.one_of(st.none(), st.integers(0, 40)))
+def test_apply_merges_equals_applying_them_in_order(name, learn_texts, other_texts,
+                                                    max_merges) -> None:
+    tok = load(name)
+    learn = [tok.encode(t) for t in learn_texts]
+    other = [tok.encode(t) for t in other_texts]
+    learned = merge_batch(learn, tok, max_merges)
+    # a batch's own merges give its output back
+    again = apply_merges(learn, tok, learned.merges)
+    assert again.ids == learned.ids and again.merges == learned.merges
+    # elsewhere: the loop's merge_pair, merge by merge
+    applied = apply_merges(other, tok, learned.merges)
+    ids, merges = reference_apply(other, units_of(other, tok), tok.vocab_size, learned.merges)
+    assert applied.ids == ids and applied.merges == merges
+    assert applied.new_tokens == learned.new_tokens
+    for s, seq in enumerate(applied.ids):
+        assert applied.expand(seq) == other[s]
+
+
+def test_apply_merges_rejects_ids_made_later() -> None:
+    tok = load("smollm2")
+    with pytest.raises(toktool.InvalidInputError):
+        apply_merges([[1, 2]], tok, [(tok.vocab_size, 2)])
 
 
 def check_invariants(tok: toktool.Tokenizer, batch: list[list[int]], boundary: str) -> None:
@@ -197,7 +227,9 @@ def test_invariants_on_the_multilingual_corpus(name) -> None:
 def test_merged_tokens_stay_inside_one_pretoken(name) -> None:
     tok = load(name)
     texts_ = [text[50_000:52_000] for text in corpus().values()] + [
-        "Hello<|endoftext|>world, it's 2024!\n\n  indented  text", "a.b. c! d? e… 中文。日本"]
+        "Hello<|endoftext|>world, it's 2024!\n\n  indented  text",
+        "a.b. c! d? e… 中文。日本",
+    ]
     pairs = [tok.encode_with_pretokens(t) for t in texts_]
     batch = [ids for ids, _ in pairs]
     result = merge_batch(batch, tok, None)
@@ -379,6 +411,17 @@ def test_cache_on_and_off_give_identical_embeddings() -> None:
         assert torch.equal(a.inputs_embeds, c.inputs_embeds)
     assert cached.cache.hits > 0 and uncached.cache.hits == 0
     assert len(tiny.cache.rows) == 3 and len(cached.cache.rows) <= 1000
+
+
+def test_dynamic_tokenizer_truncates_and_selects_rows() -> None:
+    tok = load("smollm2")
+    dyn = DynamicTokenizer(tok, FVTEmbedder(fake_matrix(tok.vocab_size)), max_merges=5,
+                           max_length=7)
+    result = dyn.merge(["a long text " * 20, "short"])
+    assert result.original_lengths == [7, len(tok.encode("short"))]
+    batch = dyn.embed(result, [1])
+    assert batch.sequences == [1] and batch.input_ids.shape[0] == 1 and batch.n_bytes == [5]
+    assert batch.input_ids[0].tolist() == result.ids[1]
 
 
 @functools.lru_cache(maxsize=None)

@@ -31,6 +31,7 @@ from toktool.merge import (
     Embedder,
     FVTEmbedder,
     MergeResult,
+    apply_merges,
     merge_batch,
     merge_batches,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "UnknownTokenError",
     "UnsupportedComponentError",
     "__version__",
+    "apply_merges",
     "errors",
     "merge",
     "load_tokenizer",

@@ -10,6 +10,7 @@ __all__ = [
     "Tokenizer",
     "__version__",
     "_panic_for_tests",
+    "apply_merges",
     "merge_batch",
     "merge_batches",
     "merge_units",
@@ -58,6 +59,13 @@ def merge_batch(
     max_merges: int | None = None,
     boundary: str = "pretoken",
     min_count: int = 1,
+    word_ids: Sequence[Sequence[int | None]] | None = None,
+) -> dict[str, Any]: ...
+def apply_merges(
+    tokenizer: Tokenizer,
+    batch: Iterable[Sequence[int]],
+    merges: Sequence[tuple[int, int]],
+    boundary: str = "pretoken",
     word_ids: Sequence[Sequence[int | None]] | None = None,
 ) -> dict[str, Any]: ...
 def merge_batches(

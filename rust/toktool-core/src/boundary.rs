@@ -38,7 +38,7 @@ use std::str::FromStr;
 use rustc_hash::FxHashSet;
 
 use crate::error::{Error, Result};
-use crate::merge::{merge_batch, MergeOptions, MergedBatch, NO_UNIT};
+use crate::merge::{apply_merges, merge_batch, MergeOptions, MergedBatch, NO_UNIT};
 use crate::parallel::maybe_par_map;
 use crate::tokenizer::Tokenizer;
 
@@ -454,17 +454,15 @@ impl TokenizedMerge {
     }
 }
 
-/// Find the units of every sequence (or take `word_ids`), then learn and apply the merges.
-/// New ids start at the tokenizer's `vocab_size`.
-pub fn merge_tokenized(
+/// The units of every sequence of a batch (or those `word_ids` give).
+pub fn batch_units(
     tok: &Tokenizer,
     batch: &[Vec<u32>],
     word_ids: Option<&[Vec<Option<u32>>]>,
     boundary: Boundary,
-    options: MergeOptions,
-) -> Result<TokenizedMerge> {
+) -> Result<Vec<SequenceUnits>> {
     let classes = TokenClasses::new(tok);
-    let units: Vec<SequenceUnits> = match word_ids {
+    match word_ids {
         Some(words) => {
             if words.len() != batch.len() {
                 return Err(Error::InvalidInput(format!(
@@ -476,16 +474,46 @@ pub fn merge_tokenized(
             let pairs: Vec<(&Vec<u32>, &Vec<Option<u32>>)> = batch.iter().zip(words).collect();
             maybe_par_map(&pairs, |(ids, w)| given_units(tok, &classes, ids, w))
                 .into_iter()
-                .collect::<Result<_>>()?
+                .collect()
         }
         None => maybe_par_map(batch, |ids| sequence_units(tok, &classes, ids, boundary))
             .into_iter()
-            .collect::<Result<_>>()?,
-    };
+            .collect(),
+    }
+}
+
+fn first_new_id(tok: &Tokenizer) -> Result<u32> {
+    u32::try_from(tok.vocab_size())
+        .map_err(|_| Error::InvalidInput("vocabulary too large".to_owned()))
+}
+
+/// Find the units of every sequence (or take `word_ids`), then learn and apply the merges.
+/// New ids start at the tokenizer's `vocab_size`.
+pub fn merge_tokenized(
+    tok: &Tokenizer,
+    batch: &[Vec<u32>],
+    word_ids: Option<&[Vec<Option<u32>>]>,
+    boundary: Boundary,
+    options: MergeOptions,
+) -> Result<TokenizedMerge> {
+    let units = batch_units(tok, batch, word_ids, boundary)?;
     let unit_lists: Vec<&[u32]> = units.iter().map(|u| u.units.as_slice()).collect();
-    let first_new_id = u32::try_from(tok.vocab_size())
-        .map_err(|_| Error::InvalidInput("vocabulary too large".to_owned()))?;
-    let merged = merge_batch(batch, &unit_lists, first_new_id, options)?;
+    let merged = merge_batch(batch, &unit_lists, first_new_id(tok)?, options)?;
+    Ok(TokenizedMerge { merged, units })
+}
+
+/// Find the units of every sequence, then apply merges learned on another batch
+/// ([`crate::merge::apply_merges`]).
+pub fn apply_tokenized(
+    tok: &Tokenizer,
+    batch: &[Vec<u32>],
+    word_ids: Option<&[Vec<Option<u32>>]>,
+    boundary: Boundary,
+    pairs: &[(u32, u32)],
+) -> Result<TokenizedMerge> {
+    let units = batch_units(tok, batch, word_ids, boundary)?;
+    let unit_lists: Vec<&[u32]> = units.iter().map(|u| u.units.as_slice()).collect();
+    let merged = apply_merges(batch, &unit_lists, pairs, first_new_id(tok)?)?;
     Ok(TokenizedMerge { merged, units })
 }
 

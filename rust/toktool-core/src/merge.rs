@@ -145,6 +145,54 @@ pub fn merge_batch<S: AsRef<[u32]>, U: AsRef<[u32]>>(
     first_new_id: u32,
     options: MergeOptions,
 ) -> Result<MergedBatch> {
+    let total = check_batch(ids, units, first_new_id, 0)?;
+    let mut merger = Merger::new(ids, units, total);
+    merger.run(first_new_id, options);
+    Ok(merger.finish(ids, first_new_id))
+}
+
+/// Apply merges learned on another batch, in their order: merge `k` turns every occurrence of
+/// `pairs[k]` (left to right, inside units) into `first_new_id + k`. A merge whose pair does
+/// not occur is recorded with count 0, so that ids and `new_tokens` stay those of the batch
+/// the merges were learned on. Applying a batch's own merges to it gives its merged ids back.
+pub fn apply_merges<S: AsRef<[u32]>, U: AsRef<[u32]>>(
+    ids: &[S],
+    units: &[U],
+    pairs: &[(u32, u32)],
+    first_new_id: u32,
+) -> Result<MergedBatch> {
+    let total = check_batch(ids, units, first_new_id, pairs.len())?;
+    for (k, &(left, right)) in pairs.iter().enumerate() {
+        let known = u64::from(first_new_id) + k as u64;
+        if u64::from(left) >= known || u64::from(right) >= known {
+            return Err(Error::InvalidInput(format!(
+                "merge {k} ({left}, {right}) uses an id that is not made before it \
+                 (first new id {first_new_id})"
+            )));
+        }
+    }
+    let mut state = Merger::new(ids, units, total);
+    for (k, &(left, right)) in pairs.iter().enumerate() {
+        let new_id = first_new_id + k as u32;
+        match state.index.get(&pair_key(left, right)) {
+            Some(&p) if state.pairs[p as usize].count > 0 => state.apply(p, new_id),
+            _ => state.merges.push(Merge {
+                left,
+                right,
+                count: 0,
+            }),
+        }
+    }
+    Ok(state.finish(ids, first_new_id))
+}
+
+/// Validate a batch; returns its total length.
+fn check_batch<S: AsRef<[u32]>, U: AsRef<[u32]>>(
+    ids: &[S],
+    units: &[U],
+    first_new_id: u32,
+    extra_ids: usize,
+) -> Result<usize> {
     if ids.len() != units.len() {
         return Err(Error::InvalidInput(format!(
             "{} sequences but {} unit lists",
@@ -171,14 +219,13 @@ pub fn merge_batch<S: AsRef<[u32]>, U: AsRef<[u32]>>(
         total += seq.len();
     }
     // Every merge removes at least one token, so at most `total` new ids are made.
-    if u64::from(first_new_id) + total as u64 >= u64::from(u32::MAX) {
+    let needed = u64::from(first_new_id) + total as u64 + extra_ids as u64;
+    if needed >= u64::from(u32::MAX) {
         return Err(Error::InvalidInput(format!(
             "{total} tokens with first new id {first_new_id} overflow 32-bit ids"
         )));
     }
-    let mut merger = Merger::new(ids, units, total);
-    merger.run(first_new_id, options);
-    Ok(merger.finish(ids, first_new_id))
+    Ok(total)
 }
 
 /// Merge several independent batches, in parallel when parallelism is on.
@@ -611,6 +658,23 @@ mod tests {
     fn rejects_ids_at_or_above_the_first_new_id() {
         let err = merge_batch(&[vec![100u32]], &[vec![0u32]], 100, MergeOptions::default());
         assert!(matches!(err, Err(Error::InvalidId { id: 100, .. })));
+    }
+
+    #[test]
+    fn applying_a_batchs_own_merges_gives_its_output() {
+        let ids = vec![vec![1, 2, 3, 1, 2, 3, 3], vec![2, 3, 1, 2]];
+        let units = vec![vec![0, 0, 0, 1, 1, 1, 1], vec![0, 0, 0, 0]];
+        let learned = run(&ids, &units, usize::MAX);
+        let pairs: Vec<(u32, u32)> = learned.merges.iter().map(|m| (m.left, m.right)).collect();
+        let applied = apply_merges(&ids, &units, &pairs, 100).expect("valid merges");
+        assert_eq!(applied, learned);
+        // Elsewhere: absent pairs are skipped with count 0, ids stay aligned.
+        let other = apply_merges(&[vec![2u32, 3, 9]], &[vec![0u32, 0, 0]], &pairs, 100)
+            .expect("valid merges");
+        assert_eq!(other.merges.len(), pairs.len());
+        assert_eq!(other.new_tokens(), learned.new_tokens());
+        let bad = apply_merges(&[vec![1u32]], &[vec![0u32]], &[(100, 1)], 100);
+        assert!(bad.is_err());
     }
 
     fn batch() -> impl Strategy<Value = (Vec<Vec<u32>>, Vec<Vec<u32>>)> {

@@ -131,6 +131,7 @@ fn _toktool(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_parallelism, m)?)?;
     m.add_function(wrap_pyfunction!(parallelism, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
+    m.add_function(wrap_pyfunction!(merge::apply_merges, m)?)?;
     m.add_function(wrap_pyfunction!(merge::merge_batch, m)?)?;
     m.add_function(wrap_pyfunction!(merge::merge_batches, m)?)?;
     m.add_function(wrap_pyfunction!(merge::merge_units, m)?)?;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use toktool_core::boundary::{merge_tokenized, merge_tokenized_batches, Boundary, TokenizedMerge};
+use toktool_core::boundary::{
+    apply_tokenized, merge_tokenized, merge_tokenized_batches, Boundary, TokenizedMerge,
+};
 use toktool_core::merge::{merge_batch as core_merge_batch, MergeOptions, NO_UNIT};
 use toktool_core::Tokenizer;
 
@@ -139,6 +141,28 @@ pub(crate) fn merge_batch<'py>(
     let tok: Arc<Tokenizer> = Arc::clone(&tokenizer.inner);
     let result = detached(py, move || {
         merge_tokenized(&tok, &batch, words.as_deref(), boundary, options)
+    })?;
+    tokenized_dict(py, &result)
+}
+
+/// Apply merges learned on another batch (see `toktool.merge.apply_merges`).
+#[pyfunction]
+#[pyo3(signature = (tokenizer, batch, merges, boundary="pretoken", word_ids=None))]
+#[allow(clippy::needless_pass_by_value)]
+pub(crate) fn apply_merges<'py>(
+    py: Python<'py>,
+    tokenizer: PyRef<'_, PyTokenizer>,
+    batch: &Bound<'_, PyAny>,
+    merges: Vec<(u32, u32)>,
+    boundary: &str,
+    word_ids: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let boundary = parse_boundary(py, boundary)?;
+    let batch = owned_batch(py, batch)?;
+    let words = word_ids.map(owned_word_ids).transpose()?;
+    let tok: Arc<Tokenizer> = Arc::clone(&tokenizer.inner);
+    let result = detached(py, move || {
+        apply_tokenized(&tok, &batch, words.as_deref(), boundary, &merges)
     })?;
     tokenized_dict(py, &result)
 }
