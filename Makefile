@@ -10,7 +10,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install install-deps build demo test test-rust test-python stubtest bench fuzz lint clean
+.PHONY: install install-deps build demo test test-rust test-python stubtest bench bench-merge eval-merge fuzz lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ stubtest:
 
 bench: install
 	$(PY) bench/bench_encode.py --out docs/BENCHMARKS.md
+	$(PY) bench/bench_merge.py --out docs/MERGE.md
+
+bench-merge: install
+	$(PY) bench/bench_merge.py --out docs/MERGE.md --min-ratio 100
+
+eval-merge: install
+	$(PY) bench/eval_merge.py --out docs/MERGE.md
 
 fuzz:
 	cd fuzz && cargo +nightly fuzz run tokenizer_json_load -- -max_total_time=60

@@ -86,6 +86,8 @@ from toktool.cli.bytes import bytes_app  # noqa: E402
 
 app.add_typer(bytes_app, name="bytes")
 
+# Commands defined in their own modules register themselves on `app` when imported.
+from toktool.cli import merge as _merge  # noqa: E402,F401
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of the ``toktool`` script."""

@@ -52,6 +52,32 @@ def engine(tok: toktool.Tokenizer, name: str) -> None:
     )
 
 
+@section("Dynamic batch merging: BPE merges learned on the batch itself")
+def dynamic_merging(tok: toktool.Tokenizer, name: str) -> None:
+    from toktool import artifacts
+    from toktool.merge import merge_batch
+
+    text = artifacts.multilingual_corpus()["de"]
+    texts = [text[i : i + 1200] for i in range(40_000, 40_000 + 32 * 1200, 1200)]
+    batch = tok.encode_batch(texts)
+    nbytes = sum(len(t.encode()) for t in texts)
+    before = sum(len(s) for s in batch)
+    print(f"  32 German texts, {before:,} {name} tokens ({before / nbytes:.3f} tokens/byte)")
+    for budget in (10, 100, None):
+        t0 = time.perf_counter()
+        result = merge_batch(batch, tok, budget)
+        ms = (time.perf_counter() - t0) * 1e3
+        red = result.reduction
+        label = "saturation" if budget is None else f"{budget} merges"
+        print(f"  {label:>12}: {red.tokens_after:,} tokens ({red.tokens_after / nbytes:.3f}/byte), "
+              f"{red.fewer:.1%} fewer, {red.to_word_level:.0%} of the way to word level "
+              f"[{result.n_merges:,} merges in {ms:.1f} ms]")
+    result = merge_batch(batch, tok, 8)
+    shown = [result.token_bytes(tok, tok.vocab_size + k).decode("utf-8", "replace")
+             for k in range(result.n_merges)]
+    print(f"  first merges: {' | '.join(repr(s) for s in shown)}")
+
+
 def run_demo(name: str = "smollm2") -> None:
     """Print every section of the tour for the tokenizer ``name`` (a path or bundled name)."""
     tok = toktool.load_tokenizer(name)
