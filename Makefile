@@ -43,6 +43,7 @@ stubtest:
 
 bench: install
 	$(PY) bench/bench_encode.py --out docs/BENCHMARKS.md
+	$(PY) bench/digits_report.py --out docs/DIGITS.md
 
 fuzz:
 	cd fuzz && cargo +nightly fuzz run tokenizer_json_load -- -max_total_time=60

@@ -7,6 +7,7 @@
 pub mod added;
 pub mod bpe;
 pub mod byte_level;
+pub mod digits;
 pub mod error;
 pub mod json;
 pub mod normalizer;

@@ -58,6 +58,8 @@ impl CharClass {
 pub struct Classes {
     pub letter: CharClass,
     pub number: CharClass,
+    /// Decimal digits (`\p{Nd}`), a subset of `number`.
+    pub decimal: CharClass,
     pub space: CharClass,
 }
 
@@ -67,6 +69,7 @@ pub fn classes() -> &'static Classes {
     CLASSES.get_or_init(|| Classes {
         letter: CharClass::from_regex(r"\p{L}"),
         number: CharClass::from_regex(r"\p{N}"),
+        decimal: CharClass::from_regex(r"\p{Nd}"),
         space: CharClass::from_regex(r"\s"),
     })
 }
