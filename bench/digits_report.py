@@ -187,6 +187,37 @@ def main() -> None:
             lines.append(f"- {LABELS[name]}, {label}: `{shown}`")
     lines += [
         "",
+        "## What the conversion does to each kind of number",
+        "",
+        "The same rules hold in HF (which runs the regex) and in toktool (which runs its "
+        "linear splitter); the tests check both on random numbers in random text.",
+        "",
+        "| input | r2l pieces | rule |",
+        "|---|---|---|",
+    ]
+    cases = [
+        ("1234567", "a run of decimal digits is cut into groups counted from the right"),
+        ("abc12345def", "digits glued to letters: the run is grouped on its own"),
+        ("-12345", "signs are not part of the run; the tokenizer treats them as before"),
+        ("3.14159", "each side of a decimal point is a run of its own (the fraction is "
+         "grouped from the right as well; use `--digits single` if fractions matter)"),
+        ("1,234,567", "already separated: each run is short, nothing changes"),
+        ("١٢٣٤٥", "any script's decimal digits (`\\p{Nd}`) have place value and are grouped"),
+        ("x²123456", "other numeric characters (`\\p{Nl}`, `\\p{No}`) are not digits: kept "
+         "apart from digit groups, otherwise left to the tokenizer"),
+    ]
+    for text, rule in cases:
+        pieces = " ".join(f"`{p}`" for p in digits.split_digit_runs(text, "r2l", 3))
+        lines.append(f"| `{text}` | {pieces} | {rule} |")
+    lines += [
+        "",
+        "Inference-time separators (`insert_separators`) follow the same runs but leave a "
+        "decimal's fractional part alone (`1234.5678` -> `1,234.5678`), as people write numbers. "
+        "Separators already between digits are kept by `insert_separators` (each part is "
+        "grouped on its own) and removed by `strip_separators`, so `strip(insert(s)) == s` for "
+        "every `s` without the separator between two digits, and `strip(insert(s)) == strip(s)` "
+        "for every `s`.",
+        "",
         "## Where the converter puts the digit step",
         "",
         "| tokenizer | action | Split behavior | at |",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from toktool import _toktool, errors, testing
+from toktool import _toktool, digits, errors, testing
 from toktool._toktool import parallelism, set_parallelism
 from toktool.errors import (
     InternalError,
@@ -42,6 +42,7 @@ __all__ = [
     "UnknownTokenError",
     "UnsupportedComponentError",
     "__version__",
+    "digits",
     "errors",
     "load_tokenizer",
     "parallelism",

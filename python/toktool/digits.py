@@ -455,7 +455,7 @@ def convert(
     notes: list[str] = []
 
     ours = [i for i, s in enumerate(steps) if _ours(s)]
-    digits = [i for i, s in enumerate(steps) if s.get("type") == "Digits"]
+    digit_steps = [i for i, s in enumerate(steps) if s.get("type") == "Digits"]
     if len(ours) > 1:
         raise UnsupportedComponentError(
             "$.pre_tokenizer has several digit-grouping Split steps; convert the original file"
@@ -467,16 +467,16 @@ def convert(
         other = parsed[2]
         behaviors = [str(steps[index].get("behavior"))]
         action = "updated"
-        if digits:
+        if digit_steps:
             raise UnsupportedComponentError(
                 "$.pre_tokenizer has both a Digits step and a digit-grouping Split; "
                 "convert the original file"
             )
         del steps[index]
-    elif digits:
-        if len(digits) > 1:
+    elif digit_steps:
+        if len(digit_steps) > 1:
             raise UnsupportedComponentError("$.pre_tokenizer has several Digits steps")
-        index = digits[0]
+        index = digit_steps[0]
         other = "single" if steps[index].get("individual_digits") else "run"
         behaviors = ["Isolated"]
         action = "replaced Digits"
