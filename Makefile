@@ -43,6 +43,7 @@ stubtest:
 
 bench: install
 	$(PY) bench/bench_encode.py --out docs/BENCHMARKS.md
+	$(PY) bench/digits_report.py --out docs/DIGITS.md
 	$(PY) bench/bench_merge.py --out docs/MERGE.md
 
 bench-merge: install

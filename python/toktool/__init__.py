@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from toktool import _toktool, errors, merge, testing
+from toktool import _toktool, digits, errors, merge, testing
 from toktool._toktool import CoverSearch, parallelism, set_parallelism
 from toktool.bytes import ByteEnsemble, ByteLM, ByteState
 from toktool.errors import (
@@ -61,6 +61,7 @@ __all__ = [
     "UnsupportedComponentError",
     "__version__",
     "apply_merges",
+    "digits",
     "errors",
     "merge",
     "load_tokenizer",

@@ -78,6 +78,32 @@ def dynamic_merging(tok: toktool.Tokenizer, name: str) -> None:
     print(f"  first merges: {' | '.join(repr(s) for s in shown)}")
 
 
+@section("Right-to-left digits: place-value aligned number tokens")
+def digit_groups(tok: toktool.Tokenizer, name: str) -> None:
+    import json
+
+    from toktool import digits
+
+    problem = "What is 1234567 + 89012? Answer: 1323579."
+    for label in dict.fromkeys([name, "cl100k"]):
+        try:
+            original = tok if label == name else toktool.load_tokenizer(label)
+            conversion = digits.convert(label, "r2l", 3)
+        except (toktool.ToktoolError, RuntimeError) as exc:  # RuntimeError: artifact missing
+            print(f"  {label}: {exc}")
+            continue
+        converted = toktool.Tokenizer.from_str(json.dumps(conversion.doc))
+        before, after = original.encode(problem), converted.encode(problem)
+        print(f"  {label} ({conversion.action} Split({conversion.behavior})):")
+        print(f"    before {len(before):2d} tokens: {_show_tokens(original, before)}")
+        if after == before:
+            print("    after: the same ids (digits were already single and aligned)")
+        else:
+            print(f"    after  {len(after):2d} tokens: {_show_tokens(converted, after)}")
+    commas = digits.insert_separators(problem)
+    print(f"  or unconverted, at inference time: {commas!r} (strip_separators undoes it)")
+
+
 def run_demo(name: str = "smollm2") -> None:
     """Print every section of the tour for the tokenizer ``name`` (a path or bundled name)."""
     tok = toktool.load_tokenizer(name)

@@ -3,6 +3,7 @@
 //! Steps run as a chain of callbacks: each step hands every piece it produces to the next, and
 //! the last hands them to the model. No piece list is materialized on the common paths.
 
+use crate::digits::DigitSplitter;
 use crate::error::{Error, Result};
 use crate::json::{compile_regex, pattern_spec, Node, PatternSpec};
 use crate::scanner::{Scanner, GPT2_PATTERN};
@@ -40,6 +41,8 @@ impl Behavior {
 pub enum Matcher {
     /// A pattern with an exact hand-written scanner.
     Scanner(Scanner),
+    /// A canonical digit-grouping pattern (see [`crate::digits`]), run in linear time.
+    Digits(DigitSplitter),
     Regex(fancy_regex::Regex),
     Literal(String),
     /// One char class: HF's char-predicate patterns (`Digits`, `WhitespaceSplit`).
@@ -65,6 +68,9 @@ impl Matcher {
         match self {
             Matcher::Scanner(scanner) => {
                 scanner.for_each_match(text, |s, e| push_match(&mut out, s, e))
+            }
+            Matcher::Digits(splitter) => {
+                splitter.for_each_match(text, |s, e| push_match(&mut out, s, e));
             }
             Matcher::Regex(re) => {
                 for m in re.find_iter(text) {
@@ -339,10 +345,15 @@ fn parse_into(node: Node<'_>, steps: &mut Vec<Step>) -> Result<()> {
             let behavior = Behavior::parse(node.str("behavior")?, &node.child_path("behavior"))?;
             let matcher = match pattern_spec(node, "pattern")? {
                 PatternSpec::Literal(s) => Matcher::Literal(s.to_owned()),
-                PatternSpec::Regex(r) => match Scanner::for_pattern(r) {
-                    Some(scanner) => Matcher::Scanner(scanner),
-                    None => Matcher::Regex(compile_regex(r, &node.child_path("pattern"))?),
-                },
+                PatternSpec::Regex(r) => {
+                    if let Some(scanner) = Scanner::for_pattern(r) {
+                        Matcher::Scanner(scanner)
+                    } else if let Some(splitter) = DigitSplitter::for_pattern(r) {
+                        Matcher::Digits(splitter)
+                    } else {
+                        Matcher::Regex(compile_regex(r, &node.child_path("pattern"))?)
+                    }
+                }
             };
             steps.push(Step::Split {
                 matcher,
@@ -450,5 +461,58 @@ mod tests {
             apply_behavior(s, Behavior::Contiguous),
             vec![(0, 1), (1, 2), (2, 3), (3, 5), (5, 6)]
         );
+    }
+
+    fn pretokens(json: &str, text: &str) -> Vec<String> {
+        let value: serde_json::Value = serde_json::from_str(json).expect("test JSON");
+        let pre = PreTokenizer::from_json(Some(Node::new("$", &value).expect("object")))
+            .expect("pre-tokenizer loads");
+        let mut out = Vec::new();
+        pre.run(text, true, &mut |p| out.push(p.to_owned()))
+            .expect("no regex limit");
+        out
+    }
+
+    const R2L: &str = r"\\p{Nd}{1,3}(?=(?:\\p{Nd}{3})*(?!\\p{Nd}))|[\\p{Nl}\\p{No}]+";
+
+    #[test]
+    fn canonical_digit_pattern_uses_the_splitter() {
+        let json = format!(
+            r#"{{"type": "Split", "pattern": {{"Regex": "{R2L}"}}, "behavior": "Isolated", "invert": false}}"#
+        );
+        let value: serde_json::Value = serde_json::from_str(&json).expect("test JSON");
+        let pre =
+            PreTokenizer::from_json(Some(Node::new("$", &value).expect("object"))).expect("loads");
+        assert!(matches!(
+            pre.steps[0],
+            Step::Split {
+                matcher: Matcher::Digits(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn digit_groups_before_cl100k_keep_the_text_around_numbers() {
+        // MergedWithPrevious: the first group travels with the text before it, so the cl100k
+        // regex sees "   1" and splits the spaces exactly as it does without conversion.
+        let cl100k = crate::scanner::CL100K_PATTERN.replace('\\', r"\\");
+        let json = format!(
+            r#"{{"type": "Sequence", "pretokenizers": [
+                {{"type": "Split", "pattern": {{"Regex": "{R2L}"}}, "behavior": "MergedWithPrevious", "invert": false}},
+                {{"type": "Split", "pattern": {{"Regex": "{cl100k}"}}, "behavior": "Isolated", "invert": false}}]}}"#
+        );
+        assert_eq!(
+            pretokens(&json, "a   1234567 b½2"),
+            ["a", "  ", " ", "1", "234", "567", " b", "½", "2"]
+        );
+        // A megabyte of digits: linear (a backtracking engine would need ~10^11 steps).
+        let text = "9".repeat(1 << 20);
+        let started = std::time::Instant::now();
+        let pieces = pretokens(&json, &text);
+        assert!(started.elapsed().as_secs_f64() < 10.0);
+        assert_eq!(pieces.len(), (1 << 20) / 3 + 1);
+        assert_eq!(pieces[0], "9");
+        assert!(pieces[1..].iter().all(|p| p == "999"));
     }
 }
