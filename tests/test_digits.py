@@ -45,8 +45,10 @@ numbers_in_text = st.builds(
     st.lists(st.tuples(filler, number), max_size=6),
     filler,
 )
+# Unassigned code points (Cn) are left out too: Python's Unicode tables may be older than the
+# Rust ones, which may know a new script's digits.
 no_numbers = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Nd", "Nl", "No")), max_size=60
+    alphabet=st.characters(blacklist_categories=("Cs", "Cn", "Nd", "Nl", "No")), max_size=60
 ) | st.lists(st.sampled_from(FILLER), max_size=30).map("".join)
 
 
