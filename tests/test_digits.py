@@ -519,3 +519,14 @@ def test_cli_convert_tokenizer(tmp_path: Path) -> None:
     result = runner.invoke(app, ["convert", "tokenizer", "claude", str(bad), "--digits", "r2l",
                                  "--group", "0"])
     assert result.exit_code == 2 and not bad.exists()
+
+
+def test_demo_section(capsys: pytest.CaptureFixture[str]) -> None:
+    from toktool import demo
+
+    assert any(title.startswith("Right-to-left digits") for title, _ in demo.SECTIONS)
+    demo.digit_groups(original("smollm2"), "smollm2")
+    out = capsys.readouterr().out
+    assert "smollm2: one token per digit already" in out
+    assert "before 18 tokens" in out and "| 1 | 234 | 567 |" in out
+    assert "1,234,567 + 89,012" in out
