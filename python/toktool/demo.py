@@ -47,7 +47,7 @@ def engine(tok: toktool.Tokenizer, name: str) -> None:
     same = "identical ids" if ours == theirs else "IDS DIFFER"
     print(
         f"  {nbytes / 1e6:.1f} MB of Python source, one thread: toktool "
-        f"{nbytes / (t1 - t0) / 1e6:.0f} MB/s, HF tokenizers {nbytes / (t2 - t1) / 1e6:.0f} MB/s "
+        f"{nbytes / (t1 - t0) / 1e6:.1f} MB/s, HF tokenizers {nbytes / (t2 - t1) / 1e6:.1f} MB/s "
         f"({(t2 - t1) / (t1 - t0):.1f}x), {same}"
     )
 
