@@ -82,6 +82,11 @@ def demo(
     run_demo(tokenizer)
 
 
+from toktool.cli.heal import heal as _heal  # noqa: E402
+
+app.command(name="heal")(_heal)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of the ``toktool`` script."""
     app(args=argv)

@@ -26,16 +26,19 @@ from toktool.errors import (
     UnknownTokenError,
     UnsupportedComponentError,
 )
+from toktool.healing import HealedPrompt, TokenHealer, heal_generate, naive_generate
 from toktool.tokenizer import Tokenizer, load_tokenizer
 
 __version__: str = _toktool.__version__
 
 __all__ = [
+    "HealedPrompt",
     "InternalError",
     "InvalidInputError",
     "InvalidTokenIdError",
     "ToktoolError",
     "ToktoolIOError",
+    "TokenHealer",
     "Tokenizer",
     "TokenizerFormatError",
     "TokenizerRegexError",
@@ -43,7 +46,9 @@ __all__ = [
     "UnsupportedComponentError",
     "__version__",
     "errors",
+    "heal_generate",
     "load_tokenizer",
+    "naive_generate",
     "parallelism",
     "set_parallelism",
     "testing",

@@ -8,6 +8,7 @@ pub mod added;
 pub mod bpe;
 pub mod byte_level;
 pub mod error;
+pub mod healing;
 pub mod json;
 pub mod normalizer;
 pub mod parallel;
@@ -17,5 +18,6 @@ pub mod tokenizer;
 pub mod unicode_class;
 
 pub use error::{Error, Result};
+pub use healing::{Healed, Healer, TokenIndex};
 pub use parallel::{parallelism, set_parallelism};
 pub use tokenizer::{Summary, Tokenizer};

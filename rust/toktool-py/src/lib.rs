@@ -13,6 +13,7 @@ use pyo3::types::PyString;
 
 use toktool_core::Error;
 
+mod healing;
 mod tokenizer;
 
 /// Map a core error to the matching `toktool.errors` class.
@@ -127,6 +128,7 @@ fn _panic_for_tests(py: Python<'_>) -> PyResult<()> {
 fn _toktool(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<tokenizer::PyTokenizer>()?;
+    m.add_class::<healing::PyTokenHealer>()?;
     m.add_function(wrap_pyfunction!(set_parallelism, m)?)?;
     m.add_function(wrap_pyfunction!(parallelism, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
