@@ -98,6 +98,22 @@ impl Bpe {
         out.truncate(start + merged_len);
     }
 
+    /// The slow, readable reference of [`Bpe::encode_piece`]: no whole-piece shortcut, the
+    /// merge loop of [`reference_merge`]. Only `ignore_merges` (a semantic option, not a
+    /// speed-up) looks the whole piece up first.
+    pub fn encode_piece_reference(&self, piece: &[u8], out: &mut Vec<u32>) {
+        if self.ignore_merges {
+            if let Some(&id) = self.key_to_id.get(piece) {
+                out.push(id);
+                return;
+            }
+        }
+        let start = out.len();
+        self.initial_symbols(piece, out);
+        let units = out.split_off(start);
+        out.extend(reference_merge(&self.merges, units));
+    }
+
     fn initial_symbols(&self, piece: &[u8], out: &mut Vec<u32>) {
         let mut pending_unk: Option<u32> = None;
         let push_known = |out: &mut Vec<u32>, pending: &mut Option<u32>, id: u32| {

@@ -28,8 +28,26 @@ use crate::tokenizer::Tokenizer;
 /// Continuations that stand for "any text after this": the end of text and one representative
 /// of every character class that the supported pre-tokenizer patterns tell apart.
 const PROBES: &[&[u8]] = &[
-    b"", b" ", b"a", b"A", b"0", b".", b"\n", b"'", b"\t", b"-", b" a", b"  ", b"a ", b"00",
-    "é".as_bytes(), "中".as_bytes(), "\u{a0}".as_bytes(), b"\r\n", b"_", b"/",
+    b"",
+    b" ",
+    b"a",
+    b"A",
+    b"0",
+    b".",
+    b"\n",
+    b"'",
+    b"\t",
+    b"-",
+    b" a",
+    b"  ",
+    b"a ",
+    b"00",
+    "é".as_bytes(),
+    "中".as_bytes(),
+    "\u{a0}".as_bytes(),
+    b"\r\n",
+    b"_",
+    b"/",
 ];
 
 /// Token ids sorted by their bytes: all tokens starting with a byte string form one range.
@@ -109,7 +127,11 @@ impl CoverSearch {
     /// A string ending inside a UTF-8 character is completed with each of a few continuation
     /// bytes first (tokens of byte-level files may end inside a character).
     fn encode_bytes(&self, y: &[u8], at_start: bool) -> Option<Vec<u32>> {
-        let implicit = if at_start { self.tok.implicit_prefix() } else { b"" };
+        let implicit = if at_start {
+            self.tok.implicit_prefix()
+        } else {
+            b""
+        };
         let body = y.strip_prefix(implicit)?;
         let text = std::str::from_utf8(body).ok()?;
         let ids = self.tok.encode_at(text, at_start).ok()?;
@@ -238,10 +260,9 @@ impl CoverSearch {
         for (start, prefix) in prefixes.iter().filter(|(end, _)| *end < tail.len()) {
             let rest = &tail[*start..];
             let candidates = self.index.with_prefix(&self.tok, rest);
-            let (ending_here, straddling): (Vec<u32>, Vec<u32>) =
-                candidates.iter().partition(|&&t| {
-                    self.tok.token_bytes(t).map_or(0, <[u8]>::len) == rest.len()
-                });
+            let (ending_here, straddling): (Vec<u32>, Vec<u32>) = candidates
+                .iter()
+                .partition(|&&t| self.tok.token_bytes(t).map_or(0, <[u8]>::len) == rest.len());
             let check = |t: &u32| self.is_valid(&tail[..*start], prefix, *t, at_start);
             // Covers that end exactly at the end are always checked: they are few.
             let ending_here: Vec<u32> = ending_here.into_iter().filter(check).collect();
@@ -289,7 +310,13 @@ impl CoverSearch {
     }
 
     /// `valid[i]`: token `ids[i]` may follow the tail ids `prefix` (whose bytes are `tail`).
-    pub fn valid_among(&self, tail: &[u8], prefix: &[u32], at_start: bool, ids: &[u32]) -> Vec<bool> {
+    pub fn valid_among(
+        &self,
+        tail: &[u8],
+        prefix: &[u32],
+        at_start: bool,
+        ids: &[u32],
+    ) -> Vec<bool> {
         let check = |&t: &u32| self.is_valid(tail, prefix, t, at_start);
         if ids.len() > 64 {
             ids.par_iter().map(check).collect()

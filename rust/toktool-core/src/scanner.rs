@@ -5,6 +5,10 @@
 //! the regex it replaces (see the tests and the `encode_matches_reference` fuzz target); both run
 //! in linear time, unlike a backtracking engine on `\s+(?!\S)` over long whitespace runs.
 
+use std::sync::OnceLock;
+
+use crate::error::Result;
+use crate::json::compile_regex;
 use crate::unicode_class::{classes, Classes};
 
 /// GPT-2's pattern, used by the `ByteLevel` pre-tokenizer with `use_regex: true`.
@@ -49,6 +53,44 @@ impl Scanner {
             }),
             _ => None,
         }
+    }
+
+    /// The regex this scanner is exactly equivalent to.
+    pub fn pattern(self) -> &'static str {
+        match self {
+            Scanner::Gpt2 => GPT2_PATTERN,
+            Scanner::Cl100k {
+                max_digits: 1,
+                whole_trailing_space: _,
+            } => CL100K_SINGLE_DIGIT_PATTERN,
+            Scanner::Cl100k {
+                whole_trailing_space: true,
+                ..
+            } => CL100K_TIKTOKEN_PATTERN,
+            Scanner::Cl100k { .. } => CL100K_PATTERN,
+        }
+    }
+
+    /// [`Scanner::pattern`] compiled with the backtracking engine: the slow reference the
+    /// scanner replaces (`Tokenizer::encode_reference` uses it). Compiled once per pattern.
+    pub fn reference_regex(self) -> Result<&'static fancy_regex::Regex> {
+        static COMPILED: [OnceLock<Result<fancy_regex::Regex>>; 4] = [
+            OnceLock::new(),
+            OnceLock::new(),
+            OnceLock::new(),
+            OnceLock::new(),
+        ];
+        let pattern = self.pattern();
+        let slot = match pattern {
+            GPT2_PATTERN => 0,
+            CL100K_PATTERN => 1,
+            CL100K_TIKTOKEN_PATTERN => 2,
+            _ => 3,
+        };
+        COMPILED[slot]
+            .get_or_init(|| compile_regex(pattern, "scanner reference"))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Calls `sink` with the byte range of every match, in order. The matches tile `text`.

@@ -30,7 +30,12 @@ impl PyCoverSearch {
 
     /// Covers of `y` as a dict: head, boundary, groups [(prefix, start, last)], exact, canonical.
     #[pyo3(signature = (y, validate=true))]
-    fn covers<'py>(&self, py: Python<'py>, y: Vec<u8>, validate: bool) -> PyResult<Bound<'py, PyDict>> {
+    fn covers<'py>(
+        &self,
+        py: Python<'py>,
+        y: Vec<u8>,
+        validate: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let search = Arc::clone(&self.inner);
         let c = detached(py, move || search.covers_with(&y, validate))?;
         let d = PyDict::new(py);
@@ -70,7 +75,9 @@ impl PyCoverSearch {
         ids: Vec<u32>,
     ) -> PyResult<Bound<'py, PyArray1<bool>>> {
         let search = Arc::clone(&self.inner);
-        let mask = detached(py, move || Ok(search.valid_among(&tail, &prefix, at_start, &ids)))?;
+        let mask = detached(py, move || {
+            Ok(search.valid_among(&tail, &prefix, at_start, &ids))
+        })?;
         Ok(mask.to_pyarray(py))
     }
 
