@@ -23,6 +23,19 @@ pub const CL100K_TIKTOKEN_PATTERN: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{
 /// The same family with single digits (Qwen2).
 pub const CL100K_SINGLE_DIGIT_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+/// `o200k_base` (GPT-4o): case-aware letter runs with attached contractions.
+pub const O200K_PATTERN: &str = concat!(
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+);
+/// Mistral's Tekken: the o200k family without contractions and with single digits.
+pub const TEKKEN_PATTERN: &str = concat!(
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+",
+    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*",
+    r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+);
+
 /// A regex-free scanner for one of the known patterns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scanner {
@@ -31,6 +44,10 @@ pub enum Scanner {
         max_digits: usize,
         /// `\s++\z`: a whitespace run reaching the end of the text is one match.
         whole_trailing_space: bool,
+    },
+    O200k {
+        max_digits: usize,
+        contractions: bool,
     },
 }
 
@@ -46,6 +63,14 @@ impl Scanner {
             CL100K_TIKTOKEN_PATTERN => Some(Scanner::Cl100k {
                 max_digits: 3,
                 whole_trailing_space: true,
+            }),
+            O200K_PATTERN => Some(Scanner::O200k {
+                max_digits: 3,
+                contractions: true,
+            }),
+            TEKKEN_PATTERN => Some(Scanner::O200k {
+                max_digits: 1,
+                contractions: false,
             }),
             CL100K_SINGLE_DIGIT_PATTERN => Some(Scanner::Cl100k {
                 max_digits: 1,
@@ -104,6 +129,10 @@ impl Scanner {
                     max_digits,
                     whole_trailing_space,
                 } => cl100k_match_end(classes, text, pos, max_digits, whole_trailing_space),
+                Scanner::O200k {
+                    max_digits,
+                    contractions,
+                } => o200k_match_end(classes, text, pos, max_digits, contractions),
             };
             debug_assert!(end > pos);
             sink(pos, end);
@@ -289,6 +318,111 @@ fn cl100k_match_end(
     space_run_match_end(classes, text, pos)
 }
 
+/// End of the maximal run of chars in `class` starting at `pos`.
+#[inline]
+fn class_run_end(text: &str, pos: usize, class: &crate::unicode_class::CharClass) -> usize {
+    let mut end = pos;
+    for c in text[pos..].chars() {
+        if !class.contains(c) {
+            break;
+        }
+        end += c.len_utf8();
+    }
+    end
+}
+
+/// `U*W+` from `start` with the regex engine's backtracking: the longest upper run, then the
+/// longest lower run; if that is empty, the match ends after the last lower char inside the upper
+/// run (the classes overlap on Lm, Lo and marks).
+fn o200k_upper_lower(classes: &Classes, text: &str, start: usize) -> Option<usize> {
+    let upper_end = class_run_end(text, start, &classes.upper);
+    let lower_end = class_run_end(text, upper_end, &classes.lower);
+    if lower_end > upper_end {
+        return Some(lower_end);
+    }
+    text[start..upper_end]
+        .char_indices()
+        .filter(|&(_, c)| classes.lower.contains(c))
+        .last()
+        .map(|(i, c)| start + i + c.len_utf8())
+}
+
+/// `U+W*` from `start`.
+fn o200k_upper_then_lower(classes: &Classes, text: &str, start: usize) -> Option<usize> {
+    let upper_end = class_run_end(text, start, &classes.upper);
+    (upper_end > start).then(|| class_run_end(text, upper_end, &classes.lower))
+}
+
+fn o200k_match_end(
+    classes: &Classes,
+    text: &str,
+    pos: usize,
+    max_digits: usize,
+    contractions: bool,
+) -> usize {
+    let Some(c) = char_at(text, pos) else {
+        return pos;
+    };
+    let k = kind(classes, c);
+    let next_pos = pos + c.len_utf8();
+    // `[^\r\n\p{L}\p{N}]?`: any char but CR, LF, letters and numbers may lead a letter run.
+    let may_lead = c != '\r' && c != '\n' && k != Kind::Letter && k != Kind::Number;
+    let with_suffix = |end: usize| {
+        if contractions && text[end..].starts_with('\'') {
+            if let Some(n) = contraction_len(text, end + 1, true) {
+                return end + 1 + n;
+            }
+        }
+        end
+    };
+    let letter_alternatives: [&dyn Fn(usize) -> Option<usize>; 2] =
+        [&|s| o200k_upper_lower(classes, text, s), &|s| {
+            o200k_upper_then_lower(classes, text, s)
+        }];
+    for alternative in letter_alternatives {
+        if may_lead {
+            if let Some(end) = alternative(next_pos) {
+                return with_suffix(end);
+            }
+        }
+        if let Some(end) = alternative(pos) {
+            return with_suffix(end);
+        }
+    }
+    if k == Kind::Number {
+        let mut end = pos;
+        for d in text[pos..].chars().take(max_digits) {
+            if kind(classes, d) != Kind::Number {
+                break;
+            }
+            end += d.len_utf8();
+        }
+        return end;
+    }
+    // ` ?[^\s\p{L}\p{N}]+[\r\n/]*`
+    let next_kind = char_at(text, next_pos).map(|n| kind(classes, n));
+    let other_start = if k == Kind::Other {
+        Some(pos)
+    } else if c == ' ' && next_kind == Some(Kind::Other) {
+        Some(next_pos)
+    } else {
+        None
+    };
+    if let Some(start) = other_start {
+        let mut end = run_end(classes, text, start, Kind::Other);
+        end += text[end..]
+            .bytes()
+            .take_while(|&b| b == b'\r' || b == b'\n' || b == b'/')
+            .count();
+        return end;
+    }
+    let run = run_end(classes, text, pos, Kind::Space);
+    if let Some(last_newline) = text[pos..run].rfind(['\r', '\n']) {
+        return pos + last_newline + 1;
+    }
+    space_run_match_end(classes, text, pos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +435,14 @@ mod tests {
     const CL100K_TIKTOKEN: Scanner = Scanner::Cl100k {
         max_digits: 3,
         whole_trailing_space: true,
+    };
+    const O200K: Scanner = Scanner::O200k {
+        max_digits: 3,
+        contractions: true,
+    };
+    const TEKKEN: Scanner = Scanner::O200k {
+        max_digits: 1,
+        contractions: false,
     };
     const QWEN2: Scanner = Scanner::Cl100k {
         max_digits: 1,
@@ -347,6 +489,8 @@ mod tests {
             (CL100K_PATTERN, CL100K),
             (CL100K_TIKTOKEN_PATTERN, CL100K_TIKTOKEN),
             (CL100K_SINGLE_DIGIT_PATTERN, QWEN2),
+            (O200K_PATTERN, O200K),
+            (TEKKEN_PATTERN, TEKKEN),
         ] {
             for text in TRICKY {
                 assert_eq!(
@@ -361,7 +505,8 @@ mod tests {
     fn tricky_text() -> impl Strategy<Value = String> {
         let pieces = prop::sample::select(vec![
             " ", "  ", "\n", "\r\n", "\t", "\u{a0}", "a", "Z", "é", "中", "1", "٣", "½", "'", "'s",
-            "'LL", "'re", ".", ",", "!", "😀", "\u{17f}", "_", "-", "/", "x1", "\u{300}",
+            "'LL", "'re", ".", ",", "!", "😀", "\u{17f}", "_", "-", "/", "x1", "\u{300}", "HELLO",
+            "World", "aB", "ǅ", "ʰ", "\u{301}", "Ω", "ω", "'S", "\r", "\u{2160}",
         ]);
         prop::collection::vec(pieces, 0..24).prop_map(|v| v.concat())
     }
@@ -383,6 +528,12 @@ mod tests {
         }
 
         #[test]
+        fn o200k_scanners_match_regex(text in tricky_text()) {
+            prop_assert_eq!(scanner_matches(O200K, &text), regex_matches(O200K_PATTERN, &text));
+            prop_assert_eq!(scanner_matches(TEKKEN, &text), regex_matches(TEKKEN_PATTERN, &text));
+        }
+
+        #[test]
         fn scanners_match_regex_on_any_string(text in "\\PC{0,40}") {
             prop_assert_eq!(scanner_matches(Scanner::Gpt2, &text), regex_matches(GPT2_PATTERN, &text));
             prop_assert_eq!(scanner_matches(CL100K, &text), regex_matches(CL100K_PATTERN, &text));
@@ -390,6 +541,7 @@ mod tests {
                 scanner_matches(CL100K_TIKTOKEN, &text),
                 regex_matches(CL100K_TIKTOKEN_PATTERN, &text)
             );
+            prop_assert_eq!(scanner_matches(O200K, &text), regex_matches(O200K_PATTERN, &text));
         }
     }
 

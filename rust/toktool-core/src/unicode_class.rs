@@ -59,6 +59,10 @@ pub struct Classes {
     pub letter: CharClass,
     pub number: CharClass,
     pub space: CharClass,
+    /// o200k's "upper-ish" letters: `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]`.
+    pub upper: CharClass,
+    /// o200k's "lower-ish" letters: `[\p{Ll}\p{Lm}\p{Lo}\p{M}]`.
+    pub lower: CharClass,
 }
 
 /// Shared, lazily built class tables.
@@ -68,6 +72,8 @@ pub fn classes() -> &'static Classes {
         letter: CharClass::from_regex(r"\p{L}"),
         number: CharClass::from_regex(r"\p{N}"),
         space: CharClass::from_regex(r"\s"),
+        upper: CharClass::from_regex(r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]"),
+        lower: CharClass::from_regex(r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]"),
     })
 }
 
