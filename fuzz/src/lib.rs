@@ -4,8 +4,8 @@
 //! from the directory named by `TOKTOOL_FUZZ_TOKENIZERS` (`make fuzz` fills it from
 //! `toktool.artifacts`). Without it, or in addition, they use synthetic tokenizers trained here
 //! on an embedded text, one per pipeline shape the core distinguishes (GPT-2 byte-level, the
-//! cl100k/Llama 3 split, a regex the core has no scanner for, SentencePiece-style byte fallback,
-//! `Metaspace`).
+//! cl100k/Llama 3, Qwen2 and o200k splits, a regex the core has no scanner for,
+//! SentencePiece-style byte fallback, `Metaspace`).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use rustc_hash::FxHashMap;
 use serde_json::{json, Value};
 use toktool_core::byte_level::byte_to_char_table;
-use toktool_core::scanner::{CL100K_PATTERN, CL100K_SINGLE_DIGIT_PATTERN};
+use toktool_core::scanner::{CL100K_PATTERN, CL100K_SINGLE_DIGIT_PATTERN, O200K_PATTERN};
 use toktool_core::Tokenizer;
 
 /// A loaded tokenizer and where it came from (for failure messages).
@@ -106,6 +106,12 @@ pub fn synthetic_tokenizer_files() -> Vec<(String, String)> {
             json!({"type": "NFC"}),
             json!({"type": "Sequence",
                    "pretokenizers": [split(CL100K_SINGLE_DIGIT_PATTERN), byte_level]}),
+        ),
+        (
+            "synthetic-o200k",
+            Units::Bytes,
+            Value::Null,
+            json!({"type": "Sequence", "pretokenizers": [split(O200K_PATTERN), byte_level]}),
         ),
         (
             // A pattern with no hand-written scanner: the regex engine runs in both paths.
