@@ -10,7 +10,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install install-deps build demo test test-rust test-python stubtest bench fuzz fuzz-build fuzz-smoke lint clean
+.PHONY: install install-deps build demo test test-rust test-python stubtest bench bench-merge eval-merge fuzz fuzz-build fuzz-smoke lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,14 @@ stubtest:
 
 bench: install
 	$(PY) bench/bench_encode.py --out docs/BENCHMARKS.md
+	$(PY) bench/digits_report.py --out docs/DIGITS.md
+	$(PY) bench/bench_merge.py --out docs/MERGE.md
+
+bench-merge: install
+	$(PY) bench/bench_merge.py --out docs/MERGE.md --min-ratio 100
+
+eval-merge: install
+	$(PY) bench/eval_merge.py --out docs/MERGE.md
 
 # Fuzzing (fuzz/): each target runs FUZZ_SECONDS (make fuzz) or FUZZ_SMOKE_SECONDS (make fuzz-smoke,
 # CI) over its committed crash reproducers (fuzz/corpus_seed/) and seeds from the tests' data, against

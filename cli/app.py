@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 import toktool
+from toktool.cli.convert import convert_app
 
 app = typer.Typer(
     name="toktool",
@@ -21,6 +22,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(convert_app, name="convert")
 
 TOKENIZER_HELP = "Path to a tokenizer.json (or its directory), or a bundled name like 'smollm2'."
 
@@ -86,6 +89,8 @@ from toktool.cli.bytes import bytes_app  # noqa: E402
 
 app.add_typer(bytes_app, name="bytes")
 
+# Commands defined in their own modules register themselves on `app` when imported.
+from toktool.cli import merge as _merge  # noqa: E402,F401
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of the ``toktool`` script."""

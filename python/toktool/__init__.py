@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from toktool import _toktool, errors, testing
+from toktool import _toktool, digits, errors, merge, testing
 from toktool._toktool import CoverSearch, parallelism, set_parallelism
 from toktool.bytes import ByteEnsemble, ByteLM, ByteState
 from toktool.errors import (
@@ -27,6 +27,15 @@ from toktool.errors import (
     UnknownTokenError,
     UnsupportedComponentError,
 )
+from toktool.merge import (
+    DynamicTokenizer,
+    Embedder,
+    FVTEmbedder,
+    MergeResult,
+    apply_merges,
+    merge_batch,
+    merge_batches,
+)
 from toktool.tokenizer import Tokenizer, load_tokenizer
 
 __version__: str = _toktool.__version__
@@ -36,9 +45,13 @@ __all__ = [
     "ByteLM",
     "ByteState",
     "CoverSearch",
+    "DynamicTokenizer",
+    "Embedder",
+    "FVTEmbedder",
     "InternalError",
     "InvalidInputError",
     "InvalidTokenIdError",
+    "MergeResult",
     "ToktoolError",
     "ToktoolIOError",
     "Tokenizer",
@@ -47,8 +60,13 @@ __all__ = [
     "UnknownTokenError",
     "UnsupportedComponentError",
     "__version__",
+    "apply_merges",
+    "digits",
     "errors",
+    "merge",
     "load_tokenizer",
+    "merge_batch",
+    "merge_batches",
     "parallelism",
     "set_parallelism",
     "testing",

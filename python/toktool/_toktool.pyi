@@ -9,7 +9,18 @@ from typing import Any, final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CoverSearch", "Tokenizer", "__version__", "_panic_for_tests", "parallelism", "set_parallelism"]
+__all__ = [
+    "CoverSearch",
+    "Tokenizer",
+    "__version__",
+    "_panic_for_tests",
+    "apply_merges",
+    "merge_batch",
+    "merge_batches",
+    "merge_units",
+    "parallelism",
+    "set_parallelism",
+]
 __version__: str
 
 @final
@@ -59,3 +70,35 @@ class CoverSearch:
 def set_parallelism(enabled: bool) -> None: ...
 def parallelism() -> bool: ...
 def _panic_for_tests() -> None: ...
+
+# Dynamic batch merging (wrapped by toktool.merge; raw dicts with keys ids, merges, new_tokens,
+# starts, units, byte_starts (packed little-endian u32), n_units, n_words, n_bytes, recovery).
+def merge_batch(
+    tokenizer: Tokenizer,
+    batch: Iterable[Sequence[int]],
+    max_merges: int | None = None,
+    boundary: str = "pretoken",
+    min_count: int = 1,
+    word_ids: Sequence[Sequence[int | None]] | None = None,
+) -> dict[str, Any]: ...
+def apply_merges(
+    tokenizer: Tokenizer,
+    batch: Iterable[Sequence[int]],
+    merges: Sequence[tuple[int, int]],
+    boundary: str = "pretoken",
+    word_ids: Sequence[Sequence[int | None]] | None = None,
+) -> dict[str, Any]: ...
+def merge_batches(
+    tokenizer: Tokenizer,
+    batches: Iterable[Iterable[Sequence[int]]],
+    max_merges: int | None = None,
+    boundary: str = "pretoken",
+    min_count: int = 1,
+) -> list[dict[str, Any]]: ...
+def merge_units(
+    batch: Iterable[Sequence[int]],
+    units: Sequence[Sequence[int | None]],
+    first_new_id: int,
+    max_merges: int | None = None,
+    min_count: int = 1,
+) -> tuple[list[list[int]], list[list[int]], list[tuple[int, int, int]]]: ...

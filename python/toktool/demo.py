@@ -52,6 +52,58 @@ def engine(tok: toktool.Tokenizer, name: str) -> None:
     )
 
 
+@section("Dynamic batch merging: BPE merges learned on the batch itself")
+def dynamic_merging(tok: toktool.Tokenizer, name: str) -> None:
+    from toktool import artifacts
+    from toktool.merge import merge_batch
+
+    text = artifacts.multilingual_corpus()["de"]
+    texts = [text[i : i + 1200] for i in range(40_000, 40_000 + 32 * 1200, 1200)]
+    batch = tok.encode_batch(texts)
+    nbytes = sum(len(t.encode()) for t in texts)
+    before = sum(len(s) for s in batch)
+    print(f"  32 German texts, {before:,} {name} tokens ({before / nbytes:.3f} tokens/byte)")
+    for budget in (10, 100, None):
+        t0 = time.perf_counter()
+        result = merge_batch(batch, tok, budget)
+        ms = (time.perf_counter() - t0) * 1e3
+        red = result.reduction
+        label = "saturation" if budget is None else f"{budget} merges"
+        print(f"  {label:>12}: {red.tokens_after:,} tokens ({red.tokens_after / nbytes:.3f}/byte), "
+              f"{red.fewer:.1%} fewer, {red.to_word_level:.0%} of the way to word level "
+              f"[{result.n_merges:,} merges in {ms:.1f} ms]")
+    result = merge_batch(batch, tok, 8)
+    shown = [result.token_bytes(tok, tok.vocab_size + k).decode("utf-8", "replace")
+             for k in range(result.n_merges)]
+    print(f"  first merges: {' | '.join(repr(s) for s in shown)}")
+
+
+@section("Right-to-left digits: place-value aligned number tokens")
+def digit_groups(tok: toktool.Tokenizer, name: str) -> None:
+    import json
+
+    from toktool import digits
+
+    problem = "What is 1234567 + 89012? Answer: 1323579."
+    for label in dict.fromkeys([name, "cl100k"]):
+        try:
+            original = tok if label == name else toktool.load_tokenizer(label)
+            conversion = digits.convert(label, "r2l", 3)
+        except (toktool.ToktoolError, RuntimeError) as exc:  # RuntimeError: artifact missing
+            print(f"  {label}: {exc}")
+            continue
+        converted = toktool.Tokenizer.from_str(json.dumps(conversion.doc))
+        before, after = original.encode(problem), converted.encode(problem)
+        print(f"  {label} ({conversion.action} Split({conversion.behavior})):")
+        print(f"    before {len(before):2d} tokens: {_show_tokens(original, before)}")
+        if after == before:
+            print("    after: the same ids (digits were already single and aligned)")
+        else:
+            print(f"    after  {len(after):2d} tokens: {_show_tokens(converted, after)}")
+    commas = digits.insert_separators(problem)
+    print(f"  or unconverted, at inference time: {commas!r} (strip_separators undoes it)")
+
+
 def run_demo(name: str = "smollm2") -> None:
     """Print every section of the tour for the tokenizer ``name`` (a path or bundled name)."""
     tok = toktool.load_tokenizer(name)

@@ -5,11 +5,14 @@
 //! the tokenizer algorithms built on it. Nothing here links Python; `toktool-py` wraps it.
 
 pub mod added;
+pub mod boundary;
 pub mod bpe;
 pub mod byte_level;
 pub mod covers;
+pub mod digits;
 pub mod error;
 pub mod json;
+pub mod merge;
 pub mod normalizer;
 pub mod parallel;
 pub mod pretokenizer;

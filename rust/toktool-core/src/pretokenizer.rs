@@ -3,6 +3,11 @@
 //! Steps run as a chain of callbacks: each step hands every piece it produces to the next, and
 //! the last hands them to the model. No piece list is materialized on the common paths.
 
+use std::sync::{Mutex, PoisonError};
+
+use rustc_hash::FxHashMap;
+
+use crate::digits::DigitSplitter;
 use crate::error::{Error, Result};
 use crate::json::{compile_regex, pattern_spec, Node, PatternSpec};
 use crate::scanner::{Scanner, GPT2_PATTERN};
@@ -40,6 +45,8 @@ impl Behavior {
 pub enum Matcher {
     /// A pattern with an exact hand-written scanner.
     Scanner(Scanner),
+    /// A canonical digit-grouping pattern (see [`crate::digits`]), run in linear time.
+    Digits(DigitSplitter),
     Regex(fancy_regex::Regex),
     Literal(String),
     /// One char class: HF's char-predicate patterns (`Digits`, `WhitespaceSplit`).
@@ -49,7 +56,7 @@ pub enum Matcher {
 
 impl Matcher {
     /// `(start, end, is_match)` segments that tile `text`, as HF's `find_matches`. In
-    /// `reference` mode a scanner's regex runs instead of the scanner.
+    /// `reference` mode the regex a scanner or digit splitter stands for runs instead.
     fn segments(&self, text: &str, reference: bool) -> Result<Vec<(usize, usize, bool)>> {
         let mut out = Vec::new();
         if text.is_empty() {
@@ -63,9 +70,15 @@ impl Matcher {
             out.push((s, e, true));
             prev = e;
         };
-        // Regexes (and, in reference mode, the regex a scanner stands for) go one way ...
+        // Regexes (and, in reference mode, the regex a scanner or digit splitter stands for) go
+        // one way ...
+        let digits_regex;
         let regex = match self {
             Matcher::Scanner(scanner) if reference => Some(scanner.reference_regex()?),
+            Matcher::Digits(splitter) if reference => {
+                digits_regex = digits_reference_regex(splitter)?;
+                Some(&digits_regex)
+            }
             Matcher::Regex(re) => Some(re),
             _ => None,
         };
@@ -80,9 +93,12 @@ impl Matcher {
         // ... and everything else here.
         match self {
             Matcher::Regex(_) => {}
-            Matcher::Scanner(_) if reference => {}
+            Matcher::Scanner(_) | Matcher::Digits(_) if reference => {}
             Matcher::Scanner(scanner) => {
                 scanner.for_each_match(text, |s, e| push_match(&mut out, s, e));
+            }
+            Matcher::Digits(splitter) => {
+                splitter.for_each_match(text, |s, e| push_match(&mut out, s, e));
             }
             Matcher::Literal(lit) => {
                 if !lit.is_empty() {
@@ -110,6 +126,21 @@ impl Matcher {
         }
         Ok(out)
     }
+}
+
+/// The regex a digit splitter stands for, compiled once per pattern: the reference it is
+/// checked against (quadratic on long digit runs, which is why the splitter exists).
+fn digits_reference_regex(splitter: &DigitSplitter) -> Result<fancy_regex::Regex> {
+    static COMPILED: Mutex<Option<FxHashMap<String, fancy_regex::Regex>>> = Mutex::new(None);
+    let pattern = splitter.pattern();
+    let mut compiled = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+    let cache = compiled.get_or_insert_with(FxHashMap::default);
+    if let Some(re) = cache.get(&pattern) {
+        return Ok(re.clone());
+    }
+    let re = compile_regex(&pattern, "digit splitter reference")?;
+    cache.insert(pattern, re.clone());
+    Ok(re)
 }
 
 /// The error for a regex that gave up on an input (backtracking limit).
@@ -364,10 +395,15 @@ fn parse_into(node: Node<'_>, steps: &mut Vec<Step>) -> Result<()> {
             let behavior = Behavior::parse(node.str("behavior")?, &node.child_path("behavior"))?;
             let matcher = match pattern_spec(node, "pattern")? {
                 PatternSpec::Literal(s) => Matcher::Literal(s.to_owned()),
-                PatternSpec::Regex(r) => match Scanner::for_pattern(r) {
-                    Some(scanner) => Matcher::Scanner(scanner),
-                    None => Matcher::Regex(compile_regex(r, &node.child_path("pattern"))?),
-                },
+                PatternSpec::Regex(r) => {
+                    if let Some(scanner) = Scanner::for_pattern(r) {
+                        Matcher::Scanner(scanner)
+                    } else if let Some(splitter) = DigitSplitter::for_pattern(r) {
+                        Matcher::Digits(splitter)
+                    } else {
+                        Matcher::Regex(compile_regex(r, &node.child_path("pattern"))?)
+                    }
+                }
             };
             steps.push(Step::Split {
                 matcher,
@@ -475,5 +511,58 @@ mod tests {
             apply_behavior(s, Behavior::Contiguous),
             vec![(0, 1), (1, 2), (2, 3), (3, 5), (5, 6)]
         );
+    }
+
+    fn pretokens(json: &str, text: &str) -> Vec<String> {
+        let value: serde_json::Value = serde_json::from_str(json).expect("test JSON");
+        let pre = PreTokenizer::from_json(Some(Node::new("$", &value).expect("object")))
+            .expect("pre-tokenizer loads");
+        let mut out = Vec::new();
+        pre.run(text, true, &mut |p| out.push(p.to_owned()))
+            .expect("no regex limit");
+        out
+    }
+
+    const R2L: &str = r"\\p{Nd}{1,3}(?=(?:\\p{Nd}{3})*(?!\\p{Nd}))|[\\p{Nl}\\p{No}]+";
+
+    #[test]
+    fn canonical_digit_pattern_uses_the_splitter() {
+        let json = format!(
+            r#"{{"type": "Split", "pattern": {{"Regex": "{R2L}"}}, "behavior": "Isolated", "invert": false}}"#
+        );
+        let value: serde_json::Value = serde_json::from_str(&json).expect("test JSON");
+        let pre =
+            PreTokenizer::from_json(Some(Node::new("$", &value).expect("object"))).expect("loads");
+        assert!(matches!(
+            pre.steps[0],
+            Step::Split {
+                matcher: Matcher::Digits(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn digit_groups_before_cl100k_keep_the_text_around_numbers() {
+        // MergedWithPrevious: the first group travels with the text before it, so the cl100k
+        // regex sees "   1" and splits the spaces exactly as it does without conversion.
+        let cl100k = crate::scanner::CL100K_PATTERN.replace('\\', r"\\");
+        let json = format!(
+            r#"{{"type": "Sequence", "pretokenizers": [
+                {{"type": "Split", "pattern": {{"Regex": "{R2L}"}}, "behavior": "MergedWithPrevious", "invert": false}},
+                {{"type": "Split", "pattern": {{"Regex": "{cl100k}"}}, "behavior": "Isolated", "invert": false}}]}}"#
+        );
+        assert_eq!(
+            pretokens(&json, "a   1234567 b½2"),
+            ["a", "  ", " ", "1", "234", "567", " b", "½", "2"]
+        );
+        // A megabyte of digits: linear (a backtracking engine would need ~10^11 steps).
+        let text = "9".repeat(1 << 20);
+        let started = std::time::Instant::now();
+        let pieces = pretokens(&json, &text);
+        assert!(started.elapsed().as_secs_f64() < 10.0);
+        assert_eq!(pieces.len(), (1 << 20) / 3 + 1);
+        assert_eq!(pieces[0], "9");
+        assert!(pieces[1..].iter().all(|p| p == "999"));
     }
 }

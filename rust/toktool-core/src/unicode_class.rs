@@ -58,6 +58,8 @@ impl CharClass {
 pub struct Classes {
     pub letter: CharClass,
     pub number: CharClass,
+    /// Decimal digits (`\p{Nd}`), a subset of `number`.
+    pub decimal: CharClass,
     pub space: CharClass,
     /// o200k's "upper-ish" letters: `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]`.
     pub upper: CharClass,
@@ -71,6 +73,7 @@ pub fn classes() -> &'static Classes {
     CLASSES.get_or_init(|| Classes {
         letter: CharClass::from_regex(r"\p{L}"),
         number: CharClass::from_regex(r"\p{N}"),
+        decimal: CharClass::from_regex(r"\p{Nd}"),
         space: CharClass::from_regex(r"\s"),
         upper: CharClass::from_regex(r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]"),
         lower: CharClass::from_regex(r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]"),

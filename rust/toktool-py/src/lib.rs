@@ -14,6 +14,7 @@ use pyo3::types::PyString;
 use toktool_core::Error;
 
 mod covers;
+mod merge;
 mod tokenizer;
 
 /// Map a core error to the matching `toktool.errors` class.
@@ -152,5 +153,9 @@ fn _toktool(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_parallelism, m)?)?;
     m.add_function(wrap_pyfunction!(parallelism, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
+    m.add_function(wrap_pyfunction!(merge::apply_merges, m)?)?;
+    m.add_function(wrap_pyfunction!(merge::merge_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(merge::merge_batches, m)?)?;
+    m.add_function(wrap_pyfunction!(merge::merge_units, m)?)?;
     Ok(())
 }

@@ -1,0 +1,191 @@
+"""Dynamic batch merging, evaluated: tokens per byte per language, and SmolLM2's bits per byte.
+
+1. Compression. The same document (Debian's "Debian Reference") in nine languages, batches of
+   32 × 512 tokens with SmolLM2's and cl100k's tokenizers: tokens per byte before merging and
+   after 10 / 50 / 100 merges and at saturation (pre-token boundary), next to word level.
+2. Quality. SmolLM2-135M's bits per byte on held-out text of each language (the last fifth of
+   the document): merges are learned on a 32 × 512 batch (100 merges, and saturation) and
+   applied to ``--eval-seqs`` other sequences of the same text, the new tokens are embedded by
+   FVT (mean of the parts' embeddings, input and tied output side), and the sum of -log2 p over
+   the scored tokens (each predicted from <|endoftext|> and the tokens before it, over the
+   original vocabulary plus the batch's new tokens) is divided by their byte count. The
+   unmerged text is the baseline. ``--in-batch`` scores sequences of the merged batch itself
+   instead: its vocabulary is then made from the very text it scores, which flatters long
+   merges (see docs/MERGE.md). Columns for the ZeTT hypernetwork embedder are left for when
+   that embedder lands.
+
+    python bench/eval_merge.py --out docs/MERGE.md            # both parts, a few minutes
+    python bench/eval_merge.py --skip-model --out docs/MERGE.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import toktool
+from toktool import artifacts
+from toktool.merge import (
+    DynamicTokenizer,
+    apply_merges,
+    FVTEmbedder,
+    merge_batch,
+    merged_bits,
+    token_windows,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_merge import write_section  # noqa: E402
+
+COMPRESSION_BEGIN = "<!-- eval_merge_compression:begin -->"
+COMPRESSION_END = "<!-- eval_merge_compression:end -->"
+QUALITY_BEGIN = "<!-- eval_merge_quality:begin -->"
+QUALITY_END = "<!-- eval_merge_quality:end -->"
+BUDGETS: tuple[int | None, ...] = (0, 10, 50, 100, None)
+
+
+def windows(tok: toktool.Tokenizer, text: str, start: float, seqs: int, length: int):
+    return token_windows(tok.encode(text[int(len(text) * start) :]), length, seqs)
+
+
+def compression(args: argparse.Namespace) -> str:
+    corpus = artifacts.multilingual_corpus()
+    lines = [
+        COMPRESSION_BEGIN,
+        f"`python bench/eval_merge.py`: batches of {args.seqs} × {args.length} tokens from the "
+        "second tenth of each document onward; tokens per byte (lower is shorter), pre-token "
+        "boundary. *word level*: one token per whitespace-delimited word (the paper's 100%). "
+        "*fewer*: fraction fewer tokens; *way to word level*: (before − after) / (before − "
+        "word level), the measure of the paper's figures.",
+    ]
+    for name in args.tokenizers.split(","):
+        tok = toktool.load_tokenizer(name)
+        lines += [
+            "",
+            f"**{name}** (vocabulary {tok.vocab_size:,})",
+            "",
+            "| language | bytes | 0 | 10 | 50 | 100 | saturation | word level | fewer @100 | "
+            "fewer @sat. | way to word level @100 | @sat. | merges to sat. |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for lang in artifacts.LANGUAGES:
+            batch = windows(tok, corpus[lang], 0.1, args.seqs, args.length)
+            results = {b: merge_batch(batch, tok, b) for b in BUDGETS}
+            nbytes = sum(results[0].n_bytes)
+            tpb = {b: r.reduction.tokens_after / nbytes for b, r in results.items()}
+            words = results[0].reduction.words / nbytes
+            r100, rsat = results[100].reduction, results[None].reduction
+            lines.append(
+                f"| {lang} | {nbytes:,} | " + " | ".join(f"{tpb[b]:.4f}" for b in BUDGETS)
+                + f" | {words:.4f} | {r100.fewer:.1%} | {rsat.fewer:.1%} | "
+                f"{r100.to_word_level:.1%} | {rsat.to_word_level:.1%} | "
+                f"{results[None].n_merges:,} |"
+            )
+            print(f"compression {name} {lang} done", file=sys.stderr)
+    lines.append(COMPRESSION_END)
+    return "\n".join(lines)
+
+
+def quality(args: argparse.Namespace) -> str:
+    import torch
+
+    from toktool.hf import load_causal_lm
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    corpus = artifacts.multilingual_corpus()
+    tok = toktool.load_tokenizer("smollm2")
+    model = load_causal_lm("smollm2")
+    eos = tok.special_tokens["<|endoftext|>"]
+    fvt_in = FVTEmbedder.from_model(model)
+    fvt_out = FVTEmbedder.from_model(model, output=True)
+    rows = []
+    t0 = time.perf_counter()
+    for lang in artifacts.LANGUAGES:
+        if args.in_batch:  # the scored sequences are part of the batch the merges come from
+            batch = windows(tok, corpus[lang], 0.8, args.seqs, args.length)
+            scored, learn = batch[: args.eval_seqs], batch
+        else:  # merges learned on the next `seqs` windows, applied to the scored ones
+            batch = windows(tok, corpus[lang], 0.8, args.eval_seqs + args.seqs, args.length)
+            scored, learn = batch[: args.eval_seqs], batch[args.eval_seqs :]
+        row: dict = {"lang": lang}
+        for label, budget in (("base", 0), ("100", 100), ("sat", None)):
+            dyn = DynamicTokenizer(tok, fvt_in, max_merges=budget, bos_id=eos, cache_size=0)
+            learned = merge_batch(learn, tok, budget)
+            result = apply_merges(scored, tok, learned.merges)
+            embedded = dyn.embed(result)
+            bits = merged_bits(model, embedded, fvt_out)
+            nbytes = sum(embedded.n_bytes)
+            row[label] = sum(bits) / nbytes
+            row[label + "_tokens"] = sum(result.lengths)
+            row["bytes"] = nbytes
+        rows.append(row)
+        print(f"quality {lang}: {row}", file=sys.stderr)
+    elapsed = time.perf_counter() - t0
+    lines = [
+        QUALITY_BEGIN,
+        f"`python bench/eval_merge.py{' --in-batch' if args.in_batch else ''}`: SmolLM2-135M "
+        f"(float32, CPU), bits per byte on {args.eval_seqs} sequences of {args.length} tokens "
+        "per language from the last fifth of each document (held out from the compression "
+        "batches). "
+        + ("Merges learned on a 32-sequence batch that contains the scored sequences. "
+           if args.in_batch else
+           f"Merges learned on the next {args.seqs} windows of the same text (a {args.seqs} × "
+           f"{args.length} batch) and applied to the scored sequences (`apply_merges`). ")
+        + "New tokens embedded by FVT on the input and (tied) output side; each token predicted "
+        "from <|endoftext|> and the tokens before it over the original vocabulary plus the "
+        f"batch's new tokens. Bits per byte = total −log2 p / bytes. {elapsed:.0f} s on "
+        f"{os.cpu_count()} cores ({platform.machine()}).",
+        "",
+        "| language | bytes | tokens: base / 100 / sat. | bits/byte: unmerged | FVT, 100 merges "
+        "| FVT, saturation | hypernetwork (ZeTT), 100 | hypernetwork, sat. |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['lang']} | {r['bytes']:,} | {r['base_tokens']:,} / {r['100_tokens']:,} / "
+            f"{r['sat_tokens']:,} | {r['base']:.3f} | {r['100']:.3f} ({r['100'] - r['base']:+.3f})"
+            f" | {r['sat']:.3f} ({r['sat'] - r['base']:+.3f}) | pending | pending |"
+        )
+    mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("base", "100", "sat")}
+    lines += [
+        f"| **mean** | | | {mean['base']:.3f} | {mean['100']:.3f} "
+        f"({mean['100'] - mean['base']:+.3f}) | {mean['sat']:.3f} "
+        f"({mean['sat'] - mean['base']:+.3f}) | pending | pending |",
+        "",
+        "*pending*: the ZeTT hypernetwork embedder (python/toktool/zett/, a separate issue) does "
+        "not exist yet; it plugs in as an `Embedder` and fills these columns.",
+        QUALITY_END,
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokenizers", default="smollm2,cl100k")
+    parser.add_argument("--seqs", type=int, default=32)
+    parser.add_argument("--length", type=int, default=512)
+    parser.add_argument("--eval-seqs", type=int, default=2,
+                        help="sequences per language scored with the model")
+    parser.add_argument("--skip-model", action="store_true", help="compression table only")
+    parser.add_argument("--in-batch", action="store_true",
+                        help="learn the merges on a batch that contains the scored sequences")
+    parser.add_argument("--out", type=Path, help="markdown file to update")
+    args = parser.parse_args()
+    section = compression(args)
+    print(section)
+    if args.out:
+        write_section(args.out, section, COMPRESSION_BEGIN, COMPRESSION_END)
+    if not args.skip_model:
+        section = quality(args)
+        print(section)
+        if args.out:
+            write_section(args.out, section, QUALITY_BEGIN, QUALITY_END)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""``toktool convert ...``: write converted tokenizer (and, later, model) files.
+
+The sub-app is the unit: each conversion is one command of it (``toktool convert tokenizer``).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+import toktool
+
+convert_app = typer.Typer(
+    name="convert",
+    help="Write converted tokenizer files (the input is never modified).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class DigitMode(str, Enum):
+    r2l = "r2l"
+    l2r = "l2r"
+    single = "single"
+
+
+@convert_app.command("tokenizer")
+def convert_tokenizer(
+    src: str = typer.Argument(
+        ..., metavar="IN", help="Input tokenizer.json (or its directory), or a bundled name like 'cl100k'."
+    ),
+    dst: Path = typer.Argument(..., metavar="OUT", help="Where to write the converted tokenizer.json."),
+    digits: DigitMode = typer.Option(
+        ...,
+        "--digits",
+        help="r2l: groups counted from the right (place-value aligned); l2r: from the left; "
+        "single: one digit per pre-token.",
+        case_sensitive=False,
+    ),
+    group: int = typer.Option(3, "--group", min=1, max=64, help="Digits per group (r2l, l2r)."),
+    report: bool = typer.Option(
+        True, "--report/--no-report", help="Count digit tokens that become unreachable or reachable."
+    ),
+    verify: bool = typer.Option(
+        True, "--verify/--no-verify", help="Check that HF tokenizers and toktool give the same ids first."
+    ),
+) -> None:
+    """Rewrite a tokenizer.json so that digit runs are split as --digits says.
+
+    The output uses only built-in Hugging Face components (tokenizers and transformers load it
+    unchanged) and keeps the vocabulary, so ids stay valid for the model. It is written to a
+    temporary file and renamed: OUT is never left half-written.
+
+    Example: toktool convert tokenizer cl100k cl100k-r2l.json --digits r2l
+    """
+    from toktool import digits as digits_mod
+
+    try:
+        conversion = digits_mod.convert_tokenizer_file(src, dst, digits.value, group, verify=verify)
+    except toktool.ToktoolError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"wrote {dst}")
+    typer.echo(conversion.describe())
+    if report:
+        original = toktool.load_tokenizer(src)
+        converted = toktool.Tokenizer.from_file(dst)
+        typer.echo(digits_mod.digit_token_reachability(original, converted).describe())
+
+
+__all__ = ["convert_app"]

@@ -1,0 +1,575 @@
+"""Dynamic batch BPE merging: shorter sequences by learning merges on the batch itself.
+
+Feher, Vulić, Minixhofer, "Retrofitting (Large) Language Models with Dynamic Tokenization"
+(ACL 2025). A batch is first tokenized by the model's own tokenizer; then BPE merges are learned
+on the batch: count adjacent token pairs inside one pre-token (or word, or sentence) over the
+whole batch, merge the most frequent pair everywhere, repeat until ``max_merges`` merges are
+made or no pair is left. The new tokens are embedded on the fly: by the mean of their parts'
+embeddings (:class:`FVTEmbedder`) or by a hypernetwork (any :class:`Embedder`).
+
+>>> import toktool
+>>> tok = toktool.load_tokenizer("smollm2")  # doctest: +SKIP
+>>> batch = tok.encode_batch(["internationalization", "internationalize"])  # doctest: +SKIP
+>>> result = toktool.merge_batch(batch, tok, max_merges=10)  # doctest: +SKIP
+>>> result.reduction.fewer  # doctest: +SKIP
+
+Semantics (identical to the paper's loop, see ``rust/toktool-core/src/merge.rs``):
+
+- Only adjacent tokens of the same unit pair up; special tokens never do. Overlapping
+  occurrences count (``a a a`` holds ``(a, a)`` twice) and a merge replaces occurrences left to
+  right (``a a a`` becomes ``aa a``).
+- The most frequent pair wins; ties go to the pair that occurs first in the batch (sequences in
+  order, left to right), which is what ``max(Counter(...), key=counter.get)`` picks.
+- The k-th merge makes the id ``tokenizer.vocab_size + k``; ``new_tokens[k]`` is the tuple of
+  original ids it stands for. Tokens are identified by id, not by their string.
+
+Units (``boundary``): ``"pretoken"`` (the tokenizer's own pre-tokens, recovered from the ids by
+decoding and re-running its pipeline; see ``rust/toktool-core/src/boundary.rs``), ``"word"``
+(pre-tokens joined up to whitespace) or ``"sentence"`` (joined up to ``. ! ? …`` followed by
+whitespace, or ``。！？``). Or pass ``word_ids`` to say which tokens may merge.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional, Protocol, runtime_checkable
+
+import numpy as np
+
+from toktool import _toktool
+from toktool._toktool import Tokenizer
+from toktool.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "BOUNDARIES",
+    "DynamicBatch",
+    "DynamicTokenizer",
+    "Embedder",
+    "FVTEmbedder",
+    "MergeResult",
+    "Reduction",
+    "apply_merges",
+    "merge_batch",
+    "merge_batches",
+    "merge_units",
+    "merged_bits",
+    "token_windows",
+]
+
+#: The units merges may not cross.
+BOUNDARIES: tuple[str, ...] = ("pretoken", "word", "sentence")
+
+
+def _fraction(done: int, possible: int) -> float:
+    return 1.0 if possible <= 0 else done / possible
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """How much shorter the batch got.
+
+    ``units`` is the batch length at saturation (one token per unit, special tokens included)
+    and ``words`` its length at word level (one token per whitespace-delimited word).
+    """
+
+    tokens_before: int
+    tokens_after: int
+    units: int
+    words: int
+
+    @property
+    def fewer(self) -> float:
+        """Fraction fewer tokens: ``1 - after / before``."""
+        return 0.0 if self.tokens_before == 0 else 1 - self.tokens_after / self.tokens_before
+
+    @property
+    def to_saturation(self) -> float:
+        """Fraction of the way to saturation (1.0: every unit is one token)."""
+        return _fraction(self.tokens_before - self.tokens_after, self.tokens_before - self.units)
+
+    @property
+    def to_word_level(self) -> float:
+        """Fraction of the way to word level, the measure of the paper's figures (100%: one
+        token per word). Above 1 only with ``boundary="sentence"``."""
+        return _fraction(self.tokens_before - self.tokens_after, self.tokens_before - self.words)
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """A merged batch.
+
+    - ``ids[s]``: the new sequence ``s``; ids ``>= vocab_size`` are new tokens.
+    - ``new_tokens[k]``: the original ids that id ``vocab_size + k`` stands for.
+    - ``merges[k]``: ``(left, right, count)``, the pair merged into id ``vocab_size + k`` and how
+      often it occurred when chosen.
+    - ``word_ids[s][j]``: the unit (pre-token, word or sentence index within the sequence) of
+      merged token ``j``; ``None`` for special tokens.
+    - ``spans[s][j]``: ``(start, end)`` of merged token ``j`` in the original sequence ``s``.
+    - ``offsets[s][j]``: ``(start, end)`` byte offsets of merged token ``j`` in
+      ``tokenizer.decode_bytes(original sequence s)``.
+    - ``recovery[s]``: how the units of sequence ``s`` were found (``"exact"``, ``"aligned"``,
+      ``"whitespace"`` or ``"given"``; see ``rust/toktool-core/src/boundary.rs``).
+    - ``n_bytes[s]``: ``len(tokenizer.decode_bytes(original sequence s))``.
+
+    Everything but ``ids`` is built on first access from packed arrays, so a caller pays only
+    for what it reads (``n_merges`` counts merges without building ``merges``).
+    """
+
+    ids: list[list[int]]
+    reduction: Reduction
+    vocab_size: int
+    boundary: str
+    recovery: list[str]
+    n_bytes: list[int]
+    original_lengths: list[int]
+    _merges: bytes = field(repr=False)
+    _new_tokens: bytes = field(repr=False)
+    _new_token_lengths: bytes = field(repr=False)
+    _starts: bytes = field(repr=False)
+    _units: bytes = field(repr=False)
+    _byte_starts: bytes = field(repr=False)
+
+    def _per_sequence(self, packed: bytes) -> list[np.ndarray]:
+        flat = np.frombuffer(packed, dtype="<u4")
+        bounds = np.cumsum([0] + [len(s) for s in self.ids])
+        return [flat[bounds[i] : bounds[i + 1]] for i in range(len(self.ids))]
+
+    @property
+    def n_merges(self) -> int:
+        """``len(merges)``, without building the list."""
+        return len(self._merges) // 12
+
+    @functools.cached_property
+    def merges(self) -> list[tuple[int, int, int]]:
+        flat = np.frombuffer(self._merges, dtype="<u4").tolist()
+        return list(zip(flat[0::3], flat[1::3], flat[2::3]))
+
+    @functools.cached_property
+    def new_tokens(self) -> list[tuple[int, ...]]:
+        flat = np.frombuffer(self._new_tokens, dtype="<u4").tolist()
+        out: list[tuple[int, ...]] = []
+        pos = 0
+        for n in np.frombuffer(self._new_token_lengths, dtype="<u4").tolist():
+            out.append(tuple(flat[pos : pos + n]))
+            pos += n
+        return out
+
+    @functools.cached_property
+    def word_ids(self) -> list[list[Optional[int]]]:
+        return [[None if u == _NO_UNIT else u for u in seq.tolist()]
+                for seq in self._per_sequence(self._units)]
+
+    @functools.cached_property
+    def spans(self) -> list[list[tuple[int, int]]]:
+        out = []
+        for seq, n in zip(self._per_sequence(self._starts), self.original_lengths):
+            starts = seq.tolist()
+            out.append(list(zip(starts, starts[1:] + [n])))
+        return out
+
+    @functools.cached_property
+    def offsets(self) -> list[list[tuple[int, int]]]:
+        out = []
+        for seq, n in zip(self._per_sequence(self._byte_starts), self.n_bytes):
+            starts = seq.tolist()
+            out.append(list(zip(starts, starts[1:] + [n])))
+        return out
+
+    def expand(self, ids: Sequence[int]) -> list[int]:
+        """The original ids that ``ids`` (which may hold new ids) stand for."""
+        out: list[int] = []
+        for i in ids:
+            if i >= self.vocab_size:
+                out.extend(self.new_tokens[i - self.vocab_size])
+            else:
+                out.append(i)
+        return out
+
+    def token_bytes(self, tokenizer: Tokenizer, token_id: int) -> bytes:
+        """The bytes of an original or new id."""
+        return b"".join(tokenizer.token_bytes(i) for i in self.expand([token_id]))
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(s) for s in self.ids]
+
+
+_NO_UNIT = 2**32 - 1
+
+
+def _result(raw: dict[str, Any], lengths: list[int], vocab_size: int, boundary: str) -> MergeResult:
+    reduction = Reduction(
+        tokens_before=sum(lengths),
+        tokens_after=sum(len(s) for s in raw["ids"]),
+        units=sum(raw["n_units"]),
+        words=sum(raw["n_words"]),
+    )
+    return MergeResult(
+        ids=raw["ids"],
+        reduction=reduction,
+        vocab_size=vocab_size,
+        boundary=boundary,
+        recovery=raw["recovery"],
+        n_bytes=raw["n_bytes"],
+        original_lengths=lengths,
+        _merges=raw["merges"],
+        _new_tokens=raw["new_tokens"],
+        _new_token_lengths=raw["new_token_lengths"],
+        _starts=raw["starts"],
+        _units=raw["units"],
+        _byte_starts=raw["byte_starts"],
+    )
+
+
+def _check_boundary(boundary: str) -> None:
+    if boundary not in BOUNDARIES:
+        raise InvalidInputError(
+            f"unknown boundary {boundary!r} (expected one of {', '.join(BOUNDARIES)})"
+        )
+
+
+def merge_batch(
+    batch_ids: Sequence[Sequence[int]],
+    tokenizer: Tokenizer,
+    max_merges: Optional[int],
+    boundary: str = "pretoken",
+    *,
+    min_count: int = 1,
+    word_ids: Optional[Sequence[Sequence[Optional[int]]]] = None,
+) -> MergeResult:
+    """Learn up to ``max_merges`` BPE merges on ``batch_ids`` and apply them.
+
+    ``max_merges=None`` merges until no pair is left (saturation: one token per unit). Merging
+    stops early when the best pair occurs fewer than ``min_count`` times. ``word_ids`` (one int
+    per token, ``None`` or negative for "never merge") replaces the units found from the
+    tokenizer: tokens merge only with neighbours of the same word id. The Rust core runs with
+    the GIL released; see :func:`merge_batches` for many batches in parallel.
+    """
+    _check_boundary(boundary)
+    raw = _toktool.merge_batch(tokenizer, batch_ids, max_merges, boundary, min_count, word_ids)
+    lengths = [len(s) for s in batch_ids]
+    kind = "given" if word_ids is not None else boundary
+    return _result(raw, lengths, tokenizer.vocab_size, kind)
+
+
+def merge_batches(
+    batches: Sequence[Sequence[Sequence[int]]],
+    tokenizer: Tokenizer,
+    max_merges: Optional[int],
+    boundary: str = "pretoken",
+    *,
+    min_count: int = 1,
+) -> list[MergeResult]:
+    """:func:`merge_batch` on independent batches (each learns its own merges), in parallel."""
+    _check_boundary(boundary)
+    raws = _toktool.merge_batches(tokenizer, batches, max_merges, boundary, min_count)
+    return [
+        _result(raw, [len(s) for s in batch], tokenizer.vocab_size, boundary)
+        for raw, batch in zip(raws, batches)
+    ]
+
+
+def apply_merges(
+    batch_ids: Sequence[Sequence[int]],
+    tokenizer: Tokenizer,
+    merges: Sequence[Sequence[int]],
+    boundary: str = "pretoken",
+    *,
+    word_ids: Optional[Sequence[Sequence[Optional[int]]]] = None,
+) -> MergeResult:
+    """Apply merges learned on another batch (``result.merges``) to ``batch_ids``, in order.
+
+    Merge ``k`` turns every occurrence of its pair (left to right, inside one unit) into id
+    ``tokenizer.vocab_size + k``; a merge whose pair does not occur is kept with count 0, so the
+    result's ids and ``new_tokens`` are those of the batch the merges came from. Applying a
+    batch's own merges to it gives its merged ids back. Only ``(left, right)`` of each merge is
+    read.
+    """
+    _check_boundary(boundary)
+    pairs = [(int(m[0]), int(m[1])) for m in merges]
+    raw = _toktool.apply_merges(tokenizer, batch_ids, pairs, boundary, word_ids)
+    kind = "given" if word_ids is not None else boundary
+    return _result(raw, [len(s) for s in batch_ids], tokenizer.vocab_size, kind)
+
+
+def merge_units(
+    batch_ids: Sequence[Sequence[int]],
+    units: Sequence[Sequence[Optional[int]]],
+    first_new_id: int,
+    max_merges: Optional[int] = None,
+    *,
+    min_count: int = 1,
+) -> tuple[list[list[int]], list[list[int]], list[tuple[int, int, int]]]:
+    """The bare algorithm, without a tokenizer: ``units[s][i]`` is the unit of token ``i``
+    (``None``/negative: never merged); merge ``k`` makes id ``first_new_id + k``. Returns
+    ``(ids, starts, merges)`` where ``starts[s][j]`` is the original position where merged
+    token ``j`` begins and ``merges[k] = (left, right, count)``."""
+    return _toktool.merge_units(batch_ids, units, first_new_id, max_merges, min_count)
+
+
+def token_windows(ids: Sequence[int], length: int, count: int) -> list[list[int]]:
+    """Up to ``count`` consecutive, non-overlapping windows of ``length`` ids (the last partial
+    window is dropped unless it is the only one)."""
+    if length <= 0:
+        raise InvalidInputError(f"window length must be positive, got {length}")
+    windows = [list(ids[i : i + length]) for i in range(0, len(ids) - length + 1, length)]
+    if not windows and ids:
+        windows = [list(ids)]
+    return windows[:count]
+
+
+# --------------------------------------------------------------------------------------------
+# embedding new tokens
+# --------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What :class:`DynamicTokenizer` needs to embed a merged batch.
+
+    ``embedding_matrix`` is the model's own ``(vocab, hidden)`` matrix, used for original ids;
+    ``embed(new_tokens)`` returns a ``(len(new_tokens), hidden)`` tensor for new tokens given
+    as tuples of original ids. :class:`FVTEmbedder` implements it; the ZeTT hypernetwork will.
+    """
+
+    @property
+    def embedding_matrix(self) -> torch.Tensor: ...
+
+    def embed(self, new_tokens: Sequence[tuple[int, ...]]) -> torch.Tensor: ...
+
+
+def _torch() -> Any:
+    from toktool.hf import _torch as load
+
+    return load()
+
+
+class FVTEmbedder:
+    """Fast Vocabulary Transfer (Gee et al., 2022): a new token's embedding is the mean of the
+    embeddings of the original tokens it is made of."""
+
+    def __init__(self, embedding_matrix: torch.Tensor):
+        self._matrix = embedding_matrix.detach()
+
+    @classmethod
+    def from_model(cls, model: Any, output: bool = False) -> FVTEmbedder:
+        """FVT over a ``transformers`` model's input embeddings (or its output embeddings,
+        ``output=True``, for scoring new tokens as predictions)."""
+        layer = model.get_output_embeddings() if output else model.get_input_embeddings()
+        return cls(layer.weight)
+
+    @property
+    def embedding_matrix(self) -> torch.Tensor:
+        return self._matrix
+
+    def embed(self, new_tokens: Sequence[tuple[int, ...]]) -> torch.Tensor:
+        torch = _torch()
+        matrix = self._matrix
+        if not new_tokens:
+            return matrix.new_zeros((0, matrix.shape[1]))
+        flat = torch.tensor([i for t in new_tokens for i in t], dtype=torch.long,
+                            device=matrix.device)
+        sizes = torch.tensor([len(t) for t in new_tokens], dtype=torch.long, device=matrix.device)
+        if (sizes == 0).any():
+            raise InvalidInputError("a new token must have at least one part")
+        bags = torch.repeat_interleave(torch.arange(len(new_tokens), device=matrix.device), sizes)
+        sums = matrix.new_zeros((len(new_tokens), matrix.shape[1]))
+        sums.index_add_(0, bags, matrix.index_select(0, flat))
+        return sums / sizes.unsqueeze(1).to(matrix.dtype)
+
+
+class _EmbeddingCache:
+    """LRU cache of new-token embeddings keyed by their original ids."""
+
+    def __init__(self, embedder: Embedder, size: int):
+        self.embedder = embedder
+        self.size = size
+        self.rows: OrderedDict[tuple[int, ...], torch.Tensor] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __call__(self, new_tokens: Sequence[tuple[int, ...]]) -> torch.Tensor:
+        th = _torch()
+        matrix = self.embedder.embedding_matrix
+        if not new_tokens:
+            return matrix.new_zeros((0, matrix.shape[1]))
+        if self.size <= 0:
+            self.misses += len(new_tokens)
+            return self.embedder.embed(list(new_tokens))
+        missing = list(dict.fromkeys(t for t in new_tokens if t not in self.rows))
+        self.misses += len(missing)
+        self.hits += len(new_tokens) - len(missing)
+        fresh: dict[tuple[int, ...], torch.Tensor] = {}
+        if missing:
+            computed = self.embedder.embed(missing)
+            fresh = {t: computed[k] for k, t in enumerate(missing)}
+        rows = []
+        for t in new_tokens:
+            row = fresh.get(t)
+            if row is None:
+                row = self.rows[t]
+                self.rows.move_to_end(t)
+            rows.append(row)
+        for t, row in fresh.items():
+            self.rows[t] = row.clone()
+            self.rows.move_to_end(t)
+        while len(self.rows) > self.size:
+            self.rows.popitem(last=False)
+        return th.stack(rows)
+
+
+@dataclass
+class DynamicBatch:
+    """A merged batch ready for a ``transformers`` model.
+
+    ``input_ids`` (with new ids, right-padded with ``pad_id``), ``inputs_embeds``
+    ``(batch, length, hidden)`` and ``attention_mask`` ``(batch, length)``; ``result`` is the
+    :class:`MergeResult` (without the BOS token, if one was added) and row ``b`` holds its
+    sequence ``sequences[b]``.
+    """
+
+    input_ids: torch.Tensor
+    inputs_embeds: torch.Tensor
+    attention_mask: torch.Tensor
+    result: MergeResult
+    bos: bool
+    sequences: list[int]
+
+    @property
+    def n_bytes(self) -> list[int]:
+        """Bytes of text behind each row (for bits per byte)."""
+        return [self.result.n_bytes[s] for s in self.sequences]
+
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        """Keyword arguments for ``model(**batch.model_inputs())``."""
+        return {"inputs_embeds": self.inputs_embeds, "attention_mask": self.attention_mask}
+
+
+class DynamicTokenizer:
+    """Text batch → merged ids → ``inputs_embeds`` (and attention mask) for a HF model.
+
+    >>> dyn = DynamicTokenizer(tok, FVTEmbedder.from_model(model), max_merges=100)  # doctest: +SKIP
+    >>> batch = dyn(["first text", "second text"])  # doctest: +SKIP
+    >>> model(**batch.model_inputs())  # doctest: +SKIP
+
+    New-token embeddings are kept in an LRU cache of ``cache_size`` entries keyed by the
+    token's original ids (``cache_size=0`` turns it off; results are identical either way).
+    ``bos_id``, if given, is put before every sequence after merging (it is never merged).
+    ``max_length`` truncates each text's ids before merging.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        embedder: Embedder,
+        max_merges: Optional[int] = 100,
+        cache_size: int = 65536,
+        *,
+        boundary: str = "pretoken",
+        min_count: int = 1,
+        bos_id: Optional[int] = None,
+        pad_id: int = 0,
+        max_length: Optional[int] = None,
+    ):
+        _check_boundary(boundary)
+        self.tokenizer = tokenizer
+        self.embedder = embedder
+        self.max_merges = max_merges
+        self.boundary = boundary
+        self.min_count = min_count
+        self.bos_id = bos_id
+        self.pad_id = pad_id
+        self.max_length = max_length
+        self.cache = _EmbeddingCache(embedder, cache_size)
+
+    def merge(self, texts: Iterable[str]) -> MergeResult:
+        """Tokenize ``texts`` and merge the batch."""
+        ids = self.tokenizer.encode_batch(list(texts))
+        if self.max_length is not None:
+            ids = [s[: self.max_length] for s in ids]
+        return merge_batch(ids, self.tokenizer, self.max_merges, self.boundary,
+                           min_count=self.min_count)
+
+    def embed_new_tokens(self, new_tokens: Sequence[tuple[int, ...]]) -> torch.Tensor:
+        """Embeddings of new tokens (through the cache)."""
+        return self.cache(new_tokens)
+
+    def embed(self, result: MergeResult, sequences: Optional[Sequence[int]] = None) -> DynamicBatch:
+        """Embeddings, ids and attention mask of a merged batch (or of some of its
+        ``sequences``: the merges and new tokens are still those of the whole batch)."""
+        torch = _torch()
+        matrix = self.embedder.embedding_matrix
+        vocab = result.vocab_size
+        chosen = list(range(len(result.ids))) if sequences is None else list(sequences)
+        bos = [self.bos_id] if self.bos_id is not None else []
+        rows = [bos + result.ids[s] for s in chosen]
+        width = max((len(r) for r in rows), default=0)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for b, r in enumerate(rows):
+            ids[b, : len(r)] = torch.tensor(r, dtype=torch.long)
+            mask[b, : len(r)] = 1
+        ids = ids.to(matrix.device)
+        mask = mask.to(matrix.device)
+        new = ids >= vocab
+        embeds = matrix[torch.where(new, torch.zeros_like(ids), ids)]
+        if new.any():
+            table = self.embed_new_tokens(result.new_tokens).to(matrix.dtype)
+            embeds[new] = table[ids[new] - vocab]
+        embeds = embeds * mask.unsqueeze(-1).to(embeds.dtype)
+        return DynamicBatch(ids, embeds, mask, result, bos=bool(bos), sequences=chosen)
+
+    def __call__(self, texts: Iterable[str]) -> DynamicBatch:
+        return self.embed(self.merge(texts))
+
+
+def merged_bits(model: Any, batch: DynamicBatch, output_embedder: Embedder) -> list[float]:
+    """Total bits (``-log2 p``) a causal LM assigns to each merged sequence of ``batch``.
+
+    Each token is predicted from the ones before it over the original vocabulary plus the
+    batch's new tokens, whose output embeddings come from ``output_embedder`` (for a model with
+    tied embeddings, the same FVT as the input side). The first token is predicted from the BOS
+    token, so ``batch`` must have one (``DynamicTokenizer(bos_id=...)``). Divide by the byte
+    count (``batch.n_bytes``) for bits per byte: the measure is per byte, never per token, so
+    batches with different merges compare.
+    """
+    th = _torch()
+    if not batch.bos:
+        raise InvalidInputError("merged_bits needs a BOS token before each sequence (bos_id=...)")
+    head = model.get_output_embeddings()
+    if getattr(head, "bias", None) is not None:
+        raise InvalidInputError("output layers with a bias are not supported")
+    result = batch.result
+    vocab = result.vocab_size
+    weight = head.weight[:vocab]
+    new_rows = None
+    if result.new_tokens:
+        new_rows = output_embedder.embed(result.new_tokens).to(weight.dtype)
+    captured: list[torch.Tensor] = []
+    hook = head.register_forward_hook(lambda _m, args, _out: captured.append(args[0]))
+    bits: list[float] = []
+    try:
+        with th.no_grad():
+            for b in range(batch.input_ids.shape[0]):
+                n = int(batch.attention_mask[b].sum())
+                captured.clear()
+                model(inputs_embeds=batch.inputs_embeds[b : b + 1, :n],
+                      attention_mask=batch.attention_mask[b : b + 1, :n])
+                hidden = captured[-1][0, :-1]  # predictions for positions 1..n-1
+                logits = hidden @ weight.T
+                if new_rows is not None:
+                    logits = th.cat([logits, hidden @ new_rows.T], dim=-1)
+                logp = th.log_softmax(logits.double(), dim=-1)
+                targets = batch.input_ids[b, 1:n]
+                nats = -logp.gather(1, targets.unsqueeze(1)).sum()
+                bits.append(float(nats) / math.log(2))
+    finally:
+        hook.remove()
+    return bits

@@ -1,0 +1,490 @@
+"""Dynamic batch merging: the Rust merger against the paper's loop (tests/merge_reference.py),
+boundary recovery on real tokenizers, the invariants of the issue, the embedding layer and the
+CLI."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import toktool
+from toktool import artifacts
+from toktool.merge import (
+    DynamicTokenizer,
+    apply_merges,
+    Embedder,
+    FVTEmbedder,
+    Reduction,
+    merge_batch,
+    merge_batches,
+    merge_units,
+    merged_bits,
+    token_windows,
+)
+
+sys.path.insert(0, str(Path(__file__).parent))
+from merge_reference import reference_apply, reference_merge  # noqa: E402
+
+EXAMPLES = int(os.environ.get("TOKTOOL_EXAMPLES", "200"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+@functools.lru_cache(maxsize=None)
+def load(name: str) -> toktool.Tokenizer:
+    return toktool.load_tokenizer(name)
+
+
+@functools.lru_cache(maxsize=None)
+def corpus() -> dict[str, str]:
+    return artifacts.multilingual_corpus()
+
+
+def units_of(batch: list[list[int]], tok: toktool.Tokenizer, boundary: str = "pretoken"):
+    """The units merge_batch uses (word_ids of the unmerged batch)."""
+    return merge_batch(batch, tok, 0, boundary).word_ids
+
+
+# ---------------------------------------------------------------------------------------------
+# the bare algorithm against the reference loop
+# ---------------------------------------------------------------------------------------------
+
+# Small alphabets make many equal counts, so tie-breaking is exercised constantly.
+token = st.integers(0, 4)
+unit_step = st.sampled_from(["same", "same", "same", "new", "special"])
+
+
+@st.composite
+def unit_batches(draw):
+    batch, units = [], []
+    for _ in range(draw(st.integers(0, 6))):
+        steps = draw(st.lists(st.tuples(token, unit_step), max_size=40))
+        unit, ids, us = 0, [], []
+        for tid, step in steps:
+            if step == "new":
+                unit += 1
+            ids.append(tid)
+            us.append(None if step == "special" else unit)
+        batch.append(ids)
+        units.append(us)
+    return batch, units
+
+
+@SETTINGS
+@given(unit_batches(), st.one_of(st.none(), st.integers(0, 80)), st.integers(1, 3))
+def test_merger_equals_the_reference_loop(data, max_merges, min_count) -> None:
+    batch, units = data
+    ours = merge_units(batch, units, 1000, max_merges, min_count=min_count)
+    ref = reference_merge(batch, units, 1000, max_merges, min_count)
+    assert ours == ref
+
+
+def test_ties_go_to_the_first_occurrence() -> None:
+    batch = [[7, 8, 1, 2], [1, 2, 7, 8]]
+    units = [[0, 0, 1, 1], [0, 0, 1, 1]]
+    _, _, merges = merge_units(batch, units, 100, 1)
+    assert merges == [(7, 8, 2)]
+    _, _, merges = merge_units(batch[::-1], units, 100, 1)
+    assert merges == [(1, 2, 2)]
+
+
+def test_overlapping_pairs_count_twice_and_merge_left_to_right() -> None:
+    ids, starts, merges = merge_units([[3, 3, 3]], [[0, 0, 0]], 10, 1)
+    assert merges == [(3, 3, 2)] and ids == [[10, 3]] and starts == [[0, 2]]
+
+
+def test_merger_rejects_bad_input() -> None:
+    with pytest.raises(toktool.InvalidTokenIdError):
+        merge_units([[5]], [[0]], 5)
+    with pytest.raises(toktool.InvalidInputError):
+        merge_units([[1, 2]], [[0]], 5)
+    with pytest.raises(toktool.InvalidInputError):
+        merge_units([[1, 2]], [[0, 0]], 5, -1)
+    with pytest.raises(toktool.InvalidInputError):
+        merge_units([[1, 2]], [[0, 0]], 5, min_count=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# real tokenizers: oracle, invariants, boundaries
+# ---------------------------------------------------------------------------------------------
+
+TOKENIZERS = ["smollm2", "cl100k", "mistral-sp", "llama3"]
+
+words = st.sampled_from(
+    ["the", " the", " theory", " there", "ization", " international", " nation", "al", "ly",
+     ",", ".", ". ", "!\n", "\n\n", " ", "  ", "\t", "'s", " don't", "123", "4567", " 89",
+     "中文", "日本語の", "テキスト", "。", "é", "😀", "<|endoftext|>", "(x)", " +=",
+     "Ünï"]
+)
+texts = st.lists(st.lists(words, max_size=30).map("".join), min_size=1, max_size=6)
+
+
+@pytest.mark.parametrize("name", TOKENIZERS)
+@settings(max_examples=max(EXAMPLES // 4, 10), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(texts, st.one_of(st.none(), st.integers(0, 40)))
+def test_merge_batch_equals_the_reference_loop(name, batch_texts, max_merges) -> None:
+    tok = load(name)
+    batch = [tok.encode(t) for t in batch_texts]
+    result = merge_batch(batch, tok, max_merges)
+    units = units_of(batch, tok)
+    ids, starts, merges = reference_merge(batch, units, tok.vocab_size, max_merges)
+    assert result.ids == ids
+    assert result.merges == merges
+    assert [[s for s, _ in seq] for seq in result.spans] == starts
+    # new_tokens: the k-th entry is what id vocab_size + k stands for
+    for k, (left, right, _) in enumerate(result.merges):
+        assert result.new_tokens[k] == tuple(result.expand([left]) + result.expand([right]))
+
+
+@pytest.mark.parametrize("name", ["smollm2", "cl100k"])
+@settings(max_examples=max(EXAMPLES // 4, 10), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(texts, texts, st.one_of(st.none(), st.integers(0, 40)))
+def test_apply_merges_equals_applying_them_in_order(name, learn_texts, other_texts,
+                                                    max_merges) -> None:
+    tok = load(name)
+    learn = [tok.encode(t) for t in learn_texts]
+    other = [tok.encode(t) for t in other_texts]
+    learned = merge_batch(learn, tok, max_merges)
+    # a batch's own merges give its output back
+    again = apply_merges(learn, tok, learned.merges)
+    assert again.ids == learned.ids and again.merges == learned.merges
+    # elsewhere: the loop's merge_pair, merge by merge
+    applied = apply_merges(other, tok, learned.merges)
+    ids, merges = reference_apply(other, units_of(other, tok), tok.vocab_size, learned.merges)
+    assert applied.ids == ids and applied.merges == merges
+    assert applied.new_tokens == learned.new_tokens
+    for s, seq in enumerate(applied.ids):
+        assert applied.expand(seq) == other[s]
+
+
+def test_apply_merges_rejects_ids_made_later() -> None:
+    tok = load("smollm2")
+    with pytest.raises(toktool.InvalidInputError):
+        apply_merges([[1, 2]], tok, [(tok.vocab_size, 2)])
+
+
+def check_invariants(tok: toktool.Tokenizer, batch: list[list[int]], boundary: str) -> None:
+    special = set(tok.special_tokens.values())
+    lengths = None
+    results = [merge_batch(batch, tok, m, boundary) for m in (0, 1, 5, 20, 100, None)]
+    for result in results:
+        # decode(merged) == decode(original), and spans/offsets tile the sequence
+        for s, seq in enumerate(result.ids):
+            assert result.expand(seq) == batch[s]
+            assert tok.decode_bytes(result.expand(seq)) == tok.decode_bytes(batch[s])
+            assert result.spans[s][0][0] == 0 if seq else True
+            assert all(a[1] == b[0] for a, b in zip(result.spans[s], result.spans[s][1:]))
+            assert all(a[1] == b[0] for a, b in zip(result.offsets[s], result.offsets[s][1:]))
+            if seq:
+                assert result.offsets[s][-1][1] == len(tok.decode_bytes(batch[s]))
+        # specials are never merged
+        for t in result.new_tokens:
+            assert not special.intersection(t)
+        # length is non-increasing in the budget, per sequence
+        now = result.lengths
+        if lengths is not None:
+            assert all(a <= b for a, b in zip(now, lengths))
+        lengths = now
+    # budgets give prefixes of one merge sequence
+    full = results[-1].merges
+    for result in results:
+        assert result.merges == full[: len(result.merges)]
+    # saturation: one token per unit
+    saturated = results[-1]
+    assert saturated.reduction.tokens_after == saturated.reduction.units
+    assert saturated.reduction.to_saturation == 1.0
+
+
+@pytest.mark.parametrize("boundary", ["pretoken", "word", "sentence"])
+@pytest.mark.parametrize("name", TOKENIZERS)
+@settings(max_examples=max(EXAMPLES // 10, 5), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(texts)
+def test_invariants_on_random_text(name, boundary, batch_texts) -> None:
+    tok = load(name)
+    check_invariants(tok, [tok.encode(t) for t in batch_texts], boundary)
+
+
+@pytest.mark.parametrize("name", TOKENIZERS)
+def test_invariants_on_the_multilingual_corpus(name) -> None:
+    tok = load(name)
+    batch = [tok.encode(text[20_000:23_000]) for text in corpus().values()]
+    for boundary in ("pretoken", "word", "sentence"):
+        check_invariants(tok, batch, boundary)
+
+
+@pytest.mark.parametrize("name", TOKENIZERS)
+def test_merged_tokens_stay_inside_one_pretoken(name) -> None:
+    tok = load(name)
+    texts_ = [text[50_000:52_000] for text in corpus().values()] + [
+        "Hello<|endoftext|>world, it's 2024!\n\n  indented  text",
+        "a.b. c! d? e… 中文。日本",
+    ]
+    pairs = [tok.encode_with_pretokens(t) for t in texts_]
+    batch = [ids for ids, _ in pairs]
+    result = merge_batch(batch, tok, None)
+    assert set(result.recovery) == {"exact"}
+    for (ids, pretokens), spans, merged in zip(pairs, result.spans, result.ids):
+        # saturation equals the pre-token count (special tokens are pre-tokens of their own)
+        assert len(merged) == len(set(pretokens))
+        for start, end in spans:
+            assert len(set(pretokens[start:end])) == 1
+
+
+@pytest.mark.parametrize("name", ["smollm2", "cl100k"])
+def test_word_and_sentence_units(name) -> None:
+    tok = load(name)
+    text = ("The quick brown fox. It jumped, didn't it? Yes!\n\nNext paragraph: e.g. this one."
+            "\n中文句子。第二句！ Done.")
+    batch = [tok.encode(text)]
+    word = merge_batch(batch, tok, None, "word")
+    sentence = merge_batch(batch, tok, None, "sentence")
+    pretoken = merge_batch(batch, tok, None, "pretoken")
+    assert len(pretoken.ids[0]) > len(word.ids[0]) > len(sentence.ids[0])
+    shown = [word.token_bytes(tok, i).decode() for i in word.ids[0]]
+    for w in shown:  # no whitespace between two non-whitespace characters
+        assert not any(c.isspace() for c in w.strip()), w
+    assert " jumped," in shown and " didn't" in shown
+    sentences = [sentence.token_bytes(tok, i).decode() for i in sentence.ids[0]]
+    assert "".join(sentences) == text
+    for s in sentences:
+        assert not re.search(r"[.!?]\s+\S", s.rstrip()) or "e.g. " in s, s
+    assert any(s.lstrip().startswith("中文句子。") for s in sentences)
+    assert sentence.reduction.to_word_level > 1.0
+
+
+def test_special_tokens_are_never_merged() -> None:
+    tok = load("smollm2")
+    eos = tok.special_tokens["<|endoftext|>"]
+    body = tok.encode("repeat repeat repeat")
+    batch = [[eos, *body, eos, eos, *body, eos]] * 3
+    result = merge_batch(batch, tok, None)
+    for seq, word_ids in zip(result.ids, result.word_ids):
+        assert seq.count(eos) == 4
+        assert all((w is None) == (i == eos) for i, w in zip(seq, word_ids))
+    # also when the caller's word ids would allow it
+    result = merge_batch(batch, tok, None, word_ids=[[0] * len(s) for s in batch])
+    assert all(seq.count(eos) == 4 for seq in result.ids)
+
+
+def test_cut_windows_and_broken_utf8_are_aligned() -> None:
+    tok = load("smollm2")
+    ids = tok.encode(corpus()["ja"][:20_000])
+    batch = token_windows(ids[3:], 97, 8)
+    assert not all(tok.is_canonical(w) for w in batch)
+    result = merge_batch(batch, tok, None)
+    assert "aligned" in result.recovery
+    assert all(r in ("exact", "aligned") for r in result.recovery)
+    for s, seq in enumerate(result.ids):
+        assert result.expand(seq) == batch[s]
+
+
+def test_normalizing_tokenizers_fall_back_to_whitespace() -> None:
+    from toktool.testing import bpe_tokenizer_json
+
+    pieces = ["h", "e", "l", "o", "w", "r", "d", " ", "H"]
+    tok = toktool.Tokenizer.from_str(bpe_tokenizer_json(
+        {p: i for i, p in enumerate(pieces)}, [], normalizer={"type": "Lowercase"}))
+    batch = [[8, 1, 2, 2, 3, 7, 4, 3, 5, 2, 6]]  # "Hello world": re-encodes as "hello world"
+    result = merge_batch(batch, tok, None)
+    assert result.recovery == ["whitespace"]
+    assert [result.token_bytes(tok, i) for i in result.ids[0]] == [b"Hello", b" ", b"world"]
+
+
+def test_given_word_ids() -> None:
+    tok = load("smollm2")
+    batch = [tok.encode("internationalization internationalization")]
+    n = len(batch[0])
+    everything = merge_batch(batch, tok, None, word_ids=[[0] * n])
+    assert everything.ids == [[tok.vocab_size + len(everything.merges) - 1]]
+    assert everything.recovery == ["given"]
+    nothing = merge_batch(batch, tok, None, word_ids=[[None] * n])
+    assert nothing.ids == batch and nothing.merges == []
+    with pytest.raises(toktool.InvalidInputError):
+        merge_batch(batch, tok, None, word_ids=[[0]])
+
+
+def test_reduction_fields() -> None:
+    r = Reduction(tokens_before=100, tokens_after=80, units=60, words=50)
+    assert r.fewer == pytest.approx(0.2)
+    assert r.to_saturation == pytest.approx(0.5)
+    assert r.to_word_level == pytest.approx(0.4)
+    assert Reduction(10, 10, 10, 10).to_word_level == 1.0
+    assert Reduction(0, 0, 0, 0).fewer == 0.0
+
+
+def test_batches_in_parallel_equal_one_by_one() -> None:
+    tok = load("cl100k")
+    batches = [[tok.encode(t[i : i + 1500]) for i in range(0, 6000, 1500)]
+               for t in corpus().values()]
+    together = merge_batches(batches, tok, 50, "word")
+    assert together == [merge_batch(b, tok, 50, "word") for b in batches]
+    toktool.set_parallelism(False)
+    try:
+        assert merge_batches(batches, tok, 50, "word") == together
+    finally:
+        toktool.set_parallelism(True)
+    with pytest.raises(toktool.InvalidInputError):
+        merge_batch(batches[0], tok, 5, "paragraph")
+
+
+def test_threads_share_the_merger() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    tok = load("smollm2")
+    batches = [[tok.encode(t[i : i + 2000])] for t in corpus().values() for i in (0, 9000)]
+    serial = [merge_batch(b, tok, None) for b in batches]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(lambda b: merge_batch(b, tok, None), batches)) == serial
+
+
+def test_token_windows() -> None:
+    assert token_windows(list(range(10)), 4, 5) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert token_windows([1, 2], 4, 5) == [[1, 2]]
+    assert token_windows(list(range(10)), 2, 2) == [[0, 1], [2, 3]]
+
+
+# ---------------------------------------------------------------------------------------------
+# embeddings
+# ---------------------------------------------------------------------------------------------
+
+torch = pytest.importorskip("torch")
+
+
+def fake_matrix(vocab: int, hidden: int = 8) -> "torch.Tensor":
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(vocab, hidden, generator=generator)
+
+
+def test_fvt_is_the_mean_of_the_parts() -> None:
+    matrix = fake_matrix(20)
+    fvt = FVTEmbedder(matrix)
+    assert isinstance(fvt, Embedder)
+    out = fvt.embed([(1, 2), (3, 4, 5, 5)])
+    assert torch.allclose(out[0], (matrix[1] + matrix[2]) / 2)
+    assert torch.allclose(out[1], (matrix[3] + matrix[4] + 2 * matrix[5]) / 4)
+    assert fvt.embed([]).shape == (0, 8)
+
+
+def test_dynamic_tokenizer_embeds_the_merged_batch() -> None:
+    tok = load("smollm2")
+    matrix = fake_matrix(tok.vocab_size)
+    texts = [corpus()["de"][i : i + 800] for i in range(0, 8000, 800)]
+    dyn = DynamicTokenizer(tok, FVTEmbedder(matrix), max_merges=60, bos_id=0)
+    batch = dyn(texts)
+    result = batch.result
+    assert len(result.merges) == 60
+    assert batch.input_ids.shape[0] == len(texts)
+    assert batch.inputs_embeds.shape == (*batch.input_ids.shape, 8)
+    for b, seq in enumerate(result.ids):
+        n = len(seq) + 1
+        assert batch.attention_mask[b].tolist() == [1] * n + [0] * (batch.input_ids.shape[1] - n)
+        assert batch.input_ids[b, 1:n].tolist() == seq
+        for j, i in enumerate(seq):
+            parts = result.expand([i])
+            expected = matrix[parts].mean(0)
+            assert torch.allclose(batch.inputs_embeds[b, j + 1], expected, atol=1e-6)
+        assert torch.all(batch.inputs_embeds[b, n:] == 0)
+    assert set(batch.model_inputs()) == {"inputs_embeds", "attention_mask"}
+
+
+def test_cache_on_and_off_give_identical_embeddings() -> None:
+    tok = load("cl100k")
+    matrix = fake_matrix(tok.vocab_size)
+    texts = [corpus()["fr"][i : i + 1000] for i in range(0, 6000, 1000)]
+    cached = DynamicTokenizer(tok, FVTEmbedder(matrix), max_merges=80, cache_size=1000)
+    uncached = DynamicTokenizer(tok, FVTEmbedder(matrix), max_merges=80, cache_size=0)
+    tiny = DynamicTokenizer(tok, FVTEmbedder(matrix), max_merges=80, cache_size=3)
+    for chunk in (texts, texts[2:], texts[::-1]):
+        a, b, c = cached(chunk), uncached(chunk), tiny(chunk)
+        assert torch.equal(a.inputs_embeds, b.inputs_embeds)
+        assert torch.equal(a.inputs_embeds, c.inputs_embeds)
+    assert cached.cache.hits > 0 and uncached.cache.hits == 0
+    assert len(tiny.cache.rows) == 3 and len(cached.cache.rows) <= 1000
+
+
+def test_dynamic_tokenizer_truncates_and_selects_rows() -> None:
+    tok = load("smollm2")
+    dyn = DynamicTokenizer(tok, FVTEmbedder(fake_matrix(tok.vocab_size)), max_merges=5,
+                           max_length=7)
+    result = dyn.merge(["a long text " * 20, "short"])
+    assert result.original_lengths == [7, len(tok.encode("short"))]
+    batch = dyn.embed(result, [1])
+    assert batch.sequences == [1] and batch.input_ids.shape[0] == 1 and batch.n_bytes == [5]
+    assert batch.input_ids[0].tolist() == result.ids[1]
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_model(vocab: int):
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        vocab_size=vocab, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=True,
+        max_position_embeddings=512,
+    )
+    return transformers.LlamaForCausalLM(config).eval()
+
+
+def test_merged_bits_without_merges_equal_the_model() -> None:
+    tok = load("smollm2")
+    model = tiny_model(tok.vocab_size)
+    fvt = FVTEmbedder.from_model(model)
+    texts = ["Hello world, this is a test.", "Bits per byte, never per token."]
+    dyn = DynamicTokenizer(tok, fvt, max_merges=0, bos_id=0)
+    batch = dyn(texts)
+    bits = merged_bits(model, batch, FVTEmbedder.from_model(model, output=True))
+    for b, text in enumerate(texts):
+        ids = [0, *tok.encode(text)]
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids])).logits[0, :-1, : tok.vocab_size]
+        logp = torch.log_softmax(logits.double(), -1)
+        expected = -logp.gather(1, torch.tensor(ids[1:]).unsqueeze(1)).sum() / torch.log(
+            torch.tensor(2.0, dtype=torch.float64))
+        assert bits[b] == pytest.approx(float(expected), rel=1e-4)
+    merged = dyn.embed(merge_batch([tok.encode(t) for t in texts], tok, None))
+    merged_b = merged_bits(model, merged, FVTEmbedder.from_model(model, output=True))
+    assert all(b > 0 for b in merged_b)
+    with pytest.raises(toktool.InvalidInputError):
+        merged_bits(model, DynamicTokenizer(tok, fvt)(texts), fvt)
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def test_cli_merge(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from toktool.cli import app
+
+    path = tmp_path / "text.txt"
+    path.write_text(corpus()["en"][:30_000], encoding="utf-8")
+    runner = CliRunner()
+    out = runner.invoke(app, ["merge", "--tokenizer", "smollm2", "--max-merges", "7",
+                              "--seq-len", "256", str(path)])
+    assert out.exit_code == 0, out.output
+    assert "before:" in out.output and "after:" in out.output
+    assert "with 7 merges" in out.output and "merges (7 of 7)" in out.output
+    out = runner.invoke(app, ["merge", "-t", "cl100k", "--saturate", "--json", "-b", "word",
+                              str(path)])
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.output)
+    assert summary["tokens_after"] == summary["saturation"] == summary["word_level"]
+    out = runner.invoke(app, ["merge", "-b", "nope", str(path)])
+    assert out.exit_code == 2
+    out = runner.invoke(app, ["merge", str(tmp_path / "missing.txt")])
+    assert out.exit_code == 2
