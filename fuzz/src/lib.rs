@@ -8,7 +8,7 @@
 //! SentencePiece-style byte fallback, `Metaspace`).
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rustc_hash::FxHashMap;
 use serde_json::{json, Value};
@@ -20,6 +20,32 @@ use toktool_core::Tokenizer;
 pub struct Named {
     pub name: String,
     pub tokenizer: Tokenizer,
+    /// `single_byte_token[b]`: byte `b` is a token by itself (byte-level vocabularies may lack
+    /// some bytes; text holding them is dropped there, as in HF).
+    single_byte_token: [bool; 256],
+}
+
+impl Named {
+    pub fn new(name: String, tokenizer: Tokenizer) -> Named {
+        let mut single_byte_token = [false; 256];
+        for bytes in tokenizer.all_token_bytes().iter().flatten() {
+            if let [b] = **bytes {
+                single_byte_token[usize::from(b)] = true;
+            }
+        }
+        Named {
+            name,
+            tokenizer,
+            single_byte_token,
+        }
+    }
+
+    /// Whether `decode_bytes(encode(text)) == text` must hold: see [`roundtrip_holds`].
+    pub fn roundtrip_holds(&self, text: &str) -> bool {
+        roundtrip_holds(&self.tokenizer, text)
+            && (!self.tokenizer.is_byte_level()
+                || text.bytes().all(|b| self.single_byte_token[usize::from(b)]))
+    }
 }
 
 /// Text the synthetic tokenizers are trained on: several scripts, code, digits and spacing.
@@ -38,9 +64,9 @@ pub fn tokenizers() -> &'static [Named] {
     ALL.get_or_init(|| {
         let mut all = real_tokenizers();
         for (name, json) in synthetic_tokenizer_files() {
-            let tokenizer = Tokenizer::from_json_str(&json)
+            let tokenizer = Tokenizer::from_json_str(json)
                 .unwrap_or_else(|e| panic!("synthetic tokenizer {name} does not load: {e}"));
-            all.push(Named { name, tokenizer });
+            all.push(Named::new(name.clone(), tokenizer));
         }
         all
     })
@@ -63,10 +89,7 @@ fn real_tokenizers() -> Vec<Named> {
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let tokenizer = Tokenizer::from_json_str(&json)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            Named {
-                name: path.display().to_string(),
-                tokenizer,
-            }
+            Named::new(path.display().to_string(), tokenizer)
         })
         .collect()
 }
@@ -80,8 +103,13 @@ enum Units {
     CharsWithByteFallback,
 }
 
-/// The synthetic `tokenizer.json` files, by name.
-pub fn synthetic_tokenizer_files() -> Vec<(String, String)> {
+/// The synthetic `tokenizer.json` files, by name (trained once per process).
+pub fn synthetic_tokenizer_files() -> &'static [(String, String)] {
+    static FILES: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    FILES.get_or_init(train_synthetic_tokenizers)
+}
+
+fn train_synthetic_tokenizers() -> Vec<(String, String)> {
     let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "use_regex": false});
     let split = |pattern: &str| {
         json!({"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated",
@@ -287,8 +315,9 @@ pub fn pick(data: &[u8]) -> Option<(&'static Named, &[u8])> {
     all.get(first as usize % all.len()).map(|t| (t, rest))
 }
 
-/// Whether `decode_bytes(encode(text)) == text` must hold. It does for byte-level files without
-/// a normalizer, and for SentencePiece-style files (byte fallback, no normalizer but `Prepend`
+/// Whether `decode_bytes(encode(text)) == text` must hold, as far as the pipeline goes (see
+/// [`Named::roundtrip_holds`] for bytes missing from a vocabulary). It does for byte-level files
+/// without a normalizer, and for SentencePiece-style files (byte fallback, no normalizer but `Prepend`
 /// and `Replace`) on text without the space mark `▁` (it decodes to a space) and without added
 /// tokens (the text after one gets a `▁` prefix, as in HF). A `Metaspace` pre-tokenizer adds no
 /// `▁` in front of text that starts with a space, and decoding still drops one (HF does the
@@ -352,4 +381,51 @@ pub fn tiny_byte_level_tokenizer(
         "model": {"type": "BPE", "vocab": vocab, "merges": merges},
     })
     .to_string()
+}
+
+/// [`digit_split_tokenizer_files`] loaded, once per pattern.
+pub fn digit_split_tokenizers(digit_pattern: &str) -> Arc<Vec<Named>> {
+    static LOADED: Mutex<Option<FxHashMap<String, Arc<Vec<Named>>>>> = Mutex::new(None);
+    let mut loaded = LOADED.lock().unwrap_or_else(PoisonError::into_inner);
+    let cache = loaded.get_or_insert_with(FxHashMap::default);
+    let entry = cache.entry(digit_pattern.to_owned()).or_insert_with(|| {
+        let named = digit_split_tokenizer_files(digit_pattern)
+            .into_iter()
+            .map(|(name, json)| {
+                let tokenizer =
+                    Tokenizer::from_json_str(&json).unwrap_or_else(|e| panic!("{name}: {e}"));
+                Named::new(name, tokenizer)
+            })
+            .collect();
+        Arc::new(named)
+    });
+    Arc::clone(entry)
+}
+
+/// The byte-level synthetic tokenizers with a digit-grouping `Split` (regex `digit_pattern`)
+/// inserted first, as `toktool convert tokenizer --digits` does, once as `MergedWithPrevious`
+/// and once as `Isolated`.
+pub fn digit_split_tokenizer_files(digit_pattern: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, json) in synthetic_tokenizer_files() {
+        let Ok(mut doc) = serde_json::from_str::<Value>(json) else {
+            continue;
+        };
+        if doc["pre_tokenizer"]["type"] == "Metaspace" || doc["pre_tokenizer"].is_null() {
+            continue;
+        }
+        let steps = match doc["pre_tokenizer"].get("pretokenizers") {
+            Some(Value::Array(steps)) => steps.clone(),
+            _ => vec![doc["pre_tokenizer"].clone()],
+        };
+        for behavior in ["MergedWithPrevious", "Isolated"] {
+            let digit_step = json!({"type": "Split", "pattern": {"Regex": digit_pattern},
+                                    "behavior": behavior, "invert": false});
+            let mut with_digits = vec![digit_step];
+            with_digits.extend(steps.iter().cloned());
+            doc["pre_tokenizer"] = json!({"type": "Sequence", "pretokenizers": with_digits});
+            out.push((format!("{name}+digits({behavior})"), doc.to_string()));
+        }
+    }
+    out
 }
