@@ -223,8 +223,8 @@ def main() -> None:
         "| tokenizer | action | Split behavior | at |",
         "|---|---|---|---|",
     ]
-    for name, c in place_rows:
-        lines.append(f"| {LABELS[name]} | {c.action} | {c.behavior} | `{c.path}` |")
+    for name, conv in place_rows:
+        lines.append(f"| {LABELS[name]} | {conv.action} | {conv.behavior} | `{conv.path}` |")
     lines += [
         "",
         "`MergedWithPrevious`: the first group stays with the text before it, so the tokenizer's "

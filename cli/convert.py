@@ -50,9 +50,9 @@ def convert_tokenizer(
 ) -> None:
     """Rewrite a tokenizer.json so that digit runs are split as --digits says.
 
-    The output uses only built-in Hugging Face components (tokenizers and transformers load it
-    unchanged) and keeps the vocabulary, so ids stay valid for the model. It is written to a
-    temporary file and renamed: OUT is never left half-written.
+    Only built-in Hugging Face components: tokenizers and transformers load OUT unchanged.
+
+    The vocabulary is kept (ids stay valid for the model); OUT is never left half-written.
 
     Example: toktool convert tokenizer cl100k cl100k-r2l.json --digits r2l
     """

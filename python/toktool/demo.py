@@ -47,7 +47,7 @@ def engine(tok: toktool.Tokenizer, name: str) -> None:
     same = "identical ids" if ours == theirs else "IDS DIFFER"
     print(
         f"  {nbytes / 1e6:.1f} MB of Python source, one thread: toktool "
-        f"{nbytes / (t1 - t0) / 1e6:.0f} MB/s, HF tokenizers {nbytes / (t2 - t1) / 1e6:.0f} MB/s "
+        f"{nbytes / (t1 - t0) / 1e6:.1f} MB/s, HF tokenizers {nbytes / (t2 - t1) / 1e6:.1f} MB/s "
         f"({(t2 - t1) / (t1 - t0):.1f}x), {same}"
     )
 
@@ -85,7 +85,13 @@ def digit_groups(tok: toktool.Tokenizer, name: str) -> None:
     from toktool import digits
 
     problem = "What is 1234567 + 89012? Answer: 1323579."
-    for label in dict.fromkeys([name, "cl100k"]):
+    labels = ["cl100k"]
+    if "Digits" in str(tok.info()["pre_tokenizer"]):
+        ids = tok.encode(problem)
+        print(f"  {name}: one token per digit already (Digits pre-tokenizer), {len(ids)} tokens")
+    elif name != "cl100k":
+        labels.insert(0, name)
+    for label in labels:
         try:
             original = tok if label == name else toktool.load_tokenizer(label)
             conversion = digits.convert(label, "r2l", 3)
@@ -94,14 +100,12 @@ def digit_groups(tok: toktool.Tokenizer, name: str) -> None:
             continue
         converted = toktool.Tokenizer.from_str(json.dumps(conversion.doc))
         before, after = original.encode(problem), converted.encode(problem)
-        print(f"  {label} ({conversion.action} Split({conversion.behavior})):")
+        print(f"  {label}, toktool convert tokenizer --digits r2l "
+              f"({conversion.action} Split({conversion.behavior})):")
         print(f"    before {len(before):2d} tokens: {_show_tokens(original, before)}")
-        if after == before:
-            print("    after: the same ids (digits were already single and aligned)")
-        else:
-            print(f"    after  {len(after):2d} tokens: {_show_tokens(converted, after)}")
+        print(f"    after  {len(after):2d} tokens: {_show_tokens(converted, after)}")
     commas = digits.insert_separators(problem)
-    print(f"  or unconverted, at inference time: {commas!r} (strip_separators undoes it)")
+    print(f"  unconverted models, at inference: {commas!r} (strip_separators undoes it)")
 
 
 def run_demo(name: str = "smollm2") -> None:
