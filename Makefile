@@ -10,7 +10,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install install-deps build demo test test-rust test-python stubtest bench bench-merge eval eval-merge fuzz lint clean
+.PHONY: install install-deps build demo test test-rust test-python stubtest bench bench-merge eval eval-merge fuzz fuzz-build fuzz-smoke lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,8 +58,43 @@ eval-merge: install
 eval: install
 	$(PY) bench/eval_healing.py --out docs/HEALING.md
 
-fuzz:
-	cd fuzz && cargo +nightly fuzz run tokenizer_json_load -- -max_total_time=60
+# Fuzzing (fuzz/): each target runs FUZZ_SECONDS (make fuzz) or FUZZ_SMOKE_SECONDS (make fuzz-smoke,
+# CI) over its committed crash reproducers (fuzz/corpus_seed/) and seeds from the tests' data, against
+# the synthetic tokenizers built into the targets plus the real ones named in FUZZ_TOKENIZERS.
+# cargo-fuzz passes nightly-only rustc flags: RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them.
+# No sanitizer: the core has no unsafe code, and ASan would only slow the search down.
+FUZZ_TARGETS ?= tokenizer_json_load encode_roundtrip encode_matches_reference \
+	is_canonical_matches_reencode cover_search_matches_bruteforce merge_matches_reference \
+	digits_split_roundtrip
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_TOKENIZERS ?= smollm2,llama3,o200k,mistral-sp
+FUZZ_SMOKE_TOKENIZERS ?= smollm2,mistral-sp
+CARGO_FUZZ := RUSTC_BOOTSTRAP=1 cargo fuzz
+FUZZ_BUILD_FLAGS := --release --sanitizer none
+
+fuzz-build: install
+	cargo fuzz --version >/dev/null 2>&1 || cargo install --locked cargo-fuzz@0.13.2
+	$(CARGO_FUZZ) build $(FUZZ_BUILD_FLAGS)
+
+fuzz-run = @mkdir -p fuzz/logs; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t fuzz/corpus_seed/$$t; \
+	  if ! TOKTOOL_FUZZ_TOKENIZERS=$(abspath fuzz/tokenizers) $(CARGO_FUZZ) run $(FUZZ_BUILD_FLAGS) \
+	      $$t $(CURDIR)/fuzz/corpus/$$t $(CURDIR)/fuzz/corpus_seed/$$t -- -max_total_time=$(1) -rss_limit_mb=4096 \
+	      -print_final_stats=1 >fuzz/logs/$$t.log 2>&1; then \
+	    tail -n 60 fuzz/logs/$$t.log; echo "fuzz $$t FAILED (log: fuzz/logs/$$t.log)"; exit 1; \
+	  fi; \
+	  echo "fuzz $$t: $$(grep -E '^Done' fuzz/logs/$$t.log)"; \
+	done
+
+fuzz: fuzz-build
+	$(PY) fuzz/prepare.py --tokenizers "$(FUZZ_TOKENIZERS)"
+	$(call fuzz-run,$(FUZZ_SECONDS))
+
+# The CI run: small real tokenizers only (loading the big ones takes longer than the run).
+fuzz-smoke: fuzz-build
+	$(PY) fuzz/prepare.py --tokenizers "$(FUZZ_SMOKE_TOKENIZERS)"
+	$(call fuzz-run,$(FUZZ_SMOKE_SECONDS))
 
 lint:
 	cargo fmt --all --check

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 
 import toktool
@@ -34,6 +35,18 @@ def test_error_hierarchy() -> None:
         ('{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}}', "merges[0]"),
         ('{"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}, "merges": []}}', "already used"),
         ('{"model": {"type": "BPE", "vocab": {"a": 0}}}', "merges"),
+        # merges naming unknown tokens: a part, or the merged result
+        ('{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}}', '"ab"'),
+        ('{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a"]}}', "merges[0]"),
+        # out-of-range ids in the file
+        ('{"model": {"type": "BPE", "vocab": {"a": -1}, "merges": []}}', "vocab"),
+        ('{"model": {"type": "BPE", "vocab": {"a": 1.5}, "merges": []}}', "vocab"),
+        ('{"model": {"type": "BPE", "vocab": {"a": 1073741824}, "merges": []}}', "2^30"),
+        ('{"model": {"type": "BPE", "vocab": {"a": 1e400}, "merges": []}}', "line 1"),
+        ('{"added_tokens": [{"id": -3, "content": "x"}], '
+         '"model": {"type": "BPE", "vocab": {}, "merges": []}}', "added_tokens[0].id"),
+        ('{"added_tokens": [{"id": 0, "content": ""}], '
+         '"model": {"type": "BPE", "vocab": {}, "merges": []}}', "empty added token"),
     ],
 )
 def test_malformed_json_names_the_place(text: str, where: str) -> None:
@@ -47,6 +60,53 @@ def test_truncated_file_is_a_format_error() -> None:
     for cut in (1, len(text) // 3, len(text) - 1):
         with pytest.raises(toktool.TokenizerFormatError):
             toktool.Tokenizer.from_str(text[:cut])
+
+
+def test_sparse_ids_are_refused_before_allocating() -> None:
+    # One id near 2^30 would otherwise allocate a dense table of a billion entries.
+    text = bpe_tokenizer_json({"a": 0, "b": 2**30 - 1}, [])
+    with pytest.raises(toktool.UnsupportedComponentError, match="unused ids"):
+        toktool.Tokenizer.from_str(text)
+    text = bpe_tokenizer_json({"a": 0}, [], added_tokens=[
+        {"id": 2**29, "content": "<x>", "special": True}])
+    with pytest.raises(toktool.UnsupportedComponentError, match="unused ids"):
+        toktool.Tokenizer.from_str(text)
+
+
+def test_missing_vocab_entries_leave_holes_that_are_invalid_ids() -> None:
+    # ids 1 and 2 are defined nowhere: they count in vocab_size but name no token
+    tok = toktool.Tokenizer.from_str(bpe_tokenizer_json({"a": 0, "b": 3}, []))
+    assert tok.vocab_size == 4
+    assert tok.all_token_bytes() == [b"a", None, None, b"b"]
+    for hole in (1, 2):
+        with pytest.raises(toktool.InvalidTokenIdError):
+            tok.token_bytes(hole)
+        with pytest.raises(toktool.InvalidTokenIdError):
+            tok.decode_bytes([0, hole])
+        with pytest.raises(toktool.InvalidTokenIdError):
+            tok.id_to_token(hole)
+
+
+def test_duplicate_vocab_keys_keep_the_last_like_hf() -> None:
+    from tokenizers import Tokenizer as HFTokenizer
+
+    text = bpe_tokenizer_json({"a": 0, "b": 1, "c": 2}, []).replace('"c": 2', '"a": 2')
+    assert text.count('"a"') == 2
+    tok = toktool.Tokenizer.from_str(text)
+    hf = HFTokenizer.from_str(text)
+    assert tok.token_to_id("a") == hf.token_to_id("a") == 2
+    assert tok.encode("ab") == hf.encode("ab", add_special_tokens=False).ids == [2, 1]
+    with pytest.raises(toktool.InvalidTokenIdError):  # the first spelling's id is a hole now
+        tok.token_bytes(0)
+
+
+def test_non_utf8_file_is_a_format_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "tokenizer.json"
+    path.write_bytes(b"\xef\xbb\xbf" + tiny_tokenizer_json().encode()[:40] + b"\xff\xfe" + b"}")
+    with pytest.raises(toktool.TokenizerFormatError, match="UTF-8"):
+        toktool.Tokenizer.from_file(path)
+    with pytest.raises(toktool.ToktoolIOError):
+        toktool.Tokenizer.from_file(tmp_path)  # a directory
 
 
 def test_deeply_nested_json_is_an_error_not_a_crash() -> None:
@@ -103,6 +163,25 @@ def test_invalid_ids_raise(bad: int) -> None:
         tok.is_canonical([bad])
 
 
+@pytest.mark.parametrize("bad", [-1, 15, 2**32, 2**70])
+def test_invalid_ids_raise_everywhere(bad: int) -> None:
+    tok = tiny()
+    with pytest.raises(toktool.InvalidTokenIdError):
+        tok.id_to_token(bad)
+    search = toktool.CoverSearch(tok)
+    with pytest.raises(toktool.InvalidTokenIdError):
+        search.valid_among(b"he", [bad], True, [0])
+    with pytest.raises(toktool.InvalidTokenIdError):
+        search.valid_among(b"he", [], True, [bad])
+
+def test_invalid_ids_in_numpy_arrays_raise() -> None:
+    tok = tiny()
+    for array in (np.array([0, 2**40], dtype=np.uint64), np.array([0, -1], dtype=np.int64)):
+        with pytest.raises(toktool.InvalidTokenIdError):
+            tok.decode_bytes(array)
+    assert tok.decode_bytes(np.array([0, 1], dtype=np.int32)) == b"helloworld"
+
+
 def test_unknown_token_string_raises_key_error() -> None:
     with pytest.raises(KeyError):
         tiny().token_to_id("not-a-token")
@@ -152,3 +231,31 @@ def test_unk_token_missing_from_vocab_is_refused() -> None:
 def test_load_tokenizer_reports_unknown_names() -> None:
     with pytest.raises(toktool.ToktoolIOError, match="neither"):
         toktool.load_tokenizer(os.path.join("no", "such", "thing"))
+
+
+def test_non_utf8_bytes_where_text_is_needed_are_invalid_input() -> None:
+    # char-level (non byte-level) models take UTF-8 pieces only
+    with pytest.raises(toktool.InvalidInputError, match="UTF-8"):
+        tiny().bpe_bytes(b"\xffhello")
+    # bytes no token can spell have no covers: an error, not a guess
+    search = toktool.CoverSearch(tiny())
+    covers = search.covers(b"\x80\x80")
+    assert covers["groups"] == [] and covers["exact"] == []
+
+
+def test_a_regex_that_gives_up_is_invalid_input_not_a_hang() -> None:
+    doc = json.loads(tiny_tokenizer_json())
+    # Catastrophic backtracking in the fallback engine (a lookahead forces backtracking mode).
+    doc["pre_tokenizer"] = {"type": "Split", "pattern": {"Regex": "(?:(?=a)a|aa)+b"},
+                            "behavior": "Isolated", "invert": False}
+    tok = toktool.Tokenizer.from_str(json.dumps(doc))
+    with pytest.raises(toktool.InvalidInputError, match="gave up"):
+        tok.encode("a" * 100 + "c")
+
+
+def test_ten_megabyte_single_word_encodes_exactly() -> None:
+    tok = tiny()
+    word = "hello" * (2 * 2**20)  # 10 MB, one pre-token: the heap-based merge loop
+    ids = tok.encode(word)
+    assert ids == [0] * (2 * 2**20)
+    assert tok.decode_bytes(ids) == word.encode()

@@ -21,6 +21,7 @@ leading space is handled internally). Index 256 of a next-byte distribution is e
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -113,14 +114,17 @@ class ByteLM:
             if b:
                 self._bytes[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
         self._first = np.where(self._lens > 0, self._bytes[:, 0], -1)
-        # Valid continuations of exact covers, keyed by (tail, tail ids, at_start). The key does
-        # not hold the head, so the cache is only sound for one model context: it is cleared
-        # whenever the head changes (see _analyze).
-        self._masks: OrderedDict[tuple[bytes, tuple[int, ...], bool], np.ndarray] = OrderedDict()
-        self._mask_head: list[int] | None = None
+        # Valid continuations of exact covers, keyed by (head, tail, tail ids, at_start): the
+        # head is part of the key because which candidates are negligible depends on the model
+        # context. One ByteLM may serve several threads, so the LRU bookkeeping takes a lock.
+        self._masks: OrderedDict[
+            tuple[tuple[int, ...], bytes, tuple[int, ...], bool], np.ndarray
+        ] = OrderedDict()
+        self._masks_lock = threading.Lock()
         self._mask_cache_size = mask_cache_size
         self.byte_level = bool(info["byte_level"])
-        #: Seconds spent in the Rust cover bookkeeping and in model calls, for cost reports.
+        #: Seconds spent in the Rust cover bookkeeping and in model calls, for cost reports
+        #: (approximate when several threads share the ByteLM).
         self.seconds = {"bookkeeping": 0.0, "model": 0.0}
         #: Forward passes of the last exact sampling run (when the LM counts them).
         self.last_sampling: dict[str, int] = {}
@@ -142,9 +146,6 @@ class ByteLM:
         c = self._search.covers(y, validate=False)
         self.seconds["bookkeeping"] += time.perf_counter() - t0
         head: list[int] = list(c["head"])
-        if head != self._mask_head:
-            self._masks.clear()
-            self._mask_head = head
         tail = y[c["boundary"]:]
         prefixes: dict[tuple[int, ...], None] = {}
         for prefix, _, _ in c["groups"]:
@@ -194,18 +195,20 @@ class ByteLM:
 
     def _valid_next(self, a: _Analysis, ids: list[int], row: np.ndarray) -> np.ndarray:
         """Ids of the tokens that may follow the exact cover ``ids`` (negligible ones dropped)."""
-        key = (a.tail, tuple(ids), a.at_start)
-        valid = self._masks.get(key)
+        key = (tuple(a.head), a.tail, tuple(ids), a.at_start)
+        with self._masks_lock:
+            valid = self._masks.get(key)
+            if valid is not None:
+                self._masks.move_to_end(key)
         if valid is None:
             cand = np.arange(self._vocab, dtype=np.int64)
             if self.eos_id is not None:
                 cand = cand[cand != self.eos_id]
             valid = self._keep_valid(a.tail, ids, a.at_start, row, cand)
-            self._masks[key] = valid
-            if len(self._masks) > self._mask_cache_size:
-                self._masks.popitem(last=False)
-        else:
-            self._masks.move_to_end(key)
+            with self._masks_lock:
+                self._masks[key] = valid
+                if len(self._masks) > self._mask_cache_size:
+                    self._masks.popitem(last=False)
         return valid
 
     def _next_byte(self, a: _Analysis) -> np.ndarray:

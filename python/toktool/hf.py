@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,8 @@ class HFTokenLM:
     over the new tokens only; a context that is a prefix of it costs none. Contexts in a batch are
     served in sorted order so that shared prefixes are reused.
 
-    ``forward_calls`` and ``tokens_processed`` count the work done, for cost reports.
+    ``forward_calls`` and ``tokens_processed`` count the work done, for cost reports. Calls from
+    several threads are served one at a time (they share the cached sequence).
     """
 
     def __init__(self, model: Any, bos_id: int | None = None, vocab_size: int | None = None):
@@ -140,12 +142,18 @@ class HFTokenLM:
         self._cache: Any = None
         self._logprobs: list[np.ndarray] = []  # _logprobs[i]: next-token dist after _seq[:i+1]
         self._start: np.ndarray | None = None  # dist for the empty context without BOS
+        self._lock = threading.RLock()
 
     def reset(self) -> None:
         """Forget the cached sequence (frees memory)."""
-        self._seq, self._cache, self._logprobs = [], None, []
+        with self._lock:
+            self._seq, self._cache, self._logprobs = [], None, []
 
     def __call__(self, contexts: Sequence[Sequence[int]]) -> np.ndarray:
+        with self._lock:
+            return self._call(contexts)
+
+    def _call(self, contexts: Sequence[Sequence[int]]) -> np.ndarray:
         out = np.empty((len(contexts), self.vocab_size), dtype=np.float64)
         bos = [self.bos_id] if self.bos_id is not None else []
         fulls = [bos + [int(t) for t in c] for c in contexts]
@@ -205,6 +213,10 @@ class HFTokenLM:
 
     def score(self, ids: Sequence[int]) -> float:
         """log P(a text's tokens start with ``ids``), with one forward pass over new tokens."""
+        with self._lock:
+            return self._score(ids)
+
+    def _score(self, ids: Sequence[int]) -> float:
         ids = [int(i) for i in ids]
         if not ids:
             return 0.0

@@ -11,6 +11,8 @@ use std::collections::BinaryHeap;
 
 use rustc_hash::FxHashMap;
 
+use crate::parallel::maybe_par_map;
+
 /// `(left id, right id) -> (rank, merged id)`.
 pub type MergeMap = FxHashMap<(u32, u32), (u32, u32)>;
 
@@ -47,17 +49,13 @@ pub struct Bpe {
 impl Bpe {
     /// Fill `self_encoding` by running BPE on every token's key. Call once after loading.
     pub fn compute_self_encoding(&mut self, vocab_size: usize) {
-        use rayon::prelude::*;
         let keys: Vec<(&[u8], u32)> = self.key_to_id.iter().map(|(k, &v)| (&**k, v)).collect();
         let this = &*self;
-        let flags: Vec<(u32, bool)> = keys
-            .par_iter()
-            .map(|&(key, id)| {
-                let mut out = Vec::new();
-                this.merge_units(key, &mut out);
-                (id, out.len() == 1 && out[0] == id)
-            })
-            .collect();
+        let flags: Vec<(u32, bool)> = maybe_par_map(&keys, |&(key, id)| {
+            let mut out = Vec::new();
+            this.merge_units(key, &mut out);
+            (id, out.len() == 1 && out[0] == id)
+        });
         let mut self_encoding = vec![false; vocab_size];
         for (id, ok) in flags {
             if let Some(slot) = self_encoding.get_mut(id as usize) {
@@ -96,6 +94,22 @@ impl Bpe {
             merge_in_place(&self.merges, symbols)
         };
         out.truncate(start + merged_len);
+    }
+
+    /// The slow, readable reference of [`Bpe::encode_piece`]: no whole-piece shortcut, the
+    /// merge loop of [`reference_merge`]. Only `ignore_merges` (a semantic option, not a
+    /// speed-up) looks the whole piece up first.
+    pub fn encode_piece_reference(&self, piece: &[u8], out: &mut Vec<u32>) {
+        if self.ignore_merges {
+            if let Some(&id) = self.key_to_id.get(piece) {
+                out.push(id);
+                return;
+            }
+        }
+        let start = out.len();
+        self.initial_symbols(piece, out);
+        let units = out.split_off(start);
+        out.extend(reference_merge(&self.merges, units));
     }
 
     fn initial_symbols(&self, piece: &[u8], out: &mut Vec<u32>) {

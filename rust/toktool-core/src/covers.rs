@@ -20,9 +20,8 @@
 
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
 use crate::error::{Error, Result};
+use crate::parallel::{maybe_par_filter, maybe_par_map};
 use crate::tokenizer::Tokenizer;
 
 /// Continuations that stand for "any text after this": the end of text and one representative
@@ -269,7 +268,7 @@ impl CoverSearch {
             let straddling: Vec<u32> = if !validate {
                 straddling
             } else if straddling.len() > 64 {
-                straddling.into_par_iter().filter(check).collect()
+                maybe_par_filter(&straddling, check)
             } else {
                 straddling.into_iter().filter(check).collect()
             };
@@ -301,12 +300,13 @@ impl CoverSearch {
 
     /// Which tokens may follow the tail ids `prefix` (whose bytes are `tail`, starting at a
     /// certain boundary; `at_start` when that boundary is the document start): `mask[t]`.
-    pub fn valid_next(&self, tail: &[u8], prefix: &[u32], at_start: bool) -> Vec<bool> {
-        let n = self.tok.vocab_size();
-        (0..n as u32)
-            .into_par_iter()
-            .map(|t| self.is_valid(tail, prefix, t, at_start))
-            .collect()
+    /// Fails only on ids outside the vocabulary.
+    pub fn valid_next(&self, tail: &[u8], prefix: &[u32], at_start: bool) -> Result<Vec<bool>> {
+        self.check_ids(prefix)?;
+        let all: Vec<u32> = (0..self.tok.vocab_size() as u32).collect();
+        Ok(maybe_par_map(&all, |&t| {
+            self.is_valid(tail, prefix, t, at_start)
+        }))
     }
 
     /// `valid[i]`: token `ids[i]` may follow the tail ids `prefix` (whose bytes are `tail`).
@@ -316,13 +316,28 @@ impl CoverSearch {
         prefix: &[u32],
         at_start: bool,
         ids: &[u32],
-    ) -> Vec<bool> {
+    ) -> Result<Vec<bool>> {
+        self.check_ids(prefix)?;
+        // Candidates may include holes in the id space (never valid), not ids past its end.
+        let vocab_size = self.tok.vocab_size();
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab_size) {
+            return Err(Error::InvalidId {
+                id: u64::from(id),
+                vocab_size,
+            });
+        }
         let check = |&t: &u32| self.is_valid(tail, prefix, t, at_start);
-        if ids.len() > 64 {
-            ids.par_iter().map(check).collect()
+        Ok(if ids.len() > 64 {
+            maybe_par_map(ids, check)
         } else {
             ids.iter().map(check).collect()
-        }
+        })
+    }
+
+    /// Every id of a token sequence names a token (holes in the id space do not).
+    fn check_ids(&self, ids: &[u32]) -> Result<()> {
+        ids.iter()
+            .try_for_each(|&id| self.tok.token_bytes(id).map(|_| ()))
     }
 
     /// Covers of `y` checked against a fresh certain boundary; errors if `y` cannot be covered.

@@ -3,6 +3,10 @@
 //! Steps run as a chain of callbacks: each step hands every piece it produces to the next, and
 //! the last hands them to the model. No piece list is materialized on the common paths.
 
+use std::sync::{Mutex, PoisonError};
+
+use rustc_hash::FxHashMap;
+
 use crate::digits::DigitSplitter;
 use crate::error::{Error, Result};
 use crate::json::{compile_regex, pattern_spec, Node, PatternSpec};
@@ -51,8 +55,9 @@ pub enum Matcher {
 }
 
 impl Matcher {
-    /// `(start, end, is_match)` segments that tile `text`, as HF's `find_matches`.
-    fn segments(&self, text: &str) -> Result<Vec<(usize, usize, bool)>> {
+    /// `(start, end, is_match)` segments that tile `text`, as HF's `find_matches`. In
+    /// `reference` mode the regex a scanner or digit splitter stands for runs instead.
+    fn segments(&self, text: &str, reference: bool) -> Result<Vec<(usize, usize, bool)>> {
         let mut out = Vec::new();
         if text.is_empty() {
             return Ok(out);
@@ -65,20 +70,35 @@ impl Matcher {
             out.push((s, e, true));
             prev = e;
         };
+        // Regexes (and, in reference mode, the regex a scanner or digit splitter stands for) go
+        // one way ...
+        let digits_regex;
+        let regex = match self {
+            Matcher::Scanner(scanner) if reference => Some(scanner.reference_regex()?),
+            Matcher::Digits(splitter) if reference => {
+                digits_regex = digits_reference_regex(splitter)?;
+                Some(&digits_regex)
+            }
+            Matcher::Regex(re) => Some(re),
+            _ => None,
+        };
+        if let Some(re) = regex {
+            for m in re.find_iter(text) {
+                // A backtracking blow-up on pathological input: refuse rather than guess.
+                // Patterns with an exact scanner never get here (except in reference mode).
+                let m = m.map_err(|e| regex_limit(re.as_str(), &e))?;
+                push_match(&mut out, m.start(), m.end());
+            }
+        }
+        // ... and everything else here.
         match self {
+            Matcher::Regex(_) => {}
+            Matcher::Scanner(_) | Matcher::Digits(_) if reference => {}
             Matcher::Scanner(scanner) => {
-                scanner.for_each_match(text, |s, e| push_match(&mut out, s, e))
+                scanner.for_each_match(text, |s, e| push_match(&mut out, s, e));
             }
             Matcher::Digits(splitter) => {
                 splitter.for_each_match(text, |s, e| push_match(&mut out, s, e));
-            }
-            Matcher::Regex(re) => {
-                for m in re.find_iter(text) {
-                    // A backtracking blow-up on pathological input: refuse rather than guess.
-                    // Patterns with an exact scanner never get here.
-                    let m = m.map_err(|e| regex_limit(re.as_str(), &e))?;
-                    push_match(&mut out, m.start(), m.end());
-                }
             }
             Matcher::Literal(lit) => {
                 if !lit.is_empty() {
@@ -106,6 +126,21 @@ impl Matcher {
         }
         Ok(out)
     }
+}
+
+/// The regex a digit splitter stands for, compiled once per pattern: the reference it is
+/// checked against (quadratic on long digit runs, which is why the splitter exists).
+fn digits_reference_regex(splitter: &DigitSplitter) -> Result<fancy_regex::Regex> {
+    static COMPILED: Mutex<Option<FxHashMap<String, fancy_regex::Regex>>> = Mutex::new(None);
+    let pattern = splitter.pattern();
+    let mut compiled = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+    let cache = compiled.get_or_insert_with(FxHashMap::default);
+    if let Some(re) = cache.get(&pattern) {
+        return Ok(re.clone());
+    }
+    let re = compile_regex(&pattern, "digit splitter reference")?;
+    cache.insert(pattern, re.clone());
+    Ok(re)
 }
 
 /// The error for a regex that gave up on an input (backtracking limit).
@@ -234,7 +269,13 @@ impl PreTokenizer {
 
     /// Run the chain on `text`; `first` says whether `text` starts the original input.
     pub fn run(&self, text: &str, first: bool, sink: &mut dyn FnMut(&str)) -> Result<()> {
-        self.run_from(0, text, first, sink)
+        self.run_from(0, text, first, false, sink)
+    }
+
+    /// `run` with every hand-written scanner replaced by the regex it stands for: the slow
+    /// reference of the pre-tokenizer (regex engines may give up on pathological inputs).
+    pub fn run_reference(&self, text: &str, first: bool, sink: &mut dyn FnMut(&str)) -> Result<()> {
+        self.run_from(0, text, first, true, sink)
     }
 
     fn run_from(
@@ -242,6 +283,7 @@ impl PreTokenizer {
         index: usize,
         piece: &str,
         first: bool,
+        reference: bool,
         sink: &mut dyn FnMut(&str),
     ) -> Result<()> {
         if piece.is_empty() {
@@ -257,11 +299,11 @@ impl PreTokenizer {
                 matcher: Matcher::Scanner(scanner),
                 behavior: Behavior::Isolated,
                 invert: false,
-            } => {
+            } if !reference => {
                 let mut result = Ok(());
                 scanner.for_each_match(piece, |s, e| {
                     if result.is_ok() {
-                        result = self.run_from(next, &piece[s..e], first && s == 0, sink);
+                        result = self.run_from(next, &piece[s..e], first && s == 0, false, sink);
                     }
                 });
                 result?;
@@ -271,14 +313,14 @@ impl PreTokenizer {
                 behavior,
                 invert,
             } => {
-                let mut segments = matcher.segments(piece)?;
+                let mut segments = matcher.segments(piece, reference)?;
                 if *invert {
                     for seg in &mut segments {
                         seg.2 = !seg.2;
                     }
                 }
                 for (s, e) in apply_behavior(segments, *behavior) {
-                    self.run_from(next, &piece[s..e], first && s == 0, sink)?;
+                    self.run_from(next, &piece[s..e], first && s == 0, reference, sink)?;
                 }
             }
             Step::ByteLevel {
@@ -292,7 +334,13 @@ impl PreTokenizer {
                 } else {
                     piece
                 };
-                if *use_regex {
+                if *use_regex && reference {
+                    let re = Scanner::Gpt2.reference_regex()?;
+                    for m in re.find_iter(text) {
+                        let m = m.map_err(|e| regex_limit(re.as_str(), &e))?;
+                        sink(m.as_str());
+                    }
+                } else if *use_regex {
                     Scanner::Gpt2.for_each_match(text, |s, e| sink(&text[s..e]));
                 } else {
                     sink(text);
@@ -314,12 +362,14 @@ impl PreTokenizer {
                 }
                 if *split {
                     let matcher = Matcher::Literal(replacement.to_string());
-                    for (s, e) in apply_behavior(matcher.segments(&text)?, Behavior::MergedWithNext)
-                    {
-                        self.run_from(next, &text[s..e], first && s == 0, sink)?;
+                    for (s, e) in apply_behavior(
+                        matcher.segments(&text, reference)?,
+                        Behavior::MergedWithNext,
+                    ) {
+                        self.run_from(next, &text[s..e], first && s == 0, reference, sink)?;
                     }
                 } else {
-                    self.run_from(next, &text, first, sink)?;
+                    self.run_from(next, &text, first, reference, sink)?;
                 }
             }
         }

@@ -5,6 +5,10 @@
 //! the regex it replaces (see the tests and the `encode_matches_reference` fuzz target); both run
 //! in linear time, unlike a backtracking engine on `\s+(?!\S)` over long whitespace runs.
 
+use std::sync::OnceLock;
+
+use crate::error::Result;
+use crate::json::compile_regex;
 use crate::unicode_class::{classes, Classes};
 
 /// GPT-2's pattern, used by the `ByteLevel` pre-tokenizer with `use_regex: true`.
@@ -47,33 +51,76 @@ pub enum Scanner {
     },
 }
 
+/// Every pattern with a scanner, and its scanner.
+const KNOWN: [(&str, Scanner); 6] = [
+    (GPT2_PATTERN, Scanner::Gpt2),
+    (
+        CL100K_PATTERN,
+        Scanner::Cl100k {
+            max_digits: 3,
+            whole_trailing_space: false,
+        },
+    ),
+    (
+        CL100K_TIKTOKEN_PATTERN,
+        Scanner::Cl100k {
+            max_digits: 3,
+            whole_trailing_space: true,
+        },
+    ),
+    (
+        CL100K_SINGLE_DIGIT_PATTERN,
+        Scanner::Cl100k {
+            max_digits: 1,
+            whole_trailing_space: false,
+        },
+    ),
+    (
+        O200K_PATTERN,
+        Scanner::O200k {
+            max_digits: 3,
+            contractions: true,
+        },
+    ),
+    (
+        TEKKEN_PATTERN,
+        Scanner::O200k {
+            max_digits: 1,
+            contractions: false,
+        },
+    ),
+];
+
 impl Scanner {
     /// The scanner that is exactly equivalent to `pattern`, if there is one.
     pub fn for_pattern(pattern: &str) -> Option<Scanner> {
-        match pattern {
-            GPT2_PATTERN => Some(Scanner::Gpt2),
-            CL100K_PATTERN => Some(Scanner::Cl100k {
-                max_digits: 3,
-                whole_trailing_space: false,
-            }),
-            CL100K_TIKTOKEN_PATTERN => Some(Scanner::Cl100k {
-                max_digits: 3,
-                whole_trailing_space: true,
-            }),
-            O200K_PATTERN => Some(Scanner::O200k {
-                max_digits: 3,
-                contractions: true,
-            }),
-            TEKKEN_PATTERN => Some(Scanner::O200k {
-                max_digits: 1,
-                contractions: false,
-            }),
-            CL100K_SINGLE_DIGIT_PATTERN => Some(Scanner::Cl100k {
-                max_digits: 1,
-                whole_trailing_space: false,
-            }),
-            _ => None,
-        }
+        KNOWN.iter().find(|(p, _)| *p == pattern).map(|&(_, s)| s)
+    }
+
+    /// The regex this scanner is exactly equivalent to (position in `KNOWN` and pattern).
+    fn known(self) -> (usize, &'static str) {
+        KNOWN
+            .iter()
+            .enumerate()
+            .find(|(_, (_, s))| *s == self)
+            .map_or((0, GPT2_PATTERN), |(i, (p, _))| (i, *p))
+    }
+
+    /// The regex this scanner is exactly equivalent to.
+    pub fn pattern(self) -> &'static str {
+        self.known().1
+    }
+
+    /// [`Scanner::pattern`] compiled with the backtracking engine: the slow reference the
+    /// scanner replaces (`Tokenizer::encode_reference` uses it). Compiled once per pattern.
+    pub fn reference_regex(self) -> Result<&'static fancy_regex::Regex> {
+        static COMPILED: [OnceLock<Result<fancy_regex::Regex>>; KNOWN.len()] =
+            [const { OnceLock::new() }; KNOWN.len()];
+        let (slot, pattern) = self.known();
+        COMPILED[slot]
+            .get_or_init(|| compile_regex(pattern, "scanner reference"))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Calls `sink` with the byte range of every match, in order. The matches tile `text`.
@@ -500,6 +547,16 @@ mod tests {
                 regex_matches(CL100K_TIKTOKEN_PATTERN, &text)
             );
             prop_assert_eq!(scanner_matches(O200K, &text), regex_matches(O200K_PATTERN, &text));
+        }
+    }
+
+    #[test]
+    fn every_scanner_knows_its_pattern() {
+        for (pattern, scanner) in KNOWN {
+            assert_eq!(Scanner::for_pattern(pattern), Some(scanner));
+            assert_eq!(scanner.pattern(), pattern);
+            let re = scanner.reference_regex().expect("known patterns compile");
+            assert_eq!(re.as_str(), pattern);
         }
     }
 

@@ -95,6 +95,8 @@ impl Tokenizer {
                 .max()
                 .unwrap_or(0),
         );
+        let defined = loaded.strings.iter().filter(|s| s.is_some()).count() + added_tokens.len();
+        check_unused_ids(vocab_size, defined, "$.added_tokens")?;
         let mut token_strings = loaded.strings;
         token_strings.resize(vocab_size, None);
         for t in &added_tokens {
@@ -198,9 +200,24 @@ impl Tokenizer {
     pub fn encode_at(&self, text: &str, at_start: bool) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(text.len() / 3 + 1);
         let model = &self.model;
-        self.encode_pieces(text, at_start, &mut |piece| match piece {
+        self.encode_pieces(text, at_start, false, &mut |piece| match piece {
             Piece::Token(id) => out.push(id),
             Piece::Text(bytes) => model.encode_piece(bytes, &mut out),
+        })?;
+        Ok(out)
+    }
+
+    /// The slow, readable reference of [`Tokenizer::encode`], kept for property tests and the
+    /// `encode_matches_reference` fuzz target: pre-tokenizer regexes run instead of the
+    /// hand-written scanners, and BPE recomputes every pair rank each round
+    /// ([`crate::bpe::reference_merge`]) with no whole-piece shortcut. Quadratic per pre-token;
+    /// the regex engine may give up on pathological inputs (an error, as in `encode`).
+    pub fn encode_reference(&self, text: &str) -> Result<Vec<u32>> {
+        let mut out = Vec::new();
+        let model = &self.model;
+        self.encode_pieces(text, true, true, &mut |piece| match piece {
+            Piece::Token(id) => out.push(id),
+            Piece::Text(bytes) => model.encode_piece_reference(bytes, &mut out),
         })?;
         Ok(out)
     }
@@ -234,7 +251,7 @@ impl Tokenizer {
         let mut ids = Vec::with_capacity(text.len() / 3 + 1);
         let mut words = Vec::with_capacity(ids.capacity());
         let mut word = 0u32;
-        self.encode_pieces(text, true, &mut |piece| {
+        self.encode_pieces(text, true, false, &mut |piece| {
             match piece {
                 Piece::Token(id) => ids.push(id),
                 Piece::Text(bytes) => self.model.encode_piece(bytes, &mut ids),
@@ -268,11 +285,13 @@ impl Tokenizer {
         Ok(out)
     }
 
-    /// The pipeline up to the model: every added token and every pre-token, in order.
+    /// The pipeline up to the model: every added token and every pre-token, in order
+    /// (`reference`: pre-tokenize with the slow reference, see `encode_reference`).
     fn encode_pieces(
         &self,
         text: &str,
         at_start: bool,
+        reference: bool,
         sink: &mut dyn FnMut(Piece<'_>),
     ) -> Result<()> {
         match &self.raw_added {
@@ -281,13 +300,13 @@ impl Tokenizer {
                     match segment {
                         Segment::Token(id) => sink(Piece::Token(id)),
                         Segment::Text(s, e) => {
-                            self.segment_pieces(&text[s..e], at_start && s == 0, sink)?;
+                            self.segment_pieces(&text[s..e], at_start && s == 0, reference, sink)?;
                         }
                     }
                 }
                 Ok(())
             }
-            None => self.segment_pieces(text, at_start, sink),
+            None => self.segment_pieces(text, at_start, reference, sink),
         }
     }
 
@@ -296,8 +315,16 @@ impl Tokenizer {
         &self,
         segment: &str,
         first: bool,
+        reference: bool,
         sink: &mut dyn FnMut(Piece<'_>),
     ) -> Result<()> {
+        let pre_tokenize = |text: &str, first: bool, sink: &mut dyn FnMut(&str)| {
+            if reference {
+                self.pre_tokenizer.run_reference(text, first, sink)
+            } else {
+                self.pre_tokenizer.run(text, first, sink)
+            }
+        };
         let normalized: Cow<'_, str> = match &self.normalizer {
             Some(n) => Cow::Owned(n.apply(segment.to_owned())?),
             None => Cow::Borrowed(segment),
@@ -307,16 +334,16 @@ impl Tokenizer {
                 for part in matcher.split(&normalized) {
                     match part {
                         Segment::Token(id) => sink(Piece::Token(id)),
-                        Segment::Text(s, e) => self.pre_tokenizer.run(
-                            &normalized[s..e],
-                            first && s == 0,
-                            &mut |piece| sink(Piece::Text(piece.as_bytes())),
-                        )?,
+                        Segment::Text(s, e) => {
+                            pre_tokenize(&normalized[s..e], first && s == 0, &mut |piece| {
+                                sink(Piece::Text(piece.as_bytes()))
+                            })?
+                        }
                     }
                 }
                 Ok(())
             }
-            None => self.pre_tokenizer.run(&normalized, first, &mut |piece| {
+            None => pre_tokenize(&normalized, first, &mut |piece| {
                 sink(Piece::Text(piece.as_bytes()));
             }),
         }
@@ -428,7 +455,7 @@ fn load_bpe(node: Node<'_>, byte_level: bool) -> Result<LoadedBpe> {
         }
     }
     let vocab = node.object("vocab")?;
-    let mut strings: Vec<Option<String>> = Vec::new();
+    let mut ids = Vec::with_capacity(vocab.len());
     for (token, id_value) in vocab {
         let id = id_value
             .as_u64()
@@ -440,10 +467,13 @@ fn load_bpe(node: Node<'_>, byte_level: bool) -> Result<LoadedBpe> {
                     format!("expected a token id below 2^30, found {}", id_value),
                 )
             })?;
+        ids.push(id);
+    }
+    let id_space = ids.iter().max().map_or(0, |&m| m as usize + 1);
+    check_unused_ids(id_space, vocab.len(), &node.child_path("vocab"))?;
+    let mut strings: Vec<Option<String>> = vec![None; id_space];
+    for ((token, _), id) in vocab.iter().zip(ids) {
         let slot = id as usize;
-        if strings.len() <= slot {
-            strings.resize(slot + 1, None);
-        }
         if let Some(previous) = &strings[slot] {
             return Err(Error::json(
                 format!("$.model.vocab[{token:?}]"),
@@ -507,6 +537,25 @@ fn load_bpe(node: Node<'_>, byte_level: bool) -> Result<LoadedBpe> {
         self_encoding: Vec::new(),
     };
     Ok(LoadedBpe { model, strings })
+}
+
+/// Ids index dense tables, so a file may leave at most this many ids unused (real files leave a
+/// few hundred at most); a single id near 2^30 would otherwise allocate gigabytes.
+pub const MAX_UNUSED_IDS: usize = 1 << 20;
+
+fn check_unused_ids(id_space: usize, defined: usize, path: &str) -> Result<()> {
+    if id_space > defined.saturating_add(MAX_UNUSED_IDS) {
+        return Err(Error::unsupported(
+            "sparse token ids",
+            path,
+            format!(
+                "ids go up to {} but only {defined} are defined; toktool keeps dense id tables \
+                 and accepts at most {MAX_UNUSED_IDS} unused ids",
+                id_space - 1
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_merges(node: Node<'_>, vocab: &serde_json::Map<String, Value>) -> Result<MergeMap> {

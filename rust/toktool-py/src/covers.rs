@@ -8,8 +8,8 @@ use pyo3::types::PyDict;
 
 use toktool_core::covers::CoverSearch;
 
-use crate::detached;
 use crate::tokenizer::PyTokenizer;
+use crate::{detached, guarded, owned_ids};
 
 /// Finds the covers of a byte string (see `toktool.bytes`).
 #[pyclass(frozen, module = "toktool._toktool", name = "CoverSearch")]
@@ -57,11 +57,12 @@ impl PyCoverSearch {
         &self,
         py: Python<'py>,
         tail: Vec<u8>,
-        prefix: Vec<u32>,
+        prefix: &Bound<'_, PyAny>,
         at_start: bool,
     ) -> PyResult<Bound<'py, PyArray1<bool>>> {
+        let prefix = owned_ids(py, prefix)?;
         let search = Arc::clone(&self.inner);
-        let mask = detached(py, move || Ok(search.valid_next(&tail, &prefix, at_start)))?;
+        let mask = detached(py, move || search.valid_next(&tail, &prefix, at_start))?;
         Ok(mask.to_pyarray(py))
     }
 
@@ -70,19 +71,20 @@ impl PyCoverSearch {
         &self,
         py: Python<'py>,
         tail: Vec<u8>,
-        prefix: Vec<u32>,
+        prefix: &Bound<'_, PyAny>,
         at_start: bool,
-        ids: Vec<u32>,
+        ids: &Bound<'_, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<bool>>> {
+        let (prefix, ids) = (owned_ids(py, prefix)?, owned_ids(py, ids)?);
         let search = Arc::clone(&self.inner);
         let mask = detached(py, move || {
-            Ok(search.valid_among(&tail, &prefix, at_start, &ids))
+            search.valid_among(&tail, &prefix, at_start, &ids)
         })?;
         Ok(mask.to_pyarray(py))
     }
 
     /// Ids of all tokens whose bytes start with `prefix`.
-    fn tokens_with_prefix(&self, prefix: Vec<u8>) -> Vec<u32> {
-        self.inner.tokens_with_prefix(&prefix).to_vec()
+    fn tokens_with_prefix(&self, py: Python<'_>, prefix: Vec<u8>) -> PyResult<Vec<u32>> {
+        guarded(py, || Ok(self.inner.tokens_with_prefix(&prefix).to_vec()))
     }
 }

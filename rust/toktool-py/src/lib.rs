@@ -44,17 +44,37 @@ pub(crate) fn detached<T: Send>(
     py: Python<'_>,
     f: impl FnOnce() -> Result<T, Error> + Send,
 ) -> PyResult<T> {
-    let result = py.detach(|| {
-        catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            Err(Error::Internal(format!("panic in toktool core: {message}")))
-        })
-    });
-    result.map_err(|e| to_py_err(py, &e))
+    py.detach(|| catch_panic(f)).map_err(|e| to_py_err(py, &e))
+}
+
+/// `detached` for cheap lookups that are not worth releasing the GIL for.
+pub(crate) fn guarded<T>(py: Python<'_>, f: impl FnOnce() -> Result<T, Error>) -> PyResult<T> {
+    catch_panic(f).map_err(|e| to_py_err(py, &e))
+}
+
+/// The panic guard: a panic in `f` becomes `Error::Internal` with the panic's message.
+fn catch_panic<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        Err(Error::Internal(format!("panic in toktool core: {message}")))
+    })
+}
+
+/// One Python int as a token id; out-of-range values are an `InvalidTokenIdError`.
+pub(crate) fn owned_id(py: Python<'_>, id: i128, vocab_size: usize) -> PyResult<u32> {
+    u32::try_from(id).map_err(|_| {
+        to_py_err(
+            py,
+            &Error::InvalidId {
+                id: u64::try_from(id).unwrap_or(u64::MAX),
+                vocab_size,
+            },
+        )
+    })
 }
 
 pub(crate) fn invalid_input(py: Python<'_>, message: String) -> PyErr {

@@ -7,7 +7,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use toktool_core::{Error, Tokenizer};
 
-use crate::{detached, owned_ids, owned_text, to_py_err};
+use crate::{detached, guarded, owned_id, owned_ids, owned_text};
 
 /// A BPE tokenizer loaded from a Hugging Face `tokenizer.json`, giving HF-exact ids.
 #[pyclass(frozen, module = "toktool._toktool", name = "Tokenizer")]
@@ -22,9 +22,13 @@ impl PyTokenizer {
     #[staticmethod]
     fn from_file(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
         let json = detached(py, || {
-            std::fs::read_to_string(&path).map_err(|e| Error::Io {
+            let bytes = std::fs::read(&path).map_err(|e| Error::Io {
                 path: path.display().to_string(),
                 message: e.to_string(),
+            })?;
+            String::from_utf8(bytes).map_err(|e| Error::Json {
+                path: format!("{} byte {}", path.display(), e.utf8_error().valid_up_to()),
+                message: "the file is not UTF-8 text".into(),
             })
         })?;
         Self::load(py, json)
@@ -103,16 +107,8 @@ impl PyTokenizer {
 
     /// The text bytes of one token.
     fn token_bytes<'py>(&self, py: Python<'py>, id: i128) -> PyResult<Bound<'py, PyBytes>> {
-        let id = u32::try_from(id).map_err(|_| {
-            to_py_err(
-                py,
-                &Error::InvalidId {
-                    id: u64::try_from(id).unwrap_or(u64::MAX),
-                    vocab_size: self.inner.vocab_size(),
-                },
-            )
-        })?;
-        let bytes = self.inner.token_bytes(id).map_err(|e| to_py_err(py, &e))?;
+        let id = owned_id(py, id, self.inner.vocab_size())?;
+        let bytes = guarded(py, || self.inner.token_bytes(id))?;
         Ok(PyBytes::new(py, bytes))
     }
 
@@ -133,16 +129,14 @@ impl PyTokenizer {
     }
 
     /// The token as the file spells it.
-    fn id_to_token(&self, py: Python<'_>, id: u32) -> PyResult<String> {
-        self.inner
-            .id_to_token(id)
-            .map(str::to_owned)
-            .map_err(|e| to_py_err(py, &e))
+    fn id_to_token(&self, py: Python<'_>, id: i128) -> PyResult<String> {
+        let id = owned_id(py, id, self.inner.vocab_size())?;
+        guarded(py, || self.inner.id_to_token(id).map(str::to_owned))
     }
 
     /// The id of a token spelled as in the file.
     fn token_to_id(&self, py: Python<'_>, token: &str) -> PyResult<u32> {
-        self.inner.token_to_id(token).map_err(|e| to_py_err(py, &e))
+        guarded(py, || self.inner.token_to_id(token))
     }
 
     /// Bytes that decoding drops at the start of a document (b" " for SentencePiece-style files).

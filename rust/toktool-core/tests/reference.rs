@@ -1,0 +1,83 @@
+//! The fast encoder agrees with the slow readable reference (`Tokenizer::encode_reference`) on
+//! random tiny vocabularies and random text; the `encode_matches_reference` fuzz target runs the
+//! same property on real vocabularies for longer.
+
+use proptest::prelude::*;
+use serde_json::json;
+use toktool_core::byte_level::byte_to_char_table;
+use toktool_core::scanner::{CL100K_PATTERN, GPT2_PATTERN};
+use toktool_core::Tokenizer;
+
+const ALPHABET: &[u8] = b"ab1 \n'";
+
+/// All 256 bytes plus the merges `picks` selects among tokens made of alphabet chars.
+fn tokenizer(pre_tokenizer: serde_json::Value, picks: &[(u8, u8)]) -> Tokenizer {
+    let table = byte_to_char_table();
+    let spell = |bytes: &[u8]| -> String { bytes.iter().map(|&b| table[b as usize]).collect() };
+    let mut vocab: serde_json::Map<String, serde_json::Value> =
+        (0..=255u8).map(|b| (spell(&[b]), json!(b))).collect();
+    let mut pieces: Vec<Vec<u8>> = ALPHABET.iter().map(|&b| vec![b]).collect();
+    let mut merges = Vec::new();
+    for &(l, r) in picks {
+        let (left, right) = (
+            &pieces[l as usize % pieces.len()],
+            &pieces[r as usize % pieces.len()],
+        );
+        let merged = [left.as_slice(), right].concat();
+        if merged.len() > 8 || vocab.contains_key(&spell(&merged)) {
+            continue;
+        }
+        vocab.insert(spell(&merged), json!(vocab.len()));
+        merges.push(json!([spell(left), spell(right)]));
+        pieces.push(merged);
+    }
+    let doc = json!({"pre_tokenizer": pre_tokenizer,
+                     "model": {"type": "BPE", "vocab": vocab, "merges": merges}});
+    Tokenizer::from_json_str(&doc.to_string()).expect("tiny tokenizer loads")
+}
+
+fn shapes() -> Vec<serde_json::Value> {
+    let no_regex = json!({"type": "ByteLevel", "add_prefix_space": false, "use_regex": false});
+    vec![
+        json!({"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}),
+        json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": CL100K_PATTERN}, "behavior": "Isolated",
+             "invert": false},
+            no_regex.clone()]}),
+        json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": GPT2_PATTERN}, "behavior": "Isolated",
+             "invert": false},
+            no_regex.clone()]}),
+        no_regex,
+    ]
+}
+
+proptest! {
+    #[test]
+    fn encode_matches_reference(
+        shape in 0usize..4,
+        picks in prop::collection::vec((any::<u8>(), any::<u8>()), 0..40),
+        // Long runs reach the heap-based merge loop (more than 48 units in one piece).
+        text in prop::collection::vec(prop::sample::select(ALPHABET), 0..120),
+    ) {
+        let tok = tokenizer(shapes()[shape].clone(), &picks);
+        let text = String::from_utf8(text).expect("ASCII");
+        prop_assert_eq!(tok.encode(&text)?, tok.encode_reference(&text)?);
+    }
+}
+
+#[test]
+fn reference_handles_unicode_and_long_pieces() {
+    for shape in shapes() {
+        let tok = tokenizer(shape, &[(0, 1), (6, 6), (7, 7), (3, 0), (8, 8)]);
+        for text in [
+            "",
+            "ab ab  ab\n\n'",
+            "é中😀 x",
+            &"ab".repeat(200),
+            &" ".repeat(300),
+        ] {
+            assert_eq!(tok.encode(text), tok.encode_reference(text), "{text:?}");
+        }
+    }
+}
