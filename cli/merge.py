@@ -75,8 +75,9 @@ def merge(
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
     per_byte = (lambda n: n / n_bytes) if n_bytes else (lambda n: 0.0)
-    typer.echo(f"batch: {len(batch)} sequences of up to {seq_len} tokens, {n_bytes:,} bytes, "
-               f"boundary {boundary}")
+    plural = "" if len(batch) == 1 else "s"
+    typer.echo(f"batch: {len(batch)} sequence{plural} of up to {seq_len} tokens, {n_bytes:,} "
+               f"bytes, boundary {boundary}")
     typer.echo(f"before: {red.tokens_before:,} tokens ({per_byte(red.tokens_before):.4f} "
                "tokens/byte)")
     typer.echo(f"after:  {red.tokens_after:,} tokens ({per_byte(red.tokens_after):.4f} "

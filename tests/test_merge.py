@@ -348,6 +348,21 @@ def test_threads_share_the_merger() -> None:
         assert list(pool.map(lambda b: merge_batch(b, tok, None), batches)) == serial
 
 
+def test_numpy_batches_equal_lists() -> None:
+    import numpy as np
+
+    tok = load("smollm2")
+    batch = token_windows(tok.encode(corpus()["it"][:30_000]), 128, 8)
+    units = [[-1 if u is None else u for u in us] for us in units_of(batch, tok)]
+    for dtype in (np.int64, np.int32, np.uint32):
+        array = np.array(batch, dtype=dtype)
+        assert merge_batch(array, tok, 50) == merge_batch(batch, tok, 50)
+        assert merge_units(array, np.array(units), tok.vocab_size) == merge_units(
+            batch, units, tok.vocab_size)
+    with pytest.raises(toktool.InvalidTokenIdError):
+        merge_batch(np.array([[1, -2]]), tok, 5)
+
+
 def test_token_windows() -> None:
     assert token_windows(list(range(10)), 4, 5) == [[0, 1, 2, 3], [4, 5, 6, 7]]
     assert token_windows([1, 2], 4, 5) == [[1, 2]]

@@ -246,7 +246,8 @@ def merge_batch(
 ) -> MergeResult:
     """Learn up to ``max_merges`` BPE merges on ``batch_ids`` and apply them.
 
-    ``max_merges=None`` merges until no pair is left (saturation: one token per unit). Merging
+    ``batch_ids`` is a list of id sequences (of any lengths) or a 2-D integer numpy array
+    (read without a Python object per id). ``max_merges=None`` merges until no pair is left (saturation: one token per unit). Merging
     stops early when the best pair occurs fewer than ``min_count`` times. ``word_ids`` (one int
     per token, ``None`` or negative for "never merge") replaces the units found from the
     tokenizer: tokens merge only with neighbours of the same word id. The Rust core runs with

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use numpy::PyReadonlyArray2;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -11,7 +12,7 @@ use toktool_core::boundary::{
     apply_tokenized, merge_tokenized, merge_tokenized_batches, Boundary, TokenizedMerge,
 };
 use toktool_core::merge::{merge_batch as core_merge_batch, MergeOptions, NO_UNIT};
-use toktool_core::Tokenizer;
+use toktool_core::{Error, Tokenizer};
 
 use crate::tokenizer::PyTokenizer;
 use crate::{detached, invalid_input, owned_ids, to_py_err};
@@ -37,13 +38,71 @@ fn options(max_merges: Option<i64>, min_count: i64, py: Python<'_>) -> PyResult<
     })
 }
 
+/// A batch of id sequences: a list of sequences, or a 2-D integer numpy array.
 fn owned_batch(py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u32>>> {
-    batch.try_iter()?.map(|seq| owned_ids(py, &seq?)).collect()
+    if let Some(rows) = array_rows(batch) {
+        return rows
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|v| {
+                        u32::try_from(v).map_err(|_| {
+                            let id = u64::try_from(v).unwrap_or(u64::MAX);
+                            to_py_err(py, &Error::InvalidId { id, vocab_size: 0 })
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+    }
+    batch
+        .try_iter()?
+        .map(|seq| sequence_ids(py, &seq?))
+        .collect()
+}
+
+/// `owned_ids` with a fast path: 64-bit extraction is cheaper than the 128-bit one, and
+/// batches are large. Anything unusual goes through `owned_ids` for its errors.
+fn sequence_ids(py: Python<'_>, seq: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
+    if let Ok(values) = seq.extract::<Vec<i64>>() {
+        if let Ok(ids) = values.into_iter().map(u32::try_from).collect() {
+            return Ok(ids);
+        }
+    }
+    owned_ids(py, seq)
+}
+
+/// The rows of a 2-D integer numpy array (a padded batch, a tensor's `.numpy()`), read without
+/// a Python object per element; `None` for anything else.
+fn array_rows(obj: &Bound<'_, PyAny>) -> Option<Vec<Vec<i64>>> {
+    fn rows<T: Copy + numpy::Element>(
+        obj: &Bound<'_, PyAny>,
+        widen: impl Fn(T) -> i64,
+    ) -> Option<Vec<Vec<i64>>> {
+        let array = obj.extract::<PyReadonlyArray2<'_, T>>().ok()?;
+        let view = array.as_array();
+        Some(
+            view.rows()
+                .into_iter()
+                .map(|row| row.iter().map(|&v| widen(v)).collect())
+                .collect(),
+        )
+    }
+    rows::<i64>(obj, |v| v)
+        .or_else(|| rows::<i32>(obj, i64::from))
+        .or_else(|| rows::<u32>(obj, i64::from))
+        .or_else(|| rows::<u16>(obj, i64::from))
 }
 
 /// Word ids per token: ints >= 0 are words; `None` or negative values are never merged.
 fn owned_word_ids(words: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<Option<u32>>>> {
-    let values: Vec<Vec<Option<i64>>> = words.extract()?;
+    let values: Vec<Vec<Option<i64>>> = match array_rows(words) {
+        Some(rows) => rows
+            .into_iter()
+            .map(|row| row.into_iter().map(Some).collect())
+            .collect(),
+        None => words.extract()?,
+    };
     Ok(values
         .into_iter()
         .map(|seq| {
