@@ -1,4 +1,4 @@
-# One interface for people and CI: make install | demo | test | bench | fuzz | lint
+# One interface for people and CI: make install | demo | test | bench | eval | fuzz | lint
 # Everything installs into .venv from PyPI / crates.io / Debian; nothing is installed by hand.
 
 PYTHON ?= python3
@@ -10,7 +10,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install install-deps build demo test test-rust test-python stubtest bench bench-merge eval-merge fuzz fuzz-build fuzz-smoke lint clean
+.PHONY: install install-deps build demo test test-rust test-python stubtest bench bench-merge eval eval-merge fuzz fuzz-build fuzz-smoke lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,12 +45,18 @@ bench: install
 	$(PY) bench/bench_encode.py --out docs/BENCHMARKS.md
 	$(PY) bench/digits_report.py --out docs/DIGITS.md
 	$(PY) bench/bench_merge.py --out docs/MERGE.md
+	$(PY) bench/bench_healing.py --out docs/HEALING.md
 
 bench-merge: install
 	$(PY) bench/bench_merge.py --out docs/MERGE.md --min-ratio 100
 
 eval-merge: install
 	$(PY) bench/eval_merge.py --out docs/MERGE.md
+
+
+# Model-quality evaluations (SmolLM2 on CPU, a few minutes each).
+eval: install
+	$(PY) bench/eval_healing.py --out docs/HEALING.md
 
 # Fuzzing (fuzz/): each target runs FUZZ_SECONDS (make fuzz) or FUZZ_SMOKE_SECONDS (make fuzz-smoke,
 # CI) over its committed crash reproducers (fuzz/corpus_seed/) and seeds from the tests' data, against

@@ -91,6 +91,10 @@ app.add_typer(bytes_app, name="bytes")
 
 # Commands defined in their own modules register themselves on `app` when imported.
 from toktool.cli import merge as _merge  # noqa: E402,F401
+from toktool.cli.heal import heal as _heal  # noqa: E402
+
+app.command(name="heal")(_heal)
+
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of the ``toktool`` script."""

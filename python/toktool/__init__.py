@@ -36,6 +36,7 @@ from toktool.merge import (
     merge_batch,
     merge_batches,
 )
+from toktool.healing import HealedPrompt, TokenHealer, heal_generate, naive_generate
 from toktool.tokenizer import Tokenizer, load_tokenizer
 
 __version__: str = _toktool.__version__
@@ -48,12 +49,14 @@ __all__ = [
     "DynamicTokenizer",
     "Embedder",
     "FVTEmbedder",
+    "HealedPrompt",
     "InternalError",
     "InvalidInputError",
     "InvalidTokenIdError",
     "MergeResult",
     "ToktoolError",
     "ToktoolIOError",
+    "TokenHealer",
     "Tokenizer",
     "TokenizerFormatError",
     "TokenizerRegexError",
@@ -67,6 +70,8 @@ __all__ = [
     "load_tokenizer",
     "merge_batch",
     "merge_batches",
+    "heal_generate",
+    "naive_generate",
     "parallelism",
     "set_parallelism",
     "testing",

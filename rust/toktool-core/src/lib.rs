@@ -11,6 +11,7 @@ pub mod byte_level;
 pub mod covers;
 pub mod digits;
 pub mod error;
+pub mod healing;
 pub mod json;
 pub mod merge;
 pub mod normalizer;
@@ -21,5 +22,6 @@ pub mod tokenizer;
 pub mod unicode_class;
 
 pub use error::{Error, Result};
+pub use healing::{Healed, Healer, TokenIndex};
 pub use parallel::{parallelism, set_parallelism};
 pub use tokenizer::{Summary, Tokenizer};

@@ -179,6 +179,12 @@ impl Tokenizer {
         self.model.byte_level
     }
 
+    /// Whether `decode_bytes` drops one leading space (SentencePiece-style prefix space), so that
+    /// the first token's bytes are not its text.
+    pub fn strips_leading_space(&self) -> bool {
+        self.strip_leading_space
+    }
+
     /// Encode `text` (no special tokens added; added tokens in the text are recognized).
     ///
     /// Fails only when a fallback regex engine gives up on a pathological input; files whose

@@ -15,6 +15,7 @@ use toktool_core::Error;
 
 mod covers;
 mod merge;
+mod healing;
 mod tokenizer;
 
 /// Map a core error to the matching `toktool.errors` class.
@@ -150,6 +151,7 @@ fn _toktool(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<tokenizer::PyTokenizer>()?;
     m.add_class::<covers::PyCoverSearch>()?;
+    m.add_class::<healing::PyTokenHealer>()?;
     m.add_function(wrap_pyfunction!(set_parallelism, m)?)?;
     m.add_function(wrap_pyfunction!(parallelism, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
