@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -259,3 +262,78 @@ def test_ten_megabyte_single_word_encodes_exactly() -> None:
     ids = tok.encode(word)
     assert ids == [0] * (2 * 2**20)
     assert tok.decode_bytes(ids) == word.encode()
+
+
+# -- writing files: output paths that exist or are unwritable, interrupted conversions ---------
+
+def convertible_file(tmp_path) -> Path:  # type: ignore[no-untyped-def]
+    """A small GPT-2-style byte-level tokenizer.json that `toktool convert` accepts."""
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import models, pre_tokenizers, trainers
+
+    hf = HFTokenizer(models.BPE())
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    trainer = trainers.BpeTrainer(vocab_size=280, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    hf.train_from_iterator(["hello world 12345 678 hello"] * 10, trainer=trainer)
+    path = tmp_path / "tokenizer.json"
+    path.write_text(hf.to_str())
+    return path
+
+
+def test_unwritable_output_path_is_an_io_error_and_leaves_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from toktool import digits
+
+    src = convertible_file(tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(toktool.ToktoolIOError, match="cannot write"):
+        digits.convert_tokenizer_file(src, blocker / "out.json", "r2l", verify=False)
+    with pytest.raises(toktool.ToktoolIOError, match="directory"):
+        digits.convert_tokenizer_file(src, tmp_path, "r2l", verify=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_interrupted_conversion_leaves_nothing_partial(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from toktool import artifacts, digits
+
+    src = convertible_file(tmp_path)
+    out = tmp_path / "out.json"
+    out.write_text("previous contents")
+
+    def interrupt(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(digits.os, "fsync", interrupt)  # Ctrl-C in the middle of the write
+    with pytest.raises(KeyboardInterrupt):
+        digits.convert_tokenizer_file(src, out, "r2l", verify=False)
+    monkeypatch.setattr(artifacts.os, "chmod", interrupt)  # the artifact cache writes alike
+    with pytest.raises(KeyboardInterrupt):
+        artifacts._atomic_write(tmp_path / "cache" / "x.json", b"{}")
+    monkeypatch.undo()
+    assert out.read_text() == "previous contents"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "out.json", "tokenizer.json"]
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_killed_conversion_never_leaves_a_partial_output(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    src = convertible_file(tmp_path)
+    out = tmp_path / "out.json"
+    out.write_text("previous contents")
+    # The child stops right before the rename (the last step) and is killed there.
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import os, time, sys\n"
+        "from toktool import digits\n"
+        "os.replace = lambda *a: (print('ready', flush=True), time.sleep(600))\n"
+        f"digits.convert_tokenizer_file({str(src)!r}, {str(out)!r}, 'r2l', verify=False)\n"
+    )], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    finally:
+        child.kill()
+        child.wait()
+    assert out.read_text() == "previous contents"
+    # What a kill can leave is a hidden temporary file next to the output, never OUT itself.
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("out.json", "tokenizer.json")]
+    assert all(name.startswith(".out.json.") and name.endswith(".tmp") for name in leftovers)

@@ -3,9 +3,10 @@
 - The same ``Tokenizer``, ``CoverSearch`` and ``ByteLM`` (and the states it makes) used from 8
   threads at once give exactly the serial results.
 - Nothing deadlocks in a child after ``os.fork()``, whatever the parent did with the thread pool.
-- Adversarial inputs encode in time linear in their length: 10x the input costs at most 30x the
-  time (quadratic behaviour would cost 100x). A ratio with a generous bound, not an absolute
-  timing, so noisy machines do not fail it.
+- Adversarial inputs encode in time linear in their length: 10x the input costs at most 50x the
+  time. Quadratic behaviour costs 100x; an O(n log n) merge heap costs ~12x, up to ~3x more once
+  the larger input leaves the CPU caches, and a shared machine adds noise: measured ratios were
+  13x to 39x. A ratio with a generous bound, not an absolute timing.
 """
 
 from __future__ import annotations
@@ -184,12 +185,14 @@ def merge_chain_tokenizer() -> toktool.Tokenizer:
     return toktool.Tokenizer.from_str(bpe_tokenizer_json(vocab, merges))
 
 
-def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
-    best = float("inf")
+def best_times(fns: list[Callable[[], object]], repeats: int = 5) -> list[float]:
+    """Best wall time of each function, runs interleaved so that a busy machine slows all alike."""
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
     return best
 
 
@@ -210,7 +213,5 @@ def test_adversarial_inputs_encode_in_linear_time(case: str, tokenizer: str,
     make = ADVERSARIAL[case]
     # Sizes past the CPU caches: below ~100 KB everything is cache-resident and looks faster.
     small, large = make(200_000), make(2_000_000)
-    target.encode(small)  # warm-up
-    t_small = best_time(lambda: target.encode(small))
-    t_large = best_time(lambda: target.encode(large))
-    assert t_large < 30 * t_small + 0.05, f"{case}: {t_small:.4f} s -> {t_large:.4f} s for 10x"
+    t_small, t_large = best_times([lambda: target.encode(small), lambda: target.encode(large)])
+    assert t_large < 50 * t_small + 0.05, f"{case}: {t_small:.4f} s -> {t_large:.4f} s for 10x"

@@ -568,7 +568,12 @@ def convert_tokenizer_file(
     text = json.dumps(conversion.doc, ensure_ascii=False)
     if verify:
         _verify(text)
-    _atomic_write_text(dst_path, text)
+    try:
+        _atomic_write_text(dst_path, text)
+    except ToktoolIOError:
+        raise
+    except OSError as exc:  # unwritable place: typed, and nothing was left behind
+        raise ToktoolIOError(f"{dst_path}: cannot write the converted tokenizer: {exc}") from exc
     return conversion
 
 
