@@ -302,18 +302,7 @@ class ByteLM:
 
     def _generate_bytes(self, prefix: bytes, max_bytes: int, temperature: float, top_p: float,
                         rng: np.random.Generator, stops: list[bytes]) -> bytes:
-        state = self.state(prefix)
-        out = bytearray()
-        for _ in range(max_bytes):
-            logp = state.logprobs()
-            b = _pick(logp, temperature, top_p, rng)
-            if b == EOT:
-                break
-            state.push(bytes([b]))
-            out.append(b)
-            if any(out.endswith(s) for s in stops):
-                break
-        return bytes(out)
+        return _step_bytes(self.state(prefix), max_bytes, temperature, top_p, rng, stops)
 
     def _sample_tokens(self, prefix: bytes, max_bytes: int, rng: np.random.Generator,
                        stops: list[bytes], max_tokens: int | None) -> bytes:
@@ -361,6 +350,21 @@ class ByteLM:
             if k >= 0:
                 out = out[: k + len(s)]
         return out
+
+
+def _step_bytes(state: ByteState, max_bytes: int, temperature: float, top_p: float,
+                rng: np.random.Generator, stops: list[bytes]) -> bytes:
+    """Byte-by-byte decoding from an incremental state (greedy when temperature is 0)."""
+    out = bytearray()
+    for _ in range(max_bytes):
+        b = _pick(state.logprobs(), temperature, top_p, rng)
+        if b == EOT:
+            break
+        state.push(bytes([b]))
+        out.append(b)
+        if any(out.endswith(s) for s in stops):
+            break
+    return bytes(out)
 
 
 def _normalized(p: np.ndarray) -> np.ndarray:
@@ -446,16 +450,6 @@ class ByteEnsemble:
     def generate(self, prefix: bytes, max_bytes: int, temperature: float = 1.0,
                  top_p: float = 1.0, seed: int | None = None,
                  stop: Sequence[bytes] | None = None) -> bytes:
-        rng = np.random.default_rng(seed)
         stops = [bytes(s) for s in (stop or []) if s]
-        state = self.state(prefix)
-        out = bytearray()
-        for _ in range(max_bytes):
-            b = _pick(state.logprobs(), temperature, top_p, rng)
-            if b == EOT:
-                break
-            state.push(bytes([b]))
-            out.append(b)
-            if any(out.endswith(s) for s in stops):
-                break
-        return bytes(out)
+        return _step_bytes(self.state(prefix), max_bytes, temperature, top_p,
+                           np.random.default_rng(seed), stops)

@@ -241,6 +241,53 @@ fn space_run_match_end(classes: &Classes, text: &str, pos: usize) -> usize {
     }
 }
 
+/// `\p{N}{1,max_digits}` at `pos`.
+fn number_end(classes: &Classes, text: &str, pos: usize, max_digits: usize) -> usize {
+    let mut end = pos;
+    for d in text[pos..].chars().take(max_digits) {
+        if kind(classes, d) != Kind::Number {
+            break;
+        }
+        end += d.len_utf8();
+    }
+    end
+}
+
+/// ` ?[^\s\p{L}\p{N}]+[trailing]*` at `pos`, if it matches there.
+fn punctuation_end(
+    classes: &Classes,
+    text: &str,
+    pos: usize,
+    next_kind: Option<Kind>,
+    trailing: &[u8],
+) -> Option<usize> {
+    let c = char_at(text, pos)?;
+    let start = if kind(classes, c) == Kind::Other {
+        pos
+    } else if c == ' ' && next_kind == Some(Kind::Other) {
+        pos + 1
+    } else {
+        return None;
+    };
+    let end = run_end(classes, text, start, Kind::Other);
+    Some(
+        end + text[end..]
+            .bytes()
+            .take_while(|b| trailing.contains(b))
+            .count(),
+    )
+}
+
+/// `\s*[\r\n]+|\s+(?!\S)|\s+` on the whitespace run at `pos`.
+fn newline_or_space_end(classes: &Classes, text: &str, pos: usize) -> usize {
+    let run = run_end(classes, text, pos, Kind::Space);
+    // `\s*[\r\n]+`: up to and including the last CR/LF of the whitespace run.
+    if let Some(last_newline) = text[pos..run].rfind(['\r', '\n']) {
+        return pos + last_newline + 1;
+    }
+    space_run_match_end(classes, text, pos)
+}
+
 fn gpt2_match_end(classes: &Classes, text: &str, pos: usize) -> usize {
     let Some(c) = char_at(text, pos) else {
         return pos;
@@ -280,16 +327,7 @@ fn cl100k_match_end(
     let next_kind = char_at(text, next_pos).map(|n| kind(classes, n));
     match k {
         Kind::Letter => return run_end(classes, text, pos, Kind::Letter),
-        Kind::Number => {
-            let mut end = pos;
-            for d in text[pos..].chars().take(max_digits) {
-                if kind(classes, d) != Kind::Number {
-                    break;
-                }
-                end += d.len_utf8();
-            }
-            return end;
-        }
+        Kind::Number => return number_end(classes, text, pos, max_digits),
         _ => {}
     }
     // `[^\r\n\p{L}\p{N}]?\p{L}+` with the optional char present.
@@ -297,30 +335,14 @@ fn cl100k_match_end(
         return run_end(classes, text, next_pos, Kind::Letter);
     }
     // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
-    let other_start = if k == Kind::Other {
-        Some(pos)
-    } else if c == ' ' && next_kind == Some(Kind::Other) {
-        Some(next_pos)
-    } else {
-        None
-    };
-    if let Some(start) = other_start {
-        let mut end = run_end(classes, text, start, Kind::Other);
-        end += text[end..]
-            .bytes()
-            .take_while(|&b| b == b'\r' || b == b'\n')
-            .count();
+    if let Some(end) = punctuation_end(classes, text, pos, next_kind, b"\r\n") {
         return end;
     }
     let run = run_end(classes, text, pos, Kind::Space);
     if whole_trailing_space && run == text.len() {
         return run;
     }
-    // `\s*[\r\n]+`: up to and including the last CR/LF of the whitespace run.
-    if let Some(last_newline) = text[pos..run].rfind(['\r', '\n']) {
-        return pos + last_newline + 1;
-    }
-    space_run_match_end(classes, text, pos)
+    newline_or_space_end(classes, text, pos)
 }
 
 /// End of the maximal run of chars in `class` starting at `pos`.
@@ -395,37 +417,14 @@ fn o200k_match_end(
         }
     }
     if k == Kind::Number {
-        let mut end = pos;
-        for d in text[pos..].chars().take(max_digits) {
-            if kind(classes, d) != Kind::Number {
-                break;
-            }
-            end += d.len_utf8();
-        }
-        return end;
+        return number_end(classes, text, pos, max_digits);
     }
     // ` ?[^\s\p{L}\p{N}]+[\r\n/]*`
     let next_kind = char_at(text, next_pos).map(|n| kind(classes, n));
-    let other_start = if k == Kind::Other {
-        Some(pos)
-    } else if c == ' ' && next_kind == Some(Kind::Other) {
-        Some(next_pos)
-    } else {
-        None
-    };
-    if let Some(start) = other_start {
-        let mut end = run_end(classes, text, start, Kind::Other);
-        end += text[end..]
-            .bytes()
-            .take_while(|&b| b == b'\r' || b == b'\n' || b == b'/')
-            .count();
+    if let Some(end) = punctuation_end(classes, text, pos, next_kind, b"\r\n/") {
         return end;
     }
-    let run = run_end(classes, text, pos, Kind::Space);
-    if let Some(last_newline) = text[pos..run].rfind(['\r', '\n']) {
-        return pos + last_newline + 1;
-    }
-    space_run_match_end(classes, text, pos)
+    newline_or_space_end(classes, text, pos)
 }
 
 #[cfg(test)]
