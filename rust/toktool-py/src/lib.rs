@@ -14,8 +14,8 @@ use pyo3::types::PyString;
 use toktool_core::Error;
 
 mod covers;
-mod merge;
 mod healing;
+mod merge;
 mod tokenizer;
 
 /// Map a core error to the matching `toktool.errors` class.
