@@ -337,3 +337,24 @@ def test_killed_conversion_never_leaves_a_partial_output(tmp_path) -> None:  # t
     # What a kill can leave is a hidden temporary file next to the output, never OUT itself.
     leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("out.json", "tokenizer.json")]
     assert all(name.startswith(".out.json.") and name.endswith(".tmp") for name in leftovers)
+
+
+def test_bad_input_matrix_names_existing_tests() -> None:
+    """docs/BAD_INPUTS.md: every row names tests, and every named test exists."""
+    import ast
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    doc = (root / "docs" / "BAD_INPUTS.md").read_text()
+    rows = [line for line in doc.splitlines()
+            if line.startswith("| ") and not line.startswith(("| Input", "| Situation", "| Target"))]
+    named = re.findall(r"`(tests/test_\w+\.py)::(test_\w+)`", doc)
+    assert len(rows) > 30 and len(named) >= len(rows) - 1  # the one pending row names none
+    defined: dict[str, set[str]] = {}
+    for path, name in named:
+        if path not in defined:
+            tree = ast.parse((root / path).read_text())
+            defined[path] = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        assert name in defined[path], f"docs/BAD_INPUTS.md names {path}::{name}, which is gone"
+    for row in rows:
+        assert "tests/test_" in row or "Pending" in row or row.startswith("| `"), row

@@ -1,7 +1,7 @@
 """Reliability contracts across the Python boundary: threads, fork, worst-case time.
 
-- The same ``Tokenizer``, ``CoverSearch`` and ``ByteLM`` (and the states it makes) used from 8
-  threads at once give exactly the serial results.
+- The same ``Tokenizer``, ``CoverSearch``, ``ByteLM`` (and the states it makes) and
+  ``TokenHealer`` used from 8 threads at once give exactly the serial results.
 - Nothing deadlocks in a child after ``os.fork()``, whatever the parent did with the thread pool.
 - Adversarial inputs encode in time linear in their length: 10x the input costs at most 50x the
   time. Quadratic behaviour costs 100x; an O(n log n) merge heap costs ~12x, up to ~3x more once
@@ -116,6 +116,22 @@ def test_bytelm_states_from_8_threads_equal_serial(tok: toktool.Tokenizer) -> No
     assert in_threads(work, len(prefixes)) == serial
 
 
+def test_token_healer_from_8_threads_equals_serial(tok: toktool.Tokenizer) -> None:
+    healer = toktool.TokenHealer(tok)
+    lm = SeededTokenLM(tok.vocab_size)
+    prompts = [f"{'ab ' * (i % 4)}{i} hel".encode() for i in range(64)]
+
+    def work(i: int) -> object:
+        healed = healer.heal(prompts[i])
+        allowed = healer.allowed_ids(healed.constraint_bytes).tolist()
+        advanced = [healer.advance(healed.constraint_bytes, t) for t in allowed[:5]]
+        generated = toktool.heal_generate(lm, tok, prompts[i], max_tokens=3, healer=healer)
+        return healed, allowed, advanced, generated, healer.encode_bytes(prompts[i])
+
+    serial = [work(i) for i in range(len(prompts))]
+    assert in_threads(work, len(prompts)) == serial
+
+
 def run_in_child(body: Callable[[], bool], timeout: float = 120.0) -> None:
     """Run ``body`` in a forked child; fail if it is false, raises, or hangs (deadlock)."""
     read, write = os.pipe()
@@ -156,8 +172,10 @@ def test_nothing_deadlocks_after_fork(tok: toktool.Tokenizer) -> None:
         fresh = toktool.Tokenizer.from_str(json_text)
         fresh_search = toktool.CoverSearch(fresh)
         blm = toktool.ByteLM(SeededTokenLM(fresh.vocab_size), fresh, eos_id=eos)
+        healed = toktool.TokenHealer(fresh).heal(b"ab 1a hel")
         return (
-            not toktool.parallelism()
+            healed.ids + healed.removed_ids == healed.prompt_ids
+            and not toktool.parallelism()
             and fresh.encode_batch(["ab 1a"] * 64) == expected_batch
             and fresh_search.valid_next(b"ab", [], True).tolist() == expected_mask
             and np.isfinite(blm.next_byte_logprobs(b"ab 1")).any()

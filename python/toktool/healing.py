@@ -23,6 +23,7 @@ rest of ``R`` can still be spelled (no dead ends); special tokens are not. So
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Union
@@ -134,19 +135,21 @@ class TokenHealer:
 
 
 _HEALERS: dict[tuple[int, int | None], tuple[Tokenizer, TokenHealer]] = {}
+_HEALERS_LOCK = threading.Lock()  # heal_generate may run in several threads at once
 
 
 def _healer_for(tokenizer: Tokenizer, max_backoff: int | None) -> TokenHealer:
     """A cached healer per (tokenizer, max_backoff); the cache holds the tokenizer alive, so its
     ``id`` cannot be reused while cached."""
     key = (id(tokenizer), max_backoff)
-    hit = _HEALERS.get(key)
-    if hit is None:
-        if len(_HEALERS) >= 8:
-            _HEALERS.pop(next(iter(_HEALERS)))
-        hit = (tokenizer, TokenHealer(tokenizer, max_backoff))
-        _HEALERS[key] = hit
-    return hit[1]
+    with _HEALERS_LOCK:
+        hit = _HEALERS.get(key)
+        if hit is None:
+            if len(_HEALERS) >= 8:
+                _HEALERS.pop(next(iter(_HEALERS)))
+            hit = (tokenizer, TokenHealer(tokenizer, max_backoff))
+            _HEALERS[key] = hit
+        return hit[1]
 
 
 def _next_logprobs(lm: TokenLM, context: Sequence[int], vocab_size: int) -> np.ndarray:

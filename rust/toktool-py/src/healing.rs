@@ -9,7 +9,7 @@ use pyo3::types::PyBytes;
 use toktool_core::{Error, Healer};
 
 use crate::tokenizer::PyTokenizer;
-use crate::{detached, to_py_err};
+use crate::{detached, guarded, to_py_err};
 
 /// Token healing for one tokenizer: the back-off rule and a prefix index over its token bytes.
 #[pyclass(frozen, module = "toktool._toktool", name = "TokenHealer")]
@@ -96,7 +96,7 @@ impl PyTokenHealer {
                 },
             )
         })?;
-        let rest = self.inner.index().advance(&constraint, id);
+        let rest = guarded(py, || Ok(self.inner.index().advance(&constraint, id)))?;
         Ok(rest.map(|r| PyBytes::new(py, &r)))
     }
 
