@@ -34,6 +34,8 @@ What counts as a digit, and how the edge cases go (identically in HF and toktool
 
 from __future__ import annotations
 
+from toktool.artifacts import _bytes_to_unicode  # GPT-2's byte table, one definition
+
 import json
 import os
 import random
@@ -320,17 +322,6 @@ def _ours(step: Any) -> tuple[str, int, Other] | None:
     if not isinstance(pattern, dict) or not isinstance(pattern.get("Regex"), str):
         return None
     return parse_digit_pattern(pattern["Regex"])
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    keep = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
-    table = {b: chr(b) for b in keep}
-    extra = 0
-    for b in range(256):
-        if b not in table:
-            table[b] = chr(0x100 + extra)
-            extra += 1
-    return table
 
 
 def _probe_tokenizer(doc: dict[str, Any]) -> Any:
