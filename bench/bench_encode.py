@@ -99,24 +99,34 @@ def bench_tokenizer(name: str, chunks: list[str], repeats: int) -> list[dict]:
 def worst_case(repeats: int) -> list[dict]:
     """Adversarial inputs: time per MB must stay flat as the input grows (linear time)."""
     path = artifacts.tokenizer_json("cl100k")
-    ours = toktool.Tokenizer.from_file(path)
-    hf = tokenizers.Tokenizer.from_file(str(path))
+    chain_json = toktool.testing.merge_chain_tokenizer_json()
+    engines = {
+        "cl100k": (toktool.Tokenizer.from_file(path), tokenizers.Tokenizer.from_file(str(path))),
+        "merge chains": (toktool.Tokenizer.from_str(chain_json),
+                         tokenizers.Tokenizer.from_str(chain_json)),
+    }
     cases = {
-        "repeated 'a'": lambda n: "a" * n,
-        "spaces then x": lambda n: " " * n + "x",
-        "digit run": lambda n: "7" * n,
-        "no-merge word (random CJK)": lambda n: "".join(
+        "repeated 'a'": ("cl100k", lambda n: "a" * n),
+        "spaces then x": ("cl100k", lambda n: " " * n + "x"),
+        "mixed whitespace": ("cl100k", lambda n: " \t\n\u3000" * (n // 4)),
+        "digit run": ("cl100k", lambda n: "7" * n),
+        "alternating 'ab' word": ("cl100k", lambda n: "ab" * (n // 2)),
+        "no-merge word (random CJK)": ("cl100k", lambda n: "".join(
             chr(0x4E00 + (i * 7919) % 20000) for i in range(n // 3)
-        ),
+        )),
+        "a^n through a, aa, aaaa, ...": ("merge chains", lambda n: "a" * n),
+        "(ab)^n through a, ab, aba, ...": ("merge chains", lambda n: "ab" * (n // 2)),
     }
     rows = []
-    for case, make in cases.items():
+    for case, (name, make) in cases.items():
+        ours, hf = engines[name]
         for size in (100_000, 1_000_000):
             text = make(size)
             assert ours.encode(text) == hf.encode(text, add_special_tokens=False).ids, case
             t_ours = best_of(lambda: ours.encode(text), repeats)
             t_hf = best_of(lambda: hf.encode(text, add_special_tokens=False), 1)
-            rows.append(dict(case=case, bytes=len(text.encode()), ours=t_ours, hf=t_hf))
+            rows.append(dict(case=case, tokenizer=name, bytes=len(text.encode()), ours=t_ours,
+                             hf=t_hf))
     return rows
 
 
@@ -138,16 +148,17 @@ def render(rows: list[dict], worst: list[dict], total_mb: float) -> str:
         )
     lines += [
         "",
-        "Worst cases (cl100k, one string): seconds per encode; time per MB stays flat when the "
-        "input grows 10×, i.e. linear time.",
+        "Worst cases (one string; `merge chains` is `toktool.testing.merge_chain_tokenizer_json`, "
+        "no pre-tokenizer, every merge enabling the next): seconds per encode; time per MB stays "
+        "flat when the input grows 10×, i.e. linear time.",
         "",
-        "| input | bytes | toktool s | HF s | toktool µs/KB |",
-        "|---|---:|---:|---:|---:|",
+        "| input | tokenizer | bytes | toktool s | HF s | toktool µs/KB |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for w in worst:
         lines.append(
-            f"| {w['case']} | {w['bytes']:,} | {w['ours']:.4f} | {w['hf']:.4f} | "
-            f"{w['ours'] / w['bytes'] * 1e9:.1f} |"
+            f"| {w['case']} | {w['tokenizer']} | {w['bytes']:,} | {w['ours']:.4f} | "
+            f"{w['hf']:.4f} | {w['ours'] / w['bytes'] * 1e9:.1f} |"
         )
     lines.append(MARK_END)
     return "\n".join(lines)

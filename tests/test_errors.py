@@ -246,6 +246,21 @@ def test_non_utf8_bytes_where_text_is_needed_are_invalid_input() -> None:
     assert covers["groups"] == [] and covers["exact"] == []
 
 
+@pytest.mark.parametrize("pattern", [{"String": "a"}, {"Regex": "a"}])
+def test_a_normalizer_that_explodes_the_text_is_refused(pattern: dict) -> None:
+    # Forty doublings: 100 bytes of text would become 10^14 bytes (HF would run out of memory).
+    doubling = {"type": "Replace", "pattern": pattern, "content": "aa"}
+    doc = json.loads(tiny_tokenizer_json())
+    doc["normalizer"] = {"type": "Sequence", "normalizers": [doubling] * 40}
+    tok = toktool.Tokenizer.from_str(json.dumps(doc))
+    with pytest.raises(toktool.InvalidInputError, match="expand"):
+        tok.encode("a" * 100)
+    assert tok.encode("hello") == [0]  # text the chain leaves alone still encodes
+    doc["normalizer"] = {"type": "Replace", "pattern": pattern, "content": "x" * 10**6}
+    with pytest.raises(toktool.InvalidInputError, match="expand"):
+        toktool.Tokenizer.from_str(json.dumps(doc)).encode("a" * 1000)
+
+
 def test_a_regex_that_gives_up_is_invalid_input_not_a_hang() -> None:
     doc = json.loads(tiny_tokenizer_json())
     # Catastrophic backtracking in the fallback engine (a lookahead forces backtracking mode).

@@ -24,7 +24,7 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
 import toktool
-from toktool.testing import bpe_tokenizer_json
+from toktool.testing import merge_chain_tokenizer_json
 
 THREADS = 8
 
@@ -185,22 +185,7 @@ def test_nothing_deadlocks_after_fork(tok: toktool.Tokenizer) -> None:
 
 
 def merge_chain_tokenizer() -> toktool.Tokenizer:
-    """No pre-tokenizer (the whole input is one piece) and merge chains a, aa, aaaa, ... and
-    a, ab, aba, abab, ...: every merge enables the next one."""
-    vocab = {"a": 0, "b": 1}
-    merges = []
-    piece = "a"
-    for _ in range(12):
-        merges.append((piece, piece))
-        piece += piece
-        vocab[piece] = len(vocab)
-    piece = "a"
-    for i in range(30):
-        nxt = "ab"[(i + 1) % 2]
-        merges.append((piece, nxt))
-        piece += nxt
-        vocab.setdefault(piece, len(vocab))
-    return toktool.Tokenizer.from_str(bpe_tokenizer_json(vocab, merges))
+    return toktool.Tokenizer.from_str(merge_chain_tokenizer_json())
 
 
 def best_times(fns: list[Callable[[], object]], repeats: int = 5) -> list[float]:

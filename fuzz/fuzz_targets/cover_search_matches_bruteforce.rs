@@ -77,7 +77,12 @@ fuzz_target!(|data: &[u8]| {
         ours.insert([covers.head.as_slice(), exact].concat());
     }
     let tok = search.tokenizer();
-    let longest = tok.all_token_bytes().iter().flatten().map(|b| b.len()).max();
+    let longest = tok
+        .all_token_bytes()
+        .iter()
+        .flatten()
+        .map(|b| b.len())
+        .max();
     let truth = brute_force_covers(tok, &y, longest.unwrap_or(1));
     assert!(
         ours == truth,

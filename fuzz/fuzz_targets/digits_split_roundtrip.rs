@@ -11,10 +11,17 @@ fuzz_target!(|data: &[u8]| {
     let [splitter_byte, base_byte, rest @ ..] = data else {
         return;
     };
-    let order = if splitter_byte & 1 == 0 { Order::LeftToRight } else { Order::RightToLeft };
+    let order = if splitter_byte & 1 == 0 {
+        Order::LeftToRight
+    } else {
+        Order::RightToLeft
+    };
     let group = usize::from(splitter_byte >> 1 & 0x07) + 1;
-    let other = [OtherNumeric::Ignore, OtherNumeric::Single, OtherNumeric::Run]
-        [usize::from(splitter_byte >> 4) % 3];
+    let other = [
+        OtherNumeric::Ignore,
+        OtherNumeric::Single,
+        OtherNumeric::Run,
+    ][usize::from(splitter_byte >> 4) % 3];
     let splitter = DigitSplitter::new(order, group, other).expect("group size 1 to 8");
     let text = text_of(rest);
 
@@ -22,8 +29,10 @@ fuzz_target!(|data: &[u8]| {
     let mut fast = Vec::new();
     splitter.for_each_match(text, |s, e| fast.push((s, e)));
     let re = fancy_regex::Regex::new(&splitter.pattern()).expect("canonical patterns compile");
-    let slow: Result<Vec<(usize, usize)>, _> =
-        re.find_iter(text).map(|m| m.map(|m| (m.start(), m.end()))).collect();
+    let slow: Result<Vec<(usize, usize)>, _> = re
+        .find_iter(text)
+        .map(|m| m.map(|m| (m.start(), m.end())))
+        .collect();
     if let Ok(slow) = slow {
         assert_eq!(fast, slow, "{:?} on {text:?}", splitter.pattern());
     }
@@ -33,7 +42,14 @@ fuzz_target!(|data: &[u8]| {
     let (name, tok) = (&named.name, &named.tokenizer);
     let ids = tok.encode(text).unwrap_or_else(|e| panic!("{name}: {e}"));
     let back = tok.decode_bytes(&ids).expect("encode gives valid ids");
-    assert!(back == text.as_bytes(), "{name}: {text:?} -> {:?}", String::from_utf8_lossy(&back));
+    // (Not for the NFC variant: normalizing changes text, digit groups or not.)
+    if named.roundtrip_holds(text) {
+        assert!(
+            back == text.as_bytes(),
+            "{name}: {text:?} -> {:?}",
+            String::from_utf8_lossy(&back)
+        );
+    }
     match tok.encode_reference(text) {
         Ok(reference) => assert_eq!(ids, reference, "{name}: {text:?}"),
         // The quadratic right-to-left regex may give up on long digit runs; the splitter not.

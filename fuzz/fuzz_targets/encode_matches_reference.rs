@@ -28,9 +28,16 @@ fuzz_target!(|data: &[u8]| {
         .unwrap_or_else(|e| panic!("{}: encode_with_pretokens: {e}", named.name));
     assert_eq!(ids, fast, "{}: encode_with_pretokens", named.name);
     assert_eq!(words.len(), ids.len());
-    assert!(words.windows(2).all(|w| w[0] <= w[1]), "pre-token indices go down");
+    assert!(
+        words.windows(2).all(|w| w[0] <= w[1]),
+        "pre-token indices go down"
+    );
     let batch = tok
         .encode_batch(&[text, text])
         .unwrap_or_else(|e| panic!("{}: encode_batch: {e}", named.name));
-    assert!(batch.iter().all(|b| *b == fast), "{}: encode_batch", named.name);
+    assert!(
+        batch.iter().all(|b| *b == fast),
+        "{}: encode_batch",
+        named.name
+    );
 });

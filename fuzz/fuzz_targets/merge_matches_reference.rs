@@ -2,7 +2,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use toktool_core::merge::{apply_merges, merge_batch, merge_batch_reference, MergeOptions, NO_UNIT};
+use toktool_core::merge::{
+    apply_merges, merge_batch, merge_batch_reference, MergeOptions, NO_UNIT,
+};
 
 /// Ids of the batch are below this; merges create ids from here on.
 const FIRST_NEW_ID: u32 = 16;
@@ -14,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let options = MergeOptions {
-        max_merges: if *budget == 255 { usize::MAX } else { usize::from(*budget % 64) },
+        max_merges: if *budget == 255 {
+            usize::MAX
+        } else {
+            usize::from(*budget % 64)
+        },
         min_count: u32::from(min_count % 4).max(1),
     };
     let mut ids: Vec<Vec<u32>> = vec![Vec::new()];
@@ -38,6 +44,9 @@ fuzz_target!(|data: &[u8]| {
     // Replaying the learned merges on the same batch gives the same result.
     let pairs: Vec<(u32, u32)> = fast.merges.iter().map(|m| (m.left, m.right)).collect();
     let replayed = apply_merges(&ids, &units, &pairs, FIRST_NEW_ID).expect("its own merges");
-    assert_eq!(replayed.ids, fast.ids, "apply_merges of the batch's own merges");
+    assert_eq!(
+        replayed.ids, fast.ids,
+        "apply_merges of the batch's own merges"
+    );
     assert_eq!(replayed.starts, fast.starts);
 });

@@ -327,7 +327,10 @@ pub fn roundtrip_holds(tok: &Tokenizer, text: &str) -> bool {
     if tok.is_byte_level() {
         return !tok.has_normalizer();
     }
-    let normalizer = summary.normalizer.trim_start_matches("Sequence[").trim_end_matches(']');
+    let normalizer = summary
+        .normalizer
+        .trim_start_matches("Sequence[")
+        .trim_end_matches(']');
     let lossless_normalizer = normalizer
         .split(", ")
         .all(|step| matches!(step, "none" | "Prepend" | "Replace"));
@@ -352,7 +355,8 @@ pub fn tiny_byte_level_tokenizer(
 ) -> String {
     let table = byte_to_char_table();
     let spell = |bytes: &[u8]| -> String { bytes.iter().map(|&b| table[b as usize]).collect() };
-    let mut vocab: BTreeMap<String, usize> = (0..=255u8).map(|b| (spell(&[b]), b as usize)).collect();
+    let mut vocab: BTreeMap<String, usize> =
+        (0..=255u8).map(|b| (spell(&[b]), b as usize)).collect();
     let mut pieces: Vec<Vec<u8>> = alphabet.iter().map(|&b| vec![b]).collect();
     let mut merges = Vec::new();
     for pair in merge_bytes.chunks_exact(2) {

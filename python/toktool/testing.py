@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["bpe_tokenizer_json", "tiny_tokenizer_json"]
+__all__ = ["bpe_tokenizer_json", "merge_chain_tokenizer_json", "tiny_tokenizer_json"]
 
 
 def bpe_tokenizer_json(
@@ -55,3 +55,23 @@ def tiny_tokenizer_json() -> str:
     for a, b in merges:
         vocab.setdefault(a + b, len(vocab))
     return bpe_tokenizer_json(vocab, merges, pre_tokenizer={"type": "WhitespaceSplit"})
+
+
+def merge_chain_tokenizer_json(length: int = 12) -> str:
+    """An adversarial BPE: no pre-tokenizer (the whole input is one piece) and merge chains
+    ``a, aa, aaaa, ...`` (``length`` doublings) and ``a, ab, aba, abab, ...`` (``2 * length + 6``
+    steps), where every merge enables the next one. Worst-case benchmarks and tests use it."""
+    vocab = {"a": 0, "b": 1}
+    merges = []
+    piece = "a"
+    for _ in range(length):
+        merges.append((piece, piece))
+        piece += piece
+        vocab[piece] = len(vocab)
+    piece = "a"
+    for i in range(2 * length + 6):
+        nxt = "ab"[(i + 1) % 2]
+        merges.append((piece, nxt))
+        piece += nxt
+        vocab.setdefault(piece, len(vocab))
+    return bpe_tokenizer_json(vocab, merges)

@@ -5,6 +5,9 @@ use unicode_normalization::UnicodeNormalization;
 use crate::error::{Error, Result};
 use crate::json::{compile_regex, pattern_spec, Node, PatternSpec};
 
+/// How many times longer than its input a normalizer may make a text (see [`Normalizer::apply`]).
+pub const MAX_EXPANSION: usize = 64;
+
 /// One normalizer step, as HF `tokenizers` defines it.
 #[derive(Debug)]
 pub enum Normalizer {
@@ -80,7 +83,26 @@ impl Normalizer {
     }
 
     /// Apply the normalizer to `text`.
+    ///
+    /// Fails (`InvalidInput`) rather than allocate without bound when the file's `Replace` or
+    /// `Prepend` steps would make the text more than [`MAX_EXPANSION`] times longer (plus 1 MiB):
+    /// a hostile file can chain doublings. Real normalizers stay far below (NFKD: at most 18×).
     pub fn apply(&self, text: String) -> Result<String> {
+        let limit = text
+            .len()
+            .saturating_mul(MAX_EXPANSION)
+            .saturating_add(1 << 20);
+        self.apply_within(text, limit)
+    }
+
+    fn apply_within(&self, text: String, limit: usize) -> Result<String> {
+        let too_long = |len: usize| {
+            Error::InvalidInput(format!(
+                "the tokenizer's normalizer would expand this text to more than {len} bytes \
+                 ({MAX_EXPANSION}× its length plus 1 MiB); refusing to allocate that"
+            ))
+        };
+        let grown = |len: usize, extra: usize| len.saturating_add(extra);
         Ok(match self {
             Normalizer::Nfc => text.nfc().collect(),
             Normalizer::Nfd => text.nfd().collect(),
@@ -103,6 +125,9 @@ impl Normalizer {
                 s.to_owned()
             }
             Normalizer::Prepend(prefix) => {
+                if grown(text.len(), prefix.len()) > limit {
+                    return Err(too_long(limit));
+                }
                 if text.is_empty() {
                     text
                 } else {
@@ -116,6 +141,13 @@ impl Normalizer {
                 if pattern.is_empty() {
                     text
                 } else {
+                    if content.len() > pattern.len() {
+                        let hits = text.matches(pattern.as_str()).count();
+                        let extra = hits.saturating_mul(content.len() - pattern.len());
+                        if grown(text.len(), extra) > limit {
+                            return Err(too_long(limit));
+                        }
+                    }
                     text.replace(pattern.as_str(), content)
                 }
             }
@@ -127,6 +159,9 @@ impl Normalizer {
                     out.push_str(&text[last..m.start()]);
                     out.push_str(content);
                     last = m.end();
+                    if grown(out.len(), text.len() - last) > limit {
+                        return Err(too_long(limit));
+                    }
                 }
                 out.push_str(&text[last..]);
                 out
@@ -134,7 +169,7 @@ impl Normalizer {
             Normalizer::Sequence(steps) => {
                 let mut text = text;
                 for step in steps {
-                    text = step.apply(text)?;
+                    text = step.apply_within(text, limit)?;
                 }
                 text
             }

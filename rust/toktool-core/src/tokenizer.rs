@@ -336,8 +336,8 @@ impl Tokenizer {
                         Segment::Token(id) => sink(Piece::Token(id)),
                         Segment::Text(s, e) => {
                             pre_tokenize(&normalized[s..e], first && s == 0, &mut |piece| {
-                                sink(Piece::Text(piece.as_bytes()))
-                            })?
+                                sink(Piece::Text(piece.as_bytes()));
+                            })?;
                         }
                     }
                 }
@@ -455,33 +455,7 @@ fn load_bpe(node: Node<'_>, byte_level: bool) -> Result<LoadedBpe> {
         }
     }
     let vocab = node.object("vocab")?;
-    let mut ids = Vec::with_capacity(vocab.len());
-    for (token, id_value) in vocab {
-        let id = id_value
-            .as_u64()
-            .and_then(|i| u32::try_from(i).ok())
-            .filter(|&i| i < (1 << 30))
-            .ok_or_else(|| {
-                Error::json(
-                    format!("$.model.vocab[{token:?}]"),
-                    format!("expected a token id below 2^30, found {}", id_value),
-                )
-            })?;
-        ids.push(id);
-    }
-    let id_space = ids.iter().max().map_or(0, |&m| m as usize + 1);
-    check_unused_ids(id_space, vocab.len(), &node.child_path("vocab"))?;
-    let mut strings: Vec<Option<String>> = vec![None; id_space];
-    for ((token, _), id) in vocab.iter().zip(ids) {
-        let slot = id as usize;
-        if let Some(previous) = &strings[slot] {
-            return Err(Error::json(
-                format!("$.model.vocab[{token:?}]"),
-                format!("id {id} is already used by {previous:?}"),
-            ));
-        }
-        strings[slot] = Some(token.clone());
-    }
+    let strings = vocab_by_id(vocab, &node.child_path("vocab"))?;
 
     let char_to_byte = CharToByte::new();
     let mut key_to_id = rustc_hash::FxHashMap::default();
@@ -537,6 +511,38 @@ fn load_bpe(node: Node<'_>, byte_level: bool) -> Result<LoadedBpe> {
         self_encoding: Vec::new(),
     };
     Ok(LoadedBpe { model, strings })
+}
+
+/// `strings[id]`: the token with that id, checked before the table is allocated.
+fn vocab_by_id(vocab: &serde_json::Map<String, Value>, path: &str) -> Result<Vec<Option<String>>> {
+    let mut ids = Vec::with_capacity(vocab.len());
+    for (token, id_value) in vocab {
+        let id = id_value
+            .as_u64()
+            .and_then(|i| u32::try_from(i).ok())
+            .filter(|&i| i < (1 << 30))
+            .ok_or_else(|| {
+                Error::json(
+                    format!("$.model.vocab[{token:?}]"),
+                    format!("expected a token id below 2^30, found {id_value}"),
+                )
+            })?;
+        ids.push(id);
+    }
+    let id_space = ids.iter().max().map_or(0, |&m| m as usize + 1);
+    check_unused_ids(id_space, vocab.len(), path)?;
+    let mut strings: Vec<Option<String>> = vec![None; id_space];
+    for ((token, _), id) in vocab.iter().zip(ids) {
+        let slot = &mut strings[id as usize];
+        if let Some(previous) = slot {
+            return Err(Error::json(
+                format!("$.model.vocab[{token:?}]"),
+                format!("id {id} is already used by {previous:?}"),
+            ));
+        }
+        *slot = Some(token.clone());
+    }
+    Ok(strings)
 }
 
 /// Ids index dense tables, so a file may leave at most this many ids unused (real files leave a

@@ -11,7 +11,7 @@ use toktool_core::Tokenizer;
 const ALPHABET: &[u8] = b"ab1 \n'";
 
 /// All 256 bytes plus the merges `picks` selects among tokens made of alphabet chars.
-fn tokenizer(pre_tokenizer: serde_json::Value, picks: &[(u8, u8)]) -> Tokenizer {
+fn tokenizer(pre_tokenizer: &serde_json::Value, picks: &[(u8, u8)]) -> Tokenizer {
     let table = byte_to_char_table();
     let spell = |bytes: &[u8]| -> String { bytes.iter().map(|&b| table[b as usize]).collect() };
     let mut vocab: serde_json::Map<String, serde_json::Value> =
@@ -23,13 +23,13 @@ fn tokenizer(pre_tokenizer: serde_json::Value, picks: &[(u8, u8)]) -> Tokenizer 
             &pieces[l as usize % pieces.len()],
             &pieces[r as usize % pieces.len()],
         );
-        let merged = [left.as_slice(), right].concat();
-        if merged.len() > 8 || vocab.contains_key(&spell(&merged)) {
+        let joined = [left.as_slice(), right].concat();
+        if joined.len() > 8 || vocab.contains_key(&spell(&joined)) {
             continue;
         }
-        vocab.insert(spell(&merged), json!(vocab.len()));
+        vocab.insert(spell(&joined), json!(vocab.len()));
         merges.push(json!([spell(left), spell(right)]));
-        pieces.push(merged);
+        pieces.push(joined);
     }
     let doc = json!({"pre_tokenizer": pre_tokenizer,
                      "model": {"type": "BPE", "vocab": vocab, "merges": merges}});
@@ -60,7 +60,7 @@ proptest! {
         // Long runs reach the heap-based merge loop (more than 48 units in one piece).
         text in prop::collection::vec(prop::sample::select(ALPHABET), 0..120),
     ) {
-        let tok = tokenizer(shapes()[shape].clone(), &picks);
+        let tok = tokenizer(&shapes()[shape], &picks);
         let text = String::from_utf8(text).expect("ASCII");
         prop_assert_eq!(tok.encode(&text)?, tok.encode_reference(&text)?);
     }
@@ -69,7 +69,7 @@ proptest! {
 #[test]
 fn reference_handles_unicode_and_long_pieces() {
     for shape in shapes() {
-        let tok = tokenizer(shape, &[(0, 1), (6, 6), (7, 7), (3, 0), (8, 8)]);
+        let tok = tokenizer(&shape, &[(0, 1), (6, 6), (7, 7), (3, 0), (8, 8)]);
         for text in [
             "",
             "ab ab  ab\n\n'",
