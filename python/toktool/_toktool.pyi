@@ -15,6 +15,7 @@ __all__ = [
     "Tokenizer",
     "__version__",
     "_panic_for_tests",
+    "_time_merge_units",
     "apply_merges",
     "merge_batch",
     "merge_batches",
@@ -123,3 +124,10 @@ def merge_units(
     max_merges: int | None = None,
     min_count: int = 1,
 ) -> tuple[list[list[int]], list[list[int]], list[tuple[int, int, int]]]: ...
+def _time_merge_units(
+    batch: Iterable[Sequence[int]],
+    units: Sequence[Sequence[int | None]],
+    first_new_id: int,
+    max_merges: int | None = None,
+    repeats: int = 10,
+) -> float: ...

@@ -159,5 +159,6 @@ fn _toktool(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merge::merge_batch, m)?)?;
     m.add_function(wrap_pyfunction!(merge::merge_batches, m)?)?;
     m.add_function(wrap_pyfunction!(merge::merge_units, m)?)?;
+    m.add_function(wrap_pyfunction!(merge::_time_merge_units, m)?)?;
     Ok(())
 }

@@ -280,3 +280,33 @@ pub(crate) fn merge_units(
         .collect();
     Ok((out.ids, out.starts, merges))
 }
+
+/// Benchmark hook: the best wall time in seconds of `repeats` runs of the merger on input
+/// converted once (what `merge_units` costs without its Python conversions).
+#[pyfunction]
+#[pyo3(signature = (batch, units, first_new_id, max_merges=None, repeats=10))]
+pub(crate) fn _time_merge_units(
+    py: Python<'_>,
+    batch: &Bound<'_, PyAny>,
+    units: &Bound<'_, PyAny>,
+    first_new_id: u32,
+    max_merges: Option<i64>,
+    repeats: usize,
+) -> PyResult<f64> {
+    let options = options(max_merges, 1, py)?;
+    let batch = owned_batch(py, batch)?;
+    let units: Vec<Vec<u32>> = owned_word_ids(units)?
+        .into_iter()
+        .map(|seq| seq.into_iter().map(|u| u.unwrap_or(NO_UNIT)).collect())
+        .collect();
+    detached(py, move || {
+        let mut best = f64::INFINITY;
+        for _ in 0..repeats.max(1) {
+            let start = std::time::Instant::now();
+            let merged = core_merge_batch(&batch, &units, first_new_id, options)?;
+            best = best.min(start.elapsed().as_secs_f64());
+            drop(merged);
+        }
+        Ok(best)
+    })
+}
