@@ -286,7 +286,7 @@ impl Tokenizer {
     }
 
     /// Normalize and pre-tokenize `text` as one whole document, handing every pre-token to
-    /// `sink` as raw text bytes: the SentencePiece space char (`▁`) of `Metaspace`-style files is
+    /// `sink` as raw text bytes: the `SentencePiece` space char (`▁`) of `Metaspace`-style files is
     /// mapped back to a space, so the pieces laid end to end are the normalized text with the
     /// files' spaces (and any prefix space the pipeline adds). Added tokens are not matched:
     /// their text is split like any other text.
