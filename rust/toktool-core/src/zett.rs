@@ -25,6 +25,9 @@ pub struct Decomposition {
     pub offsets: Vec<usize>,
     /// How many pieces were cut to `max_len` ids.
     pub truncated: usize,
+    /// How many pieces were left empty because the original tokenizer cannot spell them exactly
+    /// ([`decompose_vocab`] only; [`decompose`] fails instead).
+    pub unspellable: usize,
 }
 
 impl Decomposition {
@@ -43,15 +46,21 @@ impl Decomposition {
         self.ids.get(start..end)
     }
 
-    fn from_spellings(spellings: Vec<Result<Vec<u32>>>, max_len: usize) -> Result<Self> {
+    /// Lay out spellings (`None`: unspellable, left empty) cut to `max_len`.
+    fn from_spellings(spellings: Vec<Result<Option<Vec<u32>>>>, max_len: usize) -> Result<Self> {
         let mut out = Decomposition {
             ids: Vec::with_capacity(spellings.len() * 2),
             offsets: Vec::with_capacity(spellings.len() + 1),
             truncated: 0,
+            unspellable: 0,
         };
         out.offsets.push(0);
         for spelled in spellings {
-            let spelled = spelled?;
+            let Some(spelled) = spelled? else {
+                out.unspellable += 1;
+                out.offsets.push(out.ids.len());
+                continue;
+            };
             if spelled.len() > max_len {
                 out.truncated += 1;
             }
@@ -83,13 +92,22 @@ pub fn decompose(original: &Tokenizer, pieces: &[&[u8]], max_len: usize) -> Resu
         if pieces[i].is_empty() {
             return Err(Error::InvalidInput(format!("piece {i} is empty")));
         }
-        spell(original, pieces[i], i)
+        match spell(original, pieces[i])? {
+            Some(ids) => Ok(Some(ids)),
+            None => Err(Error::InvalidInput(format!(
+                "piece {i} ({}) has no exact spelling in the original tokenizer: it holds a \
+                 byte with no token and no byte fallback",
+                escape(pieces[i])
+            ))),
+        }
     });
     Decomposition::from_spellings(spellings, max_len)
 }
 
 /// [`decompose`] over every id `0..new.vocab_size()` of `new`, by its `token_bytes`. Holes in
-/// `new`'s id space (ids with no token) get an empty decomposition.
+/// `new`'s id space (ids with no token) get an empty decomposition, and so do tokens `original`
+/// cannot spell exactly (counted in `unspellable`; e.g. SmolLM2's vocabulary lacks 21 bytes
+/// that never occur in UTF-8 text or are rare control chars, which cl100k has as tokens).
 pub fn decompose_vocab(
     new: &Tokenizer,
     original: &Tokenizer,
@@ -97,10 +115,9 @@ pub fn decompose_vocab(
 ) -> Result<Decomposition> {
     check_max_len(max_len)?;
     let tokens = new.all_token_bytes();
-    let indices: Vec<usize> = (0..tokens.len()).collect();
-    let spellings = maybe_par_map(&indices, |&i| match tokens[i].as_deref() {
-        None | Some([]) => Ok(Vec::new()),
-        Some(bytes) => spell(original, bytes, i),
+    let spellings = maybe_par_map(tokens, |token| match token.as_deref() {
+        None | Some([]) => Ok(Some(Vec::new())),
+        Some(bytes) => spell(original, bytes),
     });
     Decomposition::from_spellings(spellings, max_len)
 }
@@ -112,8 +129,9 @@ fn check_max_len(max_len: usize) -> Result<()> {
     Ok(())
 }
 
-/// The full spelling of one non-empty piece, checked to decode to exactly the piece.
-fn spell(original: &Tokenizer, piece: &[u8], index: usize) -> Result<Vec<u32>> {
+/// The full spelling of one non-empty piece, checked to decode to exactly the piece (`None`
+/// when it does not: `original` cannot spell some byte).
+fn spell(original: &Tokenizer, piece: &[u8]) -> Result<Option<Vec<u32>>> {
     let ids = if original.is_byte_level() {
         original.bpe_bytes(piece)?
     } else {
@@ -123,15 +141,7 @@ fn spell(original: &Tokenizer, piece: &[u8], index: usize) -> Result<Vec<u32>> {
     for &id in &ids {
         decoded.extend_from_slice(original.token_bytes(id)?);
     }
-    if decoded != piece {
-        return Err(Error::InvalidInput(format!(
-            "piece {index} ({}) has no exact spelling in the original tokenizer: its BPE model \
-             spells it as {}",
-            escape(piece),
-            escape(&decoded)
-        )));
-    }
-    Ok(ids)
+    Ok((decoded == piece).then_some(ids))
 }
 
 /// Character-level models: BPE on each run of ordinary text; byte fallback for the rest.
@@ -482,12 +492,18 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    /// Byte-level BPE over all 256 bytes plus merges of `words`' adjacent chars, GPT-2 split.
     fn byte_level_tokenizer() -> Tokenizer {
+        byte_level_tokenizer_without(&[])
+    }
+
+    /// Byte-level BPE over the 256 bytes but `missing`, plus a few merges, GPT-2 split.
+    fn byte_level_tokenizer_without(missing: &[u8]) -> Tokenizer {
         let table = byte_to_char_table();
         let spell = |bytes: &[u8]| -> String { bytes.iter().map(|&b| table[b as usize]).collect() };
-        let mut vocab: serde_json::Map<String, serde_json::Value> =
-            (0..=255u8).map(|b| (spell(&[b]), json!(b))).collect();
+        let mut vocab: serde_json::Map<String, serde_json::Value> = (0..=255u8)
+            .filter(|b| !missing.contains(b))
+            .map(|b| (spell(&[b]), json!(b)))
+            .collect();
         let mut merges = Vec::new();
         for (l, r) in [
             ("t", "h"),
@@ -497,7 +513,7 @@ mod tests {
             ("ab", "ab"),
         ] {
             let joined = format!("{l}{r}");
-            vocab.insert(spell(joined.as_bytes()), json!(vocab.len()));
+            vocab.insert(spell(joined.as_bytes()), json!(256 + merges.len()));
             merges.push(json!([spell(l.as_bytes()), spell(r.as_bytes())]));
         }
         let doc = json!({
@@ -577,6 +593,22 @@ mod tests {
             decompose(&tok, &[b"a", b""], 4),
             Err(Error::InvalidInput(m)) if m.contains("piece 1")
         ));
+    }
+
+    #[test]
+    fn unspellable_pieces_fail_decompose_and_stay_empty_in_decompose_vocab() {
+        let (new, original) = (
+            byte_level_tokenizer(),
+            byte_level_tokenizer_without(&[0xff]),
+        );
+        assert!(matches!(
+            decompose(&original, &[b"ab", b"a\xff"], 8),
+            Err(Error::InvalidInput(m)) if m.contains("piece 1")
+        ));
+        let d = decompose_vocab(&new, &original, 8).expect("decomposes");
+        assert_eq!(d.unspellable, 1);
+        assert_eq!(d.get(0xff), Some(&[][..]));
+        assert_eq!(d.get(usize::from(b'a')).map(<[u32]>::len), Some(1));
     }
 
     #[test]
