@@ -68,7 +68,7 @@ def decompose(tokenizer: Tokenizer, pieces: Sequence[bytes], max_len: int = 8) -
 
 
 def decompose_vocab(new: Tokenizer, original: Tokenizer, max_len: int = 8) -> Decomposition:
-    """:func:`decompose` over every id ``0 .. new.vocab_size() - 1``, by ``new.token_bytes(id)``.
+    """:func:`decompose` over every id ``0 .. new.vocab_size - 1``, by ``new.token_bytes(id)``.
 
     Added and special tokens are spelled by their text like any other token. Ids with no token
     (holes in ``new``'s id space) get length 0 and a row of -1, and so do tokens ``original``

@@ -106,7 +106,7 @@ pub fn decompose(original: &Tokenizer, pieces: &[&[u8]], max_len: usize) -> Resu
 
 /// [`decompose`] over every id `0..new.vocab_size()` of `new`, by its `token_bytes`. Holes in
 /// `new`'s id space (ids with no token) get an empty decomposition, and so do tokens `original`
-/// cannot spell exactly (counted in `unspellable`; e.g. SmolLM2's vocabulary lacks 21 bytes
+/// cannot spell exactly (counted in `unspellable`; e.g. `SmolLM2`'s vocabulary lacks 21 bytes
 /// that never occur in UTF-8 text or are rare control chars, which cl100k has as tokens).
 pub fn decompose_vocab(
     new: &Tokenizer,

@@ -1,6 +1,6 @@
-//! ZeTT data functions: vocabulary decomposition and the training tokenizer sampler. The Python
+//! `ZeTT` data functions: vocabulary decomposition and the training tokenizer sampler. The Python
 //! layer (`toktool.zett.decompose`, `toktool.zett.sampler`) turns the packed little-endian
-//! arrays these return into NumPy arrays.
+//! arrays these return into `NumPy` arrays.
 
 use std::sync::Arc;
 
@@ -100,7 +100,7 @@ type SampledTuple<'py> = (
     Bound<'py, PyBytes>,
 );
 
-/// Draw a UnigramLM tokenizer from the batch and segment the batch with it.
+/// Draw a `UnigramLM` tokenizer from the batch and segment the batch with it.
 #[pyfunction]
 #[pyo3(signature = (tokenizer, texts, vocab_size, max_token_bytes, noise, min_count, seed))]
 #[allow(clippy::needless_pass_by_value, clippy::too_many_arguments)]
