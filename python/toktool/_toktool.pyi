@@ -22,6 +22,9 @@ __all__ = [
     "merge_units",
     "parallelism",
     "set_parallelism",
+    "zett_decompose",
+    "zett_decompose_vocab",
+    "zett_sample_unigram",
 ]
 __version__: str
 
@@ -131,3 +134,21 @@ def _time_merge_units(
     max_merges: int | None = None,
     repeats: int = 10,
 ) -> float: ...
+
+# ZeTT data functions (wrapped by toktool.zett.decompose and toktool.zett.sampler): ids and
+# lengths come as packed little-endian u32, scores as packed little-endian f64.
+def zett_decompose(
+    tokenizer: Tokenizer, pieces: Iterable[bytes], max_len: int
+) -> tuple[bytes, bytes, int, int]: ...
+def zett_decompose_vocab(
+    new: Tokenizer, original: Tokenizer, max_len: int
+) -> tuple[bytes, bytes, int, int]: ...
+def zett_sample_unigram(
+    tokenizer: Tokenizer,
+    texts: Iterable[str],
+    vocab_size: int,
+    max_token_bytes: int,
+    noise: float,
+    min_count: int,
+    seed: int,
+) -> tuple[list[bytes], bytes, bytes, bytes]: ...

@@ -20,6 +20,7 @@ pub mod pretokenizer;
 pub mod scanner;
 pub mod tokenizer;
 pub mod unicode_class;
+pub mod zett;
 
 pub use error::{Error, Result};
 pub use healing::{Healed, Healer, TokenIndex};

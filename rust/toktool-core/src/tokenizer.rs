@@ -285,6 +285,39 @@ impl Tokenizer {
         Ok(out)
     }
 
+    /// Normalize and pre-tokenize `text` as one whole document, handing every pre-token to
+    /// `sink` as raw text bytes: the `SentencePiece` space char (`▁`) of `Metaspace`-style files is
+    /// mapped back to a space, so the pieces laid end to end are the normalized text with the
+    /// files' spaces (and any prefix space the pipeline adds). Added tokens are not matched:
+    /// their text is split like any other text.
+    pub fn for_each_pretoken(&self, text: &str, sink: &mut dyn FnMut(&[u8])) -> Result<()> {
+        let normalized: Cow<'_, str> = match &self.normalizer {
+            Some(n) => Cow::Owned(n.apply(text.to_owned())?),
+            None => Cow::Borrowed(text),
+        };
+        match self.space_replacement {
+            Some(r) => self.pre_tokenizer.run(&normalized, true, &mut |piece| {
+                sink(piece.replace(r, " ").as_bytes());
+            }),
+            None => self
+                .pre_tokenizer
+                .run(&normalized, true, &mut |piece| sink(piece.as_bytes())),
+        }
+    }
+
+    /// The char SentencePiece-style files write for a space (`▁`), if any.
+    pub fn space_replacement(&self) -> Option<char> {
+        self.space_replacement
+    }
+
+    /// The id of the `<0xXX>` token of `byte`, for models with `byte_fallback`.
+    pub fn byte_fallback_id(&self, byte: u8) -> Option<u32> {
+        self.model
+            .byte_fallback
+            .as_ref()
+            .and_then(|table| table[usize::from(byte)])
+    }
+
     /// The pipeline up to the model: every added token and every pre-token, in order
     /// (`reference`: pre-tokenize with the slow reference, see `encode_reference`).
     fn encode_pieces(

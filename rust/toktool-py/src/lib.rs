@@ -17,6 +17,7 @@ mod covers;
 mod healing;
 mod merge;
 mod tokenizer;
+mod zett;
 
 /// Map a core error to the matching `toktool.errors` class.
 pub(crate) fn to_py_err(py: Python<'_>, err: &Error) -> PyErr {
@@ -160,5 +161,8 @@ fn _toktool(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merge::merge_batches, m)?)?;
     m.add_function(wrap_pyfunction!(merge::merge_units, m)?)?;
     m.add_function(wrap_pyfunction!(merge::_time_merge_units, m)?)?;
+    m.add_function(wrap_pyfunction!(zett::zett_decompose, m)?)?;
+    m.add_function(wrap_pyfunction!(zett::zett_decompose_vocab, m)?)?;
+    m.add_function(wrap_pyfunction!(zett::zett_sample_unigram, m)?)?;
     Ok(())
 }
