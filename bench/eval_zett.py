@@ -201,7 +201,7 @@ def main() -> None:
                            bits_per_byte(lm, target, transfer.input_rows, out_rows, prose)))
         (fc, fp), (hc, hp) = scores
         gap = (fc - hc) / (fc - base_code) if fc > base_code else float("nan")
-        results.append((name, target.vocab_size(), tpb, fc, hc, fp, hp, gap, predict_s))
+        results.append((name, target.vocab_size, tpb, fc, hc, fp, hp, gap, predict_s))
         print(f"{name}: fvt {fc:.3f}/{fp:.3f} hypernet {hc:.3f}/{hp:.3f} gap {gap:.2f} "
               f"({predict_s:.0f} s embeddings)", file=sys.stderr)
 
@@ -219,7 +219,7 @@ def main() -> None:
         "| tokenizer | vocab | tokens/byte code | tokens/byte prose | FVT code | hypernet code "
         "| FVT prose | hypernet prose | gap closed (code) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| smollm2 (original model) | {original.vocab_size()} | {summary['smollm2'][0]:.3f} | "
+        f"| smollm2 (original model) | {original.vocab_size} | {summary['smollm2'][0]:.3f} | "
         f"{summary['smollm2'][1]:.3f} | {base_code:.3f} | {floor_code:.3f} (floor) | "
         f"{base_prose:.3f} | {floor_prose:.3f} (floor) | |",
     ]

@@ -330,13 +330,13 @@ def test_converted_directory_loads_in_transformers(
     model = AutoModelForCausalLM.from_pretrained(out)
     tokenizer = AutoTokenizer.from_pretrained(out)
     new = toktool.Tokenizer.from_file(new_tokenizer_file)
-    assert model.config.vocab_size == new.vocab_size() == transfer.input_rows.shape[0]
+    assert model.config.vocab_size == new.vocab_size == transfer.input_rows.shape[0]
     text = "def main(argv):\n    return 0\n"
     ids = tokenizer(text, return_tensors="pt").input_ids
     assert ids[0].tolist() == new.encode(text)
     with torch.no_grad():
         logits = model(ids).logits
-    assert logits.shape == (1, ids.shape[1], new.vocab_size())
+    assert logits.shape == (1, ids.shape[1], new.vocab_size)
     assert torch.isfinite(logits).all()
     generated = model.generate(ids, max_new_tokens=5, do_sample=False)
     assert generated.shape[1] == ids.shape[1] + 5
@@ -363,14 +363,14 @@ def test_transfer_methods_agree_on_shared_tokens(tiny_dir: Path, new_tokenizer_f
     copy = new_embeddings(model, original, new, method="copy")
     emb = model.get_input_embeddings().weight
     shared = 0
-    for token_id in range(new.vocab_size()):
+    for token_id in range(new.vocab_size):
         raw = new.token_bytes(token_id)
         ids = original.bpe_bytes(raw) if raw else []
-        if len(ids) == 1 and token_id not in new.special_tokens().values():
+        if len(ids) == 1 and token_id not in new.special_tokens.values():
             shared += 1
             assert torch.equal(fvt.input_rows[token_id], emb[ids[0]])
             assert torch.equal(copy.input_rows[token_id], emb[ids[0]])
-        elif len(ids) > 1 and token_id not in new.special_tokens().values():
+        elif len(ids) > 1 and token_id not in new.special_tokens.values():
             expected = emb[ids].mean(0)
             assert torch.allclose(fvt.input_rows[token_id], expected, atol=1e-6)
     assert shared > 50

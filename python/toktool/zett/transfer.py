@@ -83,9 +83,9 @@ def _original_role_ids(model: Any, original: Any) -> dict[str, int]:
         value = getattr(config, f"{role}_token_id", None)
         if isinstance(value, list):
             value = value[0] if value else None
-        if isinstance(value, int) and 0 <= value < original.vocab_size():
+        if isinstance(value, int) and 0 <= value < original.vocab_size:
             ids[role] = value
-    for content, token_id in original.special_tokens().items():
+    for content, token_id in original.special_tokens.items():
         role = _role(content)
         if role is not None:
             ids.setdefault(role, int(token_id))
@@ -111,9 +111,9 @@ def new_embeddings(
     if method == "hypernet" and hypernet is None:
         raise InvalidInputError("method 'hypernet' needs a hypernetwork (--hypernet CKPT)")
     lm = FrozenLM(model)
-    if lm.vocab_size < original.vocab_size():
+    if lm.vocab_size < original.vocab_size:
         raise InvalidInputError(
-            f"the model has {lm.vocab_size} embeddings, its tokenizer {original.vocab_size()} tokens"
+            f"the model has {lm.vocab_size} embeddings, its tokenizer {original.vocab_size} tokens"
         )
     emb_in = lm.input_embeddings.detach()
     emb_out = None if lm.tied else lm.output_embeddings.detach()
@@ -122,8 +122,8 @@ def new_embeddings(
     lengths = np.asarray(parts.lengths)
     ids = np.asarray(parts.ids)
     n = len(lengths)
-    mean_in = emb_in[: original.vocab_size()].mean(dim=0)
-    mean_out = None if emb_out is None else emb_out[: original.vocab_size()].mean(dim=0)
+    mean_in = emb_in[: original.vocab_size].mean(dim=0)
+    mean_out = None if emb_out is None else emb_out[: original.vocab_size].mean(dim=0)
     with torch.no_grad():
         if method == "hypernet":
             rows_in, rows_out = hypernet.predict(ids, lengths, progress=progress)
@@ -175,9 +175,9 @@ def _copy_specials(
     model: Any, original: Any, new: Any, emb_in: Any, emb_out: Any, rows_in: Any, rows_out: Any
 ) -> dict[str, str]:
     roles = _original_role_ids(model, original)
-    original_specials = [int(i) for i in original.special_tokens().values()]
+    original_specials = [int(i) for i in original.special_tokens.values()]
     done: dict[str, str] = {}
-    for content, new_id in sorted(new.special_tokens().items(), key=lambda kv: kv[1]):
+    for content, new_id in sorted(new.special_tokens.items(), key=lambda kv: kv[1]):
         source: Optional[int] = None
         try:
             source = int(original.token_to_id(content))
@@ -227,7 +227,7 @@ def _original_tokenizer(model_path: str | os.PathLike[str]) -> Any:
 def _new_special_ids(model: Any, original: Any, new: Any) -> dict[str, Optional[int]]:
     """bos/eos/pad/unk ids for the converted config: same content first, else same role."""
     roles = _original_role_ids(model, original)
-    specials = new.special_tokens()
+    specials = new.special_tokens
     by_role: dict[str, int] = {}
     for content, token_id in sorted(specials.items(), key=lambda kv: kv[1]):
         role = _role(content)
