@@ -328,24 +328,7 @@ impl<'a> PieceCounts<'a> {
 // Counts are far below 2^52, where `u64 as f64` starts rounding.
 #[allow(clippy::cast_precision_loss)]
 fn choose_vocab<'a>(batch: &PieceCounts<'a>, config: &SamplerConfig) -> (Vec<&'a [u8]>, Vec<f64>) {
-    let mut byte_counts = [0u64; 256];
-    let mut substring_counts: FxHashMap<&'a [u8], u64> = FxHashMap::default();
-    for (&piece, &count) in batch.unique.iter().zip(&batch.counts) {
-        for (start, &byte) in piece.iter().enumerate() {
-            byte_counts[usize::from(byte)] += count;
-            let longest = config.max_token_bytes.min(piece.len() - start);
-            for len in 2..=longest {
-                *substring_counts
-                    .entry(&piece[start..start + len])
-                    .or_insert(0) += count;
-            }
-        }
-    }
-    let min_count = u64::from(config.min_count);
-    let kept: Vec<(&'a [u8], u64)> = substring_counts
-        .into_iter()
-        .filter(|&(_, count)| count >= min_count)
-        .collect();
+    let (byte_counts, kept) = count_substrings(batch, config.max_token_bytes, config.min_count);
     let total = kept.iter().map(|&(_, c)| c).sum::<u64>() + byte_counts.iter().sum::<u64>();
     let log_total = (total.max(1) as f64).ln();
     let score = |count: u64| (count as f64).ln() - log_total;
@@ -390,6 +373,50 @@ fn choose_vocab<'a>(batch: &PieceCounts<'a>, config: &SamplerConfig) -> (Vec<&'a
     (vocab, scores)
 }
 
+/// Step 2 of [`sample_unigram`]: how often each byte occurs, and the substrings of
+/// 2..=`max_len` bytes that occur at least `min_count` times, with their counts (in no
+/// particular order). Each piece counts as often as it occurs.
+///
+/// Substrings are nodes of a trie walked from every start position, so extending a substring
+/// by one byte costs one lookup keyed by `(node, byte)` instead of hashing the whole slice.
+fn count_substrings<'a>(
+    batch: &PieceCounts<'a>,
+    max_len: usize,
+    min_count: u32,
+) -> ([u64; 256], Vec<(&'a [u8], u64)>) {
+    let mut children: FxHashMap<u64, u32> = FxHashMap::default();
+    // Per node: its count and where it was first seen (piece, start, length).
+    let mut counts: Vec<u64> = vec![0];
+    let mut spans: Vec<(u32, u32, u32)> = vec![(0, 0, 0)];
+    for (p, (&piece, &count)) in batch.unique.iter().zip(&batch.counts).enumerate() {
+        for start in 0..piece.len() {
+            let mut node = 0u32;
+            for (len, &b) in piece[start..].iter().take(max_len).enumerate() {
+                let next = counts.len() as u32;
+                node = *children
+                    .entry(u64::from(node) << 8 | u64::from(b))
+                    .or_insert_with(|| {
+                        counts.push(0);
+                        spans.push((p as u32, start as u32, len as u32 + 1));
+                        next
+                    });
+                counts[node as usize] += count;
+            }
+        }
+    }
+    let mut byte_counts = [0u64; 256];
+    let mut kept = Vec::new();
+    for (&(p, start, len), &count) in spans.iter().zip(&counts).skip(1) {
+        let bytes = &batch.unique[p as usize][start as usize..(start + len) as usize];
+        if len == 1 {
+            byte_counts[usize::from(bytes[0])] = count;
+        } else if count >= u64::from(min_count) {
+            kept.push((bytes, count));
+        }
+    }
+    (byte_counts, kept)
+}
+
 /// `SINGLE_BYTES[b] == b`, so single-byte tokens can borrow a `'static` slice.
 static SINGLE_BYTES: [u8; 256] = {
     let mut table = [0u8; 256];
@@ -418,26 +445,50 @@ fn gumbel(seed: u64, bytes: &[u8]) -> f64 {
     -(-uniform.ln()).ln()
 }
 
-/// Viterbi segmentation under a unigram model.
+/// Viterbi segmentation under a unigram model. The vocabulary is a byte trie, so the tokens
+/// starting at a position are found by one walk that stops where no token continues.
 struct Segmenter<'a> {
-    ids: FxHashMap<&'a [u8], u32>,
+    /// `(node << 8 | byte) -> child node`; node 0 is the root.
+    children: FxHashMap<u64, u32>,
+    /// `token_at[node]`: the id of the token spelled by the path to `node`, if any.
+    token_at: Vec<Option<u32>>,
     scores: &'a [f64],
-    longest: usize,
 }
 
 impl<'a> Segmenter<'a> {
-    fn new(vocab: &[&'a [u8]], scores: &'a [f64]) -> Self {
-        let ids = vocab
-            .iter()
-            .enumerate()
-            .map(|(id, &bytes)| (bytes, id as u32))
-            .collect();
-        let longest = vocab.iter().map(|t| t.len()).max().unwrap_or(1);
-        Segmenter {
-            ids,
-            scores,
-            longest,
+    fn new(vocab: &[&[u8]], scores: &'a [f64]) -> Self {
+        let mut children: FxHashMap<u64, u32> = FxHashMap::default();
+        let mut token_at: Vec<Option<u32>> = vec![None];
+        for (id, token) in vocab.iter().enumerate() {
+            let mut node = 0u32;
+            for &b in *token {
+                let next = token_at.len() as u32;
+                node = *children
+                    .entry(u64::from(node) << 8 | u64::from(b))
+                    .or_insert_with(|| {
+                        token_at.push(None);
+                        next
+                    });
+            }
+            token_at[node as usize] = Some(id as u32);
         }
+        Segmenter {
+            children,
+            token_at,
+            scores,
+        }
+    }
+
+    /// Every `(id, length)` of a vocabulary token that `text` starts with, shortest first.
+    fn prefixes<'t>(&'t self, text: &'t [u8]) -> impl Iterator<Item = (u32, usize)> + 't {
+        let mut node = 0u32;
+        text.iter()
+            .enumerate()
+            .map_while(move |(i, &b)| {
+                node = *self.children.get(&(u64::from(node) << 8 | u64::from(b)))?;
+                Some((self.token_at[node as usize], i + 1))
+            })
+            .filter_map(|(id, len)| Some((id?, len)))
     }
 
     /// The best segmentation of `piece` (every single byte must be in the vocabulary).
@@ -452,10 +503,7 @@ impl<'a> Segmenter<'a> {
         let mut best: Vec<(f64, u32, u32, usize)> = vec![(0.0, 0, 0, 0); n + 1];
         for start in (0..n).rev() {
             let mut winner: Option<(f64, u32, u32, usize)> = None;
-            for len in 1..=self.longest.min(n - start) {
-                let Some(&id) = self.ids.get(&piece[start..start + len]) else {
-                    continue;
-                };
+            for (id, len) in self.prefixes(&piece[start..]) {
                 let (rest_score, rest_tokens, _, _) = best[start + len];
                 let candidate = (
                     self.scores[id as usize] + rest_score,
@@ -642,6 +690,49 @@ mod tests {
                     prop_assert_eq!(&decoded(&tok, d.get(i).expect("piece")), piece);
                 }
             }
+        }
+    }
+
+    /// The slow reference of [`count_substrings`]: every substring slice hashed into a map.
+    fn count_substrings_reference<'a>(
+        batch: &PieceCounts<'a>,
+        max_len: usize,
+        min_count: u32,
+    ) -> ([u64; 256], Vec<(&'a [u8], u64)>) {
+        let mut byte_counts = [0u64; 256];
+        let mut substrings: FxHashMap<&'a [u8], u64> = FxHashMap::default();
+        for (&piece, &count) in batch.unique.iter().zip(&batch.counts) {
+            for start in 0..piece.len() {
+                byte_counts[usize::from(piece[start])] += count;
+                for len in 2..=max_len.min(piece.len() - start) {
+                    *substrings.entry(&piece[start..start + len]).or_insert(0) += count;
+                }
+            }
+        }
+        let kept = substrings
+            .into_iter()
+            .filter(|&(_, c)| c >= u64::from(min_count))
+            .collect();
+        (byte_counts, kept)
+    }
+
+    proptest! {
+        #[test]
+        fn substring_counts_match_reference(
+            texts in prop::collection::vec(
+                prop::collection::vec(prop::collection::vec(
+                    prop::sample::select(b"ab \xff".to_vec()), 1..12), 0..6),
+                0..5),
+            max_len in 1usize..6,
+            min_count in 0u32..4,
+        ) {
+            let batch = PieceCounts::new(&texts);
+            let (bytes, mut kept) = count_substrings(&batch, max_len, min_count);
+            let (bytes_ref, mut kept_ref) = count_substrings_reference(&batch, max_len, min_count);
+            kept.sort_unstable();
+            kept_ref.sort_unstable();
+            prop_assert_eq!(bytes, bytes_ref);
+            prop_assert_eq!(kept, kept_ref);
         }
     }
 
