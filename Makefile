@@ -10,7 +10,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install install-deps build demo test test-rust test-python stubtest bench bench-merge eval eval-merge fuzz fuzz-build fuzz-smoke lint clean
+.PHONY: install install-deps build demo test test-rust test-python stubtest bench bench-merge eval eval-merge eval-zett fuzz fuzz-build fuzz-smoke lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,13 @@ bench-merge: install
 	$(PY) bench/bench_merge.py --out docs/MERGE.md --min-ratio 100
 
 eval-merge: install
-	$(PY) bench/eval_merge.py --out docs/MERGE.md
+	$(PY) bench/eval_merge.py --out docs/MERGE.md $(if $(wildcard $(ZETT_CHECKPOINT)/hypernet.json),--hypernet $(ZETT_CHECKPOINT),)
+
+# ZeTT: train (or resume) the SmolLM2 hypernetwork for ZETT_STEPS steps, then transfer and score.
+ZETT_STEPS ?= 400
+ZETT_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean/checkpoint
+eval-zett: install
+	$(PY) bench/eval_zett.py --steps $(ZETT_STEPS) --out docs/ZETT.md
 
 
 # Model-quality evaluations (SmolLM2 on CPU, a few minutes each).

@@ -17,6 +17,7 @@ from toktool import _toktool, digits, errors, merge, testing
 from toktool._toktool import CoverSearch, parallelism, set_parallelism
 from toktool.bytes import ByteEnsemble, ByteLM, ByteState
 from toktool.errors import (
+    CheckpointError,
     InternalError,
     InvalidInputError,
     InvalidTokenIdError,
@@ -45,6 +46,7 @@ __all__ = [
     "ByteEnsemble",
     "ByteLM",
     "ByteState",
+    "CheckpointError",
     "CoverSearch",
     "DynamicTokenizer",
     "Embedder",

@@ -194,3 +194,70 @@ def byte_level(tok: toktool.Tokenizer, name: str) -> None:
     out = blm.generate(prompt, max_bytes=12, temperature=0)
     print(f"  naive greedy: {prompt + greedy_naive!r}")
     print(f"  exact greedy: {prompt + out!r}   ({time.perf_counter() - t0:.0f}s incl. model load)")
+
+
+@section("Zero-shot tokenizer transfer: SmolLM2-135M speaking cl100k's vocabulary")
+def zett_transfer(tok: toktool.Tokenizer, name: str) -> None:
+    import numpy as np
+
+    from toktool import artifacts
+    from toktool.zett import decompose_vocab, sample_tokenizer
+
+    target = toktool.load_tokenizer("cl100k")
+    t0 = time.perf_counter()
+    parts = decompose_vocab(target, tok, max_len=8)
+    took = time.perf_counter() - t0
+    counts = np.bincount(np.minimum(parts.lengths, 4), minlength=5)
+    print(
+        f"  cl100k's {target.vocab_size:,} tokens decomposed into {name} tokens in "
+        f"{took * 1e3:.0f} ms: 1 part {counts[1]:,}, 2 parts {counts[2]:,}, 3 parts "
+        f"{counts[3]:,}, 4+ {counts[4]:,}"
+    )
+    example = next((
+        i for i in range(target.vocab_size)
+        if parts.lengths[i] == 3 and target.token_bytes(i).strip().isalpha()
+        and len(target.token_bytes(i)) >= 10
+    ), None)
+    if example is not None:
+        row = parts.ids[example, : parts.lengths[example]]
+        print(f"  e.g. cl100k {target.token_bytes(example)!r} = {name} "
+              f"{' + '.join(repr(tok.token_bytes(int(i))) for i in row)}")
+    texts = artifacts.stdlib_corpus(max_bytes=64_000)
+    t0 = time.perf_counter()
+    sampled = sample_tokenizer(tok, texts, 4096, noise=1.0, seed=0)
+    took = time.perf_counter() - t0
+    print(f"  training sampler: a 4,096-token UnigramLM vocabulary drawn from 64 KB of text and "
+          f"the text segmented in {took * 1e3:.0f} ms, e.g. "
+          f"{', '.join(repr(v) for v in sampled.vocab[256:260])}")
+    if name != "smollm2":
+        print("  (transfer needs the SmolLM2 model: run `toktool demo -t smollm2`)")
+        return
+    try:
+        import torch
+
+        from toktool.hf import load_causal_lm
+        from toktool.zett import FrozenLM, new_embeddings
+        from toktool.zett.train import sequence_nats
+    except (ImportError, toktool.ToktoolError) as exc:  # pragma: no cover - optional extra
+        print(f"  (transfer skipped: {exc})")
+        return
+    model = load_causal_lm("smollm2")
+    lm = FrozenLM(model)
+    text = (
+        "def mean(values):\n    total = 0\n    for value in values:\n        total += value\n"
+        "    return total / len(values)\n"
+    )
+
+    def bits(tokenizer: toktool.Tokenizer, rows: torch.Tensor) -> float:
+        ids = torch.tensor([tokenizer.encode(text)])
+        with torch.no_grad():
+            nats, _ = sequence_nats(lm, rows, rows, ids, torch.ones_like(ids, dtype=torch.bool))
+        return float(nats.sum()) / len(text.encode()) / np.log(2)
+
+    t0 = time.perf_counter()
+    original = bits(tok, lm.input_embeddings.detach())
+    fvt = new_embeddings(model, tok, target, method="fvt")
+    transferred = bits(target, fvt.input_rows)
+    print(f"  bits per byte of a small function: original model {original:.2f}, moved to "
+          f"cl100k with FVT {transferred:.2f} ({time.perf_counter() - t0:.1f} s). Train the "
+          "hypernetwork with `toktool zett train`; numbers in docs/ZETT.md.")

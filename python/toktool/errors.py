@@ -7,6 +7,7 @@ built-in exception that fits their meaning, so ``except ValueError`` keeps worki
 from __future__ import annotations
 
 __all__ = [
+    "CheckpointError",
     "InternalError",
     "InvalidInputError",
     "InvalidTokenIdError",
@@ -59,3 +60,7 @@ class ToktoolIOError(ToktoolError, OSError):
 
 class InternalError(ToktoolError):
     """A bug in toktool: please report it with the message."""
+
+
+class CheckpointError(ToktoolIOError):
+    """A hypernetwork checkpoint is missing, truncated, a pickle, or does not match the model."""

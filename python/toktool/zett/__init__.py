@@ -11,3 +11,44 @@ retraining. The parts:
 - ``toktool.zett.train``: the training loop (single process or ``torchrun`` DDP);
 - ``toktool.zett.transfer``: writing a converted Hugging Face model directory.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+from toktool.zett.decompose import Decomposition, decompose, decompose_vocab
+from toktool.zett.sampler import SampledTokenizer, sample_tokenizer
+
+_TORCH_NAMES = {
+    "HyperNetwork": "toktool.zett.model",
+    "HypernetConfig": "toktool.zett.model",
+    "HypernetEmbedder": "toktool.zett.model",
+    "CheckpointError": "toktool.zett.model",
+    "load_hypernet": "toktool.zett.model",
+    "save_hypernet": "toktool.zett.model",
+    "FrozenLM": "toktool.zett.train",
+    "TrainConfig": "toktool.zett.train",
+    "train": "toktool.zett.train",
+    "convert_model": "toktool.zett.transfer",
+    "new_embeddings": "toktool.zett.transfer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The PyTorch parts load on first use, so ``toktool.zett`` imports without torch."""
+    module = _TORCH_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'toktool.zett' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "Decomposition",
+    "SampledTokenizer",
+    "decompose",
+    "decompose_vocab",
+    "sample_tokenizer",
+    *sorted(_TORCH_NAMES),
+]

@@ -31,7 +31,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from toktool.errors import InvalidInputError, ToktoolIOError
+from toktool.errors import CheckpointError, InvalidInputError
 
 __all__ = [
     "CHECKPOINT_CONFIG",
@@ -50,10 +50,6 @@ CHECKPOINT_WEIGHTS = "hypernet.safetensors"
 _FORMAT = "toktool-zett-hypernet"
 _FORMAT_VERSION = 1
 _RESIDUALS = ("first", "mean", "none")
-
-
-class CheckpointError(ToktoolIOError):
-    """A hypernetwork checkpoint is missing, truncated, not safetensors, or does not match."""
 
 
 def _torch() -> Any:

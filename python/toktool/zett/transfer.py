@@ -86,9 +86,9 @@ def _original_role_ids(model: Any, original: Any) -> dict[str, int]:
         if isinstance(value, int) and 0 <= value < original.vocab_size:
             ids[role] = value
     for content, token_id in original.special_tokens.items():
-        role = _role(content)
-        if role is not None:
-            ids.setdefault(role, int(token_id))
+        named = _role(content)
+        if named is not None:
+            ids.setdefault(named, int(token_id))
     return ids
 
 
@@ -163,12 +163,15 @@ def new_embeddings(
 
 
 def _mean_rows(matrix: Any, ids: np.ndarray, lengths: np.ndarray) -> Any:
+    """Row ``i``: the mean of ``matrix`` over ``ids[i, :lengths[i]]`` (zeros when empty)."""
     torch = _torch()
-    safe = torch.as_tensor(np.maximum(ids, 0), dtype=torch.long)
-    valid = torch.as_tensor(ids >= 0).to(matrix.dtype)
-    sums = (matrix[safe] * valid.unsqueeze(-1)).sum(dim=1)
-    counts = torch.as_tensor(np.maximum(lengths, 1)).to(matrix.dtype).unsqueeze(1)
-    return sums / counts
+    valid = ids >= 0
+    flat = torch.as_tensor(ids[valid], dtype=torch.long, device=matrix.device)
+    rows = torch.as_tensor(np.nonzero(valid)[0], dtype=torch.long, device=matrix.device)
+    sums = matrix.new_zeros((len(lengths), matrix.shape[1]))
+    sums.index_add_(0, rows, matrix.index_select(0, flat))
+    counts = torch.as_tensor(np.maximum(lengths, 1), device=matrix.device).to(matrix.dtype)
+    return sums / counts.unsqueeze(1)
 
 
 def _copy_specials(
