@@ -426,3 +426,55 @@ def test_cli_train_then_convert(tiny_dir: Path, new_tokenizer_file: Path, tmp_pa
     assert res.exit_code == 2 and "no such file" in res.output
     assert runner.invoke(app, ["zett", "train", "--help"]).exit_code == 0
     assert "torchrun" in runner.invoke(app, ["zett", "train", "--help"]).output
+
+
+def test_cli_trains_data_parallel_under_torchrun(tiny_dir: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.py"
+    corpus.write_text("".join(_corpus()[:20]))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "toktool.cli", "zett", "train", "--model", str(tiny_dir), "--corpus", str(corpus),
+           "--out", str(tmp_path / "hn"), "--steps", "2", "--batch-size", "2", "--seq-len", "32",
+           "--vocab-size", "400", "--layers", "1"]
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "2 steps on cpu x2" in run.stdout
+    meta = json.loads((tmp_path / "hn" / "checkpoint" / "hypernet.json").read_text())
+    assert meta["step"] == 2
+
+
+# ------------------------------------------------------------------------------------------------
+# the embedder of dynamic merging
+# ------------------------------------------------------------------------------------------------
+
+
+def test_hypernet_embeds_dynamically_merged_tokens(tiny_dir: Path) -> None:
+    from toktool.hf import load_causal_lm
+    from toktool.merge import DynamicTokenizer, Embedder
+    from toktool.zett.model import HypernetEmbedder
+
+    model = load_causal_lm(tiny_dir)
+    lm = FrozenLM(model)
+    torch.manual_seed(5)
+    hn = lm.new_hypernet(num_layers=1, residual="none", max_length=4)
+    embedder = HypernetEmbedder(hn)
+    assert isinstance(embedder, Embedder)
+    texts = [t[:400] for t in _corpus()[:6]]
+    cached = DynamicTokenizer(_tok(tiny_dir), embedder, max_merges=30, cache_size=1000)
+    uncached = DynamicTokenizer(_tok(tiny_dir), embedder, max_merges=30, cache_size=0)
+    a, b = cached(texts), cached(texts)
+    c = uncached(texts)
+    assert a.result.new_tokens and torch.equal(a.inputs_embeds, c.inputs_embeds)
+    assert torch.equal(a.inputs_embeds, b.inputs_embeds) and cached.cache.hits > 0
+    # a merged token's row is the hypernetwork's prediction from its parts (cut to max_length)
+    parts = a.result.new_tokens[0]
+    direct = embedder.embed([parts])[0]
+    ids = np.full((1, 4), -1)
+    cut = list(parts)[:4]
+    ids[0, : len(cut)] = cut
+    with torch.no_grad():
+        expected, _ = hn(torch.as_tensor(ids[:, : len(cut)]))
+    assert torch.allclose(direct, expected[0], atol=1e-6)
+    with torch.no_grad():
+        logits = model(inputs_embeds=a.inputs_embeds, attention_mask=a.attention_mask).logits
+    assert torch.isfinite(logits).all()
