@@ -52,26 +52,15 @@ def split_corpus() -> tuple[list[str], list[str], list[str], list[str]]:
 
 def code_tokenizer(train_code: list[str], vocab_size: int = 32768) -> Path:
     """A byte-level BPE trained with HF tokenizers on the training code (cached)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
     from toktool import artifacts
+    from toktool.testing import train_byte_level_bpe
 
     path = artifacts.cache_dir() / "zett" / f"code-bpe-{vocab_size}.json"
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(train_code, trainer)
     tmp = path.with_suffix(".tmp")
-    tok.save(str(tmp))
+    tmp.write_text(train_byte_level_bpe(train_code, vocab_size, ["<|endoftext|>"]))
     os.replace(tmp, path)
     return path
 

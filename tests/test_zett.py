@@ -59,23 +59,13 @@ def untied_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def new_tokenizer_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A different byte-level BPE (trained on other text, other specials) to transfer to."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
     from toktool import artifacts
+    from toktool.testing import train_byte_level_bpe
 
     texts = artifacts.stdlib_corpus(1_500_000)[-200:]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=700,
-        special_tokens=["<s>", "<|endoftext|>", "<pad>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer)
+    json_text = train_byte_level_bpe(texts, 700, ["<s>", "<|endoftext|>", "<pad>"])
     path = tmp_path_factory.mktemp("newtok") / "tokenizer.json"
-    tok.save(str(path))
+    path.write_text(json_text)
     return path
 
 

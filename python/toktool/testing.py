@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Optional
 
 __all__ = [
     "bpe_tokenizer_json",
     "merge_chain_tokenizer_json",
     "tiny_causal_lm",
     "tiny_tokenizer_json",
+    "train_byte_level_bpe",
 ]
 
 
@@ -82,6 +83,26 @@ def merge_chain_tokenizer_json(length: int = 12) -> str:
     return bpe_tokenizer_json(vocab, merges)
 
 
+def train_byte_level_bpe(
+    texts: Any, vocab_size: int, special_tokens: Optional[list[str]] = None
+) -> str:
+    """A byte-level BPE (GPT-2 pre-tokenization, all 256 bytes in the vocabulary) trained on
+    ``texts`` with HF ``tokenizers``, as ``tokenizer.json`` text."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(special_tokens or []),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    return str(tok.to_str())
+
+
 def tiny_causal_lm(
     directory: Any,
     *,
@@ -104,7 +125,7 @@ def tiny_causal_lm(
     import pathlib
 
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
+    from tokenizers import Tokenizer
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from toktool import artifacts
@@ -112,16 +133,7 @@ def tiny_causal_lm(
     out = pathlib.Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     texts = artifacts.stdlib_corpus(corpus_bytes)
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer)
+    tok = Tokenizer.from_str(train_byte_level_bpe(texts, vocab_size, ["<|endoftext|>"]))
     tok.save(str(out / "tokenizer.json"))
     ids = [i for t in texts for i in tok.encode(t).ids + [0]]
     torch.manual_seed(seed)
