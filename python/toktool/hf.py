@@ -135,7 +135,8 @@ class HFTokenLM:
         self.model = model
         self.bos_id = bos_id
         config = getattr(model, "config", None)
-        self.vocab_size = int(vocab_size or getattr(config, "vocab_size", 0))
+        size: Any = vocab_size or getattr(config, "vocab_size", 0)
+        self.vocab_size = int(size)
         self.forward_calls = 0
         self.tokens_processed = 0
         self._seq: list[int] = []
