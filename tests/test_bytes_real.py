@@ -119,3 +119,27 @@ def test_real_model_prefers_the_right_completion(smollm2) -> None:  # type: igno
     # naive prompting: the canonical tokens of "def fibon" end in a token boundary that the
     # model rarely saw; the exact next-byte distribution is far more confident
     assert math.exp(logp[ord("a")]) > 0.5
+
+
+@pytest.mark.parametrize("name", ["smollm2", "cl100k", "mistral-sp"])
+def test_valid_among_matches_the_unlocalized_reference(name: str) -> None:
+    """valid_among (localized to the last certain pre-token, answers remembered) must give the
+    same answer as valid_next (every token checked on the whole tail), asked twice so that the
+    second answer comes from the memo."""
+    tok, _ = loaded(name)
+    search = toktool.CoverSearch(tok)
+    everything = list(range(tok.vocab_size))
+    localized = 0
+    for prompt in [b"value, c", b"    def add_key", b"x = foo(", b"a  ", b"it'", b"foo.\n",
+                   b"caf\xc3\xa9 ", b"na\xc3\xafve ca"]:
+        y = tok.implicit_prefix + prompt
+        c = search.covers(y, validate=False)
+        tail, at_start = y[c["boundary"]:], c["boundary"] == 0
+        for ids in c["exact"]:
+            reference = search.valid_next(tail, ids, at_start)
+            for _ in range(2):
+                np.testing.assert_array_equal(
+                    search.valid_among(tail, ids, at_start, everything), reference,
+                    err_msg=f"{name} {y!r} {ids}")
+            localized += len(ids) > 1
+    assert localized > 3  # several questions had a prefix with an inner boundary to localize at

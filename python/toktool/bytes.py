@@ -118,7 +118,7 @@ class ByteLM:
         # head is part of the key because which candidates are negligible depends on the model
         # context. One ByteLM may serve several threads, so the LRU bookkeeping takes a lock.
         self._masks: OrderedDict[
-            tuple[tuple[int, ...], bytes, tuple[int, ...], bool], np.ndarray
+            tuple[tuple[int, ...], bytes, tuple[int, ...], bool, float], np.ndarray
         ] = OrderedDict()
         self._masks_lock = threading.Lock()
         self._mask_cache_size = mask_cache_size
@@ -128,8 +128,9 @@ class ByteLM:
         self.seconds = {"bookkeeping": 0.0, "model": 0.0}
         #: Forward passes of the last exact sampling run (when the LM counts them).
         self.last_sampling: dict[str, int] = {}
-        # The least likely candidates of a context, holding together less than this share of its
-        # probability, are dropped without a canonicity check (0 checks every candidate).
+        # The error budget of a next-byte distribution, as a share of P(prefix): covers ending at
+        # the prefix's end, and the least likely next tokens of each, are dropped unchecked while
+        # together they hold less than this share (per cover); 0 checks every candidate.
         self.negligible = negligible
 
     # -- core computations ------------------------------------------------------------------
@@ -178,13 +179,18 @@ class ByteLM:
         )
 
     def _keep_valid(self, tail: bytes, prefix: list[int], at_start: bool, row: np.ndarray,
-                    cand: np.ndarray) -> np.ndarray:
-        """The candidates that carry probability and keep the encoding canonical."""
-        if self.negligible > 0 and cand.size > 16:
+                    cand: np.ndarray, budget: float | None = None) -> np.ndarray:
+        """The candidates that carry probability and keep the encoding canonical.
+
+        The least likely candidates holding together less than ``budget`` of the row's
+        probability (default: ``negligible``) are dropped unchecked.
+        """
+        budget = self.negligible if budget is None else budget
+        if budget > 0 and cand.size > 16:
             p = np.exp(row[cand])
             order = np.argsort(-p, kind="stable")
             remaining = p.sum() - np.cumsum(p[order])
-            keep = int(np.searchsorted(-remaining, -self.negligible, side="left")) + 1
+            keep = int(np.searchsorted(-remaining, -budget, side="left")) + 1
             cand = np.sort(cand[order[:keep]])
         if cand.size == 0:
             return cand
@@ -193,9 +199,11 @@ class ByteLM:
         self.seconds["bookkeeping"] += time.perf_counter() - t0
         return cand[ok]
 
-    def _valid_next(self, a: _Analysis, ids: list[int], row: np.ndarray) -> np.ndarray:
-        """Ids of the tokens that may follow the exact cover ``ids`` (negligible ones dropped)."""
-        key = (tuple(a.head), a.tail, tuple(ids), a.at_start)
+    def _valid_next(self, a: _Analysis, ids: list[int], row: np.ndarray,
+                    budget: float) -> np.ndarray:
+        """Ids of the tokens that may follow the exact cover ``ids`` (the least likely ones,
+        holding less than ``budget`` of its row, dropped)."""
+        key = (tuple(a.head), a.tail, tuple(ids), a.at_start, budget)
         with self._masks_lock:
             valid = self._masks.get(key)
             if valid is not None:
@@ -204,7 +212,7 @@ class ByteLM:
             cand = np.arange(self._vocab, dtype=np.int64)
             if self.eos_id is not None:
                 cand = cand[cand != self.eos_id]
-            valid = self._keep_valid(a.tail, ids, a.at_start, row, cand)
+            valid = self._keep_valid(a.tail, ids, a.at_start, row, cand, budget)
             with self._masks_lock:
                 self._masks[key] = valid
                 if len(self._masks) > self._mask_cache_size:
@@ -220,8 +228,17 @@ class ByteLM:
             scores = lp + row[last]
             for b in np.unique(nxt):
                 terms[int(b)].append(_lse(scores[nxt == b]))
+        log_total = a.total()
         for ids, lp, row in a.exact:
-            valid = self._valid_next(a, ids, row)
+            # The error budget is a share of P(y): a cover holding the share w of it may drop
+            # candidates holding negligible / w of its own row (all of them when w < negligible).
+            budget = 0.0
+            if self.negligible > 0:
+                share = math.exp(lp - log_total) if log_total > -math.inf else 0.0
+                if share <= self.negligible:
+                    continue
+                budget = min(1.0, self.negligible / share)
+            valid = self._valid_next(a, ids, row, budget)
             firsts = self._first[valid]
             scores = lp + row[valid]
             for b in np.unique(firsts):

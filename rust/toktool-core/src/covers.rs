@@ -17,8 +17,21 @@
 //! known pre-tokenizer patterns distinguish, plus the end of text): a candidate is valid when some
 //! probe's canonical encoding starts with it. All encodings are done on the tail only, so the cost
 //! does not grow with the prompt. A slow reference that re-encodes whole strings lives in the tests.
+//!
+//! `ByteLM` asks which tokens may follow each exact cover: up to the whole vocabulary, one to
+//! twenty encodes per token. [`CoverSearch::valid_among`] makes that cheap in two steps. It first
+//! *localizes* the question: when the tail has a certain pre-token boundary `s` at a token
+//! boundary of the prefix ids (a pre-token starts at `s` after every probe), the encoding of any
+//! text after the tail is the fixed ids before `s` followed by the encoding of the rest on its own,
+//! so only the bytes and ids after `s` matter (the last word or run of spaces, say). It then
+//! remembers each token's answer per localized question: the same short local contexts come back
+//! again and again in a document. [`CoverSearch::valid_next`] keeps the unlocalized, uncached
+//! check as the reference.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
 use crate::parallel::{maybe_par_filter, maybe_par_map};
@@ -100,17 +113,40 @@ pub struct Covers {
     pub canonical: Option<Vec<u32>>,
 }
 
+/// A localized validity question: the bytes and ids after a certain pre-token boundary, and
+/// whether that boundary is the document start.
+type LocalKey = (Vec<u8>, Vec<u32>, bool);
+
+/// Per token of the vocabulary: not decided yet, invalid, valid.
+type Answers = Arc<[AtomicU8]>;
+
+const UNDECIDED: u8 = 0;
+const INVALID: u8 = 1;
+const VALID: u8 = 2;
+
+/// How many localized questions keep their answers (each holds one byte per vocabulary entry);
+/// the memo starts over when it is full.
+const MEMO_QUESTIONS: usize = 512;
+
+/// How many token boundaries of the prefix, from the end, are tried as the local start.
+const LOCAL_TRIES: usize = 4;
+
 /// Cover search over one tokenizer.
 #[derive(Debug)]
 pub struct CoverSearch {
     tok: Arc<Tokenizer>,
     index: ByteIndex,
+    memo: Mutex<FxHashMap<LocalKey, Answers>>,
 }
 
 impl CoverSearch {
     pub fn new(tok: Arc<Tokenizer>) -> CoverSearch {
         let index = ByteIndex::new(&tok);
-        CoverSearch { tok, index }
+        CoverSearch {
+            tok,
+            index,
+            memo: Mutex::new(FxHashMap::default()),
+        }
     }
 
     pub fn tokenizer(&self) -> &Tokenizer {
@@ -300,7 +336,9 @@ impl CoverSearch {
 
     /// Which tokens may follow the tail ids `prefix` (whose bytes are `tail`, starting at a
     /// certain boundary; `at_start` when that boundary is the document start): `mask[t]`.
-    /// Fails only on ids outside the vocabulary.
+    /// Fails only on ids outside the vocabulary. Checks every token with the probes on the
+    /// whole tail, without the localization and memo of [`CoverSearch::valid_among`]: the slow
+    /// reference that it is tested against.
     pub fn valid_next(&self, tail: &[u8], prefix: &[u32], at_start: bool) -> Result<Vec<bool>> {
         self.check_ids(prefix)?;
         let all: Vec<u32> = (0..self.tok.vocab_size() as u32).collect();
@@ -326,12 +364,88 @@ impl CoverSearch {
                 vocab_size,
             });
         }
-        let check = |&t: &u32| self.is_valid(tail, prefix, t, at_start);
+        let (local_tail, local_prefix, local_start) = self.localize(tail, prefix, at_start);
+        let answers = self.answers_for((local_tail.to_vec(), local_prefix.to_vec(), local_start));
+        let check = |&t: &u32| {
+            let slot = &answers[t as usize];
+            match slot.load(Ordering::Relaxed) {
+                VALID => true,
+                INVALID => false,
+                _ => {
+                    let valid = self.is_valid(local_tail, local_prefix, t, local_start);
+                    slot.store(if valid { VALID } else { INVALID }, Ordering::Relaxed);
+                    valid
+                }
+            }
+        };
         Ok(if ids.len() > 64 {
             maybe_par_map(ids, check)
         } else {
             ids.iter().map(check).collect()
         })
+    }
+
+    /// The shortest equivalent validity question: `(tail[s..], prefix[k..], at_start && s == 0)`
+    /// for the last token boundary `s` of `prefix` (the `k`-th) that is a certain pre-token
+    /// boundary of `tail`, with the ids before it fixed; the question itself when there is none.
+    fn localize<'a>(
+        &self,
+        tail: &'a [u8],
+        prefix: &'a [u32],
+        at_start: bool,
+    ) -> (&'a [u8], &'a [u32], bool) {
+        let mut ends = Vec::with_capacity(prefix.len());
+        let mut pos = 0;
+        for &id in prefix {
+            pos += self.tok.token_bytes(id).map_or(0, <[u8]>::len);
+            ends.push(pos);
+        }
+        if pos != tail.len() || std::str::from_utf8(tail).is_err() {
+            return (tail, prefix, at_start);
+        }
+        // Boundaries after k = len, len-1, ... prefix tokens (the end of the tail first).
+        for k in (1..=prefix.len()).rev().take(LOCAL_TRIES) {
+            let s = ends[k - 1];
+            if self.is_certain_pretoken_start(tail, &prefix[..k], at_start) {
+                return (&tail[s..], &prefix[k..], false);
+            }
+        }
+        (tail, prefix, at_start)
+    }
+
+    /// Whether, after `tail` followed by every probe, the encoding starts with `before` and a
+    /// pre-token starts right after it.
+    fn is_certain_pretoken_start(&self, tail: &[u8], before: &[u32], at_start: bool) -> bool {
+        PROBES.iter().all(|probe| {
+            let Ok(text) = std::str::from_utf8(&[tail, probe].concat()).map(str::to_owned) else {
+                return false;
+            };
+            let Ok((ids, words)) = self.tok.encode_with_pretokens_at(&text, at_start) else {
+                return false;
+            };
+            let k = before.len();
+            if ids.len() < k || ids[..k] != *before {
+                return false;
+            }
+            // Nothing after `s` (the end-of-text probe at the end of the tail): a boundary.
+            ids.len() == k || words[k] != words[k - 1]
+        })
+    }
+
+    /// The remembered answers to one localized question (a fresh, undecided set if new).
+    fn answers_for(&self, key: LocalKey) -> Answers {
+        let mut memo = self.memo.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(answers) = memo.get(&key) {
+            return Arc::clone(answers);
+        }
+        if memo.len() >= MEMO_QUESTIONS {
+            memo.clear();
+        }
+        let answers: Answers = (0..self.tok.vocab_size())
+            .map(|_| AtomicU8::new(UNDECIDED))
+            .collect();
+        memo.insert(key, Arc::clone(&answers));
+        answers
     }
 
     /// Every id of a token sequence names a token (holes in the id space do not).

@@ -248,10 +248,20 @@ impl Tokenizer {
     /// Encode `text` and say which pre-token each id came from: `words[i]` is the index of the
     /// pre-token (or added token) that produced `ids[i]`. Merging never crosses these.
     pub fn encode_with_pretokens(&self, text: &str) -> Result<(Vec<u32>, Vec<u32>)> {
+        self.encode_with_pretokens_at(text, true)
+    }
+
+    /// `encode_with_pretokens`, where `at_start` says whether `text` begins the document (see
+    /// [`Tokenizer::encode_at`]).
+    pub fn encode_with_pretokens_at(
+        &self,
+        text: &str,
+        at_start: bool,
+    ) -> Result<(Vec<u32>, Vec<u32>)> {
         let mut ids = Vec::with_capacity(text.len() / 3 + 1);
         let mut words = Vec::with_capacity(ids.capacity());
         let mut word = 0u32;
-        self.encode_pieces(text, true, false, &mut |piece| {
+        self.encode_pieces(text, at_start, false, &mut |piece| {
             match piece {
                 Piece::Token(id) => ids.push(id),
                 Piece::Text(bytes) => self.model.encode_piece(bytes, &mut ids),
