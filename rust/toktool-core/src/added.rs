@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 
 /// One entry of `added_tokens`.
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // the flags of HF's `AddedToken`, one for one
 pub struct AddedToken {
     pub id: u32,
     pub content: String,

@@ -176,7 +176,7 @@ impl Normalizer {
         })
     }
 
-    /// The char this normalizer writes in place of a space, if it does (SentencePiece style).
+    /// The char this normalizer writes in place of a space, if it does (`SentencePiece` style).
     pub fn space_replacement(&self) -> Option<char> {
         match self {
             Normalizer::ReplaceLiteral { pattern, content } if pattern == " " => {

@@ -433,14 +433,11 @@ fn parse_into(node: Node<'_>, steps: &mut Vec<Step>) -> Result<()> {
         "Metaspace" => {
             let replacement_str = node.str("replacement")?;
             let mut chars = replacement_str.chars();
-            let replacement = match (chars.next(), chars.next()) {
-                (Some(c), None) => c,
-                _ => {
-                    return Err(Error::json(
-                        node.child_path("replacement"),
-                        "expected exactly one character",
-                    ))
-                }
+            let (Some(replacement), None) = (chars.next(), chars.next()) else {
+                return Err(Error::json(
+                    node.child_path("replacement"),
+                    "expected exactly one character",
+                ));
             };
             let prepend = match node.opt_str("prepend_scheme")? {
                 Some("always") => PrependScheme::Always,

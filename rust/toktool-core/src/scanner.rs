@@ -369,8 +369,7 @@ fn o200k_upper_lower(classes: &Classes, text: &str, start: usize) -> Option<usiz
     }
     text[start..upper_end]
         .char_indices()
-        .filter(|&(_, c)| classes.lower.contains(c))
-        .last()
+        .rfind(|&(_, c)| classes.lower.contains(c))
         .map(|(i, c)| start + i + c.len_utf8())
 }
 

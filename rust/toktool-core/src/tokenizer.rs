@@ -16,6 +16,7 @@ use crate::pretokenizer::{PreTokenizer, PrependScheme};
 
 /// A loaded tokenizer. Immutable and `Sync`: share it across threads freely.
 #[derive(Debug)]
+#[allow(clippy::struct_field_names)] // `pre_tokenizer` is the pipeline stage's HF name
 pub struct Tokenizer {
     normalizer: Option<Normalizer>,
     pre_tokenizer: PreTokenizer,
@@ -124,10 +125,10 @@ impl Tokenizer {
         let mut model = loaded.model;
         model.compute_self_encoding(vocab_size);
 
-        let (normalized, raw): (Vec<AddedToken>, Vec<AddedToken>) =
+        let (on_normalized, on_raw): (Vec<AddedToken>, Vec<AddedToken>) =
             added_tokens.iter().cloned().partition(|t| t.normalized);
-        let raw_patterns: Vec<String> = raw.iter().map(|t| t.content.clone()).collect();
-        let normalized_patterns: Vec<String> = normalized
+        let raw_patterns: Vec<String> = on_raw.iter().map(|t| t.content.clone()).collect();
+        let normalized_patterns: Vec<String> = on_normalized
             .iter()
             .map(|t| match &normalizer {
                 Some(n) => n.apply(t.content.clone()),
@@ -150,8 +151,8 @@ impl Tokenizer {
             normalizer,
             pre_tokenizer,
             model,
-            raw_added: TokenMatcher::new(raw, &raw_patterns)?,
-            normalized_added: TokenMatcher::new(normalized, &normalized_patterns)?,
+            raw_added: TokenMatcher::new(on_raw, &raw_patterns)?,
+            normalized_added: TokenMatcher::new(on_normalized, &normalized_patterns)?,
             added_tokens,
             token_bytes,
             token_strings,
@@ -642,9 +643,9 @@ fn parse_merges(node: Node<'_>, vocab: &serde_json::Map<String, Value>) -> Resul
         };
         let left = id_of(a, &path)?;
         let right = id_of(b, &path)?;
-        let merged = id_of(&format!("{a}{b}"), &path)?;
+        let product = id_of(&format!("{a}{b}"), &path)?;
         let rank = u32::try_from(rank).map_err(|_| Error::json(&path, "too many merges"))?;
-        merges.insert((left, right), (rank, merged));
+        merges.insert((left, right), (rank, product));
     }
     Ok(merges)
 }
