@@ -325,7 +325,7 @@ def test_interrupted_conversion_leaves_nothing_partial(tmp_path, monkeypatch) ->
         digits.convert_tokenizer_file(src, out, "r2l", verify=False)
     monkeypatch.setattr(artifacts.os, "chmod", interrupt)  # the artifact cache writes alike
     with pytest.raises(KeyboardInterrupt):
-        artifacts._atomic_write(tmp_path / "cache" / "x.json", b"{}")
+        artifacts.atomic_write(tmp_path / "cache" / "x.json", b"{}")
     monkeypatch.undo()
     assert out.read_text() == "previous contents"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "out.json", "tokenizer.json"]

@@ -45,9 +45,10 @@ import os
 import pathlib
 import re
 import sysconfig
-import tempfile
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from toktool._io import atomic_write
 
 __all__ = [
     "TOKENIZERS",
@@ -168,23 +169,6 @@ def _source_fingerprint(path: pathlib.Path, *extra: object) -> str:
     return _fingerprint(_CONVERTER_VERSION, path.resolve(), st.st_size, st.st_mtime_ns, *extra)
 
 
-def _atomic_write(path: pathlib.Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory + os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the cache is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def _dump_json(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, indent=None, separators=(",", ":")).encode("utf-8")
 
@@ -208,7 +192,7 @@ def tokenizer_json(name: str) -> pathlib.Path:
     src = _source(name)
     target = cache_dir() / "tokenizers" / f"{name}-{_source_fingerprint(src, name)}.json"
     if not target.is_file():
-        _atomic_write(target, _CONVERTERS[name](src))
+        atomic_write(target, _CONVERTERS[name](src))
     return target
 
 
@@ -909,7 +893,7 @@ def _debian_reference_text(lang: str) -> str:
     if target.is_file():
         return target.read_text(encoding="utf-8")
     text = _html_to_text(f.read_text(encoding="utf-8") for f in present)
-    _atomic_write(target, text.encode("utf-8"))
+    atomic_write(target, text.encode("utf-8"))
     return text
 
 

@@ -40,11 +40,12 @@ import json
 import os
 import random
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
+
+from toktool._io import atomic_write
 
 from toktool.errors import (
     InvalidInputError,
@@ -516,24 +517,6 @@ def convert_tokenizer_json(
     return convert(doc_or_path, mode, group).doc
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def convert_tokenizer_file(
     src: Union[str, os.PathLike[str]],
     dst: Union[str, os.PathLike[str]],
@@ -560,7 +543,7 @@ def convert_tokenizer_file(
     if verify:
         _verify(text)
     try:
-        _atomic_write_text(dst_path, text)
+        atomic_write(dst_path, text.encode("utf-8"))
     except ToktoolIOError:
         raise
     except OSError as exc:  # unwritable place: typed, and nothing was left behind
