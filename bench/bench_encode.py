@@ -12,10 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +22,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 import tokenizers  # noqa: E402
 
 import toktool  # noqa: E402
+from report import best_of, write_section  # noqa: E402
 from toktool import artifacts  # noqa: E402
 
 CHUNK = 4096
@@ -45,13 +44,7 @@ def corpus_chunks(total_mb: float) -> list[str]:
     return chunks
 
 
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+
 
 
 def bench_tokenizer(name: str, chunks: list[str], repeats: int) -> list[dict]:
@@ -164,15 +157,6 @@ def render(rows: list[dict], worst: list[dict], total_mb: float) -> str:
     return "\n".join(lines)
 
 
-def write_section(out: Path, section: str) -> None:
-    old = out.read_text() if out.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), re.S)
-    new = pattern.sub(lambda _: section, old) if pattern.search(old) else old + "\n" + section + "\n"
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(new)
-    tmp.replace(out)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=20.0, help="corpus size in MB")
@@ -192,7 +176,7 @@ def main() -> int:
     section = render(rows, worst, args.mb)
     print(section)
     if args.out:
-        write_section(args.out, section)
+        write_section(args.out, section, MARK_BEGIN, MARK_END, "Benchmarks")
     failures = [r for r in rows if not r["identical"]]
     if failures:
         print(f"ids differ: {failures}", file=sys.stderr)

@@ -36,7 +36,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 import toktool  # noqa: E402
-from eval_healing import make_cases, write_section  # noqa: E402
+from eval_healing import make_cases  # noqa: E402
+from report import write_section  # noqa: E402
 from toktool import artifacts  # noqa: E402
 
 MARK_BEGIN = "<!-- bench_healing:begin -->"
@@ -217,7 +218,7 @@ def main() -> int:
     section = render(rows, args)
     print(section)
     if args.out:
-        write_section(args.out, section, MARK_BEGIN, MARK_END)
+        write_section(args.out, section, MARK_BEGIN, MARK_END, "Token healing")
     if args.max_us is not None and any(r["mask"][0] > args.max_us for r in rows):
         return 1
     return 0

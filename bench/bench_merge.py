@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 import toktool
 from toktool import _toktool, artifacts
@@ -30,18 +28,13 @@ from toktool.merge import merge_batch, merge_units, token_windows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from merge_reference import reference_merge  # noqa: E402
+from report import best_of, write_section  # noqa: E402
 
 MARK_BEGIN = "<!-- bench_merge:begin -->"
 MARK_END = "<!-- bench_merge:end -->"
 
 
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+
 
 
 def batch_for(tok: toktool.Tokenizer, text: str, seqs: int, length: int) -> list[list[int]]:
@@ -108,18 +101,6 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def write_section(out: Path, section: str, begin: str, end: str) -> None:
-    old = out.read_text() if out.exists() else "# Dynamic batch merging\n\n"
-    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: section, old)
-    else:
-        new = old + "\n" + section + "\n"
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(new)
-    tmp.replace(out)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokenizers", default="smollm2,cl100k")
@@ -146,7 +127,7 @@ def main() -> int:
     section = render(rows, args)
     print(section)
     if args.out:
-        write_section(args.out, section, MARK_BEGIN, MARK_END)
+        write_section(args.out, section, MARK_BEGIN, MARK_END, "Dynamic batch merging")
     status = 0
     if not all(r["identical"] for r in rows):
         print("outputs differ from the reference", file=sys.stderr)

@@ -18,7 +18,6 @@ import argparse
 import math
 import os
 import random
-import re
 import time
 from pathlib import Path
 
@@ -28,6 +27,8 @@ import toktool
 from toktool import artifacts
 from toktool.bytes import score_sequence
 from toktool.hf import HFTokenLM, load_causal_lm
+
+from report import write_section
 
 BEGIN, END = "<!-- eval_bytes:begin -->", "<!-- eval_bytes:end -->"
 LN2 = math.log(2)
@@ -186,10 +187,7 @@ def main() -> int:
     table = "\n".join(lines)
     print(table)
     if args.out:
-        old = args.out.read_text() if args.out.exists() else "# Byte-level evaluation\n\n"
-        pat = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-        new = pat.sub(lambda _: table, old) if pat.search(old) else old + "\n" + table + "\n"
-        args.out.write_text(new)
+        write_section(args.out, table, BEGIN, END, "Byte-level evaluation")
     return 0
 
 

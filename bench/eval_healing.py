@@ -36,6 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import toktool  # noqa: E402
+from report import write_section  # noqa: E402
 from toktool import artifacts  # noqa: E402
 
 MARK_BEGIN = "<!-- eval_healing:begin -->"
@@ -230,18 +231,6 @@ def render(cases: list[Case], run: dict[str, Any], args: argparse.Namespace) -> 
     return "\n".join(lines)
 
 
-def write_section(out: Path, section: str, begin: str = MARK_BEGIN, end: str = MARK_END) -> None:
-    old = out.read_text() if out.exists() else "# Token healing\n\n"
-    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: section, old)
-    else:
-        new = old + "\n" + section + "\n"
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(new)
-    tmp.replace(out)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=150, help="number of prompts")
@@ -267,7 +256,7 @@ def main() -> int:
     section = render(cases, run, args)
     print(section)
     if args.out:
-        write_section(args.out, section)
+        write_section(args.out, section, MARK_BEGIN, MARK_END, "Token healing")
     heal, naive = run["results"]["toktool healing"], run["results"]["naive"]
     return 0 if sum(heal) >= sum(naive) else 1
 

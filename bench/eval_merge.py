@@ -40,7 +40,7 @@ from toktool.merge import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_merge import write_section  # noqa: E402
+from report import write_section  # noqa: E402
 
 COMPRESSION_BEGIN = "<!-- eval_merge_compression:begin -->"
 COMPRESSION_END = "<!-- eval_merge_compression:end -->"
@@ -199,12 +199,12 @@ def main() -> int:
     section = compression(args)
     print(section)
     if args.out:
-        write_section(args.out, section, COMPRESSION_BEGIN, COMPRESSION_END)
+        write_section(args.out, section, COMPRESSION_BEGIN, COMPRESSION_END, "Dynamic batch merging")
     if not args.skip_model:
         section = quality(args)
         print(section)
         if args.out:
-            write_section(args.out, section, QUALITY_BEGIN, QUALITY_END)
+            write_section(args.out, section, QUALITY_BEGIN, QUALITY_END, "Dynamic batch merging")
     return 0
 
 

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from report import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- eval_zett:begin -->", "<!-- eval_zett:end -->"
 TARGETS = ("cl100k", "o200k", "llama3", "claude", "code-bpe")
@@ -117,8 +119,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "ZETT.md")
     args = parser.parse_args()
 
-    import torch
-
     import toktool
     from toktool import artifacts
     from toktool.hf import load_causal_lm
@@ -161,16 +161,12 @@ def main() -> None:
     prose = eval_chunks(held_prose, args.eval_bytes, 1024)
 
     emb = lm.input_embeddings.detach()
-    rows: list[tuple[str, ...]] = []
     base_code = bits_per_byte(lm, original, emb, emb, code)
     base_prose = bits_per_byte(lm, original, emb, emb, prose)
     own = new_embeddings(model, original, original, method="hypernet", hypernet=hypernet,
                          copy_shared=False)
     floor_code = bits_per_byte(lm, original, own.input_rows, own.input_rows, code)
     floor_prose = bits_per_byte(lm, original, own.input_rows, own.input_rows, prose)
-    summary = {
-        "smollm2": (tokens_per_byte(original, code), tokens_per_byte(original, prose)),
-    }
     print(f"original {base_code:.3f}/{base_prose:.3f} floor {floor_code:.3f}/{floor_prose:.3f}",
           file=sys.stderr)
     results = []
@@ -208,8 +204,9 @@ def main() -> None:
         "| tokenizer | vocab | tokens/byte code | tokens/byte prose | FVT code | hypernet code "
         "| FVT prose | hypernet prose | gap closed (code) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| smollm2 (original model) | {original.vocab_size} | {summary['smollm2'][0]:.3f} | "
-        f"{summary['smollm2'][1]:.3f} | {base_code:.3f} | {floor_code:.3f} (floor) | "
+        f"| smollm2 (original model) | {original.vocab_size} | "
+        f"{tokens_per_byte(original, code):.3f} | {tokens_per_byte(original, prose):.3f} | "
+        f"{base_code:.3f} | {floor_code:.3f} (floor) | "
         f"{base_prose:.3f} | {floor_prose:.3f} (floor) | |",
     ]
     for name, vocab, tpb, fc, hc, fp, hp, gap, _ in results:
@@ -225,16 +222,7 @@ def main() -> None:
     ]
     table = "\n".join(lines)
     print(table)
-    _write(args.out, table)
-
-
-def _write(path: Path, table: str) -> None:
-    text = path.read_text() if path.exists() else f"# Zero-shot tokenizer transfer\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text:
-        text += f"\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
+    write_section(args.out, f"{BEGIN}\n{table}\n{END}", BEGIN, END, "Zero-shot tokenizer transfer")
 
 
 if __name__ == "__main__":
