@@ -31,6 +31,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from toktool._io import atomic_write
 from toktool.errors import CheckpointError, InvalidInputError
 
 __all__ = [
@@ -207,7 +208,6 @@ class HyperNetwork(_module_base()):  # type: ignore[misc]
         """``ids``: ``(n, L)`` long tensor of original ids, ``-1`` padded, ``L <= max_length``,
         every row non-empty. Returns ``(input_rows, output_rows)``; ``output_rows`` is ``None``
         for a tied model."""
-        torch = _torch()
         n, length = ids.shape
         if length > self.config.max_length:
             raise InvalidInputError(
@@ -307,11 +307,10 @@ def save_hypernet(
     extra: Optional[dict[str, Any]] = None,
 ) -> Path:
     """Write ``hypernet.json`` + ``hypernet.safetensors`` into ``directory`` (created; each file
-    is written to a temporary name and renamed, so a reader never sees half a file)."""
-    from safetensors.torch import save_file
+    is replaced whole, so a reader never sees half a file)."""
+    from safetensors.torch import save
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in hypernet.state_dict().items()}
     meta = {
         "format": _FORMAT,
@@ -322,14 +321,10 @@ def save_hypernet(
         ),
         **(extra or {}),
     }
-    weights = directory / CHECKPOINT_WEIGHTS
-    tmp = weights.with_name(weights.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": _FORMAT})
-    os.replace(tmp, weights)
-    config = directory / CHECKPOINT_CONFIG
-    tmp = config.with_name(config.name + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, config)
+    atomic_write(directory / CHECKPOINT_WEIGHTS, save(tensors, metadata={"format": _FORMAT}))
+    atomic_write(
+        directory / CHECKPOINT_CONFIG, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode()
+    )
     return directory
 
 
@@ -365,12 +360,13 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
     from safetensors.torch import load_file
 
     try:
-        head = path.open("rb").read(16)
+        with path.open("rb") as f:
+            head = f.read(16)
     except FileNotFoundError as exc:
         raise CheckpointError(f"{path}: missing") from exc
     except OSError as exc:
         raise CheckpointError(f"{path}: {exc}") from exc
-    if head[:2] == b"\x80\x02" or head[:2] == b"PK" or head[:1] == b"\x80":
+    if head[:1] == b"\x80" or head[:2] == b"PK":  # a raw pickle, or torch.save's zip
         raise CheckpointError(
             f"{path}: this is a pickle (torch.save) file; toktool only loads safetensors and "
             "never unpickles"

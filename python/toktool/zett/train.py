@@ -27,6 +27,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from toktool._io import atomic_write
 from toktool.errors import InvalidInputError
 from toktool.zett.model import (
     CheckpointError,
@@ -63,6 +64,20 @@ def _torch() -> Any:
 # ------------------------------------------------------------------------------------------------
 
 
+def model_embeddings(model: Any) -> tuple[Any, Any, bool]:
+    """``(input, output, tied)`` embedding matrices of a ``transformers`` causal LM (output
+    layers with a bias are refused); the model is left as it is."""
+    inputs = model.get_input_embeddings().weight
+    head = model.get_output_embeddings()
+    if getattr(head, "bias", None) is not None:
+        raise InvalidInputError("output layers with a bias are not supported")
+    outputs = head.weight
+    tied = bool(getattr(model.config, "tie_word_embeddings", False)) or (
+        outputs.data_ptr() == inputs.data_ptr()
+    )
+    return inputs, outputs, tied
+
+
 class FrozenLM:
     """A ``transformers`` causal LM seen as: embeddings in, final hidden states out.
 
@@ -75,15 +90,8 @@ class FrozenLM:
         self.model = model
         for p in model.parameters():
             p.requires_grad_(False)
+        self.input_embeddings, self.output_embeddings, self.tied = model_embeddings(model)
         config = model.config
-        self.input_embeddings = model.get_input_embeddings().weight
-        head = model.get_output_embeddings()
-        if getattr(head, "bias", None) is not None:
-            raise InvalidInputError("output layers with a bias are not supported")
-        self.output_embeddings = head.weight
-        self.tied = bool(getattr(config, "tie_word_embeddings", False)) or (
-            self.output_embeddings.data_ptr() == self.input_embeddings.data_ptr()
-        )
         self.bos_id = getattr(config, "bos_token_id", None) if bos_id == -1 else bos_id
         self.hidden_size = int(self.input_embeddings.shape[1])
         self.vocab_size = int(self.input_embeddings.shape[0])
@@ -177,7 +185,6 @@ class Batch:
     lengths: np.ndarray
     ids: Any
     mask: Any
-    n_bytes: int = 0
 
     def split(self, pieces: int) -> list[Batch]:
         """The batch cut into ``pieces`` along its sequences (same vocabulary in each)."""
@@ -228,7 +235,6 @@ def make_batch(
 ) -> Batch:
     """Sample a vocabulary from ``texts``, tokenize them with it and decompose it (all in Rust)."""
     torch = _torch()
-    from toktool.zett.decompose import decompose
     from toktool.zett.sampler import sample_tokenizer
 
     sampled = sample_tokenizer(
@@ -236,31 +242,24 @@ def make_batch(
     )
     parts = _decompose_lenient(tokenizer, sampled.vocab, max_length)
     ids = torch.full((len(texts), seq_len), -1, dtype=torch.long)
-    n_bytes = 0
     for row, seq in enumerate(sampled.ids):
         seq = np.asarray(seq[:seq_len], dtype=np.int64)
         ids[row, : len(seq)] = torch.from_numpy(seq)
-        n_bytes += sum(len(sampled.vocab[i]) for i in seq)
-    return Batch(parts.ids, parts.lengths, ids, ids >= 0, n_bytes)
-
-
-_MISSING_BYTES: dict[int, frozenset[int]] = {}
+    return Batch(parts.ids, parts.lengths, ids, ids >= 0)
 
 
 def _missing_bytes(tokenizer: Any) -> frozenset[int]:
-    """Bytes the tokenizer cannot spell on their own (SmolLM2 lacks 21, e.g. 0xC0, 0xFF)."""
+    """Bytes the tokenizer cannot spell on their own (SmolLM2 lacks 21, e.g. 0xC0, 0xFF).
+    256 one-byte decompositions: well under a millisecond, so nothing is cached."""
     from toktool.zett.decompose import decompose
 
-    key = id(tokenizer)
-    if key not in _MISSING_BYTES:
-        missing = set()
-        for b in range(256):
-            try:
-                decompose(tokenizer, [bytes([b])], 1)
-            except InvalidInputError:
-                missing.add(b)
-        _MISSING_BYTES[key] = frozenset(missing)
-    return _MISSING_BYTES[key]
+    missing = set()
+    for b in range(256):
+        try:
+            decompose(tokenizer, [bytes([b])], 1)
+        except InvalidInputError:
+            missing.add(b)
+    return frozenset(missing)
 
 
 def _decompose_lenient(tokenizer: Any, pieces: Sequence[bytes], max_length: int) -> Any:
@@ -396,7 +395,7 @@ def _distributed() -> tuple[int, int, Any]:
 
 
 def _save_optimizer(optimizer: Any, directory: Path) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     state = optimizer.state_dict()
     tensors: dict[str, Any] = {}
@@ -409,10 +408,10 @@ def _save_optimizer(optimizer: Any, directory: Path) -> None:
             else:
                 scalars[name] = value
     groups = [{k: v for k, v in g.items()} for g in state["param_groups"]]
-    tmp = directory / "optimizer.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    os.replace(tmp, directory / "optimizer.safetensors")
-    (directory / "optimizer.json").write_text(json.dumps({"groups": groups, "scalars": scalars}))
+    atomic_write(directory / "optimizer.safetensors", save(tensors))
+    atomic_write(
+        directory / "optimizer.json", json.dumps({"groups": groups, "scalars": scalars}).encode()
+    )
 
 
 def _load_optimizer(optimizer: Any, directory: Path) -> None:

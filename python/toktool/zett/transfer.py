@@ -104,19 +104,19 @@ def new_embeddings(
     """Embeddings of ``new``'s vocabulary for ``model`` (whose tokenizer is ``original``)."""
     torch = _torch()
     from toktool.zett.decompose import decompose_vocab
-    from toktool.zett.train import FrozenLM
+    from toktool.zett.train import model_embeddings
 
     if method not in METHODS:
         raise InvalidInputError(f"method must be one of {METHODS}, not {method!r}")
     if method == "hypernet" and hypernet is None:
         raise InvalidInputError("method 'hypernet' needs a hypernetwork (--hypernet CKPT)")
-    lm = FrozenLM(model)
-    if lm.vocab_size < original.vocab_size:
+    inputs, outputs, tied = model_embeddings(model)
+    if inputs.shape[0] < original.vocab_size:
         raise InvalidInputError(
-            f"the model has {lm.vocab_size} embeddings, its tokenizer {original.vocab_size} tokens"
+            f"the model has {inputs.shape[0]} embeddings, its tokenizer {original.vocab_size} tokens"
         )
-    emb_in = lm.input_embeddings.detach()
-    emb_out = None if lm.tied else lm.output_embeddings.detach()
+    emb_in = inputs.detach()
+    emb_out = None if tied else outputs.detach()
     max_length = hypernet.config.max_length if method == "hypernet" else _FVT_MAX_LENGTH
     parts = decompose_vocab(new, original, max_length)
     lengths = np.asarray(parts.lengths)
