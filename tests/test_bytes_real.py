@@ -17,7 +17,8 @@ import pytest
 import toktool
 from toktool import artifacts
 
-PROMPTS = [b"def fibon", b"import o", b"x = 12", b"hello wor", b"caf\xc3", b"na\xc3\xafve ca", b"a  "]
+PROMPTS = [b"def fibon", b"import o", b"x = 12", b"hello wor", b"caf\xc3", b"na\xc3\xafve ca", b"a  ",
+           b"it'", b"don't", b"y = 1234"]
 
 
 def internal_encode(tok: toktool.Tokenizer, y: bytes) -> list[int] | None:
@@ -52,7 +53,7 @@ def loaded(name: str) -> tuple[toktool.Tokenizer, toktool.CoverSearch]:
     return tok, toktool.CoverSearch(tok)
 
 
-@pytest.mark.parametrize("name", ["smollm2", "cl100k", "mistral-sp"])
+@pytest.mark.parametrize("name", ["smollm2", "cl100k", "o200k", "llama3", "mistral-sp"])
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_reference_covers_are_found(name: str, prompt: bytes) -> None:
     tok, search = loaded(name)
@@ -121,17 +122,39 @@ def test_real_model_prefers_the_right_completion(smollm2) -> None:  # type: igno
     assert math.exp(logp[ord("a")]) > 0.5
 
 
-@pytest.mark.parametrize("name", ["smollm2", "cl100k", "mistral-sp"])
+def random_cuts(n: int, seed: int) -> list[bytes]:
+    """The last few bytes before random cut points of stdlib sources and the multilingual guide
+    (indentation, digits, apostrophes, punctuation runs, non-Latin scripts)."""
+    import random
+
+    rng = random.Random(seed)
+    texts = [t.encode() for t in artifacts.stdlib_corpus(max_bytes=400_000)]
+    texts += [t.encode() for t in artifacts.multilingual_corpus().values()]
+    out = []
+    while len(out) < n:
+        doc = rng.choice(texts)
+        if len(doc) < 64:
+            continue
+        cut = rng.randrange(16, len(doc))
+        out.append(doc[cut - rng.randrange(1, 16):cut])
+    return out
+
+
+@pytest.mark.parametrize("name", ["smollm2", "cl100k", "o200k", "llama3", "claude", "tekken",
+                                  "mistral-sp"])
 def test_valid_among_matches_the_unlocalized_reference(name: str) -> None:
-    """valid_among (localized to the last certain pre-token, answers remembered) must give the
-    same answer as valid_next (every token checked on the whole tail), asked twice so that the
-    second answer comes from the memo."""
+    """valid_among (localized to the last certain pre-token, answers remembered, the fast
+    pairwise check where the tokenizer allows it) must give the same answer as valid_next
+    (every token checked with full encodes of every probe on the whole tail), asked twice so
+    that the second answer comes from the memo. Hand-picked tails plus random cuts of real
+    text, some of them inside a UTF-8 character."""
     tok, _ = loaded(name)
     search = toktool.CoverSearch(tok)
     everything = list(range(tok.vocab_size))
     localized = 0
     for prompt in [b"value, c", b"    def add_key", b"x = foo(", b"a  ", b"it'", b"foo.\n",
-                   b"caf\xc3\xa9 ", b"na\xc3\xafve ca"]:
+                   b"caf\xc3\xa9 ", b"na\xc3\xafve ca", b"x = 12", b"don'", b"\n\n    ",
+                   *random_cuts(6, seed=sum(name.encode()))]:
         y = tok.implicit_prefix + prompt
         c = search.covers(y, validate=False)
         tail, at_start = y[c["boundary"]:], c["boundary"] == 0

@@ -68,7 +68,11 @@ class CoverSearch:
         self, tail: bytes, prefix: Sequence[int], at_start: bool
     ) -> npt.NDArray[np.bool_]: ...
     def valid_among(
-        self, tail: bytes, prefix: Sequence[int], at_start: bool, ids: Sequence[int]
+        self,
+        tail: bytes,
+        prefix: Sequence[int],
+        at_start: bool,
+        ids: Sequence[int] | npt.NDArray[np.integer[Any]],
     ) -> npt.NDArray[np.bool_]: ...
     def tokens_with_prefix(self, prefix: bytes) -> list[int]: ...
 

@@ -195,7 +195,7 @@ class ByteLM:
         if cand.size == 0:
             return cand
         t0 = time.perf_counter()
-        ok = self._search.valid_among(tail, prefix, at_start, cand.tolist())
+        ok = self._search.valid_among(tail, prefix, at_start, cand)
         self.seconds["bookkeeping"] += time.perf_counter() - t0
         return cand[ok]
 

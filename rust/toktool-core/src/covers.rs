@@ -28,39 +28,68 @@
 //! again and again in a document. [`CoverSearch::valid_next`] keeps the unlocalized, uncached
 //! check as the reference.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rustc_hash::FxHashMap;
 
+use crate::bpe::MergeMap;
 use crate::error::{Error, Result};
 use crate::parallel::{maybe_par_filter, maybe_par_map};
 use crate::tokenizer::Tokenizer;
 
 /// Continuations that stand for "any text after this": the end of text and one representative
-/// of every character class that the supported pre-tokenizer patterns tell apart.
-const PROBES: &[&[u8]] = &[
-    b"",
-    b" ",
-    b"a",
-    b"A",
-    b"0",
-    b".",
-    b"\n",
-    b"'",
-    b"\t",
-    b"-",
-    b" a",
-    b"  ",
-    b"a ",
-    b"00",
-    "é".as_bytes(),
-    "中".as_bytes(),
-    "\u{a0}".as_bytes(),
-    b"\r\n",
-    b"_",
-    b"/",
-];
+/// of every character class that the supported pre-tokenizer patterns tell apart, plus a
+/// contraction (`'s`: o200k's pattern attaches it to the word before). [`probes_after`] adds
+/// the letters that complete a contraction after an apostrophe.
+macro_rules! probes {
+    ($($extra:expr),*) => {
+        &[
+            b"",
+            b" ",
+            b"a",
+            b"A",
+            b"0",
+            b".",
+            b"\n",
+            b"'",
+            b"\t",
+            b"-",
+            b" a",
+            b"  ",
+            b"a ",
+            b"00",
+            "é".as_bytes(),
+            "中".as_bytes(),
+            "\u{a0}".as_bytes(),
+            b"\r\n",
+            b"_",
+            b"/",
+            b"'s",
+            $($extra),*
+        ]
+    };
+}
+
+const PROBES: &[&[u8]] = probes!();
+const PROBES_AFTER_APOSTROPHE: &[&[u8]] = probes!(
+    b"s", b"t", b"re", b"ve", b"m", b"ll", b"d", b"S", b"T", b"RE", b"VE", b"M", b"LL", b"D"
+);
+const PROBES_AFTER_APOSTROPHE_R_V: &[&[u8]] = probes!(b"e", b"E");
+const PROBES_AFTER_APOSTROPHE_L: &[&[u8]] = probes!(b"l", b"L");
+
+/// The probes for text that ends with `before`: the contractions of the supported patterns
+/// (`'s 't 're 've 'm 'll 'd`, any case) depend on the letters after the apostrophe, so text
+/// ending inside one gets the letters that would complete it.
+fn probes_after(before: &[u8]) -> &'static [&'static [u8]] {
+    match before {
+        [.., b'\''] => PROBES_AFTER_APOSTROPHE,
+        [.., b'\'', b'r' | b'R' | b'v' | b'V'] => PROBES_AFTER_APOSTROPHE_R_V,
+        [.., b'\'', b'l' | b'L'] => PROBES_AFTER_APOSTROPHE_L,
+        _ => PROBES,
+    }
+}
 
 /// Token ids sorted by their bytes: all tokens starting with a byte string form one range.
 #[derive(Debug)]
@@ -85,6 +114,52 @@ impl ByteIndex {
         let lo = self.sorted.partition_point(|&id| key(id) < prefix);
         let hi = lo + self.sorted[lo..].partition_point(|&id| key(id).starts_with(prefix));
         &self.sorted[lo..hi]
+    }
+}
+
+impl FastCheck {
+    fn new(tok: &Tokenizer) -> Option<FastCheck> {
+        if !tok.is_plain_byte_level() {
+            return None;
+        }
+        let mut unsafe_byte = [false; 256];
+        for token in tok.added_tokens() {
+            if let Some(&b) = token.content.as_bytes().first() {
+                unsafe_byte[usize::from(b)] = true;
+            }
+        }
+        for (b, id) in tok.bpe().byte_ids.iter().enumerate() {
+            unsafe_byte[b] |= id.is_none();
+        }
+        // The probes are appended to the text: they must be safe too.
+        if [
+            PROBES,
+            PROBES_AFTER_APOSTROPHE,
+            PROBES_AFTER_APOSTROPHE_R_V,
+            PROBES_AFTER_APOSTROPHE_L,
+        ]
+        .iter()
+        .flat_map(|list| list.iter())
+        .any(|p| p.iter().any(|&b| unsafe_byte[usize::from(b)]))
+        {
+            return None;
+        }
+        let plain = tok
+            .all_token_bytes()
+            .iter()
+            .map(|b| {
+                b.as_deref().is_some_and(|b| {
+                    std::str::from_utf8(b).is_ok()
+                        && !b.iter().any(|&x| unsafe_byte[usize::from(x)])
+                })
+            })
+            .collect();
+        let tree = MergeTree::new(tok);
+        Some(FastCheck {
+            unsafe_byte,
+            plain,
+            tree,
+        })
     }
 }
 
@@ -131,21 +206,165 @@ const MEMO_QUESTIONS: usize = 512;
 /// How many token boundaries of the prefix, from the end, are tried as the local start.
 const LOCAL_TRIES: usize = 4;
 
+/// What the fast canonicity check ([`CoverSearch::fast_valid`]) needs; present only for
+/// tokenizers whose encoding of text without added tokens is "pre-tokenize, then BPE every
+/// piece" on raw bytes (see `Tokenizer::is_plain_byte_level`).
+#[derive(Debug)]
+struct FastCheck {
+    /// Bytes that start some added token or have no unit in the vocabulary: a text without them
+    /// holds no added token and its ids spell it back.
+    unsafe_byte: [bool; 256],
+    /// `plain[t]`: token `t`'s bytes are UTF-8 without such bytes.
+    plain: Vec<bool>,
+    /// How every token was merged, for the pair check (`None` when the merges are not in the
+    /// order of a trained BPE).
+    tree: Option<MergeTree>,
+}
+
+/// The merge that makes each token, for tokenizers whose merge ranks follow training order
+/// (every merge ranks after the merges that make its two parts). Then BPE applies merges in
+/// increasing rank, and two adjacent tokens stay apart (the pair is canonical) exactly when no
+/// merge across their border fires: a merge of a symbol on the right edge of the left token's
+/// merge tree with one on the left edge of the right token's, ranked before either symbol is
+/// merged inside its own token (ties go to the leftmost pair). A token sequence is canonical exactly when every adjacent pair
+/// is (each token being its own encoding), the pairwise property the cover search relies on.
+#[derive(Debug)]
+struct MergeTree {
+    /// `(left, right, rank)` of the one merge that makes the token; `None` for units, and for
+    /// tokens made by several merges or from parts without a tree (no pair check for those).
+    made: Vec<Option<(u32, u32, u32)>>,
+    /// Units (one byte each) and tokens with a tree.
+    has_tree: Vec<bool>,
+}
+
+impl MergeTree {
+    fn new(tok: &Tokenizer) -> Option<MergeTree> {
+        let bpe = tok.bpe();
+        let n = tok.vocab_size();
+        let mut has_tree = vec![false; n];
+        for id in bpe.byte_ids.iter().flatten() {
+            *has_tree.get_mut(*id as usize)? = true;
+        }
+        let mut merges: Vec<(u32, u32, u32, u32)> = bpe
+            .merges
+            .iter()
+            .map(|(&(a, b), &(rank, c))| (rank, a, b, c))
+            .collect();
+        merges.sort_unstable();
+        let mut made: Vec<Option<(u32, u32, u32)>> = vec![None; n];
+        let mut makers = vec![0u8; n];
+        // The latest rank at which each token can be made.
+        let mut latest: Vec<Option<u32>> = vec![None; n];
+        for &(rank, a, b, c) in &merges {
+            if a as usize >= n || b as usize >= n || c as usize >= n {
+                return None;
+            }
+            makers[c as usize] = makers[c as usize].saturating_add(1);
+            latest[c as usize] = Some(rank);
+        }
+        for &(rank, a, b, c) in &merges {
+            // Training order: every way of making a part ranks before the part is merged.
+            if latest[a as usize].is_some_and(|r| r >= rank)
+                || latest[b as usize].is_some_and(|r| r >= rank)
+            {
+                return None;
+            }
+            if makers[c as usize] == 1 && has_tree[a as usize] && has_tree[b as usize] {
+                made[c as usize] = Some((a, b, rank));
+                has_tree[c as usize] = true;
+            }
+        }
+        Some(MergeTree { made, has_tree })
+    }
+
+    /// One edge of a token's merge tree, from the unit at the bottom to the token: each symbol
+    /// with the rank at which it is merged into the next one (`u32::MAX` for the token itself).
+    fn edge(&self, id: u32, right: bool, out: &mut Vec<(u32, u32)>) {
+        out.clear();
+        let mut symbol = id;
+        let mut until = u32::MAX;
+        loop {
+            out.push((symbol, until));
+            match self.made[symbol as usize] {
+                Some((a, b, rank)) => {
+                    until = rank;
+                    symbol = if right { b } else { a };
+                }
+                None => break,
+            }
+        }
+        out.reverse();
+    }
+
+    /// Whether BPE keeps `[left, right]` apart (both tokens with a tree and their own encoding).
+    fn pair_stays(
+        &self,
+        merges: &MergeMap,
+        left: u32,
+        right: u32,
+        edge_l: &mut Vec<(u32, u32)>,
+        edge_r: &mut Vec<(u32, u32)>,
+    ) -> bool {
+        self.edge(left, true, edge_l);
+        self.edge(right, false, edge_r);
+        let (mut i, mut j) = (0, 0);
+        loop {
+            let (a, until_a) = edge_l[i];
+            let (b, until_b) = edge_r[j];
+            // The border merge fires if it ranks before the merge that takes `a` further into
+            // the left token, and no later than the one that takes `b` into the right token:
+            // among equal ranks BPE merges the leftmost pair first, and the border pair is left
+            // of the right token's pair.
+            if let Some(&(rank, _)) = merges.get(&(a, b)) {
+                if rank < until_a && rank <= until_b {
+                    return false;
+                }
+            }
+            if i + 1 == edge_l.len() && j + 1 == edge_r.len() {
+                return true;
+            }
+            if j + 1 == edge_r.len() || (i + 1 < edge_l.len() && until_a < until_b) {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+    }
+}
+
+/// Reused buffers of the fast check, one set per thread.
+#[derive(Default)]
+struct Scratch {
+    text: String,
+    bounds: Vec<(usize, usize)>,
+    ids: Vec<u32>,
+    failed: Vec<(usize, usize)>,
+    edge_l: Vec<(u32, u32)>,
+    edge_r: Vec<(u32, u32)>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
 /// Cover search over one tokenizer.
 #[derive(Debug)]
 pub struct CoverSearch {
     tok: Arc<Tokenizer>,
     index: ByteIndex,
     memo: Mutex<FxHashMap<LocalKey, Answers>>,
+    fast: Option<FastCheck>,
 }
 
 impl CoverSearch {
     pub fn new(tok: Arc<Tokenizer>) -> CoverSearch {
         let index = ByteIndex::new(&tok);
+        let fast = FastCheck::new(&tok);
         CoverSearch {
             tok,
             index,
             memo: Mutex::new(FxHashMap::default()),
+            fast,
         }
     }
 
@@ -177,6 +396,180 @@ impl CoverSearch {
         (rebuilt == y).then_some(ids)
     }
 
+    /// `tail` as text the fast check can take (UTF-8 without added-token bytes), if any.
+    fn fast_tail<'a>(&self, tail: &'a [u8]) -> Option<&'a str> {
+        let fast = self.fast.as_ref()?;
+        let text = std::str::from_utf8(tail).ok()?;
+        (!tail.iter().any(|&b| fast.unsafe_byte[usize::from(b)])).then_some(text)
+    }
+
+    /// [`CoverSearch::is_valid`], through the fast check when it applies (`fast_tail` is
+    /// `Self::fast_tail(tail)`, computed once per question).
+    fn check(
+        &self,
+        tail: &[u8],
+        fast_tail: Option<&str>,
+        prefix: &[u32],
+        t: u32,
+        at_start: bool,
+    ) -> bool {
+        if let (Some(w), Some(fast)) = (fast_tail, &self.fast) {
+            if fast.plain.get(t as usize).copied().unwrap_or(false) {
+                if let Some(valid) = self.fast_valid(w, prefix, t, at_start) {
+                    return valid;
+                }
+            }
+        }
+        self.is_valid(tail, prefix, t, at_start)
+    }
+
+    /// The answer of [`CoverSearch::is_valid`] for a UTF-8 tail `w` and a plain token `t`
+    /// (`None` if the pre-tokenizer does not hand out slices of its input), computed without
+    /// the general encoder: for each probe, pre-tokenize `w + t + probe` and run BPE piece by
+    /// piece only until the ids agree with or depart from `prefix + [t]`. The piece that is
+    /// exactly `t`'s bytes needs no BPE when `t` encodes to itself, and a probe whose pieces up
+    /// to a piece that already departed (inside `w + t`) are the same as an earlier probe's
+    /// cannot agree either, so it needs no BPE at all.
+    fn fast_valid(&self, w: &str, prefix: &[u32], t: u32, at_start: bool) -> Option<bool> {
+        let tb = std::str::from_utf8(self.tok.token_bytes(t).ok()?).ok()?;
+        let bpe = self.tok.bpe();
+        let t_itself = bpe.self_encoding.get(t as usize).copied().unwrap_or(false);
+        let n_wt = w.len() + tb.len();
+        let want_len = prefix.len() + 1;
+        let want = |i: usize| prefix.get(i).copied().unwrap_or(t);
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            let Scratch {
+                text,
+                bounds,
+                ids,
+                failed,
+                edge_l,
+                edge_r,
+            } = &mut *scratch;
+            failed.clear();
+            // The probes for the text `w + t`, which they follow: only its last two bytes count.
+            let probes = match (w.as_bytes().last(), tb.as_bytes()) {
+                (Some(&x), &[y]) => probes_after(&[x, y]),
+                (_, []) => probes_after(w.as_bytes()),
+                (_, bytes) => probes_after(bytes),
+            };
+            for probe in probes {
+                let probe = std::str::from_utf8(probe).ok()?;
+                text.clear();
+                text.push_str(w);
+                text.push_str(tb);
+                text.push_str(probe);
+                bounds.clear();
+                let (base, len) = (text.as_ptr() as usize, text.len());
+                let mut pos = 0usize;
+                let mut slices = true;
+                let ran = self.tok.pre_tokenize_at(text, at_start, &mut |piece| {
+                    let offset = (piece.as_ptr() as usize).wrapping_sub(base);
+                    if offset != pos || offset + piece.len() > len {
+                        slices = false;
+                        return;
+                    }
+                    bounds.push((pos, pos + piece.len()));
+                    pos += piece.len();
+                });
+                if ran.is_err() || !slices || pos != len {
+                    return None;
+                }
+                if !failed.is_empty() && bounds.starts_with(failed) {
+                    continue;
+                }
+                let mut matched = 0;
+                for (k, &(a, b)) in bounds.iter().enumerate() {
+                    // The piece that holds the border of `w` and `t` and ends with `t`: its ids
+                    // are the rest of `prefix` then `t` exactly when every adjacent pair stays.
+                    // A piece that holds the border of `w` and `t` and reaches the end of `t`:
+                    // its ids start with the rest of `prefix` then `t` only if every adjacent
+                    // pair of those stays apart, and, when it ends with `t`, exactly then.
+                    if a < w.len() && b >= n_wt && matched < prefix.len() {
+                        if let Some(stays) = self.border_piece(
+                            &text.as_bytes()[a..b],
+                            &prefix[matched..],
+                            t,
+                            edge_l,
+                            edge_r,
+                        ) {
+                            if stays && b == n_wt {
+                                return Some(true);
+                            }
+                            if !stays {
+                                if b == n_wt {
+                                    failed.clear();
+                                    failed.extend_from_slice(&bounds[..=k]);
+                                }
+                                break;
+                            }
+                        }
+                    }
+                    ids.clear();
+                    if a == w.len() && b == n_wt && t_itself {
+                        ids.push(t);
+                    } else {
+                        bpe.encode_piece(&text.as_bytes()[a..b], ids);
+                    }
+                    let mut departed = false;
+                    for &id in ids.iter() {
+                        if id != want(matched) {
+                            departed = true;
+                            break;
+                        }
+                        matched += 1;
+                        if matched == want_len {
+                            return Some(true);
+                        }
+                    }
+                    if departed {
+                        if b <= n_wt {
+                            failed.clear();
+                            failed.extend_from_slice(&bounds[..=k]);
+                        }
+                        break;
+                    }
+                }
+            }
+            Some(false)
+        })
+    }
+
+    /// Whether the adjacent pairs of `ids + [t]` all stay apart under BPE ([`MergeTree`]): if
+    /// not, no canonical encoding holds `ids + [t]` in a row; if so and `bytes` (one piece) is
+    /// their bytes, BPE encodes it as exactly `ids + [t]`. `false` too when `bytes` is one token
+    /// under `ignore_merges`; `None` where the pair check does not apply (a token without a
+    /// tree or that is not its own encoding).
+    fn border_piece(
+        &self,
+        bytes: &[u8],
+        ids: &[u32],
+        t: u32,
+        edge_l: &mut Vec<(u32, u32)>,
+        edge_r: &mut Vec<(u32, u32)>,
+    ) -> Option<bool> {
+        let tree = self.fast.as_ref()?.tree.as_ref()?;
+        let bpe = self.tok.bpe();
+        if bpe.ignore_merges && bpe.key_to_id.contains_key(bytes) {
+            // The whole piece is one token.
+            return Some(false);
+        }
+        let usable = |id: u32| {
+            tree.has_tree.get(id as usize).copied().unwrap_or(false)
+                && bpe.self_encoding.get(id as usize).copied().unwrap_or(false)
+        };
+        if !usable(t) || !ids.iter().all(|&id| usable(id)) {
+            return None;
+        }
+        let last = *ids.last()?;
+        Some(
+            ids.windows(2)
+                .all(|p| tree.pair_stays(&bpe.merges, p[0], p[1], edge_l, edge_r))
+                && tree.pair_stays(&bpe.merges, last, t, edge_l, edge_r),
+        )
+    }
+
     /// Whether `prefix + [t]` (tail ids covering `tail[..]` then `t`) starts a canonical encoding.
     fn is_valid(&self, tail: &[u8], prefix: &[u32], t: u32, at_start: bool) -> bool {
         let Ok(tb) = self.tok.token_bytes(t) else {
@@ -186,7 +579,7 @@ impl CoverSearch {
         let mut want = prefix.to_vec();
         want.push(t);
         completions(&y).iter().any(|completed| {
-            PROBES.iter().any(|probe| {
+            probes_after(completed).iter().any(|probe| {
                 self.encode_bytes(&[completed.as_slice(), probe].concat(), at_start)
                     .is_some_and(|ids| ids.starts_with(&want))
             })
@@ -232,7 +625,7 @@ impl CoverSearch {
             return false;
         }
         completions(tail).iter().all(|completed| {
-            PROBES.iter().all(|probe| {
+            probes_after(completed).iter().all(|probe| {
                 let full = [&y[..b], completed.as_slice(), probe].concat();
                 match (
                     self.encode_bytes(&full, true),
@@ -268,7 +661,7 @@ impl CoverSearch {
         let mut prefixes: Vec<(usize, Vec<u32>)> = vec![(0, Vec::new())];
         for j in 1..=tail.len() {
             for completed in completions(&tail[..j]) {
-                for probe in PROBES {
+                for probe in probes_after(&completed) {
                     let full = [completed.as_slice(), probe].concat();
                     let Some(ids) = self.encode_bytes(&full, at_start) else {
                         continue;
@@ -298,7 +691,9 @@ impl CoverSearch {
             let (ending_here, straddling): (Vec<u32>, Vec<u32>) = candidates
                 .iter()
                 .partition(|&&t| self.tok.token_bytes(t).map_or(0, <[u8]>::len) == rest.len());
-            let check = |t: &u32| self.is_valid(&tail[..*start], prefix, *t, at_start);
+            let before = &tail[..*start];
+            let fast_before = self.fast_tail(before);
+            let check = |t: &u32| self.check(before, fast_before, prefix, *t, at_start);
             // Covers that end exactly at the end are always checked: they are few.
             let ending_here: Vec<u32> = ending_here.into_iter().filter(check).collect();
             let straddling: Vec<u32> = if !validate {
@@ -366,13 +761,14 @@ impl CoverSearch {
         }
         let (local_tail, local_prefix, local_start) = self.localize(tail, prefix, at_start);
         let answers = self.answers_for((local_tail.to_vec(), local_prefix.to_vec(), local_start));
+        let fast_tail = self.fast_tail(local_tail);
         let check = |&t: &u32| {
             let slot = &answers[t as usize];
             match slot.load(Ordering::Relaxed) {
                 VALID => true,
                 INVALID => false,
                 _ => {
-                    let valid = self.is_valid(local_tail, local_prefix, t, local_start);
+                    let valid = self.check(local_tail, fast_tail, local_prefix, t, local_start);
                     slot.store(if valid { VALID } else { INVALID }, Ordering::Relaxed);
                     valid
                 }
@@ -416,7 +812,7 @@ impl CoverSearch {
     /// Whether, after `tail` followed by every probe, the encoding starts with `before` and a
     /// pre-token starts right after it.
     fn is_certain_pretoken_start(&self, tail: &[u8], before: &[u32], at_start: bool) -> bool {
-        PROBES.iter().all(|probe| {
+        probes_after(tail).iter().all(|probe| {
             let Ok(text) = std::str::from_utf8(&[tail, probe].concat()).map(str::to_owned) else {
                 return false;
             };

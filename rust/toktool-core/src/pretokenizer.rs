@@ -278,6 +278,34 @@ impl PreTokenizer {
         self.run_from(0, text, first, true, sink)
     }
 
+    /// A `Split` on one char class with `Isolated` behavior (`Digits` with `individual_digits`):
+    /// every char of the class its own piece, the text between them pieces too; the segments of
+    /// `Matcher::segments` without collecting them.
+    fn run_class_isolated(
+        &self,
+        next: usize,
+        piece: &str,
+        first: bool,
+        numeric: bool,
+        sink: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        let mut prev = 0;
+        for (s, c) in piece.char_indices() {
+            if numeric && c.is_numeric() || !numeric && c.is_whitespace() {
+                if prev != s {
+                    self.run_from(next, &piece[prev..s], first && prev == 0, false, sink)?;
+                }
+                let e = s + c.len_utf8();
+                self.run_from(next, &piece[s..e], first && s == 0, false, sink)?;
+                prev = e;
+            }
+        }
+        if prev != piece.len() {
+            self.run_from(next, &piece[prev..], first && prev == 0, false, sink)?;
+        }
+        Ok(())
+    }
+
     fn run_from(
         &self,
         index: usize,
@@ -307,6 +335,14 @@ impl PreTokenizer {
                     }
                 });
                 result?;
+            }
+            Step::Split {
+                matcher: class @ (Matcher::Numeric | Matcher::Whitespace),
+                behavior: Behavior::Isolated,
+                invert: false,
+            } if !reference => {
+                let numeric = matches!(class, Matcher::Numeric);
+                self.run_class_isolated(next, piece, first, numeric, sink)?;
             }
             Step::Split {
                 matcher,

@@ -316,6 +316,32 @@ impl Tokenizer {
         }
     }
 
+    /// Whether encoding a text that contains no added token is exactly "pre-tokenize the raw
+    /// text, then BPE every piece on its bytes": a byte-level BPE with no normalizer and no
+    /// implicit prefix. (The ids spell the text back when every byte has a unit.) The cover
+    /// search's fast canonicity check relies on it.
+    pub(crate) fn is_plain_byte_level(&self) -> bool {
+        self.model.byte_level
+            && self.normalizer.is_none()
+            && !self.strip_leading_space
+            && self.space_replacement.is_none()
+    }
+
+    /// The pre-tokenizer alone, on raw text (see [`Tokenizer::is_plain_byte_level`]).
+    pub(crate) fn pre_tokenize_at(
+        &self,
+        text: &str,
+        at_start: bool,
+        sink: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        self.pre_tokenizer.run(text, at_start, sink)
+    }
+
+    /// The BPE model.
+    pub(crate) fn bpe(&self) -> &Bpe {
+        &self.model
+    }
+
     /// The char SentencePiece-style files write for a space (`▁`), if any.
     pub fn space_replacement(&self) -> Option<char> {
         self.space_replacement

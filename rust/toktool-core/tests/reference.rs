@@ -81,3 +81,87 @@ fn reference_handles_unicode_and_long_pieces() {
         }
     }
 }
+
+/// `tokenizer`, with the merge list reversed when `reversed` (ranks no longer in training
+/// order, so the cover search's pair check must stand aside).
+fn tokenizer_ordered(
+    pre_tokenizer: &serde_json::Value,
+    picks: &[(u8, u8)],
+    reversed: bool,
+) -> Tokenizer {
+    if !reversed {
+        return tokenizer(pre_tokenizer, picks);
+    }
+    let tok = tokenizer(pre_tokenizer, picks);
+    let table = byte_to_char_table();
+    let spell = |bytes: &[u8]| -> String { bytes.iter().map(|&b| table[b as usize]).collect() };
+    let vocab: serde_json::Map<String, serde_json::Value> = (0..tok.vocab_size() as u32)
+        .map(|id| (spell(tok.token_bytes(id).expect("id")), json!(id)))
+        .collect();
+    let doc: serde_json::Value = {
+        // Rebuild the same merges from the forward file, then reverse their order.
+        let forward = tokenizer_json(pre_tokenizer, picks);
+        let mut merges = forward["model"]["merges"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        merges.reverse();
+        json!({"pre_tokenizer": pre_tokenizer,
+               "model": {"type": "BPE", "vocab": vocab, "merges": merges}})
+    };
+    Tokenizer::from_json_str(&doc.to_string()).expect("tiny tokenizer loads")
+}
+
+/// The JSON document `tokenizer` loads.
+fn tokenizer_json(pre_tokenizer: &serde_json::Value, picks: &[(u8, u8)]) -> serde_json::Value {
+    let table = byte_to_char_table();
+    let spell = |bytes: &[u8]| -> String { bytes.iter().map(|&b| table[b as usize]).collect() };
+    let mut pieces: Vec<Vec<u8>> = ALPHABET.iter().map(|&b| vec![b]).collect();
+    let mut seen: std::collections::HashSet<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+    let mut merges = Vec::new();
+    for &(l, r) in picks {
+        let (left, right) = (
+            pieces[l as usize % pieces.len()].clone(),
+            pieces[r as usize % pieces.len()].clone(),
+        );
+        let joined = [left.as_slice(), &right].concat();
+        if joined.len() > 8 || !seen.insert(joined.clone()) {
+            continue;
+        }
+        merges.push(json!([spell(&left), spell(&right)]));
+        pieces.push(joined);
+    }
+    json!({"pre_tokenizer": pre_tokenizer, "model": {"type": "BPE", "merges": merges}})
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// The cover search's fast canonicity check (pre-tokenizer pieces, pairwise merge check,
+    /// localization, memo) gives the answers of the slow reference that encodes every probe.
+    #[test]
+    fn valid_among_matches_valid_next(
+        shape in 0usize..4,
+        reversed in any::<bool>(),
+        picks in prop::collection::vec((any::<u8>(), any::<u8>()), 0..60),
+        text in prop::collection::vec(prop::sample::select(ALPHABET), 0..10),
+    ) {
+        let tok = std::sync::Arc::new(tokenizer_ordered(&shapes()[shape], &picks, reversed));
+        let search = toktool_core::covers::CoverSearch::new(std::sync::Arc::clone(&tok));
+        let y = text;
+        let covers = search.covers_with(&y, false)?;
+        let tail = &y[covers.boundary..];
+        let at_start = covers.boundary == 0;
+        let everything: Vec<u32> = (0..tok.vocab_size() as u32).collect();
+        for ids in &covers.exact {
+            let reference = search.valid_next(tail, ids, at_start)?;
+            for _ in 0..2 {
+                prop_assert_eq!(&search.valid_among(tail, ids, at_start, &everything)?, &reference);
+            }
+        }
+        for group in &covers.groups {
+            let before = &tail[..group.start];
+            let reference = search.valid_next(before, &group.prefix, at_start)?;
+            prop_assert_eq!(&search.valid_among(before, &group.prefix, at_start, &everything)?, &reference);
+        }
+    }
+}

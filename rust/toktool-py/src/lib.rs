@@ -102,9 +102,12 @@ pub(crate) fn owned_text(py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<St
 
 /// A sequence of Python ints as token ids; out-of-range values are an `InvalidTokenIdError`.
 pub(crate) fn owned_ids(py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
-    let values: Vec<i128> = ids.extract().map_err(|_| {
-        PyTypeError::new_err("expected a sequence of ints (list, tuple or 1-D integer array)")
-    })?;
+    let values: Vec<i128> = match array_values(ids) {
+        Some(values) => values,
+        None => ids.extract().map_err(|_| {
+            PyTypeError::new_err("expected a sequence of ints (list, tuple or 1-D integer array)")
+        })?,
+    };
     values
         .into_iter()
         .map(|v| {
@@ -119,6 +122,22 @@ pub(crate) fn owned_ids(py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<Vec<
             })
         })
         .collect()
+}
+
+/// The values of a 1-D integer numpy array, read without a Python object per element (a
+/// vocabulary-sized candidate array costs milliseconds the other way); `None` for anything else.
+fn array_values(obj: &Bound<'_, PyAny>) -> Option<Vec<i128>> {
+    fn values<T: Copy + numpy::Element>(
+        obj: &Bound<'_, PyAny>,
+        widen: impl Fn(T) -> i128,
+    ) -> Option<Vec<i128>> {
+        let array = obj.extract::<numpy::PyReadonlyArray1<'_, T>>().ok()?;
+        Some(array.as_array().iter().map(|&v| widen(v)).collect())
+    }
+    values::<i64>(obj, i128::from)
+        .or_else(|| values::<i32>(obj, i128::from))
+        .or_else(|| values::<u32>(obj, i128::from))
+        .or_else(|| values::<u64>(obj, i128::from))
 }
 
 /// Turn batch parallelism on or off for the whole process (off in children after `fork()`).
