@@ -46,43 +46,42 @@ use crate::tokenizer::Tokenizer;
 macro_rules! probes {
     ($($extra:expr),*) => {
         &[
-            b"",
-            b" ",
-            b"a",
-            b"A",
-            b"0",
-            b".",
-            b"\n",
-            b"'",
-            b"\t",
-            b"-",
-            b" a",
-            b"  ",
-            b"a ",
-            b"00",
-            "é".as_bytes(),
-            "中".as_bytes(),
-            "\u{a0}".as_bytes(),
-            b"\r\n",
-            b"_",
-            b"/",
-            b"'s",
+            "",
+            " ",
+            "a",
+            "A",
+            "0",
+            ".",
+            "\n",
+            "'",
+            "\t",
+            "-",
+            " a",
+            "  ",
+            "a ",
+            "00",
+            "é",
+            "中",
+            "\u{a0}",
+            "\r\n",
+            "_",
+            "/",
+            "'s",
             $($extra),*
         ]
     };
 }
 
-const PROBES: &[&[u8]] = probes!();
-const PROBES_AFTER_APOSTROPHE: &[&[u8]] = probes!(
-    b"s", b"t", b"re", b"ve", b"m", b"ll", b"d", b"S", b"T", b"RE", b"VE", b"M", b"LL", b"D"
-);
-const PROBES_AFTER_APOSTROPHE_R_V: &[&[u8]] = probes!(b"e", b"E");
-const PROBES_AFTER_APOSTROPHE_L: &[&[u8]] = probes!(b"l", b"L");
+const PROBES: &[&str] = probes!();
+const PROBES_AFTER_APOSTROPHE: &[&str] =
+    probes!("s", "t", "re", "ve", "m", "ll", "d", "S", "T", "RE", "VE", "M", "LL", "D");
+const PROBES_AFTER_APOSTROPHE_R_V: &[&str] = probes!("e", "E");
+const PROBES_AFTER_APOSTROPHE_L: &[&str] = probes!("l", "L");
 
 /// The probes for text that ends with `before`: the contractions of the supported patterns
 /// (`'s 't 're 've 'm 'll 'd`, any case) depend on the letters after the apostrophe, so text
 /// ending inside one gets the letters that would complete it.
-fn probes_after(before: &[u8]) -> &'static [&'static [u8]] {
+fn probes_after(before: &[u8]) -> &'static [&'static str] {
     match before {
         [.., b'\''] => PROBES_AFTER_APOSTROPHE,
         [.., b'\'', b'r' | b'R' | b'v' | b'V'] => PROBES_AFTER_APOSTROPHE_R_V,
@@ -140,7 +139,7 @@ impl FastCheck {
         ]
         .iter()
         .flat_map(|list| list.iter())
-        .any(|p| p.iter().any(|&b| unsafe_byte[usize::from(b)]))
+        .any(|p| p.bytes().any(|b| unsafe_byte[usize::from(b)]))
         {
             return None;
         }
@@ -155,10 +154,33 @@ impl FastCheck {
             })
             .collect();
         let tree = MergeTree::new(tok);
+        let mut index: FxHashMap<char, u32> = FxHashMap::default();
+        let mut first_chars = Vec::new();
+        let first_char_of = tok
+            .all_token_bytes()
+            .iter()
+            .zip(&plain)
+            .map(|(bytes, &is_plain)| {
+                let first = bytes
+                    .as_deref()
+                    .filter(|_| is_plain)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .and_then(|text| text.chars().next());
+                first.map_or(u32::MAX, |c| {
+                    *index.entry(c).or_insert_with(|| {
+                        first_chars.push(c);
+                        (first_chars.len() - 1) as u32
+                    })
+                })
+            })
+            .collect();
         Some(FastCheck {
             unsafe_byte,
             plain,
             tree,
+            class_scanned: tok.is_class_scanned(),
+            first_chars,
+            first_char_of,
         })
     }
 }
@@ -219,6 +241,12 @@ struct FastCheck {
     /// How every token was merged, for the pair check (`None` when the merges are not in the
     /// order of a trained BPE).
     tree: Option<MergeTree>,
+    /// The pre-tokenizer is one of the class scanners (`PreTokenizer::is_class_scanned`).
+    class_scanned: bool,
+    /// The distinct first chars of plain tokens, and for each token the index of its first char
+    /// there (`u32::MAX` for tokens that are not plain).
+    first_chars: Vec<char>,
+    first_char_of: Vec<u32>,
 }
 
 /// The merge that makes each token, for tokenizers whose merge ranks follow training order
@@ -230,12 +258,17 @@ struct FastCheck {
 /// is (each token being its own encoding), the pairwise property the cover search relies on.
 #[derive(Debug)]
 struct MergeTree {
+    /// Unique per tree (never 0), so that per-thread buffers know whose edge they hold.
+    id: u64,
     /// `(left, right, rank)` of the one merge that makes the token; `None` for units, and for
     /// tokens made by several merges or from parts without a tree (no pair check for those).
     made: Vec<Option<(u32, u32, u32)>>,
     /// Units (one byte each) and tokens with a tree.
     has_tree: Vec<bool>,
 }
+
+/// Source of `MergeTree::id`.
+static NEXT_TREE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl MergeTree {
     fn new(tok: &Tokenizer) -> Option<MergeTree> {
@@ -274,7 +307,8 @@ impl MergeTree {
                 has_tree[c as usize] = true;
             }
         }
-        Some(MergeTree { made, has_tree })
+        let id = NEXT_TREE_ID.fetch_add(1, Ordering::Relaxed);
+        Some(MergeTree { id, made, has_tree })
     }
 
     /// One edge of a token's merge tree, from the unit at the bottom to the token: each symbol
@@ -297,16 +331,15 @@ impl MergeTree {
     }
 
     /// Whether BPE keeps `[left, right]` apart (both tokens with a tree and their own encoding).
-    fn pair_stays(
-        &self,
-        merges: &MergeMap,
-        left: u32,
-        right: u32,
-        edge_l: &mut Vec<(u32, u32)>,
-        edge_r: &mut Vec<(u32, u32)>,
-    ) -> bool {
-        self.edge(left, true, edge_l);
-        self.edge(right, false, edge_r);
+    fn pair_stays(&self, merges: &MergeMap, left: u32, right: u32, edges: &mut Edges) -> bool {
+        // The left token is often the same as in the previous call (one question, many
+        // candidates): its edge is still there, ending with the token itself.
+        if edges.owner != self.id || edges.left.last() != Some(&(left, u32::MAX)) {
+            self.edge(left, true, &mut edges.left);
+            edges.owner = self.id;
+        }
+        self.edge(right, false, &mut edges.right);
+        let (edge_l, edge_r) = (&edges.left, &edges.right);
         let (mut i, mut j) = (0, 0);
         loop {
             let (a, until_a) = edge_l[i];
@@ -332,6 +365,13 @@ impl MergeTree {
     }
 }
 
+/// One question's decisions of [`CoverSearch::starts_new_piece`] per distinct first char, and
+/// the shared answers of the question "which tokens may start a pre-token".
+struct FirstCharGroups {
+    decided: Vec<AtomicU8>,
+    fresh: Answers,
+}
+
 /// Reused buffers of the fast check, one set per thread.
 #[derive(Default)]
 struct Scratch {
@@ -339,8 +379,16 @@ struct Scratch {
     bounds: Vec<(usize, usize)>,
     ids: Vec<u32>,
     failed: Vec<(usize, usize)>,
-    edge_l: Vec<(u32, u32)>,
-    edge_r: Vec<(u32, u32)>,
+    edges: Edges,
+}
+
+/// Buffers for [`MergeTree::pair_stays`]; `left` is kept between calls for the same tree.
+#[derive(Default)]
+struct Edges {
+    /// `MergeTree::id` of the tree `left` was read from (0: none).
+    owner: u64,
+    left: Vec<(u32, u32)>,
+    right: Vec<(u32, u32)>,
 }
 
 thread_local! {
@@ -444,10 +492,17 @@ impl CoverSearch {
                 bounds,
                 ids,
                 failed,
-                edge_l,
-                edge_r,
+                edges,
             } = &mut *scratch;
             failed.clear();
+            // With a class scanner, a piece that holds the border and reaches the end of `w + t`
+            // keeps holding it whatever follows, unless `t` has whitespace (`\s+(?!\S)` gives
+            // back the last space) or an apostrophe is within two chars of the border
+            // (contractions look two chars ahead): every match there was decided inside
+            // `w + t`, and appended text can only lengthen the last one.
+            let border_stays_inside = self.fast.as_ref().is_some_and(|f| f.class_scanned)
+                && !w.ends_with('\'')
+                && !tb.chars().any(|c| c.is_whitespace() || c == '\'');
             // The probes for the text `w + t`, which they follow: only its last two bytes count.
             let probes = match (w.as_bytes().last(), tb.as_bytes()) {
                 (Some(&x), &[y]) => probes_after(&[x, y]),
@@ -455,7 +510,6 @@ impl CoverSearch {
                 (_, bytes) => probes_after(bytes),
             };
             for probe in probes {
-                let probe = std::str::from_utf8(probe).ok()?;
                 text.clear();
                 text.push_str(w);
                 text.push_str(tb);
@@ -481,24 +535,22 @@ impl CoverSearch {
                 }
                 let mut matched = 0;
                 for (k, &(a, b)) in bounds.iter().enumerate() {
-                    // The piece that holds the border of `w` and `t` and ends with `t`: its ids
-                    // are the rest of `prefix` then `t` exactly when every adjacent pair stays.
                     // A piece that holds the border of `w` and `t` and reaches the end of `t`:
                     // its ids start with the rest of `prefix` then `t` only if every adjacent
                     // pair of those stays apart, and, when it ends with `t`, exactly then.
                     if a < w.len() && b >= n_wt && matched < prefix.len() {
-                        if let Some(stays) = self.border_piece(
-                            &text.as_bytes()[a..b],
-                            &prefix[matched..],
-                            t,
-                            edge_l,
-                            edge_r,
-                        ) {
+                        if let Some(stays) =
+                            self.border_piece(&text.as_bytes()[a..b], &prefix[matched..], t, edges)
+                        {
                             if stays && b == n_wt {
                                 return Some(true);
                             }
                             if !stays {
                                 if b == n_wt {
+                                    if probe.is_empty() && border_stays_inside {
+                                        // No continuation splits this piece at the border.
+                                        return Some(false);
+                                    }
                                     failed.clear();
                                     failed.extend_from_slice(&bounds[..=k]);
                                 }
@@ -541,14 +593,7 @@ impl CoverSearch {
     /// their bytes, BPE encodes it as exactly `ids + [t]`. `false` too when `bytes` is one token
     /// under `ignore_merges`; `None` where the pair check does not apply (a token without a
     /// tree or that is not its own encoding).
-    fn border_piece(
-        &self,
-        bytes: &[u8],
-        ids: &[u32],
-        t: u32,
-        edge_l: &mut Vec<(u32, u32)>,
-        edge_r: &mut Vec<(u32, u32)>,
-    ) -> Option<bool> {
+    fn border_piece(&self, bytes: &[u8], ids: &[u32], t: u32, edges: &mut Edges) -> Option<bool> {
         let tree = self.fast.as_ref()?.tree.as_ref()?;
         let bpe = self.tok.bpe();
         if bpe.ignore_merges && bpe.key_to_id.contains_key(bytes) {
@@ -565,8 +610,8 @@ impl CoverSearch {
         let last = *ids.last()?;
         Some(
             ids.windows(2)
-                .all(|p| tree.pair_stays(&bpe.merges, p[0], p[1], edge_l, edge_r))
-                && tree.pair_stays(&bpe.merges, last, t, edge_l, edge_r),
+                .all(|p| tree.pair_stays(&bpe.merges, p[0], p[1], edges))
+                && tree.pair_stays(&bpe.merges, last, t, edges),
         )
     }
 
@@ -580,7 +625,7 @@ impl CoverSearch {
         want.push(t);
         completions(&y).iter().any(|completed| {
             probes_after(completed).iter().any(|probe| {
-                self.encode_bytes(&[completed.as_slice(), probe].concat(), at_start)
+                self.encode_bytes(&[completed.as_slice(), probe.as_bytes()].concat(), at_start)
                     .is_some_and(|ids| ids.starts_with(&want))
             })
         })
@@ -626,10 +671,10 @@ impl CoverSearch {
         }
         completions(tail).iter().all(|completed| {
             probes_after(completed).iter().all(|probe| {
-                let full = [&y[..b], completed.as_slice(), probe].concat();
+                let full = [&y[..b], completed.as_slice(), probe.as_bytes()].concat();
                 match (
                     self.encode_bytes(&full, true),
-                    self.encode_bytes(&[completed.as_slice(), probe].concat(), b == 0),
+                    self.encode_bytes(&[completed.as_slice(), probe.as_bytes()].concat(), b == 0),
                 ) {
                     (Some(whole), Some(rest)) => {
                         whole.starts_with(head) && whole[head.len()..] == rest[..]
@@ -662,7 +707,7 @@ impl CoverSearch {
         for j in 1..=tail.len() {
             for completed in completions(&tail[..j]) {
                 for probe in probes_after(&completed) {
-                    let full = [completed.as_slice(), probe].concat();
+                    let full = [completed.as_slice(), probe.as_bytes()].concat();
                     let Some(ids) = self.encode_bytes(&full, at_start) else {
                         continue;
                     };
@@ -762,23 +807,121 @@ impl CoverSearch {
         let (local_tail, local_prefix, local_start) = self.localize(tail, prefix, at_start);
         let answers = self.answers_for((local_tail.to_vec(), local_prefix.to_vec(), local_start));
         let fast_tail = self.fast_tail(local_tail);
-        let check = |&t: &u32| {
-            let slot = &answers[t as usize];
-            match slot.load(Ordering::Relaxed) {
+        let groups = fast_tail.and_then(|w| self.first_char_groups(w, local_prefix));
+        let remembered =
+            |slot: &AtomicU8, decide: &dyn Fn() -> bool| match slot.load(Ordering::Relaxed) {
                 VALID => true,
                 INVALID => false,
                 _ => {
-                    let valid = self.check(local_tail, fast_tail, local_prefix, t, local_start);
+                    let valid = decide();
                     slot.store(if valid { VALID } else { INVALID }, Ordering::Relaxed);
                     valid
                 }
-            }
+            };
+        let check = |&t: &u32| {
+            remembered(&answers[t as usize], &|| {
+                if let (Some(w), Some(g)) = (fast_tail, &groups) {
+                    if self.starts_new_piece(g, w, local_prefix, local_start, t) {
+                        // `t` starts a pre-token at the border whatever follows, and the ids
+                        // before it are `prefix`: it is valid exactly where it is valid at the
+                        // start of any pre-token, an answer shared by every question.
+                        return remembered(&g.fresh[t as usize], &|| {
+                            self.check(b"", Some(""), &[], t, false)
+                        });
+                    }
+                }
+                self.check(local_tail, fast_tail, local_prefix, t, local_start)
+            })
         };
         Ok(if ids.len() > 64 {
             maybe_par_map(ids, check)
         } else {
             ids.iter().map(check).collect()
         })
+    }
+
+    /// Per-question state of the first-char shortcut (see [`CoverSearch::starts_new_piece`]),
+    /// when it applies: a class scanner, a non-empty tail that does not end with an apostrophe.
+    fn first_char_groups(&self, w: &str, prefix: &[u32]) -> Option<FirstCharGroups> {
+        let fast = self.fast.as_ref()?;
+        if !fast.class_scanned || w.is_empty() || prefix.is_empty() || w.ends_with('\'') {
+            return None;
+        }
+        Some(FirstCharGroups {
+            decided: (0..fast.first_chars.len())
+                .map(|_| AtomicU8::new(UNDECIDED))
+                .collect(),
+            fresh: self.answers_for((Vec::new(), Vec::new(), false)),
+        })
+    }
+
+    /// Whether every text `w + t + ...` is pre-tokenized with a pre-token starting right after
+    /// `w` and with the pieces of `w` encoded as `prefix`, judged from `t`'s first char `c`
+    /// alone (once per question and char). With a class scanner, the piece of `w + c` that ends
+    /// at the end of `w` (if one does) was ended by `c` and stays whatever follows `c`, except
+    /// where a match looks further: contractions (so neither `c` nor the end of `w` may be an
+    /// apostrophe) and whitespace runs (`\s*[\r\n]+` can swallow a run that ends `w` if more
+    /// whitespace and a newline follow, so `c` and the end of `w` may not both be whitespace).
+    fn starts_new_piece(
+        &self,
+        groups: &FirstCharGroups,
+        w: &str,
+        prefix: &[u32],
+        at_start: bool,
+        t: u32,
+    ) -> bool {
+        let Some(fast) = self.fast.as_ref() else {
+            return false;
+        };
+        let Some(&class) = fast.first_char_of.get(t as usize) else {
+            return false;
+        };
+        let Some(slot) = groups.decided.get(class as usize) else {
+            return false;
+        };
+        match slot.load(Ordering::Relaxed) {
+            VALID => return true,
+            INVALID => return false,
+            _ => {}
+        }
+        let c = fast.first_chars[class as usize];
+        let w_ends_in_space = w.chars().next_back().is_some_and(char::is_whitespace);
+        let new_piece = c != '\''
+            && !(c.is_whitespace() && w_ends_in_space)
+            && self.border_is_boundary(w, prefix, at_start, c);
+        slot.store(if new_piece { VALID } else { INVALID }, Ordering::Relaxed);
+        new_piece
+    }
+
+    /// Whether `w + c` is pre-tokenized with a boundary after `w` and the pieces of `w` encode
+    /// to `prefix`.
+    fn border_is_boundary(&self, w: &str, prefix: &[u32], at_start: bool, c: char) -> bool {
+        let mut text = String::with_capacity(w.len() + 4);
+        text.push_str(w);
+        text.push(c);
+        let (base, len) = (text.as_ptr() as usize, text.len());
+        let mut bounds = Vec::new();
+        let mut pos = 0usize;
+        let mut slices = true;
+        let ran = self.tok.pre_tokenize_at(&text, at_start, &mut |piece| {
+            let offset = (piece.as_ptr() as usize).wrapping_sub(base);
+            if offset != pos || offset + piece.len() > len {
+                slices = false;
+                return;
+            }
+            bounds.push((pos, pos + piece.len()));
+            pos += piece.len();
+        });
+        if ran.is_err() || !slices || pos != len || !bounds.iter().any(|&(_, b)| b == w.len()) {
+            return false;
+        }
+        let mut ids = Vec::new();
+        for &(a, b) in bounds.iter().take_while(|&&(_, b)| b <= w.len()) {
+            self.tok
+                .bpe()
+                .encode_piece(&text.as_bytes()[a..b], &mut ids);
+        }
+        ids == prefix
     }
 
     /// The shortest equivalent validity question: `(tail[s..], prefix[k..], at_start && s == 0)`
@@ -813,7 +956,9 @@ impl CoverSearch {
     /// pre-token starts right after it.
     fn is_certain_pretoken_start(&self, tail: &[u8], before: &[u32], at_start: bool) -> bool {
         probes_after(tail).iter().all(|probe| {
-            let Ok(text) = std::str::from_utf8(&[tail, probe].concat()).map(str::to_owned) else {
+            let Ok(text) =
+                std::str::from_utf8(&[tail, probe.as_bytes()].concat()).map(str::to_owned)
+            else {
                 return false;
             };
             let Ok((ids, words)) = self.tok.encode_with_pretokens_at(&text, at_start) else {

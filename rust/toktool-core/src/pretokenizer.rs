@@ -255,6 +255,27 @@ impl PreTokenizer {
         matches!(self.steps.last(), Some(Step::ByteLevel { .. }))
     }
 
+    /// Whether every step is one of the hand-written class scanners (or a char-class split, each
+    /// char its own piece) with `Isolated` behavior, or `ByteLevel`: pre-tokenizers whose pieces
+    /// are decided by char kinds with at most a few chars of look-ahead, so appending text can
+    /// only lengthen the piece that reaches the end. The cover search relies on it.
+    pub fn is_class_scanned(&self) -> bool {
+        self.steps.iter().all(|step| {
+            matches!(
+                step,
+                Step::ByteLevel { .. }
+                    | Step::Split {
+                        matcher: Matcher::Scanner(_)
+                            | Matcher::Digits(_)
+                            | Matcher::Numeric
+                            | Matcher::Whitespace,
+                        behavior: Behavior::Isolated,
+                        invert: false,
+                    }
+            )
+        })
+    }
+
     /// The `Metaspace` replacement char, if the chain has one.
     pub fn metaspace(&self) -> Option<(char, PrependScheme)> {
         self.steps.iter().find_map(|s| match s {

@@ -327,6 +327,11 @@ impl Tokenizer {
             && self.space_replacement.is_none()
     }
 
+    /// See [`PreTokenizer::is_class_scanned`].
+    pub(crate) fn is_class_scanned(&self) -> bool {
+        self.pre_tokenizer.is_class_scanned()
+    }
+
     /// The pre-tokenizer alone, on raw text (see [`Tokenizer::is_plain_byte_level`]).
     pub(crate) fn pre_tokenize_at(
         &self,
