@@ -157,7 +157,7 @@ def test_valid_among_matches_the_unlocalized_reference(name: str) -> None:
                    # whitespace after whitespace: `\s*[\r\n]+` swallows runs (o200k, Llama 3)
                    b"x\n", b"a \n", b"x\n\n", b"(x)\r\n", b"x\t",
                    # contractions after a word (o200k attaches them)
-                   b"it", b"x = I",
+                   b"it", b"x = I", b"x'l", b"we'v", b"they'r",
                    *random_cuts(5, seed=sum(name.encode()))]:
         y = tok.implicit_prefix + prompt
         c = search.covers(y, validate=False)

@@ -30,7 +30,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rustc_hash::FxHashMap;
 
@@ -174,6 +174,19 @@ impl FastCheck {
                 })
             })
             .collect();
+        let any_case = tok.letter_runs_ignore_case();
+        let run_on = tok
+            .all_token_bytes()
+            .iter()
+            .zip(&plain)
+            .map(|(b, &is_plain)| {
+                is_plain
+                    && b.as_deref().is_some_and(|b| {
+                        b.iter()
+                            .all(|&x| x.is_ascii_lowercase() || any_case && x.is_ascii_alphabetic())
+                    })
+            })
+            .collect();
         Some(FastCheck {
             unsafe_byte,
             plain,
@@ -181,6 +194,7 @@ impl FastCheck {
             class_scanned: tok.is_class_scanned(),
             first_chars,
             first_char_of,
+            run_on,
         })
     }
 }
@@ -225,6 +239,13 @@ const VALID: u8 = 2;
 /// the memo starts over when it is full.
 const MEMO_QUESTIONS: usize = 512;
 
+/// Questions about at most this many candidates are answered directly, without localizing
+/// or remembering them.
+const DIRECT_MAX: usize = 64;
+
+/// Questions about more candidates than this are answered on the thread pool.
+const PARALLEL_MIN: usize = 8192;
+
 /// How many token boundaries of the prefix, from the end, are tried as the local start.
 const LOCAL_TRIES: usize = 4;
 
@@ -247,6 +268,10 @@ struct FastCheck {
     /// there (`u32::MAX` for tokens that are not plain).
     first_chars: Vec<char>,
     first_char_of: Vec<u32>,
+    /// `run_on[t]`: token `t` is plain and made of letters that run on after a letter in every
+    /// supported pattern: ASCII lowercase, or ASCII letters of any case where letter runs
+    /// ignore case (`PreTokenizer::letter_runs_ignore_case`).
+    run_on: Vec<bool>,
 }
 
 /// The merge that makes each token, for tokenizers whose merge ranks follow training order
@@ -368,8 +393,25 @@ impl MergeTree {
 /// One question's decisions of [`CoverSearch::starts_new_piece`] per distinct first char, and
 /// the shared answers of the question "which tokens may start a pre-token".
 struct FirstCharGroups {
-    decided: Vec<AtomicU8>,
+    decided: Vec<OnceLock<Border>>,
     fresh: Answers,
+    /// The model does not look whole pieces up first (`ignore_merges`): a condition of the
+    /// `Border::Joins` shortcut.
+    merges_only: bool,
+}
+
+/// How `w + c` is pre-tokenized around the end of the tail `w` (see
+/// [`CoverSearch::border_after`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Border {
+    /// A pre-token starts after `w`, whatever follows `c`, and the pieces of `w` encode to the
+    /// tail ids.
+    NewPiece,
+    /// The last piece of `w + c` starts inside `w` and holds `c`; the pieces before it encode
+    /// to the first `before` tail ids.
+    Joins { before: usize },
+    /// Anything else: no shortcut.
+    Other,
 }
 
 /// Reused buffers of the fast check, one set per thread.
@@ -600,6 +642,24 @@ impl CoverSearch {
             // The whole piece is one token.
             return Some(false);
         }
+        self.pairs_stay_with(tree, ids, t, edges)
+    }
+
+    /// Whether every adjacent pair of `ids + [t]` stays apart under BPE (`ids` not empty), with
+    /// this thread's buffers; `None` where the pair check does not apply.
+    fn pairs_stay(&self, ids: &[u32], t: u32) -> Option<bool> {
+        let tree = self.fast.as_ref()?.tree.as_ref()?;
+        SCRATCH.with(|cell| self.pairs_stay_with(tree, ids, t, &mut cell.borrow_mut().edges))
+    }
+
+    fn pairs_stay_with(
+        &self,
+        tree: &MergeTree,
+        ids: &[u32],
+        t: u32,
+        edges: &mut Edges,
+    ) -> Option<bool> {
+        let bpe = self.tok.bpe();
         let usable = |id: u32| {
             tree.has_tree.get(id as usize).copied().unwrap_or(false)
                 && bpe.self_encoding.get(id as usize).copied().unwrap_or(false)
@@ -613,6 +673,14 @@ impl CoverSearch {
                 .all(|p| tree.pair_stays(&bpe.merges, p[0], p[1], edges))
                 && tree.pair_stays(&bpe.merges, last, t, edges),
         )
+    }
+
+    /// `FastCheck::run_on` of token `t`.
+    fn runs_on(&self, t: u32) -> bool {
+        self.fast
+            .as_ref()
+            .and_then(|f| f.run_on.get(t as usize).copied())
+            .unwrap_or(false)
     }
 
     /// Whether `prefix + [t]` (tail ids covering `tail[..]` then `t`) starts a canonical encoding.
@@ -804,6 +872,14 @@ impl CoverSearch {
                 vocab_size,
             });
         }
+        if ids.len() <= DIRECT_MAX {
+            // A few candidates: checking them on the whole tail costs less than localizing.
+            let fast_tail = self.fast_tail(tail);
+            return Ok(ids
+                .iter()
+                .map(|&t| self.check(tail, fast_tail, prefix, t, at_start))
+                .collect());
+        }
         let (local_tail, local_prefix, local_start) = self.localize(tail, prefix, at_start);
         let answers = self.answers_for((local_tail.to_vec(), local_prefix.to_vec(), local_start));
         let fast_tail = self.fast_tail(local_tail);
@@ -821,19 +897,33 @@ impl CoverSearch {
         let check = |&t: &u32| {
             remembered(&answers[t as usize], &|| {
                 if let (Some(w), Some(g)) = (fast_tail, &groups) {
-                    if self.starts_new_piece(g, w, local_prefix, local_start, t) {
+                    match self.border_for(g, w, local_prefix, local_start, t) {
                         // `t` starts a pre-token at the border whatever follows, and the ids
                         // before it are `prefix`: it is valid exactly where it is valid at the
                         // start of any pre-token, an answer shared by every question.
-                        return remembered(&g.fresh[t as usize], &|| {
-                            self.check(b"", Some(""), &[], t, false)
-                        });
+                        Border::NewPiece => {
+                            return remembered(&g.fresh[t as usize], &|| {
+                                self.check(b"", Some(""), &[], t, false)
+                            });
+                        }
+                        // The piece holding the border took `c` in, so it is a letter run
+                        // (perhaps led by one other char) and runs on through `t`'s letters:
+                        // it ends with `t` (and only grows with what follows), so the pairwise
+                        // check decides alone, as in `fast_valid`.
+                        Border::Joins { before } if g.merges_only && self.runs_on(t) => {
+                            if let Some(stays) = self.pairs_stay(&local_prefix[before..], t) {
+                                return stays;
+                            }
+                        }
+                        _ => {}
                     }
                 }
                 self.check(local_tail, fast_tail, local_prefix, t, local_start)
             })
         };
-        Ok(if ids.len() > 64 {
+        // The thread pool pays off only on vocabulary-sized questions: with a model's own
+        // threads busy between calls, waking the pool costs more than small questions take.
+        Ok(if ids.len() > PARALLEL_MIN {
             maybe_par_map(ids, check)
         } else {
             ids.iter().map(check).collect()
@@ -849,53 +939,49 @@ impl CoverSearch {
         }
         Some(FirstCharGroups {
             decided: (0..fast.first_chars.len())
-                .map(|_| AtomicU8::new(UNDECIDED))
+                .map(|_| OnceLock::new())
                 .collect(),
             fresh: self.answers_for((Vec::new(), Vec::new(), false)),
+            merges_only: !self.tok.bpe().ignore_merges,
         })
     }
 
-    /// Whether every text `w + t + ...` is pre-tokenized with a pre-token starting right after
-    /// `w` and with the pieces of `w` encoded as `prefix`, judged from `t`'s first char `c`
-    /// alone (once per question and char). With a class scanner, the piece of `w + c` that ends
-    /// at the end of `w` (if one does) was ended by `c` and stays whatever follows `c`, except
-    /// where a match looks further: contractions (so neither `c` nor the end of `w` may be an
+    /// The shape of `w + c` around the end of `w` for `t`'s first char `c`, decided once per
+    /// question and char ([`Border`]). With a class scanner, the pieces of `w + c` that end by
+    /// the end of `w` were ended by chars of `w + c` and stay whatever follows `c`, except where
+    /// a match looks further: contractions (so neither `c` nor the end of `w` may be an
     /// apostrophe) and whitespace runs (`\s*[\r\n]+` can swallow a run that ends `w` if more
     /// whitespace and a newline follow, so `c` and the end of `w` may not both be whitespace).
-    fn starts_new_piece(
+    fn border_for(
         &self,
         groups: &FirstCharGroups,
         w: &str,
         prefix: &[u32],
         at_start: bool,
         t: u32,
-    ) -> bool {
+    ) -> Border {
         let Some(fast) = self.fast.as_ref() else {
-            return false;
+            return Border::Other;
         };
         let Some(&class) = fast.first_char_of.get(t as usize) else {
-            return false;
+            return Border::Other;
         };
         let Some(slot) = groups.decided.get(class as usize) else {
-            return false;
+            return Border::Other;
         };
-        match slot.load(Ordering::Relaxed) {
-            VALID => return true,
-            INVALID => return false,
-            _ => {}
-        }
-        let c = fast.first_chars[class as usize];
-        let w_ends_in_space = w.chars().next_back().is_some_and(char::is_whitespace);
-        let new_piece = c != '\''
-            && !(c.is_whitespace() && w_ends_in_space)
-            && self.border_is_boundary(w, prefix, at_start, c);
-        slot.store(if new_piece { VALID } else { INVALID }, Ordering::Relaxed);
-        new_piece
+        *slot.get_or_init(|| {
+            let c = fast.first_chars[class as usize];
+            let w_ends_in_space = w.chars().next_back().is_some_and(char::is_whitespace);
+            if c == '\'' || c.is_whitespace() && w_ends_in_space {
+                Border::Other
+            } else {
+                self.border_after(w, prefix, at_start, c)
+            }
+        })
     }
 
-    /// Whether `w + c` is pre-tokenized with a boundary after `w` and the pieces of `w` encode
-    /// to `prefix`.
-    fn border_is_boundary(&self, w: &str, prefix: &[u32], at_start: bool, c: char) -> bool {
+    /// [`Border`] of `w + c` by pre-tokenizing it (the conditions on `c` checked by the caller).
+    fn border_after(&self, w: &str, prefix: &[u32], at_start: bool, c: char) -> Border {
         let mut text = String::with_capacity(w.len() + 4);
         text.push_str(w);
         text.push(c);
@@ -912,16 +998,47 @@ impl CoverSearch {
             bounds.push((pos, pos + piece.len()));
             pos += piece.len();
         });
-        if ran.is_err() || !slices || pos != len || !bounds.iter().any(|&(_, b)| b == w.len()) {
-            return false;
+        if ran.is_err() || !slices || pos != len {
+            return Border::Other;
         }
         let mut ids = Vec::new();
-        for &(a, b) in bounds.iter().take_while(|&&(_, b)| b <= w.len()) {
-            self.tok
-                .bpe()
-                .encode_piece(&text.as_bytes()[a..b], &mut ids);
+        for &(a, b) in &bounds {
+            if b <= w.len() {
+                self.tok
+                    .bpe()
+                    .encode_piece(&text.as_bytes()[a..b], &mut ids);
+                continue;
+            }
+            if a == w.len() {
+                return if ids == prefix {
+                    Border::NewPiece
+                } else {
+                    Border::Other
+                };
+            }
+            // The piece holding the border, which is the last one: the ids before it must be
+            // the tail ids up to a token boundary at its start.
+            let before = ids.len();
+            let rest: usize = prefix.get(before..).map_or(usize::MAX, |r| {
+                r.iter()
+                    .map(|&id| self.tok.token_bytes(id).map_or(usize::MAX / 4, <[u8]>::len))
+                    .sum()
+            });
+            // An apostrophe in it may be a contraction, which ends where it ends rather than
+            // running on with the letters after it.
+            let plain_run = !w[a..].contains('\'');
+            return if b == len
+                && plain_run
+                && prefix.starts_with(&ids)
+                && before < prefix.len()
+                && rest == w.len() - a
+            {
+                Border::Joins { before }
+            } else {
+                Border::Other
+            };
         }
-        ids == prefix
+        Border::Other
     }
 
     /// The shortest equivalent validity question: `(tail[s..], prefix[k..], at_start && s == 0)`

@@ -276,6 +276,21 @@ impl PreTokenizer {
         })
     }
 
+    /// Whether letter runs ignore case: a class-scanned chain without o200k's scanner (which
+    /// splits a run where lowercase turns to uppercase).
+    pub fn letter_runs_ignore_case(&self) -> bool {
+        self.is_class_scanned()
+            && !self.steps.iter().any(|step| {
+                matches!(
+                    step,
+                    Step::Split {
+                        matcher: Matcher::Scanner(Scanner::O200k { .. }),
+                        ..
+                    }
+                )
+            })
+    }
+
     /// The `Metaspace` replacement char, if the chain has one.
     pub fn metaspace(&self) -> Option<(char, PrependScheme)> {
         self.steps.iter().find_map(|s| match s {

@@ -332,6 +332,11 @@ impl Tokenizer {
         self.pre_tokenizer.is_class_scanned()
     }
 
+    /// See [`PreTokenizer::letter_runs_ignore_case`].
+    pub(crate) fn letter_runs_ignore_case(&self) -> bool {
+        self.pre_tokenizer.letter_runs_ignore_case()
+    }
+
     /// The pre-tokenizer alone, on raw text (see [`Tokenizer::is_plain_byte_level`]).
     pub(crate) fn pre_tokenize_at(
         &self,

@@ -152,8 +152,12 @@ proptest! {
         let tail = &y[covers.boundary..];
         let at_start = covers.boundary == 0;
         let everything: Vec<u32> = (0..tok.vocab_size() as u32).collect();
+        // A few candidates (answered directly) and all of them (localized, remembered).
+        let few: Vec<u32> = everything.iter().copied().filter(|id| id % 7 == 3).take(60).collect();
         for ids in &covers.exact {
             let reference = search.valid_next(tail, ids, at_start)?;
+            let expected: Vec<bool> = few.iter().map(|&id| reference[id as usize]).collect();
+            prop_assert_eq!(search.valid_among(tail, ids, at_start, &few)?, expected);
             for _ in 0..2 {
                 prop_assert_eq!(&search.valid_among(tail, ids, at_start, &everything)?, &reference);
             }
