@@ -28,7 +28,8 @@ impl PyCoverSearch {
         })
     }
 
-    /// Covers of `y` as a dict: head, boundary, groups [(prefix, start, last)], exact, canonical.
+    /// Covers of `y` as a dict: head, boundary, groups [(prefix, start, last)] (`last` a uint32
+    /// array), exact, canonical.
     #[pyo3(signature = (y, validate=true))]
     fn covers<'py>(
         &self,
@@ -41,11 +42,13 @@ impl PyCoverSearch {
         let d = PyDict::new(py);
         d.set_item("head", c.head)?;
         d.set_item("boundary", c.boundary)?;
-        let groups: Vec<(Vec<u32>, usize, Vec<u32>)> = c
+        // The last tokens as arrays: a group can hold thousands of candidates, and one Python
+        // int each would cost more than the search.
+        let groups = c
             .groups
             .into_iter()
-            .map(|g| (g.prefix, g.start, g.last))
-            .collect();
+            .map(|g| (g.prefix, g.start, g.last.to_pyarray(py)))
+            .collect::<Vec<_>>();
         d.set_item("groups", groups)?;
         d.set_item("exact", c.exact)?;
         d.set_item("canonical", c.canonical)?;
