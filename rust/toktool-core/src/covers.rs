@@ -556,20 +556,7 @@ impl CoverSearch {
                 text.push_str(w);
                 text.push_str(tb);
                 text.push_str(probe);
-                bounds.clear();
-                let (base, len) = (text.as_ptr() as usize, text.len());
-                let mut pos = 0usize;
-                let mut slices = true;
-                let ran = self.tok.pre_tokenize_at(text, at_start, &mut |piece| {
-                    let offset = (piece.as_ptr() as usize).wrapping_sub(base);
-                    if offset != pos || offset + piece.len() > len {
-                        slices = false;
-                        return;
-                    }
-                    bounds.push((pos, pos + piece.len()));
-                    pos += piece.len();
-                });
-                if ran.is_err() || !slices || pos != len {
+                if !self.piece_bounds(text, at_start, bounds) {
                     return None;
                 }
                 if !failed.is_empty() && bounds.starts_with(failed) {
@@ -628,6 +615,25 @@ impl CoverSearch {
             }
             Some(false)
         })
+    }
+
+    /// The pre-tokenizer's pieces of `text` as byte ranges in `bounds`; `false` when they are
+    /// not slices of `text` laid end to end (a pipeline that rewrites the text) or it fails.
+    fn piece_bounds(&self, text: &str, at_start: bool, bounds: &mut Vec<(usize, usize)>) -> bool {
+        bounds.clear();
+        let (base, len) = (text.as_ptr() as usize, text.len());
+        let mut pos = 0usize;
+        let mut slices = true;
+        let ran = self.tok.pre_tokenize_at(text, at_start, &mut |piece| {
+            let offset = (piece.as_ptr() as usize).wrapping_sub(base);
+            if offset != pos || offset + piece.len() > len {
+                slices = false;
+                return;
+            }
+            bounds.push((pos, pos + piece.len()));
+            pos += piece.len();
+        });
+        ran.is_ok() && slices && pos == len
     }
 
     /// Whether the adjacent pairs of `ids + [t]` all stay apart under BPE ([`MergeTree`]): if
@@ -985,20 +991,9 @@ impl CoverSearch {
         let mut text = String::with_capacity(w.len() + 4);
         text.push_str(w);
         text.push(c);
-        let (base, len) = (text.as_ptr() as usize, text.len());
+        let len = text.len();
         let mut bounds = Vec::new();
-        let mut pos = 0usize;
-        let mut slices = true;
-        let ran = self.tok.pre_tokenize_at(&text, at_start, &mut |piece| {
-            let offset = (piece.as_ptr() as usize).wrapping_sub(base);
-            if offset != pos || offset + piece.len() > len {
-                slices = false;
-                return;
-            }
-            bounds.push((pos, pos + piece.len()));
-            pos += piece.len();
-        });
-        if ran.is_err() || !slices || pos != len {
+        if !self.piece_bounds(&text, at_start, &mut bounds) {
             return Border::Other;
         }
         let mut ids = Vec::new();
