@@ -735,23 +735,55 @@ impl CoverSearch {
         (0, Vec::new())
     }
 
+    /// Whether `b` (the end of the ids `head` of `y`) is a certain boundary: `y[..b]` encodes to
+    /// `head`, and `y[..b]` followed by the rest of `y` and any probe encodes to `head` followed
+    /// by the encoding of that rest on its own.
     fn boundary_is_certain(&self, y: &[u8], b: usize, head: &[u32]) -> bool {
+        let (s0, k0) = self.settled_start(y, b, head).unwrap_or((0, 0));
+        self.boundary_is_certain_from(y, b, head, s0, k0)
+    }
+
+    /// The slow reference of [`CoverSearch::boundary_is_certain`]: every encode from the start
+    /// of `y` (`settled_start` not used). For tests.
+    #[doc(hidden)]
+    pub fn boundary_is_certain_reference(&self, y: &[u8], b: usize, head: &[u32]) -> bool {
+        self.boundary_is_certain_from(y, b, head, 0, 0)
+    }
+
+    /// [`CoverSearch::boundary_is_certain`], for tests against the reference.
+    #[doc(hidden)]
+    pub fn boundary_is_certain_fast(&self, y: &[u8], b: usize, head: &[u32]) -> bool {
+        self.boundary_is_certain(y, b, head)
+    }
+
+    /// `boundary_is_certain` with every text encoded from `s0`, a piece boundary of `y[..b]`
+    /// that no text after `y[..b]` can move, where `head[..k0]` ends (`(0, 0)`: from the start).
+    fn boundary_is_certain_from(
+        &self,
+        y: &[u8],
+        b: usize,
+        head: &[u32],
+        s0: usize,
+        k0: usize,
+    ) -> bool {
         let tail = &y[b..];
-        let Some(head_again) = self.encode_bytes(&y[..b], true) else {
+        let local = &y[s0..b];
+        let head_local = &head[k0..];
+        let Some(head_again) = self.encode_bytes(local, s0 == 0) else {
             return false;
         };
-        if head_again != head {
+        if head_again != head_local {
             return false;
         }
         completions(tail).iter().all(|completed| {
             probes_after(completed).iter().all(|probe| {
-                let full = [&y[..b], completed.as_slice(), probe.as_bytes()].concat();
+                let full = [local, completed.as_slice(), probe.as_bytes()].concat();
                 match (
-                    self.encode_bytes(&full, true),
+                    self.encode_bytes(&full, s0 == 0),
                     self.encode_bytes(&[completed.as_slice(), probe.as_bytes()].concat(), b == 0),
                 ) {
                     (Some(whole), Some(rest)) => {
-                        whole.starts_with(head) && whole[head.len()..] == rest[..]
+                        whole.starts_with(head_local) && whole[head_local.len()..] == rest[..]
                     }
                     // No canonical encoding for this probe: it says nothing either way.
                     (None, _) => true,
@@ -759,6 +791,48 @@ impl CoverSearch {
                 }
             })
         })
+    }
+
+    /// A start `s0` for encoding `y[..b] + anything` locally, and the number of `head` ids
+    /// before it: the last piece boundary of `y[..b]` at least three bytes before `b` that
+    /// follows a non-whitespace char, with a class scanner on a plain byte-level file and no
+    /// byte of `y[..b]` that could start an added token. Every piece before `s0` was decided
+    /// by chars before `s0 + 3` (contractions look two chars ahead; whitespace runs end at the
+    /// non-whitespace char before `s0`), so no text after `y[..b]` moves them, and the encoding
+    /// of `y[..b] + x` is `head[..k0]` followed by the encoding of `y[s0..b] + x` on its own.
+    fn settled_start(&self, y: &[u8], b: usize, head: &[u32]) -> Option<(usize, usize)> {
+        let fast = self.fast.as_ref()?;
+        if !fast.class_scanned || b < 4 {
+            return None;
+        }
+        let text = std::str::from_utf8(&y[..b]).ok()?;
+        if text.bytes().any(|x| fast.unsafe_byte[usize::from(x)]) {
+            return None;
+        }
+        let mut bounds = Vec::new();
+        if !self.piece_bounds(text, true, &mut bounds) {
+            return None;
+        }
+        let s0 = bounds
+            .iter()
+            .map(|&(a, _)| a)
+            .filter(|&a| {
+                a > 0
+                    && a + 3 <= b
+                    && !text[..a]
+                        .chars()
+                        .next_back()
+                        .is_some_and(char::is_whitespace)
+            })
+            .max()?;
+        let mut pos = 0;
+        for (k, &id) in head.iter().enumerate() {
+            if pos == s0 {
+                return Some((s0, k));
+            }
+            pos += self.tok.token_bytes(id).ok()?.len();
+        }
+        None
     }
 
     /// All covers of `y` (document-internal bytes: the implicit prefix of SentencePiece-style

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use serde_json::json;
 use toktool_core::byte_level::byte_to_char_table;
-use toktool_core::scanner::{CL100K_PATTERN, GPT2_PATTERN};
+use toktool_core::scanner::{CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN};
 use toktool_core::Tokenizer;
 
 const ALPHABET: &[u8] = b"abs1 \n'lA.";
@@ -48,6 +48,10 @@ fn shapes() -> Vec<serde_json::Value> {
             {"type": "Split", "pattern": {"Regex": GPT2_PATTERN}, "behavior": "Isolated",
              "invert": false},
             no_regex.clone()]}),
+        json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": O200K_PATTERN}, "behavior": "Isolated",
+             "invert": false},
+            no_regex.clone()]}),
         no_regex,
     ]
 }
@@ -55,7 +59,7 @@ fn shapes() -> Vec<serde_json::Value> {
 proptest! {
     #[test]
     fn encode_matches_reference(
-        shape in 0usize..4,
+        shape in 0usize..5,
         picks in prop::collection::vec((any::<u8>(), any::<u8>()), 0..40),
         // Long runs reach the heap-based merge loop (more than 48 units in one piece).
         text in prop::collection::vec(prop::sample::select(ALPHABET), 0..120),
@@ -140,7 +144,7 @@ proptest! {
     /// localization, memo) gives the answers of the slow reference that encodes every probe.
     #[test]
     fn valid_among_matches_valid_next(
-        shape in 0usize..4,
+        shape in 0usize..5,
         reversed in any::<bool>(),
         picks in prop::collection::vec((any::<u8>(), any::<u8>()), 0..60),
         text in prop::collection::vec(prop::sample::select(ALPHABET), 0..10),
@@ -166,6 +170,32 @@ proptest! {
             let before = &tail[..group.start];
             let reference = search.valid_next(before, &group.prefix, at_start)?;
             prop_assert_eq!(&search.valid_among(before, &group.prefix, at_start, &everything)?, &reference);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// Certain boundaries decided on a settled suffix of the text (`settled_start`) agree with
+    /// the reference that encodes every text from the start.
+    #[test]
+    fn local_certain_boundaries_match_the_reference(
+        shape in 0usize..5,
+        picks in prop::collection::vec((any::<u8>(), any::<u8>()), 0..60),
+        text in prop::collection::vec(prop::sample::select(ALPHABET), 0..40),
+    ) {
+        let tok = std::sync::Arc::new(tokenizer(&shapes()[shape], &picks));
+        let search = toktool_core::covers::CoverSearch::new(std::sync::Arc::clone(&tok));
+        let y = text;
+        let ids = tok.encode(std::str::from_utf8(&y).expect("ASCII"))?;
+        let mut b = 0;
+        for k in 0..ids.len() {
+            prop_assert_eq!(
+                search.boundary_is_certain_fast(&y, b, &ids[..k]),
+                search.boundary_is_certain_reference(&y, b, &ids[..k]),
+                "boundary {} of {:?}", b, String::from_utf8_lossy(&y)
+            );
+            b += tok.token_bytes(ids[k])?.len();
         }
     }
 }
