@@ -187,6 +187,27 @@ impl FastCheck {
                     })
             })
             .collect();
+        let mut run_index: FxHashMap<Box<str>, u32> = FxHashMap::default();
+        let mut ws_runs: Vec<Box<str>> = Vec::new();
+        let ws_lead = tok
+            .all_token_bytes()
+            .iter()
+            .zip(&plain)
+            .map(|(bytes, &is_plain)| {
+                let text = std::str::from_utf8(bytes.as_deref().filter(|_| is_plain)?).ok()?;
+                let body = text.trim_start_matches(char::is_whitespace);
+                let next = body.chars().next()?;
+                if body.len() == text.len() || next == '\'' {
+                    return None;
+                }
+                let run: Box<str> = text[..text.len() - body.len()].into();
+                let index = *run_index.entry(run.clone()).or_insert_with(|| {
+                    ws_runs.push(run);
+                    (ws_runs.len() - 1) as u32
+                });
+                Some((index, lead_kind(next)))
+            })
+            .collect();
         Some(FastCheck {
             unsafe_byte,
             plain,
@@ -194,6 +215,8 @@ impl FastCheck {
             class_scanned: tok.is_class_scanned(),
             first_chars,
             first_char_of,
+            ws_lead,
+            ws_runs,
             run_on,
         })
     }
@@ -268,6 +291,11 @@ struct FastCheck {
     /// there (`u32::MAX` for tokens that are not plain).
     first_chars: Vec<char>,
     first_char_of: Vec<u32>,
+    /// Tokens that start with whitespace and go on with a char other than an apostrophe: their
+    /// leading whitespace (an index into `ws_runs`) and the kind of the char after it
+    /// ([`lead_kind`]); `None` for every other token.
+    ws_lead: Vec<Option<(u32, u32)>>,
+    ws_runs: Vec<Box<str>>,
     /// `run_on[t]`: token `t` is plain and made of letters that run on after a letter in every
     /// supported pattern: ASCII lowercase, or ASCII letters of any case where letter runs
     /// ignore case (`PreTokenizer::letter_runs_ignore_case`).
@@ -394,6 +422,9 @@ impl MergeTree {
 /// the shared answers of the question "which tokens may start a pre-token".
 struct FirstCharGroups {
     decided: Vec<OnceLock<Border>>,
+    /// Decisions for whitespace leads after a tail that ends with whitespace, by
+    /// `FastCheck::ws_lead`.
+    ws_decided: Mutex<FxHashMap<(u32, u32), Border>>,
     fresh: Answers,
     /// The model does not look whole pieces up first (`ignore_merges`): a condition of the
     /// `Border::Joins` shortcut.
@@ -410,6 +441,8 @@ enum Border {
     /// The last piece of `w + c` starts inside `w` and holds `c`; the pieces before it encode
     /// to the first `before` tail ids.
     Joins { before: usize },
+    /// A pre-token boundary falls inside the token's lead: the token cannot follow.
+    Splits,
     /// Anything else: no shortcut.
     Other,
 }
@@ -990,6 +1023,7 @@ impl CoverSearch {
                         // (perhaps led by one other char) and runs on through `t`'s letters:
                         // it ends with `t` (and only grows with what follows), so the pairwise
                         // check decides alone, as in `fast_valid`.
+                        Border::Splits => return false,
                         Border::Joins { before } if g.merges_only && self.runs_on(t) => {
                             if let Some(stays) = self.pairs_stay(&local_prefix[before..], t) {
                                 return stays;
@@ -1021,6 +1055,7 @@ impl CoverSearch {
             decided: (0..fast.first_chars.len())
                 .map(|_| OnceLock::new())
                 .collect(),
+            ws_decided: Mutex::new(FxHashMap::default()),
             fresh: self.answers_for((Vec::new(), Vec::new(), false)),
             merges_only: !self.tok.bpe().ignore_merges,
         })
@@ -1049,26 +1084,57 @@ impl CoverSearch {
         let Some(slot) = groups.decided.get(class as usize) else {
             return Border::Other;
         };
+        let c = fast.first_chars[class as usize];
+        let w_ends_in_space = w.chars().next_back().is_some_and(char::is_whitespace);
+        if c.is_whitespace() && w_ends_in_space {
+            // Whitespace after whitespace: the splits of the whole run depend on all of it and
+            // on the kind of char that ends it, so decide per leading run and that kind.
+            let Some(key) = fast.ws_lead.get(t as usize).copied().flatten() else {
+                return Border::Other;
+            };
+            let mut decided = groups
+                .ws_decided
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(&border) = decided.get(&key) {
+                return border;
+            }
+            let border = match lead_char(key.1) {
+                Some(next) => {
+                    let mut lead = String::from(&*fast.ws_runs[key.0 as usize]);
+                    lead.push(next);
+                    match self.border_after(w, prefix, at_start, &lead) {
+                        Border::Joins { .. } => Border::Other,
+                        other => other,
+                    }
+                }
+                None => Border::Other,
+            };
+            decided.insert(key, border);
+            return border;
+        }
         *slot.get_or_init(|| {
-            let c = fast.first_chars[class as usize];
-            let w_ends_in_space = w.chars().next_back().is_some_and(char::is_whitespace);
-            if c == '\'' || c.is_whitespace() && w_ends_in_space {
+            if c == '\'' {
                 Border::Other
             } else {
-                self.border_after(w, prefix, at_start, c)
+                self.border_after(w, prefix, at_start, c.encode_utf8(&mut [0; 4]))
             }
         })
     }
 
-    /// [`Border`] of `w + c` by pre-tokenizing it (the conditions on `c` checked by the caller).
-    fn border_after(&self, w: &str, prefix: &[u32], at_start: bool, c: char) -> Border {
-        let mut text = String::with_capacity(w.len() + 4);
+    /// [`Border`] of `w + lead` by pre-tokenizing it, where `lead` stands for the start of the
+    /// candidate tokens (the conditions on it checked by the caller).
+    fn border_after(&self, w: &str, prefix: &[u32], at_start: bool, lead: &str) -> Border {
+        let mut text = String::with_capacity(w.len() + lead.len());
         text.push_str(w);
-        text.push(c);
+        text.push_str(lead);
         let len = text.len();
         let mut bounds = Vec::new();
         if !self.piece_bounds(&text, at_start, &mut bounds) {
             return Border::Other;
+        }
+        if bounds.iter().any(|&(a, _)| a > w.len() && a < len) {
+            return Border::Splits;
         }
         let mut ids = Vec::new();
         for &(a, b) in &bounds {
@@ -1207,6 +1273,28 @@ fn cut_at(tok: &Tokenizer, ids: &[u32], len: usize) -> Option<Vec<u32>> {
         }
     }
     (pos == len).then(|| ids.to_vec())
+}
+
+/// The kind of the char after a token's leading whitespace, as far as the class scanners tell
+/// chars apart there: ASCII lowercase (0), uppercase (1) and digits (2) each as one kind, any
+/// other char as itself (`3 + code point`).
+fn lead_kind(c: char) -> u32 {
+    match c {
+        'a'..='z' => 0,
+        'A'..='Z' => 1,
+        '0'..='9' => 2,
+        _ => 3 + u32::from(c),
+    }
+}
+
+/// A char of a [`lead_kind`].
+fn lead_char(kind: u32) -> Option<char> {
+    match kind {
+        0 => Some('a'),
+        1 => Some('A'),
+        2 => Some('0'),
+        _ => char::from_u32(kind - 3),
+    }
 }
 
 /// `y` itself if it is valid UTF-8; otherwise `y` completed to valid UTF-8 with a few different
