@@ -54,7 +54,7 @@ eval-merge: install
 	$(PY) bench/eval_merge.py --out docs/MERGE.md $(if $(wildcard $(ZETT_CHECKPOINT)/hypernet.json),--hypernet $(ZETT_CHECKPOINT),)
 
 # ZeTT: train (or resume) the SmolLM2 hypernetwork for ZETT_STEPS steps, then transfer and score.
-ZETT_STEPS ?= 400
+ZETT_STEPS ?= 250
 ZETT_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean/checkpoint
 eval-zett: install
 	$(PY) bench/eval_zett.py --steps $(ZETT_STEPS) --out docs/ZETT.md

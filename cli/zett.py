@@ -77,7 +77,11 @@ def train(
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Sequences per process per step."),
     seq_len: int = typer.Option(128, "--seq-len", min=2, help="Tokens per sequence."),
     vocab_size: int = typer.Option(
-        4096, "--vocab-size", min=257, help="Size of the vocabulary sampled at each step."
+        4096,
+        "--vocab-size",
+        min=257,
+        help="Size of the vocabulary sampled at each step (16384 transferred better in "
+        "docs/ZETT.md; 4096 is cheap for smoke runs).",
     ),
     noise: float = typer.Option(1.0, "--noise", min=0.0, help="Gumbel noise on substring log-frequencies."),
     lr: float = typer.Option(3e-4, "--lr", help="Peak learning rate (AdamW; warm-up then cosine)."),
