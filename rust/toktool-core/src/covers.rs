@@ -143,58 +143,48 @@ impl FastCheck {
         {
             return None;
         }
-        let plain = tok
+        // The text of every plain token (UTF-8 without unsafe bytes); `None` for the others.
+        let texts: Vec<Option<&str>> = tok
             .all_token_bytes()
             .iter()
             .map(|b| {
-                b.as_deref().is_some_and(|b| {
-                    std::str::from_utf8(b).is_ok()
-                        && !b.iter().any(|&x| unsafe_byte[usize::from(x)])
-                })
+                let b = b.as_deref()?;
+                let text = std::str::from_utf8(b).ok()?;
+                (!b.iter().any(|&x| unsafe_byte[usize::from(x)])).then_some(text)
             })
             .collect();
+        let plain = texts.iter().map(Option::is_some).collect();
         let tree = MergeTree::new(tok);
         let mut index: FxHashMap<char, u32> = FxHashMap::default();
         let mut first_chars = Vec::new();
-        let first_char_of = tok
-            .all_token_bytes()
+        let first_char_of = texts
             .iter()
-            .zip(&plain)
-            .map(|(bytes, &is_plain)| {
-                let first = bytes
-                    .as_deref()
-                    .filter(|_| is_plain)
-                    .and_then(|b| std::str::from_utf8(b).ok())
-                    .and_then(|text| text.chars().next());
-                first.map_or(u32::MAX, |c| {
-                    *index.entry(c).or_insert_with(|| {
-                        first_chars.push(c);
-                        (first_chars.len() - 1) as u32
+            .map(|text| {
+                text.and_then(|text| text.chars().next())
+                    .map_or(u32::MAX, |c| {
+                        *index.entry(c).or_insert_with(|| {
+                            first_chars.push(c);
+                            (first_chars.len() - 1) as u32
+                        })
                     })
-                })
             })
             .collect();
         let any_case = tok.letter_runs_ignore_case();
-        let run_on = tok
-            .all_token_bytes()
+        let run_on = texts
             .iter()
-            .zip(&plain)
-            .map(|(b, &is_plain)| {
-                is_plain
-                    && b.as_deref().is_some_and(|b| {
-                        b.iter()
-                            .all(|&x| x.is_ascii_lowercase() || any_case && x.is_ascii_alphabetic())
-                    })
+            .map(|text| {
+                text.is_some_and(|text| {
+                    text.bytes()
+                        .all(|x| x.is_ascii_lowercase() || any_case && x.is_ascii_alphabetic())
+                })
             })
             .collect();
         let mut run_index: FxHashMap<Box<str>, u32> = FxHashMap::default();
         let mut ws_runs: Vec<Box<str>> = Vec::new();
-        let ws_lead = tok
-            .all_token_bytes()
+        let ws_lead = texts
             .iter()
-            .zip(&plain)
-            .map(|(bytes, &is_plain)| {
-                let text = std::str::from_utf8(bytes.as_deref().filter(|_| is_plain)?).ok()?;
+            .map(|&text| {
+                let text = text?;
                 let body = text.trim_start_matches(char::is_whitespace);
                 let next = body.chars().next()?;
                 if body.len() == text.len() || next == '\'' {
@@ -307,8 +297,9 @@ struct FastCheck {
 /// increasing rank, and two adjacent tokens stay apart (the pair is canonical) exactly when no
 /// merge across their border fires: a merge of a symbol on the right edge of the left token's
 /// merge tree with one on the left edge of the right token's, ranked before either symbol is
-/// merged inside its own token (ties go to the leftmost pair). A token sequence is canonical exactly when every adjacent pair
-/// is (each token being its own encoding), the pairwise property the cover search relies on.
+/// merged inside its own token (ties go to the leftmost pair). A token sequence is canonical
+/// exactly when every adjacent pair is (each token being its own encoding), the pairwise
+/// property the cover search relies on.
 #[derive(Debug)]
 struct MergeTree {
     /// Unique per tree (never 0), so that per-thread buffers know whose edge they hold.
@@ -418,8 +409,9 @@ impl MergeTree {
     }
 }
 
-/// One question's decisions of [`CoverSearch::starts_new_piece`] per distinct first char, and
-/// the shared answers of the question "which tokens may start a pre-token".
+/// One question's decisions of [`CoverSearch::border_for`] per distinct first char (and per
+/// whitespace lead), and the shared answers of the question "which tokens may start a
+/// pre-token".
 struct FirstCharGroups {
     decided: Vec<OnceLock<Border>>,
     /// Decisions for whitespace leads after a tail that ends with whitespace, by
@@ -431,14 +423,14 @@ struct FirstCharGroups {
     merges_only: bool,
 }
 
-/// How `w + c` is pre-tokenized around the end of the tail `w` (see
-/// [`CoverSearch::border_after`]).
+/// How `w + lead` is pre-tokenized around the end of the tail `w`, where `lead` stands for the
+/// start of the candidate tokens (see [`CoverSearch::border_after`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Border {
-    /// A pre-token starts after `w`, whatever follows `c`, and the pieces of `w` encode to the
-    /// tail ids.
+    /// A pre-token starts after `w`, whatever follows `lead`, and the pieces of `w` encode to
+    /// the tail ids.
     NewPiece,
-    /// The last piece of `w + c` starts inside `w` and holds `c`; the pieces before it encode
+    /// The last piece of `w + lead` starts inside `w` and holds `lead`; the pieces before it encode
     /// to the first `before` tail ids.
     Joins { before: usize },
     /// A pre-token boundary falls inside the token's lead: the token cannot follow.
@@ -1019,11 +1011,11 @@ impl CoverSearch {
                                 self.check(b"", Some(""), &[], t, false)
                             });
                         }
+                        Border::Splits => return false,
                         // The piece holding the border took `c` in, so it is a letter run
                         // (perhaps led by one other char) and runs on through `t`'s letters:
                         // it ends with `t` (and only grows with what follows), so the pairwise
                         // check decides alone, as in `fast_valid`.
-                        Border::Splits => return false,
                         Border::Joins { before } if g.merges_only && self.runs_on(t) => {
                             if let Some(stays) = self.pairs_stay(&local_prefix[before..], t) {
                                 return stays;
@@ -1044,7 +1036,7 @@ impl CoverSearch {
         })
     }
 
-    /// Per-question state of the first-char shortcut (see [`CoverSearch::starts_new_piece`]),
+    /// Per-question state of the first-char shortcut (see [`CoverSearch::border_for`]),
     /// when it applies: a class scanner, a non-empty tail that does not end with an apostrophe.
     fn first_char_groups(&self, w: &str, prefix: &[u32]) -> Option<FirstCharGroups> {
         let fast = self.fast.as_ref()?;
@@ -1081,10 +1073,9 @@ impl CoverSearch {
         let Some(&class) = fast.first_char_of.get(t as usize) else {
             return Border::Other;
         };
-        let Some(slot) = groups.decided.get(class as usize) else {
+        let Some(&c) = fast.first_chars.get(class as usize) else {
             return Border::Other;
         };
-        let c = fast.first_chars[class as usize];
         let w_ends_in_space = w.chars().next_back().is_some_and(char::is_whitespace);
         if c.is_whitespace() && w_ends_in_space {
             // Whitespace after whitespace: the splits of the whole run depend on all of it and
@@ -1113,6 +1104,9 @@ impl CoverSearch {
             decided.insert(key, border);
             return border;
         }
+        let Some(slot) = groups.decided.get(class as usize) else {
+            return Border::Other;
+        };
         *slot.get_or_init(|| {
             if c == '\'' {
                 Border::Other
