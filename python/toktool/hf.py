@@ -115,8 +115,38 @@ def _crop(cache: Any, keep: int, current: int) -> None:
     """Keep the first ``keep`` positions of a KV cache (transformers 4.x and 5.x spellings)."""
     try:
         cache.crop(keep - current)  # 5.x: a negative count of positions to drop
-    except ValueError:
+    except (ValueError, RuntimeError):
         cache.crop(keep)  # 4.x: the length to keep
+
+
+def _cache_kwarg(model: Any) -> str:
+    """The name under which the model's ``forward`` takes its KV cache.
+
+    transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name warns and goes away
+    in 5.40); 4.x only knows ``past_key_values``. Read the signature instead of the version, so a
+    model with its own forward (remote code, adapters) is served by what it declares.
+    """
+    import inspect
+
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _new_cache(model: Any) -> Any:
+    """An empty ``DynamicCache`` that the model fills in place (passing ``None`` and reading the
+    cache back from the output is the legacy path)."""
+    from transformers import DynamicCache
+
+    config = getattr(model, "config", None)
+    if config is not None:
+        try:
+            return DynamicCache(config=config)  # 5.x: layer types (sliding windows) from config
+        except TypeError:
+            pass
+    return DynamicCache()  # 4.x
 
 
 class HFTokenLM:
@@ -144,6 +174,16 @@ class HFTokenLM:
         self._logprobs: list[np.ndarray] = []  # _logprobs[i]: next-token dist after _seq[:i+1]
         self._start: np.ndarray | None = None  # dist for the empty context without BOS
         self._lock = threading.RLock()
+        self._cache_kwarg = _cache_kwarg(model)
+
+    def _forward(self, ids: Any, cache: Any, mask: Any = None) -> Any:
+        """One forward pass that extends ``cache`` in place; returns the logits."""
+        kwargs: dict[str, Any] = {"input_ids": ids, self._cache_kwarg: cache, "use_cache": True}
+        if mask is not None:
+            kwargs["attention_mask"] = mask
+        torch = _torch()
+        with torch.no_grad():
+            return self.model(**kwargs).logits
 
     def reset(self) -> None:
         """Forget the cached sequence (frees memory)."""
@@ -204,12 +244,10 @@ class HFTokenLM:
         if len(self._seq) > len(shared):
             _crop(cache, len(shared), len(self._seq))
         cache.batch_repeat_interleave(len(branches))
-        with torch.no_grad():
-            result = self.model(input_ids=ids, attention_mask=mask, past_key_values=cache,
-                                use_cache=True)
+        logits = self._forward(ids, cache, mask)
         self.forward_calls += 1
         self.tokens_processed += sum(len(b) for b in branches)
-        logprobs = torch.log_softmax(result.logits[:, :, : self.vocab_size].double(), dim=-1)
+        logprobs = torch.log_softmax(logits[:, :, : self.vocab_size].double(), dim=-1)
         return [logprobs[k, : len(b)].numpy() for k, b in enumerate(branches)]
 
     def score(self, ids: Sequence[int]) -> float:
@@ -247,21 +285,16 @@ class HFTokenLM:
 
     def _extend(self, full: list[int], common: int) -> None:
         torch = _torch()
-        if common == 0:
-            self._cache = None
+        if common == 0 or self._cache is None:
+            self._cache = _new_cache(self.model)
+            common = 0
         elif common < len(self._seq):
             _crop(self._cache, common, len(self._seq))
         new = full[common:]
-        with torch.no_grad():
-            out = self.model(
-                input_ids=torch.tensor([new], dtype=torch.long),
-                past_key_values=self._cache,
-                use_cache=True,
-            )
+        logits = self._forward(torch.tensor([new], dtype=torch.long), self._cache)
         self.forward_calls += 1
         self.tokens_processed += len(new)
-        logprobs = torch.log_softmax(out.logits[0, :, : self.vocab_size].double(), dim=-1)
-        self._cache = out.past_key_values
+        logprobs = torch.log_softmax(logits[0, :, : self.vocab_size].double(), dim=-1)
         self._seq = full
         self._logprobs = self._logprobs[:common] + list(logprobs.numpy())
 
