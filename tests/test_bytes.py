@@ -336,3 +336,92 @@ def test_ensemble_of_identical_models_equals_the_model(setup) -> None:  # type: 
             )
     with pytest.raises(toktool.InvalidInputError):
         ByteEnsemble([blm], mode="median")  # type: ignore[arg-type]
+
+
+class ContextualTokenLM(EnumeratedTokenLM):
+    """Two sources behind a one-token context: after [ctx_ids[k]] the text is drawn from
+    sources[k] (canonical encodings + <eos>), so P(bytes | context) is known exactly."""
+
+    def __init__(self, sources: list[MarkovSource], tok: toktool.Tokenizer, eos_id: int,
+                 ctx_ids: list[int]):
+        self.vocab = tok.vocab_size
+        self.eos_id = eos_id
+        self.mass = defaultdict(float)
+        for source, c in zip(sources, ctx_ids):
+            self.mass[()] += 1.0
+            for s, p in source.probs.items():
+                seq = (c,) + tuple(tok.encode(s)) + (eos_id,)
+                for i in range(1, len(seq) + 1):
+                    self.mass[seq[:i]] += p
+        self.calls = 0
+
+
+@pytest.fixture(scope="module")
+def context_setup(setup):  # type: ignore[no-untyped-def]
+    source, tok, _, _ = setup
+    other = MarkovSource(seed=7)
+    eos_id = tok.token_to_id("<eos>")
+    ctx_ids = [tok.token_to_id("a"), tok.token_to_id("b")]
+    lm = ContextualTokenLM([source, other], tok, eos_id, ctx_ids)
+    return [source, other], ctx_ids, ByteLM(lm, tok, eos_id=eos_id)
+
+
+def test_next_byte_after_a_context_matches_its_source(context_setup) -> None:  # type: ignore[no-untyped-def]
+    sources, ctx_ids, blm = context_setup
+    for source, c in zip(sources, ctx_ids):
+        for x in all_prefixes(source):
+            ours = np.exp(blm.next_byte_logprobs(x.encode(), context=[c]))
+            np.testing.assert_allclose(ours, source.next_byte(x), atol=1e-9, err_msg=repr(x))
+
+
+def test_logprob_after_a_context_is_the_sources_conditional(context_setup) -> None:  # type: ignore[no-untyped-def]
+    sources, ctx_ids, blm = context_setup
+    for source, c in zip(sources, ctx_ids):
+        for x in [p for p in all_prefixes(source) if 2 <= len(p) <= 4][:40]:
+            for cut in range(len(x) + 1):
+                want = math.log(source.prefix_mass[x] / source.prefix_mass[x[:cut]])
+                got = blm.logprob(x[cut:].encode(), prefix=x[:cut].encode(), context=[c])
+                assert abs(got - want) < 1e-9, (x, cut)
+            assert abs(blm.prefix_logprob(x.encode(), context=[c])
+                       - math.log(source.prefix_mass[x])) < 1e-9
+
+
+def test_greedy_and_sampling_after_a_context_follow_its_source(context_setup) -> None:  # type: ignore[no-untyped-def]
+    sources, ctx_ids, blm = context_setup
+    for source, c in zip(sources, ctx_ids):
+        x = ""
+        out = blm.generate(b"", max_bytes=MAX_LEN, temperature=0, context=[c])
+        for b in out:  # each greedy byte is the source's argmax after the bytes so far
+            assert b == int(np.argmax(source.next_byte(x)))
+            x += chr(b)
+        samples = [blm.generate(b"", max_bytes=MAX_LEN, seed=s, context=[c]) for s in range(30)]
+        # exact sampling after the context draws only strings of that source
+        assert all(source.probs.get(s.decode(), 0.0) > 0 for s in samples)
+
+
+def test_context_ids_outside_the_vocabulary_raise(context_setup) -> None:  # type: ignore[no-untyped-def]
+    _, _, blm = context_setup
+    with pytest.raises(toktool.InvalidInputError, match="outside the tokenizer's vocabulary"):
+        blm.next_byte_logprobs(b"a", context=[10**6])
+
+
+def test_fim_and_chat_contexts_use_the_tokenizers_special_tokens() -> None:
+    from toktool import artifacts
+    from toktool.bytes import chat_context, fim
+
+    cl = toktool.Tokenizer.from_file(artifacts.tokenizer_json("cl100k"))
+    ids = fim(cl, "def f(x):\n    return ", "\n")
+    assert ids[0] == cl.special_tokens["<|fim_prefix|>"]
+    assert ids[-1] == cl.special_tokens["<|fim_middle|>"]
+    assert cl.special_tokens["<|fim_suffix|>"] in ids
+    assert cl.decode_bytes(ids[1:-1]).startswith(b"def f(x):\n    return ")
+    with pytest.raises(toktool.InvalidInputError, match="no ChatML tokens"):
+        chat_context(cl, [("user", "hi")])
+    smol = toktool.Tokenizer.from_file(artifacts.tokenizer_json("smollm2"))
+    chat = chat_context(smol, [("system", "Be brief."), ("user", "hi")])
+    assert smol.decode_bytes(chat) == (b"<|im_start|>system\nBe brief.<|im_end|>\n"
+                                       b"<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
+    assert chat == smol.encode("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi"
+                               "<|im_end|>\n<|im_start|>assistant\n")
+    with pytest.raises(toktool.InvalidInputError, match="no fill-in-the-middle tokens"):
+        fim(smol, "a", "b")

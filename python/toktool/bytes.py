@@ -16,6 +16,15 @@ leading space is handled internally). Index 256 of a next-byte distribution is e
 >>> blm.next_byte_logprobs(b"def fibon")                     # doctest: +SKIP
 >>> blm.logprob(b"acci(n):", prefix=b"def fibon")             # doctest: +SKIP
 >>> blm.generate(b"import o", max_bytes=20, temperature=0)     # doctest: +SKIP
+
+Every call takes an optional settled token ``context`` (ids, e.g. a chat template up to the
+assistant turn, a system prompt, or a fill-in-the-middle prompt from :func:`fim`): the model is
+conditioned on those ids exactly as given, and the byte-level prompt follows them as a text of its
+own (its tokens never merge with the context's). ``P(bytes | context)`` is then exact in the same
+sense as without a context.
+
+>>> ctx = toktool.bytes.chat_context(tokenizer, [("user", "Say hi")])  # doctest: +SKIP
+>>> blm.generate(b"Hel", max_bytes=20, temperature=0, context=ctx)   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ from toktool._toktool import CoverSearch, Tokenizer
 from toktool.errors import InvalidInputError
 from toktool.lm import TokenLM, check_logprobs
 
-__all__ = ["ByteEnsemble", "ByteLM", "ByteState", "score_sequence"]
+__all__ = ["ByteEnsemble", "ByteLM", "ByteState", "chat_context", "fim", "score_sequence"]
 
 EOT = 256
 
@@ -142,11 +151,24 @@ class ByteLM:
         rows = check_logprobs(raw, len(contexts), self._vocab)
         return [rows[i] for i in range(len(contexts))]
 
-    def _analyze(self, y: bytes) -> _Analysis:
+    def _context(self, context: Sequence[int] | None) -> list[int]:
+        if context is None:
+            return []
+        ids = [int(t) for t in context]
+        bad = [t for t in ids if not 0 <= t < self._vocab]
+        if bad:
+            raise InvalidInputError(
+                f"context id {bad[0]} is outside the tokenizer's vocabulary (size {self._vocab})"
+            )
+        return ids
+
+    def _analyze(self, y: bytes, context: list[int] | None = None) -> _Analysis:
         t0 = time.perf_counter()
         c = self._search.covers(y, validate=False)
         self.seconds["bookkeeping"] += time.perf_counter() - t0
-        head: list[int] = list(c["head"])
+        # The settled context goes before the byte prompt's own head: the covers are those of y
+        # as a text of its own, every model call sees the context first.
+        head: list[int] = list(context or []) + list(c["head"])
         tail = y[c["boundary"]:]
         prefixes: dict[tuple[int, ...], None] = {}
         for prefix, _, _ in c["groups"]:
@@ -261,28 +283,32 @@ class ByteLM:
 
     # -- public API --------------------------------------------------------------------------
 
-    def next_byte_logprobs(self, prefix: bytes) -> np.ndarray:
+    def next_byte_logprobs(self, prefix: bytes,
+                           context: Sequence[int] | None = None) -> np.ndarray:
         """Log-probabilities of the next byte after ``prefix``: shape (257,), 256 = end of text."""
-        return self._next_byte(self._analyze(self._internal(prefix)))
+        return self._next_byte(self._analyze(self._internal(prefix), self._context(context)))
 
-    def prefix_logprob(self, text: bytes) -> float:
-        """log P(the text starts with ``text``)."""
+    def prefix_logprob(self, text: bytes, context: Sequence[int] | None = None) -> float:
+        """log P(the text starts with ``text`` | the token ``context``)."""
         y = self._internal(text)
         if not y:
             return 0.0
-        a = self._analyze(y)
-        return score_sequence(self.lm, a.head) + a.total()
+        ctx = self._context(context)
+        a = self._analyze(y, ctx)
+        return score_sequence(self.lm, a.head) - score_sequence(self.lm, ctx) + a.total()
 
-    def logprob(self, text: bytes, prefix: bytes = b"") -> float:
-        """Exact log P(``text`` follows ``prefix``) at the byte level, either side may split tokens."""
+    def logprob(self, text: bytes, prefix: bytes = b"",
+                context: Sequence[int] | None = None) -> float:
+        """Exact log P(``text`` follows ``prefix``) at the byte level, either side may split tokens
+        (both after the token ``context``)."""
         if not text:
             return 0.0
-        joint = self.prefix_logprob(bytes(prefix) + bytes(text))
-        return joint - self.prefix_logprob(bytes(prefix))
+        joint = self.prefix_logprob(bytes(prefix) + bytes(text), context)
+        return joint - self.prefix_logprob(bytes(prefix), context)
 
-    def state(self, prefix: bytes = b"") -> ByteState:
+    def state(self, prefix: bytes = b"", context: Sequence[int] | None = None) -> ByteState:
         """An incremental state: push bytes, read the next-byte distribution."""
-        return ByteState(self, prefix)
+        return ByteState(self, prefix, context)
 
     def generate(
         self,
@@ -294,6 +320,7 @@ class ByteLM:
         stop: Sequence[bytes] | None = None,
         method: Literal["auto", "bytes", "tokens"] = "auto",
         max_tokens: int | None = None,
+        context: Sequence[int] | None = None,
     ) -> bytes:
         """Continue ``prefix`` by up to ``max_bytes`` bytes.
 
@@ -301,7 +328,9 @@ class ByteLM:
         (``method="auto"``) samples exactly from P(continuation | prefix) at token speed: it draws
         one cover of the prompt in proportion to its probability and then samples tokens. Other
         settings step byte by byte (temperature and top-p apply to the byte distribution).
+        ``context``: settled token ids before ``prefix`` (see the module docstring).
         """
+        ctx = self._context(context)
         if max_bytes < 0:
             raise InvalidInputError("max_bytes must be >= 0")
         rng = np.random.default_rng(seed)
@@ -310,24 +339,21 @@ class ByteLM:
         if method == "tokens" or (method == "auto" and exact_tokens):
             if not exact_tokens:
                 raise InvalidInputError("method='tokens' samples exactly: use temperature=1, top_p=1")
-            out = self._sample_tokens(bytes(prefix), max_bytes, rng, stops, max_tokens)
+            out = self._sample_tokens(bytes(prefix), max_bytes, rng, stops, max_tokens, ctx)
         else:
-            out = self._generate_bytes(bytes(prefix), max_bytes, temperature, top_p, rng, stops)
+            out = _step_bytes(self.state(bytes(prefix), ctx), max_bytes, temperature, top_p,
+                              rng, stops)
         return out
 
     # -- generation --------------------------------------------------------------------------
 
-    def _generate_bytes(self, prefix: bytes, max_bytes: int, temperature: float, top_p: float,
-                        rng: np.random.Generator, stops: list[bytes]) -> bytes:
-        return _step_bytes(self.state(prefix), max_bytes, temperature, top_p, rng, stops)
-
     def _sample_tokens(self, prefix: bytes, max_bytes: int, rng: np.random.Generator,
-                       stops: list[bytes], max_tokens: int | None) -> bytes:
+                       stops: list[bytes], max_tokens: int | None, context: list[int]) -> bytes:
         y = self._internal(prefix)
         calls = lambda: getattr(self.lm, "forward_calls", 0)  # noqa: E731
         start_calls = calls()
         if y:
-            a = self._analyze(y)
+            a = self._analyze(y, context)
             options: list[list[int]] = []
             weights: list[float] = []
             for p, lp, row, last, _ in a.groups:
@@ -342,8 +368,8 @@ class ByteLM:
             choice = int(rng.choice(len(options), p=probs / probs.sum()))
             tokens = a.head + options[choice]
         else:
-            tokens = []
-        produced = b"".join(self.tokenizer.token_bytes(t) for t in tokens)
+            tokens = list(context)
+        produced = b"".join(self.tokenizer.token_bytes(t) for t in tokens[len(context):])
         setup_calls = calls() - start_calls
         sampled = 0
         limit = max_tokens if max_tokens is not None else max_bytes + 8
@@ -407,9 +433,13 @@ def _pick(logp: np.ndarray, temperature: float, top_p: float, rng: np.random.Gen
 class ByteState:
     """Incremental byte-level state: ``push`` bytes, read ``logprobs()`` of the next byte."""
 
-    def __init__(self, model: ByteLM | ByteEnsemble, prefix: bytes = b""):
+    def __init__(self, model: ByteLM | ByteEnsemble, prefix: bytes = b"",
+                 context: Sequence[int] | None = None):
         self.model = model
         self.prefix = bytes(prefix)
+        self.context = None if context is None else [int(t) for t in context]
+        if self.context and not isinstance(model, ByteLM):
+            raise InvalidInputError("a token context needs one ByteLM (its tokenizer's ids)")
         self._cached: np.ndarray | None = None
 
     def push(self, data: bytes) -> None:
@@ -418,7 +448,10 @@ class ByteState:
 
     def logprobs(self) -> np.ndarray:
         if self._cached is None:
-            self._cached = self.model.next_byte_logprobs(self.prefix)
+            if isinstance(self.model, ByteLM):
+                self._cached = self.model.next_byte_logprobs(self.prefix, self.context)
+            else:
+                self._cached = self.model.next_byte_logprobs(self.prefix)
         return self._cached
 
 
@@ -470,3 +503,72 @@ class ByteEnsemble:
         stops = [bytes(s) for s in (stop or []) if s]
         return _step_bytes(self.state(prefix), max_bytes, temperature, top_p,
                            np.random.default_rng(seed), stops)
+
+
+# -- settled token contexts ----------------------------------------------------------------------
+
+#: Fill-in-the-middle token spellings, (prefix, suffix, middle), in the order they are looked up.
+FIM_FAMILIES = [
+    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),  # StarCoder / SantaCoder
+    ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),  # cl100k, o200k, Qwen2.5-Coder
+    ("<|fim▁begin|>", "<|fim▁hole|>", "<|fim▁end|>"),  # DeepSeek-Coder
+    ("▁<PRE>", "▁<SUF>", "▁<MID>"),  # CodeLlama (SentencePiece)
+]
+
+
+def _token_id(tokenizer: Tokenizer, token: str) -> int | None:
+    special = tokenizer.special_tokens
+    if token in special:
+        return int(special[token])
+    try:
+        return int(tokenizer.token_to_id(token))
+    except KeyError:
+        return None
+
+
+def _text(part: str | bytes) -> str:
+    return part.decode("utf-8") if isinstance(part, (bytes, bytearray)) else part
+
+
+def fim(tokenizer: Tokenizer, prefix: str | bytes, suffix: str | bytes) -> list[int]:
+    """The token context of a fill-in-the-middle prompt (prefix-suffix-middle order).
+
+    ``[<fim_prefix>] + encode(prefix) + [<fim_suffix>] + encode(suffix) + [<fim_middle>]``, with
+    the tokenizer's own FIM tokens (:data:`FIM_FAMILIES`). The middle is the byte-level prompt: pass
+    what is known of it (possibly ``b""``) as the ``prefix`` of :meth:`ByteLM.generate`. Raises
+    :class:`toktool.InvalidInputError` when the tokenizer declares no FIM tokens.
+    """
+    for family in FIM_FAMILIES:
+        ids = [_token_id(tokenizer, t) for t in family]
+        if all(i is not None for i in ids):
+            pre, suf, mid = (int(i) for i in ids if i is not None)
+            return ([pre] + tokenizer.encode(_text(prefix)) + [suf]
+                    + tokenizer.encode(_text(suffix)) + [mid])
+    names = ", ".join(f[0] for f in FIM_FAMILIES)
+    raise InvalidInputError(
+        f"this tokenizer has no fill-in-the-middle tokens (looked for {names}); "
+        "pass a token context of your own with context=[...]"
+    )
+
+
+def chat_context(tokenizer: Tokenizer, messages: Sequence[tuple[str, str]],
+                 reply_role: str | None = "assistant") -> list[int]:
+    """The token context of a ChatML conversation (``<|im_start|>role\\ncontent<|im_end|>\\n``
+    per message), opened for a reply by ``reply_role`` (``None``: not opened).
+
+    The reply is the byte-level prompt that follows. The text between special tokens is encoded
+    on its own, as HF chat templates do. Raises :class:`toktool.InvalidInputError` when the
+    tokenizer has no ``<|im_start|>``/``<|im_end|>`` tokens.
+    """
+    start, end = _token_id(tokenizer, "<|im_start|>"), _token_id(tokenizer, "<|im_end|>")
+    if start is None or end is None:
+        raise InvalidInputError(
+            "this tokenizer has no ChatML tokens (<|im_start|>, <|im_end|>); "
+            "pass its chat template's token ids with context=[...]"
+        )
+    ids: list[int] = []
+    for role, content in messages:
+        ids += [start] + tokenizer.encode(f"{role}\n{content}") + [end] + tokenizer.encode("\n")
+    if reply_role is not None:
+        ids += [start] + tokenizer.encode(f"{reply_role}\n")
+    return ids
