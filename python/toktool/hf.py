@@ -112,11 +112,13 @@ def _maximal(suffixes: list[list[int]]) -> list[list[int]]:
 
 
 def _crop(cache: Any, keep: int, current: int) -> None:
-    """Keep the first ``keep`` positions of a KV cache (transformers 4.x and 5.x spellings)."""
-    try:
-        cache.crop(keep - current)  # 5.x: a negative count of positions to drop
-    except (ValueError, RuntimeError):
-        cache.crop(keep)  # 4.x: the length to keep
+    """Keep the first ``keep`` positions of a KV cache.
+
+    A negative argument (the count of positions to drop) is what 5.x accepts, and 4.x reads it the
+    same way (``max_length < 0`` counts back from the end); 5.x refuses the positive length.
+    """
+    if keep < current:
+        cache.crop(keep - current)
 
 
 def _cache_kwarg(model: Any) -> str:
