@@ -40,6 +40,27 @@ def _byte_lm(model: str, tokenizer: Optional[str], eos: Optional[int]):  # type:
     return toktool.ByteLM(HFTokenLM(lm_model), tok, eos_id=eos_id), tok
 
 
+def _context(tok, context: Optional[str], chat: Optional[str],  # type: ignore[no-untyped-def]
+             system: Optional[str]) -> Optional[list[int]]:
+    """The settled token context: --context text (its special tokens included), then a ChatML
+    turn for --chat (after a --system message), opened for the assistant's reply."""
+    from toktool.bytes import chat_context
+
+    ids: list[int] = []
+    if context:
+        ids += tok.encode(_decode_arg(context).decode("utf-8"))
+    if chat is not None or system is not None:
+        messages = ([("system", system)] if system is not None else [])
+        messages += [("user", chat)] if chat is not None else []
+        ids += chat_context(tok, messages)
+    return ids or None
+
+
+CONTEXT_HELP = ("Token context before the prompt, encoded with its special tokens "
+                "(e.g. '<|im_start|>user\\nhi<|im_end|>\\n<|im_start|>assistant\\n').")
+CHAT_HELP = "A user message: the prompt becomes the start of the assistant's ChatML reply."
+
+
 def _show(b: int) -> str:
     if b == 256:
         return "<end>"
@@ -53,10 +74,12 @@ def next_byte(
     tokenizer: Optional[str] = typer.Option(None, help=TOKENIZER_HELP),
     top: int = typer.Option(10, help="How many bytes to show."),
     eos: Optional[int] = typer.Option(None, help="End-of-text token id (default: the model's)."),
+    context: Optional[str] = typer.Option(None, help=CONTEXT_HELP),
+    chat: Optional[str] = typer.Option(None, help=CHAT_HELP),
 ) -> None:
     """Show the most likely next bytes after PROMPT."""
-    blm, _ = _byte_lm(model, tokenizer, eos)
-    logp = blm.next_byte_logprobs(_decode_arg(prompt))
+    blm, tok = _byte_lm(model, tokenizer, eos)
+    logp = blm.next_byte_logprobs(_decode_arg(prompt), _context(tok, context, chat, None))
     order = sorted(range(257), key=lambda b: -logp[b])[:top]
     for b in order:
         typer.echo(f"{_show(b):>8}  p={math.exp(logp[b]):.4f}")
@@ -68,11 +91,13 @@ def score(
     prefix: str = typer.Option("", help="Context before TEXT."),
     model: str = typer.Option("smollm2", help=MODEL_HELP),
     tokenizer: Optional[str] = typer.Option(None, help=TOKENIZER_HELP),
+    context: Optional[str] = typer.Option(None, help=CONTEXT_HELP),
+    chat: Optional[str] = typer.Option(None, help=CHAT_HELP),
 ) -> None:
     """Exact log P(TEXT | PREFIX) at the byte level, and bits per byte."""
-    blm, _ = _byte_lm(model, tokenizer, None)
+    blm, tok = _byte_lm(model, tokenizer, None)
     data = _decode_arg(text)
-    lp = blm.logprob(data, prefix=_decode_arg(prefix))
+    lp = blm.logprob(data, prefix=_decode_arg(prefix), context=_context(tok, context, chat, None))
     typer.echo(f"logprob {lp:.4f} nats, {-lp / math.log(2) / max(1, len(data)):.4f} bits/byte")
 
 
@@ -88,18 +113,23 @@ def generate(
     ),
     model: str = typer.Option("smollm2", help=MODEL_HELP),
     tokenizer: Optional[str] = typer.Option(None, help=TOKENIZER_HELP),
+    context: Optional[str] = typer.Option(None, help=CONTEXT_HELP),
+    chat: Optional[str] = typer.Option(None, help=CHAT_HELP),
+    system: Optional[str] = typer.Option(None, help="A system message before --chat."),
 ) -> None:
     """Continue PROMPT; compare --method naive|heal|exact on a prompt cut mid-token."""
     blm, tok = _byte_lm(model, tokenizer, None)
     data = _decode_arg(prompt)
+    ctx = _context(tok, context, chat, system)
     if method == "exact":
         out = blm.generate(data, max_bytes=max_bytes, temperature=temperature, top_p=top_p,
-                           seed=seed)
+                           seed=seed, context=ctx)
     elif method in ("naive", "heal"):
         from toktool import healing
 
         fn = healing.naive_generate if method == "naive" else healing.heal_generate
-        out = fn(blm.lm, tok, data, max_bytes=max_bytes, temperature=temperature, seed=seed)
+        out = fn(blm.lm, tok, data, max_bytes=max_bytes, temperature=temperature, seed=seed,
+                 context=ctx)
     else:
         typer.secho(f"unknown method {method!r}", err=True, fg=typer.colors.RED)
         raise typer.Exit(2)

@@ -111,6 +111,31 @@ def test_real_model_scores_against_reference_covers(smollm2) -> None:  # type: i
         assert ours - ref_lp < 0.05  # the extra covers carry little mass
 
 
+def test_real_model_after_a_chat_context_against_reference_covers(smollm2) -> None:  # type: ignore[no-untyped-def]
+    """P(reply bytes | ChatML context) equals the reference covers' mass, each cover scored after
+    the context; greedy exact decoding after the context follows that distribution."""
+    from toktool.bytes import chat_context, score_sequence
+
+    tok, lm = smollm2
+    blm = toktool.ByteLM(lm, tok, eos_id=0, negligible=0)
+    ctx = chat_context(tok, [("system", "Answer in one sentence."),
+                             ("user", "What is the capital of France?")])
+    prompt = b"The capital of France is Par"
+    c = blm._search.covers(prompt)
+    ref = reference_covers(tok, blm._search, prompt, c["boundary"])
+    base = score_sequence(lm, ctx)
+    ref_lp = float(np.logaddexp.reduce([score_sequence(lm, ctx + list(cv)) - base for cv in ref]))
+    ours = blm.prefix_logprob(prompt, context=ctx)
+    assert ours >= ref_lp - 1e-9
+    assert ours - ref_lp < 0.05
+    # the context matters: without it the same bytes have another probability
+    assert abs(blm.prefix_logprob(prompt) - ours) > 0.1
+    logp = blm.next_byte_logprobs(prompt, context=ctx)
+    out = blm.generate(prompt, max_bytes=3, temperature=0, context=ctx)
+    assert out[:1] == bytes([int(np.argmax(logp))])
+    assert out.startswith(b"is")  # "The capital of France is Par" + "is"
+
+
 def test_real_model_prefers_the_right_completion(smollm2) -> None:  # type: ignore[no-untyped-def]
     tok, lm = smollm2
     blm = toktool.ByteLM(lm, tok, eos_id=0)

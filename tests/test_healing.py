@@ -339,6 +339,20 @@ def test_healing_recovers_what_naive_tokenization_loses() -> None:
     assert not toktool.naive_generate(lm, tok, prompt, 20).startswith(b"in(")
 
 
+def test_generation_after_a_token_context_sees_the_context_first() -> None:
+    from toktool.bytes import chat_context
+
+    tok, _ = load("smollm2")
+    context = chat_context(tok, [("user", "Where is the data?")])
+    lm = CanonicalLM(tok, "x = os.path.join(base, 'data')\n")
+    lm.target = context + lm.target  # the model knows the text only after this chat turn
+    prompt = b"x = os.path.jo"
+    assert toktool.heal_generate(lm, tok, prompt, 20, context=context) == b"in(base, 'data')\n"
+    assert toktool.heal_generate(lm, tok, prompt, 20) != b"in(base, 'data')\n"
+    naive = toktool.naive_generate(lm, tok, b"x = os.path.join(", 20, context=context)
+    assert naive == b"base, 'data')\n"
+
+
 def test_generation_stops_after_the_stop_bytes_and_at_max_tokens() -> None:
     tok, _ = load("smollm2")
     lm = CanonicalLM(tok, "def f(n):\n    return n + 1\n    pass\n")

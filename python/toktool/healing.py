@@ -241,6 +241,10 @@ def _generate(
     return generated
 
 
+def _context_ids(context: Sequence[int] | None) -> list[int]:
+    return [] if context is None else [int(t) for t in context]
+
+
 def _after(full: bytes, prompt: bytes, max_bytes: int | None) -> bytes:
     """The bytes after ``prompt`` (``b""`` if ``full`` does not start with it), cut to
     ``max_bytes``."""
@@ -258,6 +262,7 @@ def naive_generate(
     temperature: float = 0.0,
     seed: int | None = None,
     stop: bytes | None = None,
+    context: Sequence[int] | None = None,
 ) -> bytes:
     """Generate after the plainly tokenized ``prompt``; return the bytes after the prompt.
 
@@ -265,13 +270,15 @@ def naive_generate(
     after ``max_tokens`` tokens (default 32, or enough for ``max_bytes``), at a special token
     (EOS), once ``max_bytes`` bytes are generated (the result is cut to ``max_bytes``), or after
     the token that completes ``stop`` (the result is not cut at ``stop``). A character cut at the
-    end of the prompt is fed as single-byte tokens.
+    end of the prompt is fed as single-byte tokens. ``context``: settled token ids (a chat
+    template, a FIM prompt) that the model sees before the prompt's own tokens.
     """
     data = _as_bytes(prompt)
     healer = _healer_for(tokenizer, None)
     ids = healer.encode_bytes(data)
     limits = _Limits.of(max_tokens, max_bytes, stop, b"")
-    generated = _generate(lm, tokenizer, healer, ids, b"", limits, temperature, seed)
+    generated = _generate(lm, tokenizer, healer, _context_ids(context) + ids, b"", limits,
+                          temperature, seed)
     full = tokenizer.decode_bytes(ids + generated)
     if not full.startswith(data):  # a tokenizer that does not reproduce the prompt exactly
         full = data + tokenizer.decode_bytes(generated)
@@ -290,18 +297,20 @@ def heal_generate(
     temperature: float = 0.0,
     seed: int | None = None,
     stop: bytes | None = None,
+    context: Sequence[int] | None = None,
 ) -> bytes:
     """Generate with token healing; return the bytes after ``prompt``.
 
     The prompt is healed (see :class:`TokenHealer`); the first generated tokens re-spell the
     removed text and count towards ``max_tokens`` (not towards ``max_bytes``). If ``max_tokens``
     runs out before they do, the result is ``b""``. Other options as in :func:`naive_generate`;
-    pass ``healer`` to reuse an index (it takes precedence over ``max_backoff``).
+    pass ``healer`` to reuse an index (it takes precedence over ``max_backoff``). ``context``:
+    settled token ids before the prompt (never healed: only the prompt's own tokens back off).
     """
     data = _as_bytes(prompt)
     healer = healer or _healer_for(tokenizer, max_backoff)
     healed = healer.heal(data)
     limits = _Limits.of(max_tokens, max_bytes, stop, healed.constraint_bytes)
-    generated = _generate(lm, tokenizer, healer, list(healed.ids), healed.constraint_bytes,
-                          limits, temperature, seed)
+    generated = _generate(lm, tokenizer, healer, _context_ids(context) + list(healed.ids),
+                          healed.constraint_bytes, limits, temperature, seed)
     return _after(tokenizer.decode_bytes(list(healed.ids) + generated), data, max_bytes)
