@@ -5,8 +5,13 @@ Each capability contributes one section; every number printed is measured on the
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import toktool
 
@@ -157,13 +162,56 @@ def run_demo(name: str = "smollm2") -> None:
     tok = toktool.load_tokenizer(name)
     for i, (title, fn) in enumerate(SECTIONS, 1):
         print(f"\n[{i}] {title}")
-        fn(tok, name)
+        with quiet_third_party():
+            fn(tok, name)
     print()
+
+
+@contextlib.contextmanager
+def quiet_third_party() -> Iterator[None]:
+    """Keep other libraries' warnings, log lines and progress bars out of the tour's output.
+
+    Warnings raised outside toktool are ignored, ``transformers`` logs errors only and shows no
+    progress bars (its "Loading weights" bar), and the GGUF conversion's own ``tqdm`` bar (first
+    run only: transformers imports ``tqdm.auto`` there directly) is disabled. Everything is
+    restored on exit; toktool's own warnings and errors still show.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"(?!toktool)")
+        restore: list[Callable[[], None]] = []
+        hf_logging: Any = None
+        with contextlib.suppress(ImportError):  # the torch extra may be missing
+            from transformers.utils import logging as hf_logging
+        if hf_logging is not None:
+            level = hf_logging.get_verbosity()
+            bars = hf_logging.is_progress_bar_enabled()
+            hf_logging.set_verbosity_error()
+            hf_logging.disable_progress_bar()
+            restore.append(lambda: hf_logging.set_verbosity(level))
+            if bars:
+                restore.append(hf_logging.enable_progress_bar)
+            gguf_utils: Any = None
+            with contextlib.suppress(ImportError):  # gguf may be missing
+                from transformers import modeling_gguf_pytorch_utils as gguf_utils
+            if gguf_utils is not None and hasattr(gguf_utils, "tqdm"):
+                original = gguf_utils.tqdm
+                gguf_utils.tqdm = functools.partial(original, disable=True)
+                restore.append(lambda: setattr(gguf_utils, "tqdm", original))
+        root = logging.getLogger()
+        root_level = root.level
+        root.setLevel(max(root_level, logging.ERROR))
+        restore.append(lambda: root.setLevel(root_level))
+        try:
+            yield
+        finally:
+            for undo in reversed(restore):
+                undo()
 
 
 @section("Exact byte-level probabilities: a prompt cut mid-token (SmolLM2-135M)")
 def byte_level(tok: toktool.Tokenizer, name: str) -> None:
     try:
+        from toktool.costs import greedy_costs, scoring_costs
         from toktool.hf import HFTokenLM, load_causal_lm
     except ImportError as exc:  # pragma: no cover - torch is an optional extra
         print(f"  skipped: {exc}")
@@ -175,6 +223,7 @@ def byte_level(tok: toktool.Tokenizer, name: str) -> None:
         return
     t0 = time.perf_counter()
     lm = HFTokenLM(load_causal_lm("smollm2"))
+    load_s = time.perf_counter() - t0
     blm = toktool.ByteLM(lm, tok, eos_id=0)
     prompt = b"def fibon"
     ids = tok.encode(prompt.decode())
@@ -182,18 +231,35 @@ def byte_level(tok: toktool.Tokenizer, name: str) -> None:
     naive = np.exp(lm([ids])[0])
     best = int(np.argmax(naive))
     exact = np.exp(blm.next_byte_logprobs(prompt))
+    naive_a = sum(naive[t] for t in range(tok.vocab_size) if tok.token_bytes(t)[:1] == b"a")
     print(f"  naive next token: {tok.token_bytes(best)!r} p={naive[best]:.3f};"
-          f" P(next byte = 'a') naive {sum(naive[t] for t in range(tok.vocab_size) if tok.token_bytes(t)[:1] == b'a'):.3f}"
-          f" vs exact {exact[ord('a')]:.3f}")
-    greedy_naive = b""
-    ctx = list(ids)
-    for _ in range(6):
-        t = int(np.argmax(lm([ctx])[0]))
-        ctx.append(t)
-        greedy_naive += tok.token_bytes(t)
-    out = blm.generate(prompt, max_bytes=12, temperature=0)
-    print(f"  naive greedy: {prompt + greedy_naive!r}")
-    print(f"  exact greedy: {prompt + out!r}   ({time.perf_counter() - t0:.0f}s incl. model load)")
+          f" P(next byte = 'a') naive {naive_a:.3f} vs exact {exact[ord('a')]:.3f}")
+    # The same measurement as bench/eval_bytes.py's cost tables (toktool.costs): each side starts
+    # from an empty KV cache and pays its own prefill. One thread, as in the healing section.
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        costs = greedy_costs(blm, tok, prompt, 12, stop=None)
+        cont = b"acci(n):\n    return n"
+        scores = scoring_costs(blm, tok, prompt, cont)
+    finally:
+        torch.set_num_threads(threads)
+    naive_out, naive_cost, exact_out, exact_cost = costs
+    print(f"  naive greedy: {prompt + naive_out!r}")
+    print(f"  exact greedy: {prompt + exact_out!r}")
+    print(f"  greedy cost: naive {naive_cost.seconds_per_byte * 1e3:.0f} ms/byte "
+          f"({naive_cost.forwards_per_byte:.2f} forwards/byte), exact "
+          f"{exact_cost.seconds_per_byte * 1e3:.0f} ms/byte "
+          f"({exact_cost.forwards_per_byte:.2f} forwards/byte): "
+          f"{exact_cost.seconds_per_byte / max(1e-9, naive_cost.seconds_per_byte):.1f}x naive")
+    lp_naive, score_naive, lp_exact, score_exact = scores
+    print(f"  scoring {cont!r}: naive {-lp_naive / np.log(2) / len(cont):.2f} bits/byte in "
+          f"{score_naive.seconds * 1e3:.0f} ms, exact {-lp_exact / np.log(2) / len(cont):.2f} "
+          f"bits/byte in {score_exact.seconds * 1e3:.0f} ms "
+          f"({score_exact.seconds / max(1e-9, score_naive.seconds):.1f}x naive); model load "
+          f"{load_s:.1f} s. Cost tables: docs/BYTES.md.")
 
 
 @section("Zero-shot tokenizer transfer: SmolLM2-135M speaking cl100k's vocabulary")
