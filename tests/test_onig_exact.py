@@ -272,11 +272,12 @@ def test_adversarial_text_matches_hf(name: str, text: str) -> None:
     assert mismatch(tk, hf, text) is None
 
 
-@pytest.mark.parametrize("cls", [r"\p{L}", r"\p{N}", r"\s", r"\w", r"\d", r"\h", r"\p{P}", r"\p{S}",
-                                 r"\p{M}", r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]", r"(?i:k)"])
-def test_classes_match_hf_on_every_code_point(cls: str) -> None:
-    text = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
-    tk, hf = pair((cls,))
+@pytest.mark.parametrize("cls", [r"\p{L}", r"\p{N}", r"\s", r"\h", r"(?i:k)"])
+def test_classes_match_hf_on_planes_0_to_2(cls: str) -> None:
+    # Runs of the class: a char classified differently moves a piece boundary. (The Rust test
+    # checks every code point against the onig crate; this checks HF's build on planes 0-2.)
+    text = "".join(chr(c) for c in range(0x32000) if not 0xD800 <= c < 0xE000)
+    tk, hf = pair((cls + "+",))
     assert mismatch(tk, hf, text) is None
 
 
