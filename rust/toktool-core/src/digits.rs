@@ -6,7 +6,7 @@
 //! backtracking engine re-scans from every position of a digit run, so it is quadratic on long
 //! runs. [`DigitSplitter::for_pattern`] recognizes the exact strings, and the pre-tokenizer runs
 //! this splitter instead: two passes over each run, whatever its length. A property test checks
-//! that the splitter and the reference regex engine (`fancy-regex`) find the same matches.
+//! that the splitter and the reference regex engine (Oniguruma, as HF runs it) find the same matches.
 //!
 //! What is a digit: a Unicode decimal digit, `\p{Nd}` (`0-9`, `٠-٩`, `०-९`, `０-９`, ...), the
 //! characters with a place value. Other numeric characters (`\p{Nl}`, `\p{No}`: `²`, `½`, `Ⅻ`,
@@ -246,13 +246,10 @@ mod tests {
     }
 
     fn regex_matches(pattern: &str, text: &str) -> Vec<(usize, usize)> {
-        let re = fancy_regex::Regex::new(pattern).expect("canonical pattern compiles");
-        re.find_iter(text)
-            .map(|m| {
-                let m = m.expect("no backtrack limit on short inputs");
-                (m.start(), m.end())
-            })
-            .collect()
+        crate::regex::Regex::new(pattern, "test")
+            .expect("canonical pattern compiles")
+            .find_all(text)
+            .expect("no retry limit on short inputs")
     }
 
     fn splitter_matches(s: &DigitSplitter, text: &str) -> Vec<(usize, usize)> {

@@ -136,14 +136,7 @@ pub fn pattern_spec<'a>(node: Node<'a>, key: &str) -> Result<PatternSpec<'a>> {
     }
 }
 
-/// Compile a regex from a file, with the same syntax HF's Oniguruma patterns use in practice.
-pub fn compile_regex(pattern: &str, path: &str) -> Result<fancy_regex::Regex> {
-    fancy_regex::RegexBuilder::new(pattern)
-        .backtrack_limit(10_000_000)
-        .build()
-        .map_err(|e| Error::Regex {
-            pattern: pattern.to_owned(),
-            path: path.to_owned(),
-            message: e.to_string(),
-        })
+/// Compile a regex from a file with Oniguruma, the engine HF compiles it with.
+pub fn compile_regex(pattern: &str, path: &str) -> Result<crate::regex::Regex> {
+    crate::regex::Regex::new(pattern, path)
 }

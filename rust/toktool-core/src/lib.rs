@@ -17,6 +17,7 @@ pub mod merge;
 pub mod normalizer;
 pub mod parallel;
 pub mod pretokenizer;
+pub mod regex;
 pub mod scanner;
 pub mod tokenizer;
 pub mod unicode_class;

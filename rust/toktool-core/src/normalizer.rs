@@ -27,7 +27,7 @@ pub enum Normalizer {
         content: String,
     },
     ReplaceRegex {
-        regex: fancy_regex::Regex,
+        regex: crate::regex::Regex,
         content: String,
     },
     Sequence(Vec<Normalizer>),
@@ -154,11 +154,10 @@ impl Normalizer {
             Normalizer::ReplaceRegex { regex, content } => {
                 let mut out = String::with_capacity(text.len());
                 let mut last = 0;
-                for m in regex.find_iter(&text) {
-                    let m = m.map_err(|e| crate::pretokenizer::regex_limit(regex.as_str(), &e))?;
-                    out.push_str(&text[last..m.start()]);
+                for (start, end) in regex.find_all(&text)? {
+                    out.push_str(&text[last..start]);
                     out.push_str(content);
-                    last = m.end();
+                    last = end;
                     if grown(out.len(), text.len() - last) > limit {
                         return Err(too_long(limit));
                     }

@@ -3,13 +3,14 @@
 //! Steps run as a chain of callbacks: each step hands every piece it produces to the next, and
 //! the last hands them to the model. No piece list is materialized on the common paths.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustc_hash::FxHashMap;
 
 use crate::digits::DigitSplitter;
 use crate::error::{Error, Result};
 use crate::json::{compile_regex, pattern_spec, Node, PatternSpec};
+use crate::regex::Regex;
 use crate::scanner::{Scanner, GPT2_PATTERN};
 
 /// How a `Split` step treats the matches of its pattern (HF's `SplitDelimiterBehavior`).
@@ -47,7 +48,8 @@ pub enum Matcher {
     Scanner(Scanner),
     /// A canonical digit-grouping pattern (see [`crate::digits`]), run in linear time.
     Digits(DigitSplitter),
-    Regex(fancy_regex::Regex),
+    /// Any other regex: Oniguruma, as HF runs it.
+    Regex(Regex),
     Literal(String),
     /// One char class: HF's char-predicate patterns (`Digits`, `WhitespaceSplit`).
     Numeric,
@@ -77,18 +79,13 @@ impl Matcher {
             Matcher::Scanner(scanner) if reference => Some(scanner.reference_regex()?),
             Matcher::Digits(splitter) if reference => {
                 digits_regex = digits_reference_regex(splitter)?;
-                Some(&digits_regex)
+                Some(&*digits_regex)
             }
             Matcher::Regex(re) => Some(re),
             _ => None,
         };
         if let Some(re) = regex {
-            for m in re.find_iter(text) {
-                // A backtracking blow-up on pathological input: refuse rather than guess.
-                // Patterns with an exact scanner never get here (except in reference mode).
-                let m = m.map_err(|e| regex_limit(re.as_str(), &e))?;
-                push_match(&mut out, m.start(), m.end());
-            }
+            re.for_each_match(text, |s, e| push_match(&mut out, s, e))?;
         }
         // ... and everything else here.
         match self {
@@ -130,25 +127,17 @@ impl Matcher {
 
 /// The regex a digit splitter stands for, compiled once per pattern: the reference it is
 /// checked against (quadratic on long digit runs, which is why the splitter exists).
-fn digits_reference_regex(splitter: &DigitSplitter) -> Result<fancy_regex::Regex> {
-    static COMPILED: Mutex<Option<FxHashMap<String, fancy_regex::Regex>>> = Mutex::new(None);
+fn digits_reference_regex(splitter: &DigitSplitter) -> Result<Arc<Regex>> {
+    static COMPILED: Mutex<Option<FxHashMap<String, Arc<Regex>>>> = Mutex::new(None);
     let pattern = splitter.pattern();
     let mut compiled = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
     let cache = compiled.get_or_insert_with(FxHashMap::default);
     if let Some(re) = cache.get(&pattern) {
-        return Ok(re.clone());
+        return Ok(Arc::clone(re));
     }
-    let re = compile_regex(&pattern, "digit splitter reference")?;
-    cache.insert(pattern, re.clone());
+    let re = Arc::new(compile_regex(&pattern, "digit splitter reference")?);
+    cache.insert(pattern, Arc::clone(&re));
     Ok(re)
-}
-
-/// The error for a regex that gave up on an input (backtracking limit).
-pub fn regex_limit(pattern: &str, err: &fancy_regex::Error) -> Error {
-    Error::InvalidInput(format!(
-        "the pre-tokenizer regex {pattern:?} gave up on this input ({err}); \
-         toktool refuses rather than split it differently from the file's intent"
-    ))
 }
 
 /// Apply HF's split behavior to tiled segments; returns the kept `(start, end)` ranges.
@@ -248,6 +237,37 @@ impl PreTokenizer {
             }
         }
         Ok(PreTokenizer { steps })
+    }
+
+    /// How each splitting step is run, for `toktool info`: which hand-written scanner, or the
+    /// exact general regex path (Oniguruma) and its pattern. Steps joined by `"; "`.
+    pub fn describe_path(&self) -> String {
+        let steps: Vec<String> = self
+            .steps
+            .iter()
+            .map(|step| match step {
+                Step::Split { matcher, .. } => match matcher {
+                    Matcher::Scanner(scanner) => scanner.describe(),
+                    Matcher::Digits(_) => "digit-grouping splitter".to_owned(),
+                    Matcher::Regex(re) => {
+                        format!("exact general regex path (Oniguruma) for {:?}", re.as_str())
+                    }
+                    Matcher::Literal(lit) => format!("literal split on {lit:?}"),
+                    Matcher::Numeric => "char-class split (numeric)".to_owned(),
+                    Matcher::Whitespace => "char-class split (whitespace)".to_owned(),
+                },
+                Step::ByteLevel {
+                    use_regex: true, ..
+                } => "GPT-2 scanner (ByteLevel)".to_owned(),
+                Step::ByteLevel { .. } => "ByteLevel without split".to_owned(),
+                Step::Metaspace { .. } => "Metaspace".to_owned(),
+            })
+            .collect();
+        if steps.is_empty() {
+            "none".to_owned()
+        } else {
+            steps.join("; ")
+        }
     }
 
     /// Whether the chain ends in `ByteLevel`, i.e. the model's vocabulary is byte-level.
@@ -408,10 +428,7 @@ impl PreTokenizer {
                 };
                 if *use_regex && reference {
                     let re = Scanner::Gpt2.reference_regex()?;
-                    for m in re.find_iter(text) {
-                        let m = m.map_err(|e| regex_limit(re.as_str(), &e))?;
-                        sink(m.as_str());
-                    }
+                    re.for_each_match(text, |s, e| sink(&text[s..e]))?;
                 } else if *use_regex {
                     Scanner::Gpt2.for_each_match(text, |s, e| sink(&text[s..e]));
                 } else {

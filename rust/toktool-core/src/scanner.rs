@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 use crate::error::Result;
 use crate::json::compile_regex;
+use crate::regex::Regex;
 use crate::unicode_class::{classes, Classes};
 
 /// GPT-2's pattern, used by the `ByteLevel` pre-tokenizer with `use_regex: true`.
@@ -20,6 +21,11 @@ pub const CL100K_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}
 /// It differs from [`CL100K_PATTERN`] in one place: a whitespace run that ends the text is one
 /// piece (`\s++\z`), even when it holds newlines.
 pub const CL100K_TIKTOKEN_PATTERN: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++\z|\s*[\r\n]|\s+(?!\S)|\s";
+/// tiktoken's `cl100k_base` string verbatim, as `transformers`' `convert_tiktoken_to_fast` writes
+/// it into `tokenizer.json`. Read by Oniguruma (as HF does), `\p{N}{1,3}+` is the nested
+/// repetition `(?:\p{N}{1,3})+`, i.e. a whole digit run, and `\s++$` can only hold at the end of
+/// the text (the possessive run leaves no newline for `$` to stand before).
+pub const CL100K_TIKTOKEN_VERBATIM_PATTERN: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s";
 /// The same family with single digits (Qwen2).
 pub const CL100K_SINGLE_DIGIT_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
@@ -52,7 +58,7 @@ pub enum Scanner {
 }
 
 /// Every pattern with a scanner, and its scanner.
-const KNOWN: [(&str, Scanner); 6] = [
+const KNOWN: [(&str, Scanner); 7] = [
     (GPT2_PATTERN, Scanner::Gpt2),
     (
         CL100K_PATTERN,
@@ -65,6 +71,13 @@ const KNOWN: [(&str, Scanner); 6] = [
         CL100K_TIKTOKEN_PATTERN,
         Scanner::Cl100k {
             max_digits: 3,
+            whole_trailing_space: true,
+        },
+    ),
+    (
+        CL100K_TIKTOKEN_VERBATIM_PATTERN,
+        Scanner::Cl100k {
+            max_digits: usize::MAX,
             whole_trailing_space: true,
         },
     ),
@@ -97,6 +110,38 @@ impl Scanner {
         KNOWN.iter().find(|(p, _)| *p == pattern).map(|&(_, s)| s)
     }
 
+    /// A short name for `toktool info`: which pattern family, and how digits are grouped.
+    pub fn describe(self) -> String {
+        let digits = |max: usize| match max {
+            1 => "single digits".to_owned(),
+            usize::MAX => "whole digit runs".to_owned(),
+            n => format!("digits in runs of up to {n}"),
+        };
+        match self {
+            Scanner::Gpt2 => "GPT-2 scanner".to_owned(),
+            Scanner::Cl100k {
+                max_digits,
+                whole_trailing_space,
+            } => format!(
+                "cl100k-family scanner ({}{})",
+                digits(max_digits),
+                if whole_trailing_space {
+                    ", trailing whitespace whole"
+                } else {
+                    ""
+                }
+            ),
+            Scanner::O200k {
+                max_digits,
+                contractions,
+            } => format!(
+                "o200k-family scanner ({}{})",
+                digits(max_digits),
+                if contractions { ", contractions" } else { "" }
+            ),
+        }
+    }
+
     /// The regex this scanner is exactly equivalent to (position in `KNOWN` and pattern).
     fn known(self) -> (usize, &'static str) {
         KNOWN
@@ -113,8 +158,8 @@ impl Scanner {
 
     /// [`Scanner::pattern`] compiled with the backtracking engine: the slow reference the
     /// scanner replaces (`Tokenizer::encode_reference` uses it). Compiled once per pattern.
-    pub fn reference_regex(self) -> Result<&'static fancy_regex::Regex> {
-        static COMPILED: [OnceLock<Result<fancy_regex::Regex>>; KNOWN.len()] =
+    pub fn reference_regex(self) -> Result<&'static Regex> {
+        static COMPILED: [OnceLock<Result<Regex>>; KNOWN.len()] =
             [const { OnceLock::new() }; KNOWN.len()];
         let (slot, pattern) = self.known();
         COMPILED[slot]
@@ -451,15 +496,16 @@ mod tests {
         max_digits: 1,
         whole_trailing_space: false,
     };
+    const CL100K_VERBATIM: Scanner = Scanner::Cl100k {
+        max_digits: usize::MAX,
+        whole_trailing_space: true,
+    };
 
     fn regex_matches(pattern: &str, text: &str) -> Vec<(usize, usize)> {
-        let re = fancy_regex::Regex::new(pattern).expect("pattern compiles");
-        re.find_iter(text)
-            .map(|m| {
-                let m = m.expect("no backtrack limit on short inputs");
-                (m.start(), m.end())
-            })
-            .collect()
+        Regex::new(pattern, "test")
+            .expect("pattern compiles")
+            .find_all(text)
+            .expect("no retry limit on short inputs")
     }
 
     fn scanner_matches(scanner: Scanner, text: &str) -> Vec<(usize, usize)> {
@@ -483,6 +529,11 @@ mod tests {
         "'",
         " '",
         " !",
+        "a\u{85}b\u{2028}c\u{2029}d\x0be\x0cf\r\rg \u{85}\n",
+        "1234567 ١٢٣٤٥ १२३४ 𝟎𝟏𝟐𝟑 ⅠⅡⅢⅣ ①②③④ 12\u{300}34",
+        "x  \n\n  ",
+        "x \u{2028}",
+        "K'ſ 'K 'ǅ",
     ];
 
     #[test]
@@ -491,6 +542,7 @@ mod tests {
             (GPT2_PATTERN, Scanner::Gpt2),
             (CL100K_PATTERN, CL100K),
             (CL100K_TIKTOKEN_PATTERN, CL100K_TIKTOKEN),
+            (CL100K_TIKTOKEN_VERBATIM_PATTERN, CL100K_VERBATIM),
             (CL100K_SINGLE_DIGIT_PATTERN, QWEN2),
             (O200K_PATTERN, O200K),
             (TEKKEN_PATTERN, TEKKEN),
@@ -509,7 +561,8 @@ mod tests {
         let pieces = prop::sample::select(vec![
             " ", "  ", "\n", "\r\n", "\t", "\u{a0}", "a", "Z", "é", "中", "1", "٣", "½", "'", "'s",
             "'LL", "'re", ".", ",", "!", "😀", "\u{17f}", "_", "-", "/", "x1", "\u{300}", "HELLO",
-            "World", "aB", "ǅ", "ʰ", "\u{301}", "Ω", "ω", "'S", "\r", "\u{2160}",
+            "World", "aB", "ǅ", "ʰ", "\u{301}", "Ω", "ω", "'S", "\r", "\u{2160}", "\u{85}",
+            "\u{2028}", "\u{2029}", "\x0b", "\x0c", "12345", "१२", "𝟎", "①", "\u{212a}",
         ]);
         prop::collection::vec(pieces, 0..24).prop_map(|v| v.concat())
     }
@@ -528,6 +581,10 @@ mod tests {
                 regex_matches(CL100K_TIKTOKEN_PATTERN, &text)
             );
             prop_assert_eq!(scanner_matches(QWEN2, &text), regex_matches(CL100K_SINGLE_DIGIT_PATTERN, &text));
+            prop_assert_eq!(
+                scanner_matches(CL100K_VERBATIM, &text),
+                regex_matches(CL100K_TIKTOKEN_VERBATIM_PATTERN, &text)
+            );
         }
 
         #[test]
@@ -545,6 +602,12 @@ mod tests {
                 regex_matches(CL100K_TIKTOKEN_PATTERN, &text)
             );
             prop_assert_eq!(scanner_matches(O200K, &text), regex_matches(O200K_PATTERN, &text));
+            prop_assert_eq!(scanner_matches(TEKKEN, &text), regex_matches(TEKKEN_PATTERN, &text));
+            prop_assert_eq!(scanner_matches(QWEN2, &text), regex_matches(CL100K_SINGLE_DIGIT_PATTERN, &text));
+            prop_assert_eq!(
+                scanner_matches(CL100K_VERBATIM, &text),
+                regex_matches(CL100K_TIKTOKEN_VERBATIM_PATTERN, &text)
+            );
         }
     }
 

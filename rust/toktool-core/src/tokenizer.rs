@@ -43,6 +43,8 @@ pub struct Summary {
     pub model_type: String,
     pub normalizer: String,
     pub pre_tokenizer: String,
+    /// How the pre-tokenizer runs: scanners or the exact general regex path (Oniguruma).
+    pub pre_tokenizer_path: String,
     pub decoder: String,
     pub byte_level: bool,
     pub byte_fallback: bool,
@@ -140,6 +142,7 @@ impl Tokenizer {
             model_type: "BPE".into(),
             normalizer: describe(root.get("normalizer")),
             pre_tokenizer: describe(root.get("pre_tokenizer")),
+            pre_tokenizer_path: pre_tokenizer.describe_path(),
             decoder: describe(root.get("decoder")),
             byte_level,
             byte_fallback: model.byte_fallback.is_some(),
@@ -761,7 +764,16 @@ fn compute_token_bytes(
         })
         .collect();
     for t in added {
-        out[t.id as usize] = Some(t.content.as_bytes().to_vec().into_boxed_slice());
+        // A byte-fallback token is one byte wherever it is listed: HF's `ByteFallback` decoder
+        // turns every `<0xXX>` token into its byte, added tokens included.
+        let bytes = match byte_fallback
+            .then(|| parse_byte_token(&t.content))
+            .flatten()
+        {
+            Some(b) => vec![b],
+            None => t.content.as_bytes().to_vec(),
+        };
+        out[t.id as usize] = Some(bytes.into_boxed_slice());
     }
     out
 }

@@ -1,7 +1,8 @@
 //! Character classes for the hand-written pre-tokenizer scanners.
 //!
-//! The tables come from `regex-syntax`, the same source the reference regex engine uses, so the
-//! scanners and the regex fallback classify every code point identically.
+//! The tables come from `regex-syntax`; a test checks them, code point by code point, against
+//! Oniguruma (the engine HF `tokenizers` runs the patterns with), so the scanners classify every
+//! code point as HF does.
 
 use std::sync::OnceLock;
 
@@ -99,6 +100,39 @@ mod tests {
         }
         for ch in ['_', '.', '\'', '😀'] {
             assert!(!c.letter.contains(ch) && !c.number.contains(ch) && !c.space.contains(ch));
+        }
+    }
+
+    /// Every scalar value, as one string with the byte offset of each char.
+    fn all_chars() -> (String, Vec<(usize, char)>) {
+        let text: String = (0..=0x10_FFFF_u32).filter_map(char::from_u32).collect();
+        let offsets = text.char_indices().collect();
+        (text, offsets)
+    }
+
+    #[test]
+    fn classes_agree_with_oniguruma_on_every_code_point() {
+        let (text, chars) = all_chars();
+        let c = classes();
+        for (pattern, class) in [
+            (r"\p{L}", &c.letter),
+            (r"\p{N}", &c.number),
+            (r"\p{Nd}", &c.decimal),
+            (r"\s", &c.space),
+            (r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]", &c.upper),
+            (r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]", &c.lower),
+        ] {
+            let re = crate::regex::Regex::new(pattern, "test").expect("compiles");
+            let mut in_onig = vec![false; text.len() + 1];
+            re.for_each_match(&text, |s, _| in_onig[s] = true)
+                .expect("single-char class");
+            let differ: Vec<String> = chars
+                .iter()
+                .filter(|&&(i, ch)| in_onig[i] != class.contains(ch))
+                .map(|&(_, ch)| format!("U+{:04X}", ch as u32))
+                .take(20)
+                .collect();
+            assert!(differ.is_empty(), "{pattern}: {differ:?}");
         }
     }
 }

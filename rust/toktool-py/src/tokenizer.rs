@@ -169,6 +169,7 @@ impl PyTokenizer {
         d.set_item("vocab_size", self.inner.vocab_size())?;
         d.set_item("normalizer", &s.normalizer)?;
         d.set_item("pre_tokenizer", &s.pre_tokenizer)?;
+        d.set_item("pre_tokenizer_path", &s.pre_tokenizer_path)?;
         d.set_item("decoder", &s.decoder)?;
         d.set_item("byte_level", s.byte_level)?;
         d.set_item("byte_fallback", s.byte_fallback)?;
