@@ -166,3 +166,24 @@ def from_gguf(path: str | os.PathLike[str]) -> Any:
     from toktool._toktool import Tokenizer
 
     return Tokenizer.from_str(json.dumps(tokenizer_doc(path), ensure_ascii=False))
+
+
+_SUMMARY_KEYS = {
+    "tokenizer.ggml.model": "gguf_model",
+    "tokenizer.ggml.pre": "gguf_pre",
+    "tokenizer.ggml.bos_token_id": "bos_token_id",
+    "tokenizer.ggml.eos_token_id": "eos_token_id",
+    "tokenizer.ggml.eot_token_id": "eot_token_id",
+    "tokenizer.ggml.padding_token_id": "pad_token_id",
+    "tokenizer.ggml.unknown_token_id": "unk_token_id",
+    "tokenizer.ggml.add_bos_token": "add_bos_token",
+    "tokenizer.ggml.add_eos_token": "add_eos_token",
+}
+
+
+def summary(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The GGUF tokenizer settings ``toktool info`` shows: model kind, pre name, special ids, add_bos/eos."""
+    meta = read_metadata(path)
+    out = {label: meta[key] for key, label in _SUMMARY_KEYS.items() if key in meta}
+    out["gguf_vocab_size"] = len(meta.get("tokenizer.ggml.tokens", []))
+    return out
