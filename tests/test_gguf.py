@@ -22,10 +22,10 @@ PRE_NAMES = [
     "starcoder", "refact", "command-r", "gpt-2", "mpt", "olmo", "dbrx", "smaug-bpe", "poro-chat",
     "chatglm-bpe", "viking", "jais", "tekken", "smollm", "codeshell", "bloom", "gpt3-finnish",
     "exaone", "chameleon", "minerva-7b", "gpt-4o", "superbpe", "trillion", "bailingmoe",
-    "seed-coder", "tiny_aya", "default",
+    "seed-coder", "tiny_aya", "kimi-k2", "default",
 ]
 # Refused by the engine, with the component named (see docs in gguf_tokenizer.rs).
-ENGINE_REFUSED = {"falcon": "ByteLevel", "kimi-k2": "regex"}
+ENGINE_REFUSED = {"falcon": "ByteLevel"}
 
 
 def _texts() -> list[str]:
@@ -67,7 +67,8 @@ def _byte_level_vocab(doc: dict[str, Any]) -> tuple[list[str], list[int], list[s
     for t in doc["added_tokens"]:
         by_id[t["id"]] = (t["content"], CONTROL if t["special"] else USER_DEFINED)
     size = max(by_id) + 1
-    assert len(by_id) == size, "vocabulary with holes"
+    for i in range(size):  # holes become unused "[PAD<i>]" tokens, as convert_hf_to_gguf writes them
+        by_id.setdefault(i, (f"[PAD{i}]", 5))
     merges = [m if isinstance(m, str) else " ".join(m) for m in doc["model"]["merges"]]
     return [by_id[i][0] for i in range(size)], [by_id[i][1] for i in range(size)], merges
 

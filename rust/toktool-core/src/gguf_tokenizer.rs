@@ -8,7 +8,8 @@
 //! * `"llama"`: SentencePiece BPE as transformers' `LlamaConverter` writes it: merges = every split
 //!   of a normal piece into two normal pieces, best merged-piece score first (what SentencePiece and
 //!   llama.cpp's SPM tokenizer apply), byte fallback over the `<0xXX>` pieces, unk, and
-//!   `add_space_prefix` as the normalizer `Sequence[Prepend("▁"), Replace(" ", "▁")]`.
+//!   `add_space_prefix` as `Metaspace(prepend_scheme="first", split=false)` (transformers'
+//!   non-legacy Llama/Mistral form; `"never"` without the prefix).
 //! * Token types: control and unknown → special added tokens, user-defined → added tokens; normal,
 //!   unused and byte stay plain vocabulary entries.
 //! * Anything else (WordPiece `bert`, Unigram `t5`, `rwkv`, ...) and pre-tokenizer names not in the
@@ -462,8 +463,9 @@ fn gpt2(
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            // llama.cpp splits at the first space after the first byte.
-            match m.get(1..).and_then(|rest| rest.find(' ')).map(|p| p + 1) {
+            // llama.cpp splits at the first space after the first character.
+            let first = m.chars().next().map_or(0, char::len_utf8);
+            match m[first..].find(' ').map(|p| p + first) {
                 Some(p) => Ok(json!([&m[..p], &m[p + 1..]])),
                 None => Err(Error::json(
                     format!("{}[{i}]", key_path(md, "tokenizer.ggml.merges")),
@@ -512,18 +514,16 @@ fn llama(
     let unk = tokens.get(unk_id as usize).cloned();
     let byte_fallback = types.iter().any(|&t| t == 6);
     let add_space_prefix = bool_key(md, "tokenizer.ggml.add_space_prefix")?.unwrap_or(true);
-    let replace = json!({"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"});
-    let normalizer = if add_space_prefix {
-        json!({"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u{2581}"}, replace]})
-    } else {
-        json!({"type": "Sequence", "normalizers": [replace]})
-    };
+    // As transformers writes Llama/Mistral files now (legacy=False): the dummy prefix only at the
+    // start of the text, as llama.cpp's SPM tokenizer adds it; no prefix: no Metaspace prepend.
+    let scheme = if add_space_prefix { "first" } else { "never" };
+    let pre_tokenizer = json!({"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": scheme, "split": false});
     let doc = json!({
         "version": "1.0",
         "truncation": null,
         "padding": null,
-        "normalizer": normalizer,
-        "pre_tokenizer": null,
+        "normalizer": null,
+        "pre_tokenizer": pre_tokenizer,
         "decoder": {"type": "Sequence", "decoders": [
             {"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "},
             {"type": "ByteFallback"},
