@@ -142,7 +142,9 @@ pub fn read_metadata_from<R: Read>(reader: R, len: u64, path: &str) -> Result<Gg
         let key = r.string("a metadata key")?;
         let at = r.offset;
         let kind = r.u32("a value type")?;
-        let value = r.value(kind, 0).map_err(|e| r.in_key(e, &key, at))?;
+        let value = r
+            .value(kind, 0)
+            .map_err(|e| Reader::<R>::in_key(e, &key, at))?;
         entries.push((key, value));
     }
     Ok(GgufMetadata {
@@ -169,7 +171,7 @@ impl<R: Read> Reader<'_, R> {
         }
     }
 
-    fn in_key(&self, err: Error, key: &str, at: u64) -> Error {
+    fn in_key(err: Error, key: &str, at: u64) -> Error {
         match err {
             Error::Gguf {
                 path,

@@ -5,14 +5,14 @@
 //!
 //! * `tokenizer.ggml.model = "gpt2"`: byte-level BPE, vocab = `tokens` (id = index), merges in
 //!   file order, the pre-tokenizer chosen by `tokenizer.ggml.pre` from [`PRE_TOKENIZERS`].
-//! * `"llama"`: SentencePiece BPE as transformers' `LlamaConverter` writes it: merges = every split
-//!   of a normal piece into two normal pieces, best merged-piece score first (what SentencePiece and
+//! * `"llama"`: `SentencePiece` BPE as transformers' `LlamaConverter` writes it: merges = every split
+//!   of a normal piece into two normal pieces, best merged-piece score first (what `SentencePiece` and
 //!   llama.cpp's SPM tokenizer apply), byte fallback over the `<0xXX>` pieces, unk, and
 //!   `add_space_prefix` as `Metaspace(prepend_scheme="first", split=false)` (transformers'
 //!   non-legacy Llama/Mistral form; `"never"` without the prefix).
 //! * Token types: control and unknown → special added tokens, user-defined → added tokens; normal,
 //!   unused and byte stay plain vocabulary entries.
-//! * Anything else (WordPiece `bert`, Unigram `t5`, `rwkv`, ...) and pre-tokenizer names not in the
+//! * Anything else (`WordPiece` `bert`, Unigram `t5`, `rwkv`, ...) and pre-tokenizer names not in the
 //!   table are refused with [`Error::Unsupported`] naming them.
 
 use serde_json::{json, Map, Value};
@@ -73,9 +73,9 @@ const ISO: &str = "Isolated";
 /// `llama_vocab::impl::load` maps the names to `LLAMA_VOCAB_PRE_TYPE_*`, and
 /// `llm_tokenizer_bpe` gives each type's regexes. Where llama.cpp rewrote a pattern for its own
 /// regex engine it quotes the "original regex from tokenizer.json"; that original is used here
-/// (e.g. `(?i:'s|...)` instead of `'[sS]|...`, GPT-2's own ByteLevel regex for the GPT-2 family,
+/// (e.g. `(?i:'s|...)` instead of `'[sS]|...`, GPT-2's own `ByteLevel` regex for the GPT-2 family,
 /// `Digits` for llama.cpp's `\p{N}` step). Families whose llama.cpp list is a sequence of
-/// regexes become a sequence of `Split(..., Isolated)`, as in their original files (DeepSeek,
+/// regexes become a sequence of `Split(..., Isolated)`, as in their original files (`DeepSeek`,
 /// Chameleon); Falcon's `Punctuation(Contiguous)` is the equivalent `Split(.., Contiguous)` on
 /// HF's punctuation set (ASCII punctuation and `\p{P}`).
 pub const PRE_TOKENIZERS: &[PreFamily] = &[
@@ -361,7 +361,7 @@ pub struct GgufTokenizerInfo {
     pub pad_id: Option<u32>,
     pub unk_id: Option<u32>,
     pub sep_id: Option<u32>,
-    /// llama.cpp's add_bos / add_eos: the family default, overridden by `add_bos_token` /
+    /// llama.cpp's `add_bos` / `add_eos`: the family default, overridden by `add_bos_token` /
     /// `add_eos_token`.
     pub add_bos: bool,
     pub add_eos: bool,
@@ -485,7 +485,7 @@ fn gpt2(
         "model": {
             "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
             "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
-            "ignore_merges": family.ignore_merges, "vocab": vocab, "merges": merges,
+            "ignore_merges": family.ignore_merges, "vocab": Value::Object(vocab), "merges": merges,
         },
     });
     Ok((family.add_bos, doc))
@@ -512,7 +512,7 @@ fn llama(
     }
     let unk_id = id_key(md, "tokenizer.ggml.unknown_token_id")?.unwrap_or(0);
     let unk = tokens.get(unk_id as usize).cloned();
-    let byte_fallback = types.iter().any(|&t| t == 6);
+    let byte_fallback = types.contains(&6);
     let add_space_prefix = bool_key(md, "tokenizer.ggml.add_space_prefix")?.unwrap_or(true);
     // As transformers writes Llama/Mistral files now (legacy=False): the dummy prefix only at the
     // start of the text, as llama.cpp's SPM tokenizer adds it; no prefix: no Metaspace prepend.
@@ -533,15 +533,15 @@ fn llama(
         "model": {
             "type": "BPE", "dropout": null, "unk_token": unk, "continuing_subword_prefix": null,
             "end_of_word_suffix": null, "fuse_unk": true, "byte_fallback": byte_fallback,
-            "ignore_merges": false, "vocab": vocab, "merges": spm_merges(tokens, types, &scores),
+            "ignore_merges": false, "vocab": Value::Object(vocab), "merges": spm_merges(tokens, types, &scores),
         },
     });
     Ok((true, doc))
 }
 
-/// SentencePiece BPE as ranked merges: every split of a normal piece into two normal pieces,
+/// `SentencePiece` BPE as ranked merges: every split of a normal piece into two normal pieces,
 /// ordered by the merged piece's score (best first), then by the ids of the piece, left and right.
-/// SentencePiece (and llama.cpp's SPM tokenizer) merge the adjacent pair whose concatenation is
+/// `SentencePiece` (and llama.cpp's SPM tokenizer) merge the adjacent pair whose concatenation is
 /// the best-scoring piece; this order gives HF's BPE the same choice. It is the order of
 /// transformers' `LlamaConverter` result for Llama/Mistral (and of `artifacts.py`'s converter).
 pub fn spm_merges(tokens: &[String], types: &[i128], scores: &[f32]) -> Vec<Value> {
