@@ -63,7 +63,10 @@ def convert_tokenizer(
     from toktool import digits as digits_mod
 
     if digits is None:
-        _gguf_to_json(src, dst)
+        if not src.lower().endswith(".gguf"):
+            typer.secho("error: --digits is required unless IN is a .gguf file", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+        _gguf_to_json(src, dst, verify)
         return
     try:
         conversion = digits_mod.convert_tokenizer_file(src, dst, digits.value, group, verify=verify)
@@ -78,25 +81,7 @@ def convert_tokenizer(
         typer.echo(digits_mod.digit_token_reachability(original, converted).describe())
 
 
-def _gguf_to_json(src: str, dst: Path) -> None:
-    """`convert tokenizer model.gguf out.json` without --digits: the GGUF's tokenizer as tokenizer.json."""
-    from toktool import gguf
-
-    if not src.endswith(".gguf"):
-        typer.secho("error: --digits is required unless IN is a .gguf file", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
-    try:
-        doc = gguf.tokenizer_doc(src)
-    except toktool.ToktoolError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
-    tmp = dst.with_name(dst.name + ".tmp")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(dst)
-    typer.echo(f"wrote {dst}")
-
-
-def _gguf_to_json(src: str, dst: Path, verify: bool) -> None:
+def _gguf_to_json(src: str, dst: Path, verify: bool = True) -> None:
     """Write the tokenizer.json of a GGUF file; check that HF tokenizers gives toktool's ids."""
     import json
     import os
