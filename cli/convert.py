@@ -5,6 +5,7 @@ The sub-app is the unit: each conversion is one command of it (``toktool convert
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -31,11 +32,12 @@ class DigitMode(str, Enum):
 @convert_app.command("tokenizer")
 def convert_tokenizer(
     src: str = typer.Argument(
-        ..., metavar="IN", help="Input tokenizer.json (or its directory), or a bundled name like 'cl100k'."
+        ..., metavar="IN",
+        help="Input tokenizer.json (or its directory), a .gguf model file, or a bundled name like 'cl100k'.",
     ),
     dst: Path = typer.Argument(..., metavar="OUT", help="Where to write the converted tokenizer.json."),
-    digits: DigitMode = typer.Option(
-        ...,
+    digits: Optional[DigitMode] = typer.Option(  # noqa: UP007 - typer needs Optional
+        None,
         "--digits",
         help="r2l: groups counted from the right (place-value aligned); l2r: from the left; "
         "single: one digit per pre-token.",
@@ -49,7 +51,8 @@ def convert_tokenizer(
         True, "--verify/--no-verify", help="Check that HF tokenizers and toktool give the same ids first."
     ),
 ) -> None:
-    """Rewrite a tokenizer.json so that digit runs are split as --digits says.
+    """Rewrite a tokenizer.json so that digit runs are split as --digits says; or, for a .gguf IN
+    without --digits, write the GGUF's tokenizer as a tokenizer.json.
 
     Only built-in Hugging Face components: tokenizers and transformers load OUT unchanged.
 
@@ -59,6 +62,12 @@ def convert_tokenizer(
     """
     from toktool import digits as digits_mod
 
+    if digits is None:
+        if not src.lower().endswith(".gguf"):
+            typer.secho("error: --digits is required unless IN is a .gguf file", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+        _gguf_to_json(src, dst, verify)
+        return
     try:
         conversion = digits_mod.convert_tokenizer_file(src, dst, digits.value, group, verify=verify)
     except toktool.ToktoolError as exc:
@@ -70,6 +79,37 @@ def convert_tokenizer(
         original = toktool.load_tokenizer(src)
         converted = toktool.Tokenizer.from_file(dst)
         typer.echo(digits_mod.digit_token_reachability(original, converted).describe())
+
+
+def _gguf_to_json(src: str, dst: Path, verify: bool = True) -> None:
+    """Write the tokenizer.json of a GGUF file; check that HF tokenizers gives toktool's ids."""
+    import json
+    import os
+    import tempfile
+
+    try:
+        tok = toktool.Tokenizer.from_gguf(src)
+    except toktool.ToktoolError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    text = json.dumps(json.loads(tok.to_str()), ensure_ascii=False, indent=2)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent if str(dst.parent) else ".", suffix=".json.tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    if verify:
+        import tokenizers
+
+        hf = tokenizers.Tokenizer.from_file(tmp)
+        samples = ["Hello world, it's 2024!", "  indented\n\tcode = [1, 22, 333]", "naïve café 東京 🎋"]
+        for sample in samples:
+            if hf.encode(sample, add_special_tokens=False).ids != tok.encode(sample):
+                os.unlink(tmp)
+                typer.secho(f"error: HF tokenizers disagrees on {sample!r}", fg=typer.colors.RED, err=True)
+                raise typer.Exit(1)
+    os.replace(tmp, dst)
+    info = tok.info()
+    typer.echo(f"wrote {dst}")
+    typer.echo(f"{info.get('gguf_model')} / pre {info.get('gguf_pre')}: {info['vocab_size']} tokens")
 
 
 class TransferMethod(str, Enum):

@@ -555,73 +555,20 @@ def tiktoken_encoding(name: str) -> Any:
 
 
 def _convert_smollm2(src: pathlib.Path) -> bytes:
-    """Rebuild SmolLM2's HF ``tokenizer.json`` from the GGUF metadata.
+    """Rebuild SmolLM2's HF ``tokenizer.json`` from the GGUF metadata with :mod:`toktool.gguf`.
 
-    Why not transformers: ``AutoTokenizer.from_pretrained(dir, gguf_file=...)``
-    imports torch in transformers' GGUF reader (tested with 5.24.0), and even
-    with torch its GGUF tokenizer builder knows no ``tokenizer.ggml.pre ==
-    "smollm"``, so it would produce a plain GPT-2 ByteLevel pre-tokenizer that
-    does not split digits — unlike the real SmolLM2 tokenizer (and llama.cpp,
-    whose "smollm" pre-tokenizer splits every digit).
+    Its ``tokenizer.ggml.pre == "smollm"`` maps to the published SmolLM2 pre-tokenizer
+    Sequence[Digits(individual_digits=true), ByteLevel]; CONTROL tokens become special added
+    tokens.  (transformers' GGUF builder knows no "smollm" and would not split digits.)
 
-    What this builds, following the published SmolLM2 ``tokenizer.json``:
-    model BPE with vocab = ``tokenizer.ggml.tokens`` (already in byte-level
-    form) with id = index and merges = ``tokenizer.ggml.merges`` ("left
-    right" strings) in file order; tokens of type CONTROL (ids 0..16,
-    ``<|endoftext|>``, ``<|im_start|>``, ...) as special added tokens;
-    pre-tokenizer Sequence[Digits(individual_digits=true),
-    ByteLevel(add_prefix_space=false, trim_offsets=true, use_regex=true)];
-    decoder ByteLevel; no normalizer; a ByteLevel post-processor (offsets
-    only: no BOS, as ``tokenizer.ggml.add_bos_token`` is false).
-
-    Note: the vocabulary has only 235 of the 256 byte symbols (0x04, 0x06,
-    0x13, 0x14, 0x16, 0x1d, 0xc0, 0xc1, 0xf1, 0xf2, 0xf5..0xff are absent,
-    and there is no unk token), so those bytes are silently dropped when
-    encoding, exactly as with the original tokenizer.
+    Note: the vocabulary has only 235 of the 256 byte symbols and no unk token, so the missing
+    bytes are silently dropped when encoding, exactly as with the original tokenizer.
     """
-    gguf = _require("gguf", "gguf")
-    reader = gguf.GGUFReader(str(src))
+    from toktool import gguf
 
-    def field(key: str) -> Any:
-        f = reader.get_field(key)
-        if f is None:
-            raise ValueError(f"{src}: GGUF key {key!r} missing")
-        return f.contents()
-
-    if field("tokenizer.ggml.model") != "gpt2":
-        raise ValueError(f"{src}: expected a gpt2 (byte-level BPE) tokenizer")
-    pre = field("tokenizer.ggml.pre")
-    if pre != "smollm":
-        raise ValueError(f"{src}: unexpected tokenizer.ggml.pre {pre!r} (converter knows 'smollm')")
-    tokens: list[str] = list(field("tokenizer.ggml.tokens"))
-    types: list[int] = [int(t) for t in field("tokenizer.ggml.token_type")]
-    merges = [tuple(m.split(" ")) for m in field("tokenizer.ggml.merges")]
-    if any(len(m) != 2 for m in merges):
-        raise ValueError(f"{src}: malformed merge")
-    control = int(gguf.TokenType.CONTROL)
-    user_defined = int(gguf.TokenType.USER_DEFINED)
-    vocab = {tok: i for i, tok in enumerate(tokens)}
-    if len(vocab) != len(tokens):
-        raise ValueError(f"{src}: duplicate tokens")
-    added = [
-        _added_token(tok, i, special=types[i] == control)
-        for i, tok in enumerate(tokens)
-        if types[i] in (control, user_defined)
-    ]
-    doc = _tokenizer_doc(
-        added_tokens=added,
-        normalizer=None,
-        pre_tokenizer={
-            "type": "Sequence",
-            "pretokenizers": [
-                {"type": "Digits", "individual_digits": True},
-                _byte_level(add_prefix_space=False, trim_offsets=True, use_regex=True),
-            ],
-        },
-        post_processor=_byte_level(add_prefix_space=True, trim_offsets=False, use_regex=True),
-        decoder=_byte_level(add_prefix_space=True, trim_offsets=True, use_regex=True),
-        model=_bpe_model(vocab, merges),  # type: ignore[arg-type]
-    )
+    doc = gguf.tokenizer_doc(src)
+    if doc["pre_tokenizer"] != gguf.PRE_TOKENIZERS["smollm"]:
+        raise ValueError(f"{src}: unexpected tokenizer.ggml.pre (expected 'smollm')")
     return _dump_json(doc)
 
 

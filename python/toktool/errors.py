@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "CheckpointError",
+    "GgufFormatError",
     "InternalError",
     "InvalidInputError",
     "InvalidTokenIdError",
@@ -26,6 +27,10 @@ class ToktoolError(Exception):
 
 class TokenizerFormatError(ToktoolError, ValueError):
     """A tokenizer file is not valid JSON or not shaped like a ``tokenizer.json``."""
+
+
+class GgufFormatError(TokenizerFormatError):
+    """A GGUF file is truncated or garbled (the message names the byte offset)."""
 
 
 class TokenizerRegexError(TokenizerFormatError):

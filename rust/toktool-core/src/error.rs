@@ -34,6 +34,13 @@ pub enum Error {
     /// Reading or writing a file failed.
     #[error("{path}: {message}")]
     Io { path: String, message: String },
+    /// A GGUF file that is truncated or garbled (byte `offset` is where reading failed).
+    #[error("{path}: invalid GGUF at byte {offset}: {message}")]
+    Gguf {
+        path: String,
+        offset: u64,
+        message: String,
+    },
     /// A bug in toktool: an invariant did not hold.
     #[error("internal error: {0}")]
     Internal(String),

@@ -11,6 +11,8 @@ pub mod byte_level;
 pub mod covers;
 pub mod digits;
 pub mod error;
+pub mod gguf;
+pub mod gguf_tokenizer;
 pub mod healing;
 pub mod json;
 pub mod merge;

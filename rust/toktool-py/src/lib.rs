@@ -29,6 +29,7 @@ pub(crate) fn to_py_err(py: Python<'_>, err: &Error) -> PyErr {
         Error::UnknownToken { .. } => "UnknownTokenError",
         Error::InvalidInput(_) => "InvalidInputError",
         Error::Io { .. } => "ToktoolIOError",
+        Error::Gguf { .. } => "GgufFormatError",
         Error::Internal(_) => "InternalError",
     };
     error_class(py, class).map_or_else(|e| e, |cls| PyErr::from_type(cls, err.to_string()))

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use toktool_core::gguf_tokenizer::GgufTokenizerInfo;
 use toktool_core::{Error, Tokenizer};
 
 use crate::{detached, guarded, owned_id, owned_ids, owned_text};
@@ -14,6 +15,7 @@ use crate::{detached, guarded, owned_id, owned_ids, owned_text};
 pub(crate) struct PyTokenizer {
     pub(crate) inner: Arc<Tokenizer>,
     json: Arc<str>,
+    gguf: Option<Arc<GgufTokenizerInfo>>,
 }
 
 #[pymethods]
@@ -32,6 +34,20 @@ impl PyTokenizer {
             })
         })?;
         Self::load(py, json)
+    }
+
+    /// Load the tokenizer of a GGUF model file (only its metadata is read).
+    #[staticmethod]
+    fn from_gguf(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let (json, info) = detached(py, || {
+            let md = toktool_core::gguf::read_metadata(&path)?;
+            let (doc, info) = toktool_core::gguf_tokenizer::tokenizer_from_gguf(&md)?;
+            let json = serde_json::to_string(&doc).map_err(|e| Error::Internal(e.to_string()))?;
+            Ok((json, info))
+        })?;
+        let mut tok = Self::load(py, json)?;
+        tok.gguf = Some(Arc::new(info));
+        Ok(tok)
     }
 
     /// Load from the text of a `tokenizer.json`.
@@ -176,6 +192,19 @@ impl PyTokenizer {
         d.set_item("num_merges", s.num_merges)?;
         d.set_item("num_added_tokens", s.num_added_tokens)?;
         d.set_item("num_special_tokens", s.num_special_tokens)?;
+        if let Some(g) = &self.gguf {
+            d.set_item("gguf_model", &g.model)?;
+            d.set_item("gguf_pre", &g.pre)?;
+            d.set_item("bos_id", g.bos_id)?;
+            d.set_item("eos_id", g.eos_id)?;
+            d.set_item("eot_id", g.eot_id)?;
+            d.set_item("eom_id", g.eom_id)?;
+            d.set_item("pad_id", g.pad_id)?;
+            d.set_item("unk_id", g.unk_id)?;
+            d.set_item("sep_id", g.sep_id)?;
+            d.set_item("add_bos", g.add_bos)?;
+            d.set_item("add_eos", g.add_eos)?;
+        }
         Ok(d)
     }
 
@@ -199,6 +228,7 @@ impl PyTokenizer {
         Ok(PyTokenizer {
             inner: Arc::new(tokenizer),
             json: json.into(),
+            gguf: None,
         })
     }
 }
