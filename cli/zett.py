@@ -143,6 +143,12 @@ def train(
             f"{result.steps} steps on {result.device} x{result.world_size} in "
             f"{result.seconds:.0f} s; loss {head:.3f} (first 10) -> {tail:.3f} (last 10)"
         )
+    after = (result.reconstruction or {}).get("held_out_after")
+    if after:
+        typer.echo(
+            f"reconstruction, held-out tokens: cosine {after['hypernet_cos']:.3f} (FVT "
+            f"{after['fvt_cos']:.3f}), MSE {after['hypernet_mse']:.3f} (FVT {after['fvt_mse']:.3f})"
+        )
     if result.checkpoint is not None:
         typer.echo(f"checkpoint: {result.checkpoint}")
 
