@@ -53,11 +53,13 @@ bench-merge: install
 eval-merge: install
 	$(PY) bench/eval_merge.py --out docs/MERGE.md $(if $(wildcard $(ZETT_CHECKPOINT)/hypernet.json),--hypernet $(ZETT_CHECKPOINT),)
 
-# ZeTT: train (or resume) the SmolLM2 hypernetwork for ZETT_STEPS steps, then transfer and score.
-ZETT_STEPS ?= 250
-ZETT_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean/checkpoint
+# ZeTT: train (or resume) the SmolLM2 hypernetwork (phase 1: ZETT_RECON_STEPS reconstruction
+# steps, ~5 min on CPU; phase 2: ZETT_STEPS LM steps, 0 by default), then transfer and score.
+ZETT_RECON_STEPS ?= 500
+ZETT_STEPS ?= 0
+ZETT_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)-s$(ZETT_STEPS)/checkpoint
 eval-zett: install
-	$(PY) bench/eval_zett.py --steps $(ZETT_STEPS) --out docs/ZETT.md
+	$(PY) bench/eval_zett.py --reconstruct-steps $(ZETT_RECON_STEPS) --steps $(ZETT_STEPS) --out docs/ZETT.md
 
 
 # Model-quality evaluations (SmolLM2 on CPU, a few minutes each).

@@ -396,7 +396,8 @@ def test_cli_train_then_convert(tiny_dir: Path, new_tokenizer_file: Path, tmp_pa
     runner = CliRunner()
     res = runner.invoke(app, ["zett", "train", "--model", str(tiny_dir), "--corpus", str(corpus),
                               "--out", str(tmp_path / "hn"), "--steps", "3", "--batch-size", "2",
-                              "--seq-len", "32", "--vocab-size", "400", "--layers", "1"])
+                              "--seq-len", "32", "--vocab-size", "400", "--layers", "1",
+                              "--residual", "first", "--reconstruct-steps", "0"])
     assert res.exit_code == 0, res.output
     assert "3 steps on cpu" in res.output
     ckpt = tmp_path / "hn" / "checkpoint"
@@ -425,7 +426,7 @@ def test_cli_trains_data_parallel_under_torchrun(tiny_dir: Path, tmp_path: Path)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "toktool.cli", "zett", "train", "--model", str(tiny_dir), "--corpus", str(corpus),
            "--out", str(tmp_path / "hn"), "--steps", "2", "--batch-size", "2", "--seq-len", "32",
-           "--vocab-size", "400", "--layers", "1"]
+           "--vocab-size", "400", "--layers", "1", "--reconstruct-steps", "0"]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "2 steps on cpu x2" in run.stdout
@@ -468,3 +469,74 @@ def test_hypernet_embeds_dynamically_merged_tokens(tiny_dir: Path) -> None:
     with torch.no_grad():
         logits = model(inputs_embeds=a.inputs_embeds, attention_mask=a.attention_mask).logits
     assert torch.isfinite(logits).all()
+
+
+# ------------------------------------------------------------------------------------------------
+# reconstruction pretraining (phase 1)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_reconstruction_decompositions_are_exact_and_never_the_token(tiny_dir: Path) -> None:
+    from toktool.zett.reconstruct import token_decompositions
+
+    tok = _tok(tiny_dir)
+    rows = token_decompositions(tok, cuts_per_token=3, max_length=8, seed=0)
+    assert len(rows) > 100
+    assert set(np.unique(rows.kinds).tolist()) == {0, 1}
+    specials = set(tok.special_tokens.values())
+    for parts, n, target in zip(rows.ids, rows.lengths, rows.targets):
+        ids = [int(i) for i in parts[:n]]
+        assert 2 <= n <= 8 and all(i >= 0 for i in ids) and (parts[n:] == -1).all()
+        assert int(target) not in ids and int(target) not in specials
+        assert b"".join(tok.token_bytes(i) for i in ids) == tok.token_bytes(int(target))
+
+
+def test_reconstruction_loss_falls_and_beats_fvt_on_held_out_tokens(tiny_dir: Path) -> None:
+    from toktool.zett.reconstruct import ReconConfig, train_reconstruction
+
+    torch.manual_seed(0)
+    lm = _lm(tiny_dir)
+    hypernet = lm.new_hypernet(num_layers=1, max_length=8, residual="mean")
+    config = ReconConfig(steps=150, batch_size=64, lr=2e-3, warmup=10, holdout=0.15, seed=0)
+    result = train_reconstruction(hypernet, _tok(tiny_dir), config, progress=False)
+    losses = result["losses"]
+    assert len(losses) == 150 and all(np.isfinite(losses))
+    assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.1
+    before, after = result["held_out_before"], result["held_out_after"]
+    assert result["held_out_rows"] > 0
+    # residual "mean": before training the hypernetwork is exactly FVT
+    assert before["hypernet_mse"] == pytest.approx(before["fvt_mse"], rel=1e-5)
+    assert after["hypernet_mse"] < after["fvt_mse"]
+    assert after["hypernet_cos"] > after["fvt_cos"]
+
+
+def test_train_runs_reconstruction_first_and_resumes(tiny_dir: Path, tmp_path: Path) -> None:
+    from toktool.hf import load_causal_lm
+
+    config = TrainConfig(
+        steps=0, batch_size=4, seq_len=64, chunk_bytes=400, vocab_size=512, lr=1e-3, warmup=1,
+        num_layers=1, max_length=6, residual="mean", save_every=25, seed=0,
+        reconstruct_steps=100, reconstruct_batch=32,
+    )
+    run = tmp_path / "run"
+    result = train(load_causal_lm(tiny_dir), _tok(tiny_dir), _corpus(), config, run,
+                   progress=False)
+    assert result.steps == 0 and result.checkpoint == run / "checkpoint"
+    recon = result.reconstruction
+    assert recon is not None and recon["reconstruct_step"] == 100 and recon["steps_run"] == 100
+    meta = json.loads((run / "checkpoint" / "hypernet.json").read_text())
+    assert meta["step"] == 0 and meta["reconstruction"]["reconstruct_step"] == 100
+    assert json.loads((run / "reconstruct" / "hypernet.json").read_text())["reconstruct_step"] == 100
+    # phase 1 resumes from OUT/reconstruct (here: 100 of 110 steps done, 10 more)
+    shutil.rmtree(run / "checkpoint")
+    longer = dataclasses_replace(config, reconstruct_steps=110)
+    again = train(load_causal_lm(tiny_dir), _tok(tiny_dir), _corpus(), longer, run,
+                  progress=False)
+    assert again.reconstruction is not None and again.reconstruction["steps_run"] == 10
+    # phase 2 continues the checkpoint; phase 1 is not rerun and its record is kept
+    lm_steps = dataclasses_replace(longer, steps=3)
+    more = train(load_causal_lm(tiny_dir), _tok(tiny_dir), _corpus(), lm_steps, run,
+                 progress=False)
+    assert more.steps == 3 and len(more.losses) == 3 and all(np.isfinite(more.losses))
+    meta = json.loads((run / "checkpoint" / "hypernet.json").read_text())
+    assert meta["step"] == 3 and meta["reconstruction"]["reconstruct_step"] == 110

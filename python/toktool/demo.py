@@ -325,5 +325,23 @@ def zett_transfer(tok: toktool.Tokenizer, name: str) -> None:
     fvt = new_embeddings(model, tok, target, method="fvt")
     transferred = bits(target, fvt.input_rows)
     print(f"  bits per byte of a small function: original model {original:.2f}, moved to "
-          f"cl100k with FVT {transferred:.2f} ({time.perf_counter() - t0:.1f} s). Train the "
-          "hypernetwork with `toktool zett train`; numbers in docs/ZETT.md.")
+          f"cl100k with FVT {transferred:.2f} ({time.perf_counter() - t0:.1f} s)")
+    checkpoints = sorted((artifacts.cache_dir() / "zett").glob("smollm2-*/checkpoint"),
+                         key=lambda p: p.stat().st_mtime)
+    if not checkpoints:
+        print("  hypernetwork: no checkpoint in the cache yet; `make eval-zett` (or `toktool "
+              "zett train --out DIR`, ~5-20 min on a CPU: reconstruction pretraining) trains "
+              "one, then this demo shows it here; numbers in docs/ZETT.md.")
+        return
+    try:
+        hypernet = lm.load_hypernet(checkpoints[-1])
+    except toktool.ToktoolError as exc:
+        print(f"  hypernetwork: {checkpoints[-1]} not usable ({exc})")
+        return
+    hypernet.eval()
+    t0 = time.perf_counter()
+    zett = new_embeddings(model, tok, target, method="hypernet", hypernet=hypernet)
+    predicted = bits(target, zett.input_rows)
+    print(f"  with the ZeTT hypernetwork ({checkpoints[-1].parent.name}, from the cache): "
+          f"{predicted:.2f} bits per byte ({time.perf_counter() - t0:.1f} s for cl100k's "
+          "embeddings); held-out numbers in docs/ZETT.md.")

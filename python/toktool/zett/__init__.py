@@ -8,6 +8,8 @@ retraining. The parts:
 - ``toktool.zett.sampler``: the training-time tokenizer sampler (noised substring frequencies of
   the current batch, UnigramLM segmentation), in the Rust core;
 - ``toktool.zett.model``: the hypernetwork (``torch.nn.Module``), safetensors checkpoints;
+- ``toktool.zett.reconstruct``: reconstruction pretraining (each original token predicted from
+  smaller original tokens, no LM forward);
 - ``toktool.zett.train``: the training loop (single process or ``torchrun`` DDP);
 - ``toktool.zett.transfer``: writing a converted Hugging Face model directory.
 """
@@ -26,6 +28,9 @@ _TORCH_NAMES = {
     "CheckpointError": "toktool.zett.model",
     "load_hypernet": "toktool.zett.model",
     "save_hypernet": "toktool.zett.model",
+    "ReconConfig": "toktool.zett.reconstruct",
+    "token_decompositions": "toktool.zett.reconstruct",
+    "train_reconstruction": "toktool.zett.reconstruct",
     "FrozenLM": "toktool.zett.train",
     "TrainConfig": "toktool.zett.train",
     "train": "toktool.zett.train",

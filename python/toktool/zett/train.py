@@ -361,6 +361,10 @@ class TrainConfig:
     ffn_multiplier: int = 2
     max_length: int = 8
     residual: str = "first"
+    # phase 1, reconstruction pretraining (toktool.zett.reconstruct), before the LM steps
+    reconstruct_steps: int = 0
+    reconstruct_batch: int = 256
+    reconstruct_lr: float = 5e-4
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up, then cosine decay to 10% of ``lr``."""
@@ -379,6 +383,7 @@ class TrainResult:
     checkpoint: Optional[Path]
     world_size: int
     device: str
+    reconstruction: Optional[dict[str, Any]] = None  # held-out metrics etc. of phase 1
 
 
 def _distributed() -> tuple[int, int, Any]:
@@ -429,7 +434,8 @@ def _load_optimizer(optimizer: Any, directory: Path) -> None:
 
 
 def save_training_checkpoint(
-    hypernet: HyperNetwork, optimizer: Any, config: TrainConfig, step: int, out: Path
+    hypernet: HyperNetwork, optimizer: Any, config: TrainConfig, step: int, out: Path,
+    extra: Optional[dict[str, Any]] = None,
 ) -> Path:
     """``out/checkpoint``: hypernetwork + optimizer + step, swapped in atomically."""
     final = out / "checkpoint"
@@ -438,7 +444,8 @@ def save_training_checkpoint(
         import shutil
 
         shutil.rmtree(tmp)
-    save_hypernet(hypernet, tmp, extra={"step": step, "train": dataclasses.asdict(config)})
+    save_hypernet(hypernet, tmp,
+                  extra={**(extra or {}), "step": step, "train": dataclasses.asdict(config)})
     _save_optimizer(optimizer, tmp)
     old = out / "checkpoint.old"
     if final.exists():
@@ -449,6 +456,57 @@ def save_training_checkpoint(
 
         shutil.rmtree(old)
     return final
+
+
+def _reconstruct_phase(
+    hypernet: HyperNetwork, tokenizer: Any, config: TrainConfig, out_dir: Optional[Path],
+    resume: bool, progress: bool,
+) -> dict[str, Any]:
+    """Phase 1: reconstruction pretraining, checkpointed in ``out/reconstruct`` every ``save_every`` steps
+    (hypernetwork + optimizer), resumed from there. Returns the held-out metrics (hypernetwork
+    and FVT, before and after) and the steps and seconds it took."""
+    import shutil
+
+    torch = _torch()
+    from toktool.zett.reconstruct import ReconConfig, train_reconstruction
+
+    recon = ReconConfig(steps=config.reconstruct_steps, batch_size=config.reconstruct_batch,
+                        lr=config.reconstruct_lr, seed=config.seed)
+    optimizer = torch.optim.AdamW(hypernet.parameters(), lr=recon.lr,
+                                  weight_decay=recon.weight_decay)
+    start = 0
+    where = out_dir / "reconstruct" if out_dir is not None else None
+    if resume and where is not None and (where / "hypernet.json").exists():
+        meta = read_checkpoint_meta(where)
+        loaded = load_hypernet(where, hypernet.input_embeddings, hypernet.output_embeddings)
+        hypernet.load_state_dict(loaded.state_dict())
+        _load_optimizer(optimizer, where)
+        start = int(meta.get("reconstruct_step", 0))
+
+    def save(step: int, opt: Any) -> None:
+        if where is None:
+            return
+        tmp = where.with_name("reconstruct.tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        save_hypernet(hypernet, tmp, extra={"step": 0, "reconstruct_step": step,
+                                            "train": dataclasses.asdict(config)})
+        _save_optimizer(opt, tmp)
+        if where.exists():
+            shutil.rmtree(where)
+        os.replace(tmp, where)
+
+    summary: dict[str, Any] = {"reconstruct_step": max(start, recon.steps)}
+    if start < recon.steps:
+        result = train_reconstruction(hypernet, tokenizer, recon, start=start,
+                                      optimizer=optimizer, progress=progress, on_save=save,
+                                      save_every=config.save_every)
+        summary.update({k: v for k, v in result.items() if k != "losses"})
+        summary["steps_run"] = len(result["losses"])
+        if result["losses"]:
+            summary["first_loss"] = result["losses"][0]
+            summary["last_loss"] = result["losses"][-1]
+    return summary
 
 
 def train(
@@ -477,7 +535,7 @@ def train(
     model.to(device)
     lm = FrozenLM(model)
     chunks = text_chunks(corpus, config.chunk_bytes)
-    if len(chunks) < config.batch_size:
+    if config.steps and len(chunks) < config.batch_size:
         raise InvalidInputError(
             f"the corpus gives {len(chunks)} chunks of {config.chunk_bytes} bytes; a batch needs "
             f"{config.batch_size}"
@@ -517,6 +575,18 @@ def train(
     )
     if start and checkpoint is not None:
         _load_optimizer(optimizer, checkpoint)
+    reconstruction: Optional[dict[str, Any]] = None
+    fresh = not (resume and checkpoint is not None and (checkpoint / "hypernet.json").exists())
+    if fresh and config.reconstruct_steps:
+        reconstruction = _reconstruct_phase(hypernet, tokenizer, config, out_dir, resume,
+                                            progress and rank == 0)
+        if dist is not None:  # every rank trained the same steps from the same seed
+            dist.barrier()
+        if out_dir is not None and rank == 0:
+            save_training_checkpoint(hypernet, optimizer, config, 0, out_dir,
+                                     extra={"reconstruction": reconstruction})
+    elif not fresh and checkpoint is not None:
+        reconstruction = read_checkpoint_meta(checkpoint).get("reconstruction")
     autocast = None
     if str(device).startswith("cuda") and torch.cuda.is_bf16_supported():
         autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16)
@@ -555,7 +625,10 @@ def train(
         if out_dir is not None and rank == 0 and (
             done % config.save_every == 0 or done == config.steps
         ):
-            saved_at = save_training_checkpoint(hypernet, optimizer, config, done, out_dir)
+            saved_at = save_training_checkpoint(
+                hypernet, optimizer, config, done, out_dir,
+                extra={"reconstruction": reconstruction} if reconstruction else None,
+            )
     if bar is not None:
         bar.close()
     if out_dir is not None and rank == 0 and saved_at is None and checkpoint is not None:
@@ -569,4 +642,5 @@ def train(
         checkpoint=saved_at,
         world_size=world,
         device=str(device),
+        reconstruction=reconstruction,
     )
