@@ -47,10 +47,6 @@ def info(
     """
     tok = _load(tokenizer)
     summary = tok.info()
-    if tokenizer.endswith(".gguf"):
-        from toktool import gguf
-
-        summary.update(gguf.summary(tokenizer))
     summary["special_tokens"] = tok.special_tokens
     if as_json:
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))

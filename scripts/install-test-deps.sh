@@ -103,3 +103,6 @@ if [ -z "${SKIP_APT:-}" ]; then
   install_apt
 fi
 install_pip
+
+# llama.cpp's tokenizer test vocabularies and reference ids (from the llama-cpp-python sdist on PyPI).
+"$PYTHON" "$(dirname "$0")/fetch-llamacpp-vocab.py"

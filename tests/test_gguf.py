@@ -121,8 +121,14 @@ def test_sentencepiece_gguf_matches_hf_on_mistral(tmp_path: pathlib.Path) -> Non
     path = _write(tmp_path / "mistral.gguf", "llama", tokens, types, scores=scores,
                   extra={"bos_token_id": 1, "eos_token_id": 2, "unk_token_id": 0})
     tok = toktool.Tokenizer.from_gguf(path)
-    hf = tokenizers.Tokenizer.from_file(str(artifacts.tokenizer_json("mistral-sp")))
+    # llama.cpp's SPM tokenizer puts a space before every run of text, as the legacy Llama form
+    # (Prepend + Replace) does; the non-legacy Metaspace form differs only where a text already
+    # starts with a space (llama.cpp's own reference ids: tests/test_gguf_llamacpp.py).
+    hf = tokenizers.Tokenizer.from_file(str(artifacts.tokenizer_json("mistral-sp-legacy")))
     assert _mismatches(tok, hf) == 0
+    metaspace = tokenizers.Tokenizer.from_file(str(artifacts.tokenizer_json("mistral-sp")))
+    assert sum(tok.encode(t) != metaspace.encode(t, add_special_tokens=False).ids
+               for t in TEXTS if not t.startswith((" ", "\n")) and "\n " not in t) == 0
     assert tok.info()["add_bos"] is True and tok.info()["byte_fallback"] is True
 
 

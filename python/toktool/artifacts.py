@@ -77,7 +77,7 @@ TOKENIZERS: tuple[str, ...] = (
 LANGUAGES: tuple[str, ...] = ("en", "de", "es", "fr", "id", "it", "ja", "pt", "zh-cn")
 
 # Bump when a converter's output changes: old cache entries are then ignored.
-_CONVERTER_VERSION = "2"
+_CONVERTER_VERSION = "3"
 
 _INSTALL_HINT = "run scripts/install-test-deps.sh"
 
@@ -555,7 +555,7 @@ def tiktoken_encoding(name: str) -> Any:
 
 
 def _convert_smollm2(src: pathlib.Path) -> bytes:
-    """Rebuild SmolLM2's HF ``tokenizer.json`` from the GGUF metadata with :mod:`toktool.gguf`.
+    """SmolLM2's HF ``tokenizer.json``, written by the GGUF loader (:meth:`Tokenizer.from_gguf`).
 
     Its ``tokenizer.ggml.pre == "smollm"`` maps to the published SmolLM2 pre-tokenizer
     Sequence[Digits(individual_digits=true), ByteLevel]; CONTROL tokens become special added
@@ -564,12 +564,12 @@ def _convert_smollm2(src: pathlib.Path) -> bytes:
     Note: the vocabulary has only 235 of the 256 byte symbols and no unk token, so the missing
     bytes are silently dropped when encoding, exactly as with the original tokenizer.
     """
-    from toktool import gguf
+    from toktool._toktool import Tokenizer
 
-    doc = gguf.tokenizer_doc(src)
-    if doc["pre_tokenizer"] != gguf.PRE_TOKENIZERS["smollm"]:
+    tok = Tokenizer.from_gguf(src)
+    if tok.info().get("gguf_pre") != "smollm":
         raise ValueError(f"{src}: unexpected tokenizer.ggml.pre (expected 'smollm')")
-    return _dump_json(doc)
+    return _dump_json(json.loads(tok.to_str()))
 
 
 # ---- SentencePiece (Mistral 7B) -----------------------------------------

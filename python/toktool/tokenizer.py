@@ -25,9 +25,7 @@ def load_tokenizer(name_or_path: str | os.PathLike[str]) -> Tokenizer:
         path = path / "tokenizer.json"
     if path.exists():
         if path.suffix == ".gguf":
-            from toktool.gguf import from_gguf
-
-            return from_gguf(path)  # type: ignore[no-any-return]
+            return Tokenizer.from_gguf(path)
         return Tokenizer.from_file(path)
     from toktool import artifacts
 

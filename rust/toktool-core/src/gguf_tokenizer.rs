@@ -8,8 +8,8 @@
 //! * `"llama"`: `SentencePiece` BPE as transformers' `LlamaConverter` writes it: merges = every split
 //!   of a normal piece into two normal pieces, best merged-piece score first (what `SentencePiece` and
 //!   llama.cpp's SPM tokenizer apply), byte fallback over the `<0xXX>` pieces, unk, and
-//!   `add_space_prefix` as `Metaspace(prepend_scheme="first", split=false)` (transformers'
-//!   non-legacy Llama/Mistral form; `"never"` without the prefix).
+//!   `add_space_prefix` as Llama's `Prepend` + `Replace` normalizers (a space before each run of
+//!   text, as llama.cpp's SPM tokenizer and its reference ids have it).
 //! * Token types: control and unknown → special added tokens, user-defined → added tokens; normal,
 //!   unused and byte stay plain vocabulary entries.
 //! * Anything else (`WordPiece` `bert`, Unigram `t5`, `rwkv`, ...) and pre-tokenizer names not in the
@@ -514,16 +514,23 @@ fn llama(
     let unk = tokens.get(unk_id as usize).cloned();
     let byte_fallback = types.contains(&6);
     let add_space_prefix = bool_key(md, "tokenizer.ggml.add_space_prefix")?.unwrap_or(true);
-    // As transformers writes Llama/Mistral files now (legacy=False): the dummy prefix only at the
-    // start of the text, as llama.cpp's SPM tokenizer adds it; no prefix: no Metaspace prepend.
-    let scheme = if add_space_prefix { "first" } else { "never" };
-    let pre_tokenizer = json!({"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": scheme, "split": false});
+    // llama.cpp's SPM tokenizer puts one space before every run of text that starts the input or
+    // follows a special token, then spells spaces as U+2581: Llama's own (legacy) tokenizer.json,
+    // `Prepend("\u{2581}")` + `Replace(" ", "\u{2581}")` normalizers, which HF applies to each piece
+    // between added tokens. (transformers' non-legacy Metaspace form skips the prefix when the text
+    // already starts with a space; llama.cpp's reference ids for llama-spm and phi-3 keep it.)
+    let replace = json!({"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"});
+    let normalizer = if add_space_prefix {
+        json!({"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u{2581}"}, replace]})
+    } else {
+        replace
+    };
     let doc = json!({
         "version": "1.0",
         "truncation": null,
         "padding": null,
-        "normalizer": null,
-        "pre_tokenizer": pre_tokenizer,
+        "normalizer": normalizer,
+        "pre_tokenizer": null,
         "decoder": {"type": "Sequence", "decoders": [
             {"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "},
             {"type": "ByteFallback"},
