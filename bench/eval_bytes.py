@@ -75,10 +75,19 @@ def cost_table(blm: toktool.ByteLM, tok: toktool.Tokenizer, pairs: list[tuple[by
     load_before = os.getloadavg()[0]
     zero = Cost(0.0, 0, 0, 0.0, 0.0)
     g_naive, g_exact, s_naive, s_exact = Cost(0.0, 0, 0), zero, Cost(0.0, 0, 0), zero
+    g_before = zero
     tokens = 0
+    same = 0
+    reuse = blm.row_cache
     for prompt, rest in pairs:
         line = first_line(rest)
-        naive_out, nc, _, ec = greedy_costs(blm, tok, prompt, len(line) + 1, stop=b"\n")
+        # The same greedy decoding without row reuse (ByteLM(row_cache=0)): the cost before it.
+        blm.row_cache = 0
+        _, _, before_out, bc = greedy_costs(blm, tok, prompt, len(line) + 1, stop=b"\n")
+        blm.row_cache = reuse
+        g_before = g_before + bc
+        naive_out, nc, exact_out, ec = greedy_costs(blm, tok, prompt, len(line) + 1, stop=b"\n")
+        same += exact_out == before_out
         g_naive, g_exact = g_naive + nc, g_exact + ec
         tokens += nc.forwards  # naive greedy: one forward per generated token
         _, nc, _, ec = scoring_costs(blm, tok, prompt, rest[:64])
@@ -109,11 +118,14 @@ def cost_table(blm: toktool.ByteLM, tok: toktool.Tokenizer, pairs: list[tuple[by
         "bookkeeping / Python |",
         "|---|---:|---:|---:|---:|",
         *row("greedy", g_naive, g_exact),
+        row("greedy, no row reuse", g_naive, g_before)[1].replace(
+            "greedy, no row reuse, exact", "greedy, exact without row reuse"),
         *row("scoring", s_naive, s_exact),
         "",
         f"Naive greedy generated {g_naive.nbytes} bytes in {tokens} forwards "
         f"({g_naive.nbytes / max(1, tokens):.2f} bytes per token); exact greedy generated "
-        f"{g_exact.nbytes} bytes. Timings on a 2-core CPU shared with other jobs (load average "
+        f"{g_exact.nbytes} bytes, the same output as without row reuse on {same} of "
+        f"{len(pairs)} prompts (`ByteLM(row_cache=0)`, measured in the same run). Timings on a 2-core CPU shared with other jobs (load average "
         f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end).",
         COST_END,
     ])

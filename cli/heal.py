@@ -30,6 +30,13 @@ def heal(
         help=r"Read backslash escapes in PROMPT (\n, \t, \xe4 ...): prompts may end mid-character.",
     ),
     limit: int = typer.Option(40, "--limit", "-n", help="Show at most this many allowed tokens."),
+    context: Optional[str] = typer.Option(
+        None, help="Token context before the prompt, encoded with its special tokens; never healed."
+    ),
+    chat: Optional[str] = typer.Option(
+        None, help="A user message: the prompt becomes the start of the assistant's ChatML reply."
+    ),
+    system: Optional[str] = typer.Option(None, help="A system message before --chat."),
 ) -> None:
     """Heal PROMPT: show the back-off, the healed prompt, the constraint and the allowed tokens.
 
@@ -39,7 +46,10 @@ def heal(
         tok = toktool.load_tokenizer(tokenizer)
         healer = toktool.TokenHealer(tok, max_backoff=max_backoff)
         data = codecs.escape_decode(prompt.encode())[0] if escapes else prompt.encode()
-        healed = healer.heal(data)
+        from toktool.cli.bytes import _context
+
+        ctx = _context(tok, context, chat, system) or []
+        healed = healer.heal(data, ctx)
     except toktool.ToktoolError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
@@ -47,10 +57,14 @@ def heal(
     def spell(ids: list[int]) -> str:
         return " | ".join(_show(tok.token_bytes(i))[2:-1] for i in ids) or "(none)"
 
-    typer.echo(f"prompt:        {_show(data)} ({len(data)} bytes, {len(healed.prompt_ids)} tokens)")
-    typer.echo(f"tokens:        {spell(healed.prompt_ids)}")
+    own = healed.prompt_ids[len(ctx):]
+    if ctx:
+        typer.echo(f"context:       {len(ctx)} tokens (settled, not healed)")
+    typer.echo(f"prompt:        {_show(data)} ({len(data)} bytes, {len(own)} tokens)")
+    typer.echo(f"tokens:        {spell(own)}")
     typer.echo(f"back-off:      {healed.backoff} token(s): {spell(healed.removed_ids)}")
-    typer.echo(f"healed prompt: {_show(tok.decode_bytes(healed.ids))} ({len(healed.ids)} tokens)")
+    kept = healed.ids[len(ctx):]
+    typer.echo(f"healed prompt: {_show(tok.decode_bytes(kept))} ({len(kept)} tokens)")
     typer.echo(f"constraint:    {_show(healed.constraint_bytes)}")
     mask = healer.allowed(healed.constraint_bytes)
     times = []

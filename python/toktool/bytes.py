@@ -90,6 +90,26 @@ class _Analysis:
         return _lse(np.array(terms)) if terms else -math.inf
 
 
+class _RowCache:
+    """A small LRU of next-token rows keyed by their full context (one decoding state's)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._rows: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
+
+    def get(self, key: tuple[int, ...]) -> np.ndarray | None:
+        row = self._rows.get(key)
+        if row is not None:
+            self._rows.move_to_end(key)
+        return row
+
+    def put(self, key: tuple[int, ...], row: np.ndarray) -> None:
+        self._rows[key] = row
+        self._rows.move_to_end(key)
+        while len(self._rows) > self.size:
+            self._rows.popitem(last=False)
+
+
 def _lse(a: np.ndarray) -> float:
     if a.size == 0:
         return -math.inf
@@ -107,7 +127,7 @@ class ByteLM:
     """
 
     def __init__(self, lm: TokenLM, tokenizer: Tokenizer, eos_id: int | None = None,
-                 mask_cache_size: int = 256, negligible: float = 1e-9):
+                 mask_cache_size: int = 256, negligible: float = 1e-9, row_cache: int = 64):
         info = tokenizer.info()
         self.lm = lm
         self.tokenizer = tokenizer
@@ -141,15 +161,36 @@ class ByteLM:
         # the prefix's end, and the least likely next tokens of each, are dropped unchecked while
         # together they hold less than this share (per cover); 0 checks every candidate.
         self.negligible = negligible
+        #: Next-token rows kept per decoding state / scoring call (0: none). Byte-by-byte
+        #: decoding asks for the rows of every cover's context at every byte; while the bytes
+        #: pushed stay inside the covers' last tokens those contexts do not change, so their rows
+        #: come from here and the model runs only when a cover's token is used up.
+        self.row_cache = int(row_cache)
 
     # -- core computations ------------------------------------------------------------------
 
-    def _rows(self, contexts: list[list[int]]) -> list[np.ndarray]:
-        t0 = time.perf_counter()
-        raw = self.lm(contexts)
-        self.seconds["model"] += time.perf_counter() - t0
-        rows = check_logprobs(raw, len(contexts), self._vocab)
-        return [rows[i] for i in range(len(contexts))]
+    def _rows(self, contexts: list[list[int]],
+              cache: _RowCache | None = None) -> list[np.ndarray]:
+        """Next-token rows of ``contexts``; with a ``cache``, only the contexts it lacks go to
+        the model (a row depends on its context alone, so a cached row is the row)."""
+        keys = [tuple(c) for c in contexts]
+        found: dict[tuple[int, ...], np.ndarray] = {}
+        if cache is not None:
+            for k in keys:
+                row = cache.get(k)
+                if row is not None:
+                    found[k] = row
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        if missing:
+            t0 = time.perf_counter()
+            raw = self.lm([list(k) for k in missing])
+            self.seconds["model"] += time.perf_counter() - t0
+            rows = check_logprobs(raw, len(missing), self._vocab)
+            for i, k in enumerate(missing):
+                found[k] = rows[i]
+                if cache is not None:
+                    cache.put(k, rows[i])
+        return [found[k] for k in keys]
 
     def _context(self, context: Sequence[int] | None) -> list[int]:
         if context is None:
@@ -162,7 +203,8 @@ class ByteLM:
             )
         return ids
 
-    def _analyze(self, y: bytes, context: list[int] | None = None) -> _Analysis:
+    def _analyze(self, y: bytes, context: list[int] | None = None,
+                 cache: _RowCache | None = None) -> _Analysis:
         t0 = time.perf_counter()
         c = self._search.covers(y, validate=False)
         self.seconds["bookkeeping"] += time.perf_counter() - t0
@@ -181,7 +223,7 @@ class ByteLM:
             for i in range(len(p) + 1):
                 needed[p[:i]] = None
         keys = list(needed)
-        rows = dict(zip(keys, self._rows([head + list(k) for k in keys])))
+        rows = dict(zip(keys, self._rows([head + list(k) for k in keys], cache)))
 
         def rel_logprob(p: tuple[int, ...]) -> float:
             return float(sum(rows[p[:i]][p[i]] for i in range(len(p))))
@@ -286,15 +328,21 @@ class ByteLM:
     def next_byte_logprobs(self, prefix: bytes,
                            context: Sequence[int] | None = None) -> np.ndarray:
         """Log-probabilities of the next byte after ``prefix``: shape (257,), 256 = end of text."""
-        return self._next_byte(self._analyze(self._internal(prefix), self._context(context)))
+        return self._next_byte_in(prefix, self._context(context), None)
+
+    def _next_byte_in(self, prefix: bytes, context: list[int],
+                      cache: _RowCache | None) -> np.ndarray:
+        return self._next_byte(self._analyze(self._internal(prefix), context, cache))
 
     def prefix_logprob(self, text: bytes, context: Sequence[int] | None = None) -> float:
         """log P(the text starts with ``text`` | the token ``context``)."""
+        return self._prefix_logprob(text, self._context(context), None)
+
+    def _prefix_logprob(self, text: bytes, ctx: list[int], cache: _RowCache | None) -> float:
         y = self._internal(text)
         if not y:
             return 0.0
-        ctx = self._context(context)
-        a = self._analyze(y, ctx)
+        a = self._analyze(y, ctx, cache)
         return score_sequence(self.lm, a.head) - score_sequence(self.lm, ctx) + a.total()
 
     def logprob(self, text: bytes, prefix: bytes = b"",
@@ -303,8 +351,13 @@ class ByteLM:
         (both after the token ``context``)."""
         if not text:
             return 0.0
-        joint = self.prefix_logprob(bytes(prefix) + bytes(text), context)
-        return joint - self.prefix_logprob(bytes(prefix), context)
+        ctx = self._context(context)
+        cache = self._new_row_cache()
+        joint = self._prefix_logprob(bytes(prefix) + bytes(text), ctx, cache)
+        return joint - self._prefix_logprob(bytes(prefix), ctx, cache)
+
+    def _new_row_cache(self) -> _RowCache | None:
+        return _RowCache(self.row_cache) if self.row_cache > 0 else None
 
     def state(self, prefix: bytes = b"", context: Sequence[int] | None = None) -> ByteState:
         """An incremental state: push bytes, read the next-byte distribution."""
@@ -441,6 +494,7 @@ class ByteState:
         if self.context and not isinstance(model, ByteLM):
             raise InvalidInputError("a token context needs one ByteLM (its tokenizer's ids)")
         self._cached: np.ndarray | None = None
+        self._rows = model._new_row_cache() if isinstance(model, ByteLM) else None
 
     def push(self, data: bytes) -> None:
         self.prefix += bytes(data)
@@ -449,7 +503,8 @@ class ByteState:
     def logprobs(self) -> np.ndarray:
         if self._cached is None:
             if isinstance(self.model, ByteLM):
-                self._cached = self.model.next_byte_logprobs(self.prefix, self.context)
+                self._cached = self.model._next_byte_in(
+                    self.prefix, self.model._context(self.context), self._rows)
             else:
                 self._cached = self.model.next_byte_logprobs(self.prefix)
         return self._cached

@@ -51,7 +51,8 @@ class HealedPrompt:
     removed_ids: list[int]
     """The backed-off tokens: ``prompt_ids == ids + removed_ids``."""
     prompt_ids: list[int]
-    """``encode`` of the prompt's complete UTF-8 part (the naive prompt, less a cut character)."""
+    """``encode`` of the prompt's complete UTF-8 part (the naive prompt, less a cut character),
+    after the settled ``context`` ids when :meth:`TokenHealer.heal` was given one."""
 
     @property
     def backoff(self) -> int:
@@ -94,10 +95,23 @@ class TokenHealer:
         """Length of every mask (the tokenizer's ``vocab_size``)."""
         return self._core.vocab_size
 
-    def heal(self, prompt: BytesLike | str) -> HealedPrompt:
-        """Choose the back-off for ``prompt`` (bytes; a ``str`` is UTF-8 encoded)."""
+    def heal(self, prompt: BytesLike | str,
+             context: Sequence[int] | None = None) -> HealedPrompt:
+        """Choose the back-off for ``prompt`` (bytes; a ``str`` is UTF-8 encoded).
+
+        ``context``: settled token ids before the prompt (a chat template up to the reply, a
+        system prompt, a FIM prompt from :func:`toktool.bytes.fim`). They are never healed: they
+        start ``ids`` and ``prompt_ids`` as given, and only the prompt's own tokens back off.
+        """
+        ctx = _context_ids(context)
+        bad = [t for t in ctx if not 0 <= t < self.vocab_size]
+        if bad:
+            raise InvalidInputError(
+                f"context id {bad[0]} is outside the tokenizer's vocabulary "
+                f"(size {self.vocab_size})"
+            )
         ids, removed, constraint, prompt_ids = self._core.heal(_as_bytes(prompt))
-        return HealedPrompt(ids, constraint, removed, prompt_ids)
+        return HealedPrompt(ctx + list(ids), constraint, list(removed), ctx + list(prompt_ids))
 
     def allowed(self, prefix: BytesLike) -> np.ndarray:
         """Vocabulary mask (``bool``, ``vocab_size``) of the tokens allowed under the constraint
@@ -309,8 +323,9 @@ def heal_generate(
     """
     data = _as_bytes(prompt)
     healer = healer or _healer_for(tokenizer, max_backoff)
-    healed = healer.heal(data)
+    healed = healer.heal(data, context)
+    own = list(healed.ids)[len(_context_ids(context)):]
     limits = _Limits.of(max_tokens, max_bytes, stop, healed.constraint_bytes)
-    generated = _generate(lm, tokenizer, healer, _context_ids(context) + list(healed.ids),
+    generated = _generate(lm, tokenizer, healer, list(healed.ids),
                           healed.constraint_bytes, limits, temperature, seed)
-    return _after(tokenizer.decode_bytes(list(healed.ids) + generated), data, max_bytes)
+    return _after(tokenizer.decode_bytes(own + generated), data, max_bytes)
