@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from toktool._io import atomic_write
+from toktool.errors import ArtifactError
 
 __all__ = [
     "TOKENIZERS",
@@ -80,10 +81,6 @@ LANGUAGES: tuple[str, ...] = ("en", "de", "es", "fr", "id", "it", "ja", "pt", "z
 _CONVERTER_VERSION = "2"
 
 _INSTALL_HINT = "run scripts/install-test-deps.sh"
-
-
-class ArtifactError(RuntimeError):
-    """A package that provides an artifact (or a conversion tool) is missing."""
 
 
 # --------------------------------------------------------------------------

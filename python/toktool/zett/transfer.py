@@ -27,6 +27,7 @@ from typing import Any, Optional
 import numpy as np
 
 from toktool.errors import InvalidInputError, ToktoolIOError
+from toktool._torch import load_torch as _torch
 
 __all__ = ["METHODS", "Transfer", "convert_model", "new_embeddings"]
 
@@ -39,12 +40,6 @@ _ROLES = {
     "pad": re.compile(r"\bpad\b", re.I),
     "unk": re.compile(r"^<unk>$|\bunk\b", re.I),
 }
-
-
-def _torch() -> Any:
-    from toktool.hf import _torch as load
-
-    return load()
 
 
 @dataclasses.dataclass

@@ -12,10 +12,10 @@ use toktool_core::boundary::{
     apply_tokenized, merge_tokenized, merge_tokenized_batches, Boundary, TokenizedMerge,
 };
 use toktool_core::merge::{merge_batch as core_merge_batch, MergeOptions, NO_UNIT};
-use toktool_core::{Error, Tokenizer};
+use toktool_core::Tokenizer;
 
 use crate::tokenizer::PyTokenizer;
-use crate::{detached, invalid_input, owned_ids, to_py_err};
+use crate::{detached, id_out_of_range, invalid_input, owned_ids, to_py_err};
 
 fn options(max_merges: Option<i64>, min_count: i64, py: Python<'_>) -> PyResult<MergeOptions> {
     let max_merges = match max_merges {
@@ -45,11 +45,10 @@ fn owned_batch(py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u32
             .into_iter()
             .map(|row| {
                 row.into_iter()
-                    .map(|v| {
-                        u32::try_from(v).map_err(|_| {
-                            let id = u64::try_from(v).unwrap_or(u64::MAX);
-                            to_py_err(py, &Error::InvalidId { id, vocab_size: 0 })
-                        })
+                    .enumerate()
+                    .map(|(i, v)| {
+                        u32::try_from(v)
+                            .map_err(|_| id_out_of_range(py, i128::from(v), Some(i), None))
                     })
                     .collect()
             })
