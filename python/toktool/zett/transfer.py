@@ -205,7 +205,7 @@ def _copy_specials(
 # ------------------------------------------------------------------------------------------------
 
 
-def _original_tokenizer(model_path: str | os.PathLike[str]) -> Any:
+def original_tokenizer(model_path: str | os.PathLike[str]) -> Any:
     import toktool
 
     if str(model_path) == "smollm2":
@@ -278,7 +278,7 @@ def convert_model(
         raise ToktoolIOError(f"{parent}: not writable")
     new = toktool.load_tokenizer(tokenizer_path)
     new_json = new.to_str()
-    original = _original_tokenizer(model_path)
+    original = original_tokenizer(model_path)
     model = load_causal_lm(model_path)
     hypernet = None
     if method == "hypernet":
