@@ -96,6 +96,15 @@ pub(crate) fn id_out_of_range(
     error_class(py, "InvalidTokenIdError").map_or_else(|e| e, |cls| PyErr::from_type(cls, message))
 }
 
+/// Packed little-endian `u32`s, for results Python reads with `np.frombuffer(..., "<u4")`.
+pub(crate) fn u32_bytes(
+    py: Python<'_>,
+    values: impl Iterator<Item = u32>,
+) -> Bound<'_, pyo3::types::PyBytes> {
+    let out: Vec<u8> = values.flat_map(u32::to_le_bytes).collect();
+    pyo3::types::PyBytes::new(py, &out)
+}
+
 pub(crate) fn invalid_input(py: Python<'_>, message: String) -> PyErr {
     to_py_err(py, &Error::InvalidInput(message))
 }
