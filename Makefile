@@ -106,7 +106,8 @@ fuzz-smoke: fuzz-build
 
 lint:
 	cargo fmt --all --check
-	cargo clippy --workspace --exclude toktool-py -- -D warnings
+	cargo clippy --workspace -- -D warnings
+	$(PY) -m ruff check python tests bench scripts
 	$(PY) -m mypy
 
 clean:

@@ -28,6 +28,7 @@ PIP_PACKAGES=(
   pytest==9.2.0
   hypothesis==6.170.17
   mypy==2.4.1
+  ruff==0.17.6
   transformers==5.24.0
   accelerate==1.15.0
   safetensors==0.8.0

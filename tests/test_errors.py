@@ -185,6 +185,59 @@ def test_invalid_ids_in_numpy_arrays_raise() -> None:
     assert tok.decode_bytes(np.array([0, 1], dtype=np.int32)) == b"helloworld"
 
 
+@pytest.mark.parametrize(
+    "bad, why",
+    [(-1, "token id -1 is negative"), (2**32, "token id 4294967296 is not below 2^32")],
+)
+def test_ids_outside_u32_are_reported_as_written(bad: int, why: str) -> None:
+    """A negative id is said as negative, not as 2^64 - 1 of a vocabulary of size 0."""
+    tok = tiny()
+    for call in (lambda: tok.token_bytes(bad), lambda: tok.id_to_token(bad)):
+        with pytest.raises(toktool.InvalidTokenIdError) as info:
+            call()
+        message = str(info.value)
+        assert message.startswith(why) and f"(vocab_size = {tok.vocab_size})" in message
+        assert "18446744073709551615" not in message
+    for ids in ([0, bad], np.array([0, bad], dtype=np.int64)):
+        with pytest.raises(toktool.InvalidTokenIdError) as info:
+            tok.decode_bytes(ids)
+        message = str(info.value)
+        assert message.startswith(why.replace(" is ", " at position 1 is ")), message
+        assert "vocab_size = 0" not in message and "18446744073709551615" not in message
+
+
+def test_every_public_error_is_a_toktool_error() -> None:
+    """The README's claim: one hierarchy under ``toktool.ToktoolError``."""
+    from toktool import artifacts, errors
+
+    assert artifacts.ArtifactError is toktool.ArtifactError
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), toktool.ToktoolError), name
+        assert getattr(toktool, name) is getattr(errors, name), name
+    assert issubclass(toktool.ArtifactError, RuntimeError)
+    assert issubclass(toktool.MissingDependencyError, ImportError)
+    assert not issubclass(toktool.MissingDependencyError, OSError)
+
+
+def test_missing_torch_is_a_toktool_error_with_install_advice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from toktool._torch import load_torch
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
+    with pytest.raises(toktool.MissingDependencyError) as info:
+        load_torch()
+    assert "pip install 'toktool[torch]'" in str(info.value)
+    assert not isinstance(info.value, OSError)
+
+
+def test_missing_artifact_package_is_a_toktool_error() -> None:
+    from toktool import artifacts
+
+    with pytest.raises(toktool.ToktoolError, match=r"pip install --no-deps no-such-pkg"):
+        artifacts._package_dir("no_such_module_for_toktool", "no-such-pkg")
+
+
 def test_unknown_token_string_raises_key_error() -> None:
     with pytest.raises(KeyError):
         tiny().token_to_id("not-a-token")

@@ -22,7 +22,6 @@ pytest.importorskip("transformers")
 import toktool  # noqa: E402
 from toktool.zett.model import (  # noqa: E402
     CheckpointError,
-    HyperNetwork,
     load_hypernet,
     save_hypernet,
 )
@@ -31,7 +30,6 @@ from toktool.zett.train import (  # noqa: E402
     FrozenLM,
     TrainConfig,
     VocabPredictor,
-    batch_loss,
     make_batch,
     text_chunks,
     train,

@@ -17,10 +17,12 @@ from toktool import _toktool, digits, errors, merge, testing
 from toktool._toktool import CoverSearch, parallelism, set_parallelism
 from toktool.bytes import ByteEnsemble, ByteLM, ByteState
 from toktool.errors import (
+    ArtifactError,
     CheckpointError,
     InternalError,
     InvalidInputError,
     InvalidTokenIdError,
+    MissingDependencyError,
     ToktoolError,
     ToktoolIOError,
     TokenizerFormatError,
@@ -47,6 +49,7 @@ __all__ = [
     "ByteEnsemble",
     "ByteLM",
     "ByteState",
+    "ArtifactError",
     "CheckpointError",
     "CoverSearch",
     "DynamicTokenizer",
@@ -56,6 +59,7 @@ __all__ = [
     "InternalError",
     "InvalidInputError",
     "InvalidTokenIdError",
+    "MissingDependencyError",
     "MergeResult",
     "ToktoolError",
     "ToktoolIOError",

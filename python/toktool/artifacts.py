@@ -49,6 +49,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from toktool._io import atomic_write
+from toktool.byte_level import bytes_to_unicode as _bytes_to_unicode
+from toktool.errors import ArtifactError
 
 __all__ = [
     "TOKENIZERS",
@@ -80,10 +82,6 @@ LANGUAGES: tuple[str, ...] = ("en", "de", "es", "fr", "id", "it", "ja", "pt", "z
 _CONVERTER_VERSION = "3"
 
 _INSTALL_HINT = "run scripts/install-test-deps.sh"
-
-
-class ArtifactError(RuntimeError):
-    """A package that provides an artifact (or a conversion tool) is missing."""
 
 
 # --------------------------------------------------------------------------
@@ -281,22 +279,6 @@ def _bos_template(bos: str, bos_id: int) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=1)
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte -> printable character table used by byte-level BPE.
-
-    Printable Latin-1 bytes map to themselves; the remaining 68 bytes map to
-    U+0100.. in byte order.
-    """
-    keep = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
-    table = {b: chr(b) for b in keep}
-    extra = 0
-    for b in range(256):
-        if b not in table:
-            table[b] = chr(0x100 + extra)
-            extra += 1
-    return table
-
-
 def _byte_str(token: bytes) -> str:
     table = _bytes_to_unicode()
     return "".join(table[b] for b in token)

@@ -34,7 +34,7 @@ What counts as a digit, and how the edge cases go (identically in HF and toktool
 
 from __future__ import annotations
 
-from toktool.artifacts import _bytes_to_unicode  # GPT-2's byte table, one definition
+from toktool.byte_level import bytes_to_unicode  # GPT-2's byte table, one definition
 
 import json
 import os
@@ -332,7 +332,7 @@ def _probe_tokenizer(doc: dict[str, Any]) -> Any:
 
     byte_level = _has_byte_level(doc.get("pre_tokenizer"))
     if byte_level:
-        units = list(_bytes_to_unicode().values())
+        units = list(bytes_to_unicode().values())
     else:
         chars = {c for probe in _PROBES for c in probe} | {"\u2581", " "}
         units = sorted(chars)

@@ -7,11 +7,13 @@ built-in exception that fits their meaning, so ``except ValueError`` keeps worki
 from __future__ import annotations
 
 __all__ = [
+    "ArtifactError",
     "CheckpointError",
     "GgufFormatError",
     "InternalError",
     "InvalidInputError",
     "InvalidTokenIdError",
+    "MissingDependencyError",
     "ToktoolError",
     "ToktoolIOError",
     "TokenizerFormatError",
@@ -69,3 +71,11 @@ class InternalError(ToktoolError):
 
 class CheckpointError(ToktoolIOError):
     """A hypernetwork checkpoint is missing, truncated, a pickle, or does not match the model."""
+
+
+class MissingDependencyError(ToktoolError, ImportError):
+    """An optional Python package a feature needs is not installed (the message says how)."""
+
+
+class ArtifactError(ToktoolError, RuntimeError):
+    """A package that provides an artifact (or a conversion tool) is missing."""

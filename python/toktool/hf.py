@@ -22,21 +22,12 @@ from typing import Any
 import numpy as np
 
 from toktool.errors import InvalidInputError, ToktoolIOError
+from toktool._torch import load_torch as _torch
 
 __all__ = ["HFTokenLM", "TokenHealingLogitsProcessor", "load_causal_lm", "smollm2_model_dir"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ToktoolIOError(
-            "this feature needs PyTorch: pip install 'toktool[torch]'"
-        ) from exc
-    return torch
 
 
 @contextlib.contextmanager

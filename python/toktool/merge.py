@@ -43,6 +43,7 @@ import numpy as np
 from toktool import _toktool
 from toktool._toktool import Tokenizer
 from toktool.errors import InvalidInputError
+from toktool._torch import load_torch as _torch
 
 if TYPE_CHECKING:
     import torch
@@ -344,12 +345,6 @@ class Embedder(Protocol):
     def embedding_matrix(self) -> torch.Tensor: ...
 
     def embed(self, new_tokens: Sequence[tuple[int, ...]]) -> torch.Tensor: ...
-
-
-def _torch() -> Any:
-    from toktool.hf import _torch as load
-
-    return load()
 
 
 class FVTEmbedder:

@@ -1,1 +1,5 @@
-../../../cli/__main__.py
+"""``python -m toktool.cli`` (and ``torchrun -m toktool.cli zett train ...``)."""
+
+from toktool.cli.app import main
+
+main()

@@ -1,1 +1,94 @@
-../../../cli/merge.py
+"""``toktool merge``: dynamic batch BPE merging on a text file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+import toktool
+from toktool.cli.common import TOKENIZER_HELP
+from toktool.cli.common import load_tokenizer_or_exit as _load
+from toktool.merge import BOUNDARIES, merge_batch, token_windows
+
+
+def _show(data: bytes) -> str:
+    return repr(data.decode("utf-8", "backslashreplace"))
+
+
+def merge(
+    file: str = typer.Argument(..., help="Text file to merge ('-' reads standard input)."),
+    tokenizer: str = typer.Option("smollm2", "--tokenizer", "-t", help=TOKENIZER_HELP),
+    max_merges: int = typer.Option(100, "--max-merges", "-n", help="Merge budget."),
+    saturate: bool = typer.Option(
+        False, "--saturate", help="Merge until no pair is left (ignores --max-merges)."
+    ),
+    boundary: str = typer.Option(
+        "pretoken", "--boundary", "-b", help=f"Units merges stay inside: {', '.join(BOUNDARIES)}."
+    ),
+    min_count: int = typer.Option(1, "--min-count", help="Stop when the best pair is rarer."),
+    seq_len: int = typer.Option(512, "--seq-len", help="Tokens per sequence of the batch."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Sequences in the batch."),
+    show: int = typer.Option(20, "--show", help="How many merges to print (-1: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Merge a batch cut from FILE and print its length before/after and the learned merges.
+
+    FILE is tokenized and cut into --batch-size windows of --seq-len tokens.
+
+    Example: toktool merge README.md -t cl100k --max-merges 50
+    """
+    tok = _load(tokenizer)
+    if boundary not in BOUNDARIES:
+        typer.secho(f"error: unknown boundary {boundary!r}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        typer.secho(f"error: {file}: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    try:
+        batch = token_windows(tok.encode(text), seq_len, batch_size)
+        result = merge_batch(batch, tok, None if saturate else max_merges, boundary,
+                             min_count=min_count)
+    except toktool.ToktoolError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    red = result.reduction
+    n_bytes = sum(result.n_bytes)
+    merges = [
+        dict(id=result.vocab_size + k, left=left, right=right, count=count,
+             text=result.token_bytes(tok, result.vocab_size + k).decode("utf-8", "replace"))
+        for k, (left, right, count) in enumerate(result.merges)
+    ]
+    shown = merges if show < 0 else merges[:show]
+    if as_json:
+        summary = dict(
+            sequences=len(batch), bytes=n_bytes, boundary=boundary,
+            tokens_before=red.tokens_before, tokens_after=red.tokens_after,
+            saturation=red.units, word_level=red.words, fewer=red.fewer,
+            to_word_level=red.to_word_level, to_saturation=red.to_saturation,
+            merges=shown,
+        )
+        typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        return
+    per_byte = (lambda n: n / n_bytes) if n_bytes else (lambda n: 0.0)
+    plural = "" if len(batch) == 1 else "s"
+    typer.echo(f"batch: {len(batch)} sequence{plural} of up to {seq_len} tokens, {n_bytes:,} "
+               f"bytes, boundary {boundary}")
+    typer.echo(f"before: {red.tokens_before:,} tokens ({per_byte(red.tokens_before):.4f} "
+               "tokens/byte)")
+    typer.echo(f"after:  {red.tokens_after:,} tokens ({per_byte(red.tokens_after):.4f} "
+               f"tokens/byte) with {len(result.merges)} merges")
+    typer.echo(f"reduction: {red.fewer:.1%} fewer tokens; {red.to_word_level:.1%} of the way to "
+               f"word level ({red.words:,} tokens); {red.to_saturation:.1%} of the way to "
+               f"saturation ({red.units:,} tokens)")
+    if shown:
+        typer.echo(f"merges ({len(shown)} of {len(merges)}):")
+        for k, (left, right, count) in enumerate(result.merges[: len(shown)]):
+            new_id = result.vocab_size + k
+            typer.echo(f"{k + 1:6d}  id {new_id}  {_show(result.token_bytes(tok, left))} + "
+                       f"{_show(result.token_bytes(tok, right))} -> "
+                       f"{_show(result.token_bytes(tok, new_id))}  x{count}")

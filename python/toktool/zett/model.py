@@ -33,6 +33,7 @@ import numpy as np
 
 from toktool._io import atomic_write
 from toktool.errors import CheckpointError, InvalidInputError
+from toktool._torch import load_torch as _torch
 
 __all__ = [
     "CHECKPOINT_CONFIG",
@@ -51,12 +52,6 @@ CHECKPOINT_WEIGHTS = "hypernet.safetensors"
 _FORMAT = "toktool-zett-hypernet"
 _FORMAT_VERSION = 1
 _RESIDUALS = ("first", "mean", "none")
-
-
-def _torch() -> Any:
-    from toktool.hf import _torch as load
-
-    return load()
 
 
 @dataclasses.dataclass(frozen=True)

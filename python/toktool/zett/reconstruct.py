@@ -33,6 +33,7 @@ from typing import Any, Optional
 import numpy as np
 
 from toktool.errors import InvalidInputError
+from toktool._torch import load_torch as _torch
 
 __all__ = [
     "Decompositions",
@@ -44,12 +45,6 @@ __all__ = [
     "token_decompositions",
     "train_reconstruction",
 ]
-
-
-def _torch() -> Any:
-    from toktool.hf import _torch as load
-
-    return load()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,6 +38,7 @@ from toktool.zett.model import (
     read_checkpoint_meta,
     save_hypernet,
 )
+from toktool._torch import load_torch as _torch
 
 __all__ = [
     "Batch",
@@ -51,12 +52,6 @@ __all__ = [
     "train",
     "train_step",
 ]
-
-
-def _torch() -> Any:
-    from toktool.hf import _torch as load
-
-    return load()
 
 
 # ------------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from typing import Any, Optional
 import numpy as np
 
 from toktool.errors import InvalidInputError, ToktoolIOError
+from toktool._torch import load_torch as _torch
 
 __all__ = ["METHODS", "Transfer", "convert_model", "new_embeddings"]
 
@@ -39,12 +40,6 @@ _ROLES = {
     "pad": re.compile(r"\bpad\b", re.I),
     "unk": re.compile(r"^<unk>$|\bunk\b", re.I),
 }
-
-
-def _torch() -> Any:
-    from toktool.hf import _torch as load
-
-    return load()
 
 
 @dataclasses.dataclass
@@ -210,7 +205,7 @@ def _copy_specials(
 # ------------------------------------------------------------------------------------------------
 
 
-def _original_tokenizer(model_path: str | os.PathLike[str]) -> Any:
+def original_tokenizer(model_path: str | os.PathLike[str]) -> Any:
     import toktool
 
     if str(model_path) == "smollm2":
@@ -283,7 +278,7 @@ def convert_model(
         raise ToktoolIOError(f"{parent}: not writable")
     new = toktool.load_tokenizer(tokenizer_path)
     new_json = new.to_str()
-    original = _original_tokenizer(model_path)
+    original = original_tokenizer(model_path)
     model = load_causal_lm(model_path)
     hypernet = None
     if method == "hypernet":

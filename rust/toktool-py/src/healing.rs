@@ -6,10 +6,10 @@ use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use toktool_core::{Error, Healer};
+use toktool_core::Healer;
 
 use crate::tokenizer::PyTokenizer;
-use crate::{detached, guarded, to_py_err};
+use crate::{detached, guarded, owned_id};
 
 /// Token healing for one tokenizer: the back-off rule and a prefix index over its token bytes.
 #[pyclass(frozen, module = "toktool._toktool", name = "TokenHealer")]
@@ -35,8 +35,8 @@ impl PyTokenHealer {
 
     /// Heal `prompt`: `(ids, removed, constraint, prompt_ids)`.
     fn heal<'py>(&self, py: Python<'py>, prompt: Vec<u8>) -> PyResult<HealedTuple<'py>> {
-        let healer = Arc::clone(&self.inner);
-        let healed = detached(py, move || healer.heal(&prompt))?;
+        let inner = Arc::clone(&self.inner);
+        let healed = detached(py, move || inner.heal(&prompt))?;
         let constraint = PyBytes::new(py, &healed.constraint);
         Ok((healed.ids, healed.removed, constraint, healed.prompt_ids))
     }
@@ -87,15 +87,7 @@ impl PyTokenHealer {
         constraint: Vec<u8>,
         token: i64,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let id = u32::try_from(token).map_err(|_| {
-            to_py_err(
-                py,
-                &Error::InvalidId {
-                    id: u64::try_from(token).unwrap_or(u64::MAX),
-                    vocab_size: self.inner.index().vocab_size(),
-                },
-            )
-        })?;
+        let id = owned_id(py, i128::from(token), self.inner.index().vocab_size())?;
         let rest = guarded(py, || Ok(self.inner.index().advance(&constraint, id)))?;
         Ok(rest.map(|r| PyBytes::new(py, &r)))
     }

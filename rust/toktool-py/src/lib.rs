@@ -1,8 +1,11 @@
-//! PyO3 bindings: the private extension module `toktool._toktool`.
+//! `PyO3` bindings: the private extension module `toktool._toktool`.
 //!
 //! Every method has one shape: convert Python inputs to owned Rust values, release the GIL
 //! (`py.detach`) around the core call under a panic guard, convert the result back. Core errors
 //! map to the exception classes defined in `toktool/errors.py` (see `to_py_err`).
+
+// PyO3 extracts every argument as an owned value (`Vec<u8>`, `PathBuf`): borrowing is not offered.
+#![allow(clippy::needless_pass_by_value)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -68,15 +71,38 @@ fn catch_panic<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
 
 /// One Python int as a token id; out-of-range values are an `InvalidTokenIdError`.
 pub(crate) fn owned_id(py: Python<'_>, id: i128, vocab_size: usize) -> PyResult<u32> {
-    u32::try_from(id).map_err(|_| {
-        to_py_err(
-            py,
-            &Error::InvalidId {
-                id: u64::try_from(id).unwrap_or(u64::MAX),
-                vocab_size,
-            },
+    u32::try_from(id).map_err(|_| id_out_of_range(py, id, None, Some(vocab_size)))
+}
+
+/// The `InvalidTokenIdError` of an id that is not a `u32` at all (negative or at least 2^32),
+/// said as the caller wrote it: the core's `Error::InvalidId` only holds ids that fit.
+pub(crate) fn id_out_of_range(
+    py: Python<'_>,
+    id: i128,
+    position: Option<usize>,
+    vocab_size: Option<usize>,
+) -> PyErr {
+    let at = position.map_or_else(String::new, |i| format!(" at position {i}"));
+    let why = if id < 0 {
+        "is negative".to_owned()
+    } else {
+        format!(
+            "is not below 2^32 (the largest id toktool accepts is {})",
+            u32::MAX
         )
-    })
+    };
+    let size = vocab_size.map_or_else(String::new, |n| format!(" (vocab_size = {n})"));
+    let message = format!("token id {id}{at} {why}{size}");
+    error_class(py, "InvalidTokenIdError").map_or_else(|e| e, |cls| PyErr::from_type(cls, message))
+}
+
+/// Packed little-endian `u32`s, for results Python reads with `np.frombuffer(..., "<u4")`.
+pub(crate) fn u32_bytes(
+    py: Python<'_>,
+    values: impl Iterator<Item = u32>,
+) -> Bound<'_, pyo3::types::PyBytes> {
+    let out: Vec<u8> = values.flat_map(u32::to_le_bytes).collect();
+    pyo3::types::PyBytes::new(py, &out)
 }
 
 pub(crate) fn invalid_input(py: Python<'_>, message: String) -> PyErr {
@@ -111,17 +137,8 @@ pub(crate) fn owned_ids(py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<Vec<
     };
     values
         .into_iter()
-        .map(|v| {
-            u32::try_from(v).map_err(|_| {
-                to_py_err(
-                    py,
-                    &Error::InvalidId {
-                        id: u64::try_from(v).unwrap_or(u64::MAX),
-                        vocab_size: 0,
-                    },
-                )
-            })
-        })
+        .enumerate()
+        .map(|(i, v)| u32::try_from(v).map_err(|_| id_out_of_range(py, v, Some(i), None)))
         .collect()
 }
 

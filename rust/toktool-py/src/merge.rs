@@ -6,16 +6,16 @@ use std::sync::Arc;
 
 use numpy::PyReadonlyArray2;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::PyDict;
 
 use toktool_core::boundary::{
     apply_tokenized, merge_tokenized, merge_tokenized_batches, Boundary, TokenizedMerge,
 };
 use toktool_core::merge::{merge_batch as core_merge_batch, MergeOptions, NO_UNIT};
-use toktool_core::{Error, Tokenizer};
+use toktool_core::Tokenizer;
 
 use crate::tokenizer::PyTokenizer;
-use crate::{detached, invalid_input, owned_ids, to_py_err};
+use crate::{detached, id_out_of_range, invalid_input, owned_ids, to_py_err, u32_bytes};
 
 fn options(max_merges: Option<i64>, min_count: i64, py: Python<'_>) -> PyResult<MergeOptions> {
     let max_merges = match max_merges {
@@ -45,11 +45,10 @@ fn owned_batch(py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u32
             .into_iter()
             .map(|row| {
                 row.into_iter()
-                    .map(|v| {
-                        u32::try_from(v).map_err(|_| {
-                            let id = u64::try_from(v).unwrap_or(u64::MAX);
-                            to_py_err(py, &Error::InvalidId { id, vocab_size: 0 })
-                        })
+                    .enumerate()
+                    .map(|(i, v)| {
+                        u32::try_from(v)
+                            .map_err(|_| id_out_of_range(py, i128::from(v), Some(i), None))
                     })
                     .collect()
             })
@@ -118,15 +117,6 @@ fn owned_word_ids(words: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<Option<u32>>>> {
 
 fn parse_boundary(py: Python<'_>, boundary: &str) -> PyResult<Boundary> {
     boundary.parse().map_err(|e| to_py_err(py, &e))
-}
-
-/// Little-endian `u32`s as `bytes` (the Python layer views them with numpy, lazily).
-fn u32_bytes(py: Python<'_>, values: impl Iterator<Item = u32>) -> Bound<'_, PyBytes> {
-    let mut out = Vec::new();
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    PyBytes::new(py, &out)
 }
 
 /// The merged batch. Everything but `ids` comes as packed little-endian `u32`s, so that a call

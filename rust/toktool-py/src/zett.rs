@@ -12,13 +12,7 @@ use toktool_core::zett::{self, Decomposition, SamplerConfig};
 use toktool_core::Tokenizer;
 
 use crate::tokenizer::PyTokenizer;
-use crate::{detached, invalid_input, owned_text};
-
-/// Packed little-endian `u32`s.
-fn u32_bytes(py: Python<'_>, values: impl Iterator<Item = u32>) -> Bound<'_, PyBytes> {
-    let out: Vec<u8> = values.flat_map(u32::to_le_bytes).collect();
-    PyBytes::new(py, &out)
-}
+use crate::{detached, invalid_input, owned_text, u32_bytes};
 
 /// `(ids, lengths, truncated, unspellable)`: ids end to end and one length per piece, as packed
 /// `u32`s, and the two counts.
