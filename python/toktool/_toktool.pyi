@@ -22,6 +22,8 @@ __all__ = [
     "merge_units",
     "parallelism",
     "set_parallelism",
+    "set_pretoken_cache",
+    "pretoken_cache",
     "zett_decompose",
     "zett_decompose_vocab",
     "zett_sample_unigram",
@@ -100,6 +102,8 @@ class TokenHealer:
 
 def set_parallelism(enabled: bool) -> None: ...
 def parallelism() -> bool: ...
+def set_pretoken_cache(enabled: bool) -> None: ...
+def pretoken_cache() -> bool: ...
 def _panic_for_tests() -> None: ...
 
 # Dynamic batch merging (wrapped by toktool.merge; raw dicts with keys ids, merges, new_tokens,
