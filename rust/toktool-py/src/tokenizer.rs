@@ -78,7 +78,7 @@ impl PyTokenizer {
     }
 
     /// Token ids of `text`, exactly as HF's `encode(text, add_special_tokens=False).ids`: a list,
-    /// or with `as_array=True` a NumPy `uint32` array that takes over the ids without a copy.
+    /// or with `as_array = true` a `NumPy` `uint32` array that takes over the ids without a copy.
     #[pyo3(signature = (text, as_array = false))]
     fn encode(
         &self,
@@ -253,7 +253,7 @@ impl PyTokenizer {
     }
 }
 
-/// Ids as a Python list, or as a NumPy `uint32` array owning the vector (no copy).
+/// Ids as a Python list, or as a `NumPy` `uint32` array owning the vector (no copy).
 fn ids_to_py(py: Python<'_>, ids: Vec<u32>, as_array: bool) -> PyResult<Py<PyAny>> {
     if as_array {
         Ok(ids.into_pyarray(py).into_any().unbind())
