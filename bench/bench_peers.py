@@ -26,10 +26,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import tokenizers  # noqa: E402
 
 import toktool  # noqa: E402
-from report import best_of  # noqa: E402
+from report import best_of, write_section  # noqa: E402
 from toktool import artifacts  # noqa: E402
 
 NAMES = ("smollm2", "cl100k", "o200k", "llama3", "claude", "mistral-sp")
+MARK_BEGIN = "<!-- bench_peers:begin -->"
+MARK_END = "<!-- bench_peers:end -->"
 TIKTOKEN_NAMES = {"cl100k": "cl100k_base", "o200k": "o200k_base"}
 
 
@@ -91,9 +93,9 @@ def loaders(name: str, path: Path) -> dict[str, Callable[[], Callable[[str], Any
     return out
 
 
-def bench(name: str, chunks: list[str], repeats: int) -> list[dict[str, Any]]:
+def bench(name: str, chunks: list[str], timing: list[list[str]]) -> list[dict[str, Any]]:
     path = artifacts.tokenizer_json(name)
-    nbytes = sum(len(c.encode()) for c in chunks)
+    timing_bytes = sum(len(c.encode()) for c in timing[0])
     hf = tokenizers.Tokenizer.from_file(str(path))
     reference = [e.ids for e in hf.encode_batch(chunks, add_special_tokens=False)]
     rows = []
@@ -106,27 +108,39 @@ def bench(name: str, chunks: list[str], repeats: int) -> list[dict[str, Any]]:
             row["load_mb"] = rss_mb() - before
             got = [as_ids(encode(c)) for c in chunks]
         except Exception as e:  # noqa: BLE001 -- a refusing peer is a result, not a crash
-            row["status"] = f"refuses ({type(e).__name__}: {str(e)[:60]})"
+            reason = " ".join(str(e).split())[:60].replace("|", "/")
+            row["status"] = f"refuses ({type(e).__name__}: {reason})"
             rows.append(row)
             continue
         bad = sum(g != r for g, r in zip(got, reference))
         row["status"] = "exact" if bad == 0 else f"{bad} of {len(chunks)} chunks differ"
-        row["mbps"] = nbytes / best_of(lambda: [encode(c) for c in chunks], repeats) / 1e6
+        # Timed on text this engine has not seen (whole-text or segment caches would otherwise
+        # replay the checking pass), best of the fresh slices; CPU/wall shows hidden threads.
+        best, cpu_ratio = float("inf"), 0.0
+        for fresh in timing:
+            wall0, cpu0 = time.perf_counter(), time.process_time()
+            for c in fresh:
+                encode(c)
+            wall = time.perf_counter() - wall0
+            if wall < best:
+                best, cpu_ratio = wall, (time.process_time() - cpu0) / wall
+        row["mbps"] = timing_bytes / best / 1e6
+        row["cpu"] = cpu_ratio
         rows.append(row)
         print(row, file=sys.stderr, flush=True)
     return rows
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| tokenizer | engine | ids | MB/s | load s | load RSS MB | toktool × this |",
-             "|---|---|---|---:|---:|---:|---:|"]
+    lines = ["| tokenizer | engine | ids | MB/s | CPU/wall | load s | load RSS MB | toktool × this |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for name in dict.fromkeys(r["tokenizer"] for r in rows):
         group = [r for r in rows if r["tokenizer"] == name]
         ours = next(r for r in group if r["engine"] == "toktool")
         for r in group:
             ratio = (f"{ours['mbps'] / r['mbps']:.2f}×" if r["status"] == "exact"
                      and ours.get("status") == "exact" and r["engine"] != "toktool" else "")
-            mbps = f"{r['mbps']:.1f}" if "mbps" in r else "-"
+            mbps = f"{r['mbps']:.1f} | {r['cpu']:.2f}" if "mbps" in r else "- | -"
             load = f"{r['load_s']:.2f}" if "load_s" in r else "-"
             mem = f"{r['load_mb']:.0f}" if "load_mb" in r else "-"
             lines.append(f"| {name} | {r['engine']} | {r['status']} | {mbps} | {load} | {mem} "
@@ -134,7 +148,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         exact = [r for r in group if r["status"] == "exact" and r["engine"] != "toktool"]
         if exact:
             best = max(exact, key=lambda r: r["mbps"])
-            lines.append(f"| {name} | **fastest exact peer: {best['engine']}** | | | | | "
+            lines.append(f"| {name} | **fastest exact peer: {best['engine']}** | | | | | | "
                          f"**{ours['mbps'] / best['mbps']:.2f}×** |")
     return "\n".join(lines)
 
@@ -144,14 +158,34 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=2.0)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--names", default=",".join(NAMES))
+    ap.add_argument("--out", type=Path, help="markdown file to update")
     args = ap.parse_args()
     budget = int(args.mb * 1e6)
-    text = "".join(artifacts.stdlib_corpus(max_bytes=budget))
+    text = "".join(artifacts.stdlib_corpus(max_bytes=budget * (args.repeats + 1)))
     chunks = [text[i : i + 4096] for i in range(0, len(text), 4096)]
+    per_slice = len(chunks) // (args.repeats + 1)
+    slices = [chunks[i * per_slice : (i + 1) * per_slice] for i in range(args.repeats + 1)]
     rows = []
     for name in args.names.split(","):
-        rows += bench(name, chunks, args.repeats)
-    print(table(rows))
+        rows += bench(name, slices[0], slices[1:])
+    section = "\n".join([
+        MARK_BEGIN,
+        f"Single thread (`RAYON_NUM_THREADS={os.environ['RAYON_NUM_THREADS']}`), "
+        f"{args.mb:g} MB of CPython stdlib source in 4 KB calls (`python bench/bench_peers.py`), "
+        f"{os.cpu_count()} cores. **The machine is shared and noisy** (other jobs ran at the same "
+        "time): absolute MB/s move by 2× between runs, so compare the ratios, which come from one "
+        "run. Each engine is timed on slices of text it has not encoded before (peers with "
+        "whole-text or segment caches would otherwise replay the id check); CPU/wall above 1 means "
+        "the engine used more than one thread. `toktool × this` is toktool's speed over the peer's; only peers whose ids equal "
+        "HF's on every chunk are ranked. Load RSS is the resident-memory change of loading, "
+        "rough (the allocator may return memory; negative means it did).",
+        "",
+        table(rows),
+        MARK_END,
+    ])
+    print(section)
+    if args.out:
+        write_section(args.out, section, MARK_BEGIN, MARK_END, "Benchmarks")
 
 
 if __name__ == "__main__":
