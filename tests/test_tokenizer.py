@@ -293,6 +293,22 @@ def test_encode_batch_equals_encode() -> None:
         toktool.set_parallelism(True)
 
 
+def test_encode_as_array_gives_hf_ids_as_uint32() -> None:
+    import numpy as np
+
+    ours, theirs = pair(train(**CONFIGS["cl100k-split"]))
+    texts = TRICKY + TRAINING_TEXT
+    for text in texts:
+        array = ours.encode(text, as_array=True)
+        assert isinstance(array, np.ndarray)
+        assert array.dtype == np.uint32 and array.ndim == 1
+        assert array.tolist() == theirs.encode(text, add_special_tokens=False).ids
+    arrays = ours.encode_batch(texts, as_array=True)
+    assert [a.dtype for a in arrays] == [np.dtype(np.uint32)] * len(texts)
+    assert [a.tolist() for a in arrays] == ours.encode_batch(texts)
+    assert isinstance(ours.encode("abc", as_array=False), list)
+
+
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_decode_bytes_roundtrips_and_is_canonical(name: str) -> None:
     ours, theirs = pair(train(**CONFIGS[name]))

@@ -106,3 +106,33 @@ def test_roundtrip_on_byte_exact_tokenizers(name: str) -> None:
         if ours.info()["byte_level"] and ours.info()["normalizer"] == "none":
             assert decoded == text.encode()
             assert ours.is_canonical(ids)
+
+
+def many_distinct_pieces(count: int) -> str:
+    """Identifiers, words and indents: far more distinct pre-tokens than the cache has slots
+    (8192), each seen several times, so hits, evictions and slot reuse all happen."""
+    words = [f"name{i * 7919 % 100_003}_{chr(0x61 + i % 26)}x" for i in range(count)]
+    lines = []
+    for i, word in enumerate(words):
+        indent = " " * (4 * (i % 5))
+        lines.append(f"{indent}{word} = {words[i // 3]}({i}) + ünï{i % 97}中{i % 13}")
+    return "\n".join(lines)
+
+
+def test_pretoken_cache_gives_hf_ids_when_full(name: str) -> None:
+    ours, theirs = load(name)
+    text = many_distinct_pieces(30_000)
+    expected = theirs.encode(text, add_special_tokens=False).ids
+    chunks = [text[i : i + 4096] for i in range(0, len(text), 4096)]
+    expected_chunks = [e.ids for e in theirs.encode_batch(chunks, add_special_tokens=False)]
+    assert toktool.pretoken_cache()
+    try:
+        toktool.set_pretoken_cache(False)
+        assert ours.encode(text) == expected
+        toktool.set_pretoken_cache(True)
+        for _ in range(2):  # the second pass runs on a warm (and overfull) cache
+            assert ours.encode(text) == expected
+            assert [ours.encode(c) for c in chunks] == expected_chunks
+            assert ours.encode_batch(chunks) == expected_chunks
+    finally:
+        toktool.set_pretoken_cache(True)

@@ -14,7 +14,13 @@ from __future__ import annotations
 import os
 
 from toktool import _toktool, digits, errors, merge, testing
-from toktool._toktool import CoverSearch, parallelism, set_parallelism
+from toktool._toktool import (
+    CoverSearch,
+    parallelism,
+    pretoken_cache,
+    set_parallelism,
+    set_pretoken_cache,
+)
 from toktool.bytes import ByteEnsemble, ByteLM, ByteState
 from toktool.errors import (
     ArtifactError,
@@ -81,7 +87,9 @@ __all__ = [
     "heal_generate",
     "naive_generate",
     "parallelism",
+    "pretoken_cache",
     "set_parallelism",
+    "set_pretoken_cache",
     "testing",
 ]
 

@@ -52,15 +52,40 @@ def info(
 
 
 def encode(
-    text: str = typer.Argument(..., help="Text to encode."),
+    text: Optional[str] = typer.Argument(None, help="Text to encode (or use --files)."),
     tokenizer: str = typer.Option("smollm2", "--tokenizer", "-t", help=TOKENIZER_HELP),
     show_tokens: bool = typer.Option(True, help="Show each token's bytes beside its id."),
+    files: Optional[list[str]] = typer.Option(
+        None, "--files", "-f",
+        help="Text/JSONL files to encode (one document per line) into --out; repeatable.",
+    ),
+    out: Optional[str] = typer.Option(
+        None, "--out", "-o", help="Flat uint32 token file (plus OUT.offsets, OUT.state.json)."
+    ),
+    text_key: str = typer.Option("text", help="The JSONL field holding each document's text."),
+    resume: bool = typer.Option(True, help="Continue an interrupted run from OUT.state.json."),
 ) -> None:
-    """Encode TEXT and show ids (and the bytes of each token).
+    """Encode TEXT and show ids (and the bytes of each token); or stream --files into --out.
 
-    Example: toktool encode "Hello world" -t cl100k
+    Examples: toktool encode "Hello world" -t cl100k;
+    toktool encode -t llama3 --files a.jsonl --files b.txt --out tokens.bin
     """
     tok = _load(tokenizer)
+    if files:
+        if out is None or text is not None:
+            raise typer.BadParameter("--files needs --out and no TEXT argument")
+        from toktool.corpus import encode_files
+
+        try:
+            summary = encode_files(tok, files, out, text_key=text_key, resume=resume,
+                                   progress=True)
+        except toktool.ToktoolError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"{summary['documents']} documents, {summary['tokens']} tokens -> {out}")
+        return
+    if text is None:
+        raise typer.BadParameter("give TEXT, or --files and --out")
     ids = tok.encode(text)
     typer.echo(f"{len(ids)} tokens: {ids}")
     if show_tokens:

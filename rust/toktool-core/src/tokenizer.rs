@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::json::{kind, Node};
 use crate::normalizer::Normalizer;
 use crate::parallel::maybe_par_map;
+use crate::piece_cache;
 use crate::pretokenizer::{PreTokenizer, PrependScheme};
 
 /// A loaded tokenizer. Immutable and `Sync`: share it across threads freely.
@@ -35,6 +36,14 @@ pub struct Tokenizer {
     /// The char SentencePiece-style files write for a space (`▁`), if any.
     space_replacement: Option<char>,
     summary: Summary,
+    /// Names this tokenizer's tables in the per-thread pre-token caches.
+    cache_owner: u64,
+}
+
+impl Drop for Tokenizer {
+    fn drop(&mut self) {
+        piece_cache::forget(self.cache_owner);
+    }
 }
 
 /// A short description of a loaded file, for `toktool info`.
@@ -162,6 +171,7 @@ impl Tokenizer {
             strip_leading_space,
             space_replacement,
             summary,
+            cache_owner: piece_cache::new_owner_id(),
         })
     }
 
@@ -204,9 +214,15 @@ impl Tokenizer {
     pub fn encode_at(&self, text: &str, at_start: bool) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(text.len() / 3 + 1);
         let model = &self.model;
-        self.encode_pieces(text, at_start, false, &mut |piece| match piece {
-            Piece::Token(id) => out.push(id),
-            Piece::Text(bytes) => model.encode_piece(bytes, &mut out),
+        piece_cache::with_cache(self.cache_owner, |cache| match cache {
+            Some(cache) => self.encode_pieces(text, at_start, false, &mut |piece| match piece {
+                Piece::Token(id) => out.push(id),
+                Piece::Text(bytes) => cache.encode_piece(model, bytes, &mut out),
+            }),
+            None => self.encode_pieces(text, at_start, false, &mut |piece| match piece {
+                Piece::Token(id) => out.push(id),
+                Piece::Text(bytes) => model.encode_piece(bytes, &mut out),
+            }),
         })?;
         Ok(out)
     }
@@ -265,13 +281,18 @@ impl Tokenizer {
         let mut ids = Vec::with_capacity(text.len() / 3 + 1);
         let mut words = Vec::with_capacity(ids.capacity());
         let mut word = 0u32;
-        self.encode_pieces(text, at_start, false, &mut |piece| {
-            match piece {
-                Piece::Token(id) => ids.push(id),
-                Piece::Text(bytes) => self.model.encode_piece(bytes, &mut ids),
-            }
-            words.resize(ids.len(), word);
-            word += 1;
+        piece_cache::with_cache(self.cache_owner, |mut cache| {
+            self.encode_pieces(text, at_start, false, &mut |piece| {
+                match (piece, cache.as_deref_mut()) {
+                    (Piece::Token(id), _) => ids.push(id),
+                    (Piece::Text(bytes), Some(cache)) => {
+                        cache.encode_piece(&self.model, bytes, &mut ids);
+                    }
+                    (Piece::Text(bytes), None) => self.model.encode_piece(bytes, &mut ids),
+                }
+                words.resize(ids.len(), word);
+                word += 1;
+            })
         })?;
         Ok((ids, words))
     }

@@ -170,6 +170,19 @@ fn parallelism() -> bool {
     toktool_core::parallelism()
 }
 
+/// Turn the pre-token -> ids cache on or off for the whole process (ids never change; for
+/// benchmarks).
+#[pyfunction]
+fn set_pretoken_cache(enabled: bool) {
+    toktool_core::set_pretoken_cache(enabled);
+}
+
+/// Whether encoding uses the pre-token -> ids cache.
+#[pyfunction]
+fn pretoken_cache() -> bool {
+    toktool_core::pretoken_cache()
+}
+
 /// Panic inside the core on purpose, to test the panic guard. Needs `TOKTOOL_TEST_PANIC=1`.
 #[pyfunction]
 fn _panic_for_tests(py: Python<'_>) -> PyResult<()> {
@@ -192,6 +205,8 @@ fn _toktool(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<healing::PyTokenHealer>()?;
     m.add_function(wrap_pyfunction!(set_parallelism, m)?)?;
     m.add_function(wrap_pyfunction!(parallelism, m)?)?;
+    m.add_function(wrap_pyfunction!(set_pretoken_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(pretoken_cache, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(merge::apply_merges, m)?)?;
     m.add_function(wrap_pyfunction!(merge::merge_batch, m)?)?;

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
+use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
+use pyo3::IntoPyObjectExt;
 
 use toktool_core::gguf_tokenizer::GgufTokenizerInfo;
 use toktool_core::{Error, Tokenizer};
@@ -75,21 +77,39 @@ impl PyTokenizer {
         &self.json
     }
 
-    /// Token ids of `text`, exactly as HF's `encode(text, add_special_tokens=False).ids`.
-    fn encode(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
+    /// Token ids of `text`, exactly as HF's `encode(text, add_special_tokens=False).ids`: a list,
+    /// or with `as_array = true` a `NumPy` `uint32` array that takes over the ids without a copy.
+    #[pyo3(signature = (text, as_array = false))]
+    fn encode(
+        &self,
+        py: Python<'_>,
+        text: &Bound<'_, PyAny>,
+        as_array: bool,
+    ) -> PyResult<Py<PyAny>> {
         let text = owned_text(py, text)?;
         let tok = Arc::clone(&self.inner);
-        detached(py, move || tok.encode(&text))
+        let ids = detached(py, move || tok.encode(&text))?;
+        ids_to_py(py, ids, as_array)
     }
 
-    /// `encode` of each text, in parallel with the GIL released.
-    fn encode_batch(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u32>>> {
+    /// `encode` of each text, in parallel with the GIL released (`as_array`: see `encode`).
+    #[pyo3(signature = (texts, as_array = false))]
+    fn encode_batch(
+        &self,
+        py: Python<'_>,
+        texts: &Bound<'_, PyAny>,
+        as_array: bool,
+    ) -> PyResult<Vec<Py<PyAny>>> {
         let texts: Vec<String> = texts
             .try_iter()?
             .map(|item| owned_text(py, &item?))
             .collect::<PyResult<_>>()?;
         let tok = Arc::clone(&self.inner);
-        detached(py, move || tok.encode_batch(&texts))
+        let batch = detached(py, move || tok.encode_batch(&texts))?;
+        batch
+            .into_iter()
+            .map(|ids| ids_to_py(py, ids, as_array))
+            .collect()
     }
 
     /// `(ids, pretoken_index)`: which pre-token (or added token) produced each id.
@@ -230,5 +250,14 @@ impl PyTokenizer {
             json: json.into(),
             gguf: None,
         })
+    }
+}
+
+/// Ids as a Python list, or as a `NumPy` `uint32` array owning the vector (no copy).
+fn ids_to_py(py: Python<'_>, ids: Vec<u32>, as_array: bool) -> PyResult<Py<PyAny>> {
+    if as_array {
+        Ok(ids.into_pyarray(py).into_any().unbind())
+    } else {
+        ids.into_py_any(py)
     }
 }

@@ -1,0 +1,192 @@
+"""toktool against the encoders a user would pick instead, single thread, in one run.
+
+Peers (installed by ``bench/install-peers.sh`` into the venv; never runtime dependencies):
+HF tokenizers, tiktoken, bpe-openai, tokie, gigatoken, fastokens, kitoken. Every engine loads the
+same ``tokenizer.json`` (tiktoken / bpe-openai their own cl100k/o200k ranks) and encodes the same
+4 KB chunks of CPython stdlib source, one call per chunk. Ids are checked against HF first: an
+engine that refuses the file or gives other ids is marked and not ranked. Reports MB/s, load
+time, the resident-memory growth of loading, and toktool's ratio to the fastest exact peer.
+
+    RAYON_NUM_THREADS=1 python bench/bench_peers.py --mb 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("RAYON_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import tokenizers  # noqa: E402
+
+import toktool  # noqa: E402
+from report import best_of, write_section  # noqa: E402
+from toktool import artifacts  # noqa: E402
+
+NAMES = ("smollm2", "cl100k", "o200k", "llama3", "claude", "mistral-sp")
+MARK_BEGIN = "<!-- bench_peers:begin -->"
+MARK_END = "<!-- bench_peers:end -->"
+TIKTOKEN_NAMES = {"cl100k": "cl100k_base", "o200k": "o200k_base"}
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def as_ids(result: Any) -> list[int]:
+    ids = getattr(result, "ids", result)
+    return ids.tolist() if hasattr(ids, "tolist") else list(ids)
+
+
+def loaders(name: str, path: Path) -> dict[str, Callable[[], Callable[[str], Any]]]:
+    def toktool_() -> Callable[[str], Any]:
+        return toktool.Tokenizer.from_file(path).encode
+
+    def hf() -> Callable[[str], Any]:
+        tok = tokenizers.Tokenizer.from_file(str(path))
+        return lambda t: tok.encode(t, add_special_tokens=False)
+
+    def tokie_() -> Callable[[str], Any]:
+        import tokie
+
+        tok = tokie.Tokenizer.from_json(str(path))
+        return lambda t: tok.encode(t, add_special_tokens=False)
+
+    def gigatoken_() -> Callable[[str], Any]:
+        import gigatoken
+
+        tok = gigatoken.Tokenizer.from_json(path.read_text())
+        return tok.encode
+
+    def fastokens_() -> Callable[[str], Any]:
+        import fastokens
+
+        tok = fastokens.Tokenizer.from_file(str(path))
+        return lambda t: tok.encode(t, add_special_tokens=False)
+
+    def kitoken_() -> Callable[[str], Any]:
+        import kitoken
+
+        tok = kitoken.Kitoken.from_tokenizers_file(str(path))
+        return lambda t: tok.encode(t, True)
+
+    out = {"toktool": toktool_, "HF tokenizers": hf, "tokie": tokie_, "gigatoken": gigatoken_,
+           "fastokens": fastokens_, "kitoken": kitoken_}
+    if name in TIKTOKEN_NAMES:
+        def tiktoken_() -> Callable[[str], Any]:
+            return artifacts.tiktoken_encoding(name).encode_ordinary
+
+        def bpe_openai_() -> Callable[[str], Any]:
+            import bpe_openai
+
+            return bpe_openai.get_encoding(TIKTOKEN_NAMES[name]).encode_ordinary
+
+        out["tiktoken"] = tiktoken_
+        out["bpe-openai"] = bpe_openai_
+    return out
+
+
+def bench(name: str, chunks: list[str], timing: list[list[str]]) -> list[dict[str, Any]]:
+    path = artifacts.tokenizer_json(name)
+    timing_bytes = sum(len(c.encode()) for c in timing[0])
+    hf = tokenizers.Tokenizer.from_file(str(path))
+    reference = [e.ids for e in hf.encode_batch(chunks, add_special_tokens=False)]
+    rows = []
+    for engine, load in loaders(name, path).items():
+        row: dict[str, Any] = dict(tokenizer=name, engine=engine)
+        before, t0 = rss_mb(), time.perf_counter()
+        try:
+            encode = load()
+            row["load_s"] = time.perf_counter() - t0
+            row["load_mb"] = rss_mb() - before
+            got = [as_ids(encode(c)) for c in chunks]
+        except Exception as e:  # noqa: BLE001 -- a refusing peer is a result, not a crash
+            reason = " ".join(str(e).split())[:60].replace("|", "/")
+            row["status"] = f"refuses ({type(e).__name__}: {reason})"
+            rows.append(row)
+            continue
+        bad = sum(g != r for g, r in zip(got, reference))
+        row["status"] = "exact" if bad == 0 else f"{bad} of {len(chunks)} chunks differ"
+        # Timed on text this engine has not seen (whole-text or segment caches would otherwise
+        # replay the checking pass), best of the fresh slices; CPU/wall shows hidden threads.
+        best, cpu_ratio = float("inf"), 0.0
+        for fresh in timing:
+            wall0, cpu0 = time.perf_counter(), time.process_time()
+            for c in fresh:
+                encode(c)
+            wall = time.perf_counter() - wall0
+            if wall < best:
+                best, cpu_ratio = wall, (time.process_time() - cpu0) / wall
+        row["mbps"] = timing_bytes / best / 1e6
+        row["cpu"] = cpu_ratio
+        rows.append(row)
+        print(row, file=sys.stderr, flush=True)
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| tokenizer | engine | ids | MB/s | CPU/wall | load s | load RSS MB | toktool × this |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for name in dict.fromkeys(r["tokenizer"] for r in rows):
+        group = [r for r in rows if r["tokenizer"] == name]
+        ours = next(r for r in group if r["engine"] == "toktool")
+        for r in group:
+            ratio = (f"{ours['mbps'] / r['mbps']:.2f}×" if r["status"] == "exact"
+                     and ours.get("status") == "exact" and r["engine"] != "toktool" else "")
+            mbps = f"{r['mbps']:.1f} | {r['cpu']:.2f}" if "mbps" in r else "- | -"
+            load = f"{r['load_s']:.2f}" if "load_s" in r else "-"
+            mem = f"{r['load_mb']:.0f}" if "load_mb" in r else "-"
+            lines.append(f"| {name} | {r['engine']} | {r['status']} | {mbps} | {load} | {mem} "
+                         f"| {ratio} |")
+        exact = [r for r in group if r["status"] == "exact" and r["engine"] != "toktool"]
+        if exact:
+            best = max(exact, key=lambda r: r["mbps"])
+            lines.append(f"| {name} | **fastest exact peer: {best['engine']}** | | | | | | "
+                         f"**{ours['mbps'] / best['mbps']:.2f}×** |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=float, default=2.0)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--names", default=",".join(NAMES))
+    ap.add_argument("--out", type=Path, help="markdown file to update")
+    args = ap.parse_args()
+    budget = int(args.mb * 1e6)
+    text = "".join(artifacts.stdlib_corpus(max_bytes=budget * (args.repeats + 1)))
+    chunks = [text[i : i + 4096] for i in range(0, len(text), 4096)]
+    per_slice = len(chunks) // (args.repeats + 1)
+    slices = [chunks[i * per_slice : (i + 1) * per_slice] for i in range(args.repeats + 1)]
+    rows = []
+    for name in args.names.split(","):
+        rows += bench(name, slices[0], slices[1:])
+    section = "\n".join([
+        MARK_BEGIN,
+        f"Single thread (`RAYON_NUM_THREADS={os.environ['RAYON_NUM_THREADS']}`), "
+        f"{args.mb:g} MB of CPython stdlib source in 4 KB calls (`python bench/bench_peers.py`), "
+        f"{os.cpu_count()} cores. **The machine is shared and noisy** (other jobs ran at the same "
+        "time): absolute MB/s move by 2× between runs, so compare the ratios, which come from one "
+        "run. Each engine is timed on slices of text it has not encoded before (peers with "
+        "whole-text or segment caches would otherwise replay the id check); CPU/wall above 1 means "
+        "the engine used more than one thread. `toktool × this` is toktool's speed over the peer's; only peers whose ids equal "
+        "HF's on every chunk are ranked. Load RSS is the resident-memory change of loading, "
+        "rough (the allocator may return memory; negative means it did).",
+        "",
+        table(rows),
+        MARK_END,
+    ])
+    print(section)
+    if args.out:
+        write_section(args.out, section, MARK_BEGIN, MARK_END, "Benchmarks")
+
+
+if __name__ == "__main__":
+    main()
