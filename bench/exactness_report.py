@@ -73,7 +73,8 @@ def patterns(corpus: list[str]) -> list[str]:
         bad = sum(mismatch(tk, hf, t) is not None for t in texts)
         steps = [("Oniguruma" if step.strip().startswith("exact general regex path") else step.strip())
                  for step in tk.info()["pre_tokenizer_path"].split("; ")]
-        rows.append(f"| {name} | {len(ALL_CASES[name])} | {len(texts)} | {bad} | {'; '.join(steps)} |")
+        cell = name.replace("|", "\\|")
+        rows.append(f"| {cell} | {len(ALL_CASES[name])} | {len(texts)} | {bad} | {'; '.join(steps)} |")
     return rows
 
 
