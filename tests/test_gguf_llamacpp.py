@@ -18,9 +18,9 @@ _fetch = __import__("fetch-llamacpp-vocab")
 VOCAB = _fetch.target_dir()
 
 # Every vocabulary the archive ships, and what toktool does with it.
-LOADS = ["aquila", "baichuan", "command-r", "deepseek-coder", "deepseek-llm", "gpt-2", "gpt-neox",
+LOADS = ["aquila", "baichuan", "command-r", "deepseek-coder", "deepseek-llm", "falcon", "gpt-2", "gpt-neox",
          "llama-bpe", "llama-spm", "mpt", "phi-3", "qwen2", "qwen35", "refact", "starcoder"]
-REFUSED = {"bert-bge": "WordPiece", "nomic-bert-moe": "Unigram", "gemma-4": "gemma4", "falcon": "ByteLevel"}
+REFUSED = {"bert-bge": "WordPiece", "nomic-bert-moe": "Unigram", "gemma-4": "gemma4"}
 
 
 def _path(name: str) -> pathlib.Path:
