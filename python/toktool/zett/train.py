@@ -365,6 +365,7 @@ class TrainConfig:
     reconstruct_steps: int = 0
     reconstruct_batch: int = 256
     reconstruct_lr: float = 5e-4
+    reconstruct_identity: float = 0.1  # share of each phase-1 batch that is identity rows
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up, then cosine decay to 10% of ``lr``."""
@@ -471,7 +472,8 @@ def _reconstruct_phase(
     from toktool.zett.reconstruct import ReconConfig, train_reconstruction
 
     recon = ReconConfig(steps=config.reconstruct_steps, batch_size=config.reconstruct_batch,
-                        lr=config.reconstruct_lr, seed=config.seed)
+                        lr=config.reconstruct_lr, seed=config.seed,
+                        identity_share=config.reconstruct_identity)
     optimizer = torch.optim.AdamW(hypernet.parameters(), lr=recon.lr,
                                   weight_decay=recon.weight_decay)
     start = 0
