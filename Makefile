@@ -59,9 +59,10 @@ eval-merge: install
 # steps, ~5 min on CPU; phase 2: ZETT_STEPS LM steps, 0 by default), then transfer and score.
 ZETT_RECON_STEPS ?= 500
 ZETT_STEPS ?= 0
-ZETT_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)-s$(ZETT_STEPS)/checkpoint
+ZETT_IDENTITY ?= 10
+ZETT_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)-i$(ZETT_IDENTITY)-s$(ZETT_STEPS)/checkpoint
 eval-zett: install
-	$(PY) bench/eval_zett.py --reconstruct-steps $(ZETT_RECON_STEPS) --steps $(ZETT_STEPS) --out docs/ZETT.md
+	$(PY) bench/eval_zett.py --reconstruct-steps $(ZETT_RECON_STEPS) --steps $(ZETT_STEPS) --identity-share 0.$(ZETT_IDENTITY) --out docs/ZETT.md
 
 
 # Model-quality evaluations (SmolLM2 on CPU, a few minutes each).

@@ -109,6 +109,9 @@ def main() -> None:
                         help="phase 2: LM-objective steps (resumes); 0: reconstruction only")
     parser.add_argument("--reconstruct-steps", type=int, default=500,
                         help="phase 1: reconstruction pretraining steps (no LM forward)")
+    parser.add_argument("--identity-share", type=float, default=0.1,
+                        help="phase 1: share of each batch that is identity rows (a token "
+                        "predicted from itself)")
     parser.add_argument("--hypernet", type=Path, help="evaluate this checkpoint, no training")
     parser.add_argument("--run-dir", type=Path, help="training directory (default: cache)")
     parser.add_argument("--residual", default="mean", choices=["first", "mean", "none"])
@@ -136,11 +139,13 @@ def main() -> None:
     device = "cpu"
     if args.hypernet is None:
         run_dir = args.run_dir or artifacts.cache_dir() / "zett" / (
-            f"smollm2-{args.residual}-r{args.reconstruct_steps}-s{args.steps}")
+            f"smollm2-{args.residual}-r{args.reconstruct_steps}"
+            f"-i{round(100 * args.identity_share)}-s{args.steps}")
         config = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
             vocab_size=args.vocab_size, lr=args.lr, residual=args.residual, save_every=10,
             warmup=min(20, max(1, args.steps // 10)), reconstruct_steps=args.reconstruct_steps,
+            reconstruct_identity=args.identity_share,
         )
         # The prose is ~2% of the bytes of the code: repeat it so that about a quarter of the
         # training chunks are prose.

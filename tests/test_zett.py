@@ -538,3 +538,38 @@ def test_train_runs_reconstruction_first_and_resumes(tiny_dir: Path, tmp_path: P
     assert more.steps == 3 and len(more.losses) == 3 and all(np.isfinite(more.losses))
     meta = json.loads((run / "checkpoint" / "hypernet.json").read_text())
     assert meta["step"] == 3 and meta["reconstruction"]["reconstruct_step"] == 110
+
+
+def test_early_stopping_keeps_the_best_scoring_hypernetwork(tiny_dir: Path, tmp_path: Path) -> None:
+    """train(evaluate=...) scores before the first LM step and every eval_every steps; OUT/best
+    holds the hypernetwork of the lowest score (not the last), and a resumed run keeps it."""
+    from toktool.hf import load_causal_lm
+
+    config = TrainConfig(
+        steps=6, batch_size=2, seq_len=32, chunk_bytes=200, vocab_size=300, lr=3e-3, warmup=1,
+        num_layers=1, max_length=6, residual="none", save_every=3, seed=0, eval_every=2,
+    )
+    script = iter([5.0, 3.0, 2.5, 4.0])  # steps 0, 2, 4, 6: the best is step 4
+    weights: dict[int, dict[str, torch.Tensor]] = {}
+
+    def evaluate(hn) -> float:
+        value = next(script)
+        weights[len(weights) * 2] = {k: v.detach().clone() for k, v in hn.state_dict().items()}
+        return value
+
+    result = train(load_causal_lm(tiny_dir), _tok(tiny_dir), _corpus(), config, tmp_path / "run",
+                   progress=False, evaluate=evaluate)
+    assert result.scores == {0: 5.0, 2: 3.0, 4: 2.5, 6: 4.0}
+    assert result.best == tmp_path / "run" / "best" and result.best_step == 4
+    assert result.best_score == 2.5
+    meta = json.loads((tmp_path / "run" / "best" / "hypernet.json").read_text())
+    assert meta["step"] == 4 and meta["best_score"] == 2.5
+    best = _lm(tiny_dir).load_hypernet(tmp_path / "run" / "best").state_dict()
+    last = _lm(tiny_dir).load_hypernet(tmp_path / "run" / "checkpoint").state_dict()
+    assert all(torch.equal(best[k], weights[4][k]) for k in weights[4])
+    assert not all(torch.equal(last[k], weights[4][k]) for k in weights[4])
+    # resumed: a later score must beat 2.5 to replace OUT/best
+    more = dataclasses_replace(config, steps=8)
+    again = train(load_causal_lm(tiny_dir), _tok(tiny_dir), _corpus(), more, tmp_path / "run",
+                  progress=False, evaluate=lambda hn: 2.9)
+    assert again.scores == {8: 2.9} and again.best_step == 4 and again.best_score == 2.5

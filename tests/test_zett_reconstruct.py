@@ -16,6 +16,7 @@ import toktool  # noqa: E402
 from toktool.zett.reconstruct import (  # noqa: E402
     ReconConfig,
     held_out_ids,
+    identity_rows,
     reconstruction_metrics,
     split_rows,
     token_decompositions,
@@ -81,7 +82,10 @@ def test_reconstruction_loss_falls_and_held_out_beats_fvt(tiny_dir: Path) -> Non
     rows = token_decompositions(tok, max_length=6, seed=config.seed)
     tr, he = split_rows(rows, lm.vocab_size, config.holdout)
     assert not set(tr.targets.tolist()) & set(he.targets.tolist())
-    assert reconstruction_metrics(hn, he) == pytest.approx(after)
+    measured = reconstruction_metrics(hn, he)
+    assert measured == pytest.approx({k: after[k] for k in measured})
+    # the held-out identity rows (a token predicted from itself) are scored too
+    assert 0.0 < after["identity_cos"] <= 1.0 + 1e-6 and after["identity_mse"] >= 0.0
 
 
 def test_train_runs_the_reconstruction_phase_first_and_resumes(tiny_dir: Path,
@@ -129,3 +133,43 @@ def test_train_runs_the_reconstruction_phase_first_and_resumes(tiny_dir: Path,
     for (name, a), (_, b) in zip(hn.state_dict().items(), resumed.state_dict().items()):
         assert torch.allclose(a, b, atol=1e-5), name
     assert parts.ids.shape[1] == 6
+
+
+def test_identity_rows_are_every_plain_token_as_its_own_part() -> None:
+    tok = toktool.load_tokenizer("smollm2")
+    rows = identity_rows(tok, max_length=8)
+    specials = set(int(i) for i in tok.special_tokens.values())
+    vocab = tok.all_token_bytes()
+    expected = [i for i, b in enumerate(vocab) if b and i not in specials]
+    assert rows.targets.tolist() == expected
+    assert (rows.lengths == 1).all() and (rows.kinds == 2).all()
+    assert (rows.ids[:, 0] == rows.targets).all() and (rows.ids[:, 1:] == -1).all()
+    # single bytes are included: phase 1's other rows never train one-part tokens
+    assert any(len(vocab[i]) == 1 for i in rows.targets[:300].tolist())
+
+
+def test_identity_rows_keep_single_part_tokens_close_to_their_embeddings(tiny_dir: Path) -> None:
+    """Without identity rows the correction learnt for compositions also moves one-part
+    tokens (the 'floor' of docs/ZETT.md); with them, held-out one-part tokens stay closer."""
+    lm, tok = _lm(tiny_dir), _tok(tiny_dir)
+    results = {}
+    for share in (0.0, 0.25):
+        torch.manual_seed(0)
+        hn = lm.new_hypernet(num_layers=1, residual="mean", max_length=6)
+        config = ReconConfig(steps=80, batch_size=64, lr=2e-3, warmup=10, holdout=0.1,
+                             identity_share=share)
+        results[share] = train_reconstruction(hn, tok, config, progress=False)
+    before = results[0.0]["held_out_before"]
+    assert before["identity_mse"] == pytest.approx(0.0, abs=1e-8)  # residual mean: exact at init
+    plain, ident = results[0.0]["held_out_after"], results[0.25]["held_out_after"]
+    assert ident["identity_mse"] < 0.5 * plain["identity_mse"]
+    assert ident["identity_cos"] > plain["identity_cos"]
+    # and it still learns the compositions
+    assert ident["hypernet_cos"] > ident["fvt_cos"]
+
+
+def test_identity_share_must_leave_room_for_compositions(tiny_dir: Path) -> None:
+    lm, tok = _lm(tiny_dir), _tok(tiny_dir)
+    hn = lm.new_hypernet(num_layers=1, residual="mean", max_length=6)
+    with pytest.raises(toktool.InvalidInputError, match="identity_share"):
+        train_reconstruction(hn, tok, ReconConfig(steps=1, identity_share=1.0), progress=False)

@@ -84,6 +84,11 @@ def train(
         "token's own embedding from smaller original tokens; ~0.5 s a step on CPU). Runs first, "
         "when OUT/checkpoint does not exist yet; resumable from OUT/reconstruct.",
     ),
+    identity_share: float = typer.Option(
+        0.1, "--identity-share", min=0.0, max=0.9,
+        help="Phase 1: share of each batch that is identity rows (an original token predicted "
+        "from itself as its only part), so one-part tokens keep their embeddings.",
+    ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Sequences per process per step."),
     seq_len: int = typer.Option(128, "--seq-len", min=2, help="Tokens per sequence."),
     vocab_size: int = typer.Option(
@@ -129,6 +134,7 @@ def train(
             steps=steps, batch_size=batch_size, seq_len=seq_len, vocab_size=vocab_size,
             noise=noise, lr=lr, num_layers=layers, max_length=max_length, residual=residual,
             save_every=save_every, seed=seed, reconstruct_steps=reconstruct_steps,
+            reconstruct_identity=identity_share,
         )
         tokenizer = original_tokenizer(model)
         lm = load_causal_lm(model)
@@ -148,6 +154,8 @@ def train(
         typer.echo(
             f"reconstruction, held-out tokens: cosine {after['hypernet_cos']:.3f} (FVT "
             f"{after['fvt_cos']:.3f}), MSE {after['hypernet_mse']:.3f} (FVT {after['fvt_mse']:.3f})"
+            + (f"; one-part tokens: cosine {after['identity_cos']:.3f}"
+               if "identity_cos" in after else "")
         )
     if result.checkpoint is not None:
         typer.echo(f"checkpoint: {result.checkpoint}")

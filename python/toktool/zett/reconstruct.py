@@ -14,7 +14,10 @@ Decompositions (:func:`token_decompositions`), at several granularities for each
   some are long tokens, as in the decompositions of a foreign vocabulary.
 
 The parts always concatenate to the token's bytes and are never the token itself (each is a
-strict substring of it). A fixed share of the tokens (``holdout``, chosen by a hash of the id)
+strict substring of it). Beside them, ``identity`` rows (:func:`identity_rows`: every non-special
+token, one part, itself) teach the network to leave a known embedding as it is; they fill a
+share of every batch (``ReconConfig.identity_share``), so the correction learnt for
+compositions does not perturb single-part tokens. A fixed share of the tokens (``holdout``, chosen by a hash of the id)
 is never trained on and measures generalisation against FVT, the mean of the parts.
 
 The loss is computed in the RMS-normalised space (embeddings divided by the matrix's RMS, as
@@ -39,6 +42,7 @@ __all__ = [
     "Decompositions",
     "ReconConfig",
     "held_out_ids",
+    "identity_rows",
     "split_rows",
     "reconstruction_loss",
     "reconstruction_metrics",
@@ -50,7 +54,8 @@ __all__ = [
 @dataclasses.dataclass(frozen=True)
 class Decompositions:
     """Rows of ``(target id, its parts)``: ``ids`` ``(n, max_length)`` -1 padded, ``lengths``,
-    ``targets`` (the original id each row spells) and ``kinds`` (0 = pair, 1 = cut)."""
+    ``targets`` (the original id each row spells) and ``kinds`` (0 = pair, 1 = cut,
+    2 = identity)."""
 
     ids: np.ndarray
     lengths: np.ndarray
@@ -146,6 +151,20 @@ def token_decompositions(
     )
 
 
+def identity_rows(tokenizer: Any, *, max_length: int = 8) -> Decompositions:
+    """One row per non-special token with bytes: the token as its own single part (kind 2)."""
+    specials = set(int(i) for i in tokenizer.special_tokens.values())
+    vocab = tokenizer.all_token_bytes() if hasattr(tokenizer, "all_token_bytes") else None
+    if vocab is None:
+        vocab = [tokenizer.token_bytes(i) for i in range(tokenizer.vocab_size)]
+    targets = np.asarray([i for i, b in enumerate(vocab) if b and i not in specials],
+                         dtype=np.int64)
+    ids = np.full((len(targets), max_length), -1, dtype=np.int64)
+    ids[:, 0] = targets
+    return Decompositions(ids=ids, lengths=np.ones(len(targets), dtype=np.int64),
+                          targets=targets, kinds=np.full(len(targets), 2, dtype=np.int64))
+
+
 def _targets(hypernet: Any, targets: np.ndarray) -> tuple[Any, Optional[Any]]:
     torch = _torch()
     where = torch.as_tensor(targets, dtype=torch.long, device=hypernet.input_embeddings.device)
@@ -204,6 +223,7 @@ class ReconConfig:
     clip: float = 1.0
     cosine_weight: float = 1.0
     cuts_per_token: int = 3
+    identity_share: float = 0.1  # share of each batch that is identity rows (0: none)
     holdout: float = 0.05
     seed: int = 0
 
@@ -213,6 +233,12 @@ class ReconConfig:
         span = max(1, self.steps - self.warmup)
         progress = min(1.0, (step - self.warmup) / span)
         return self.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _concat(a: Decompositions, b: Decompositions) -> Decompositions:
+    return Decompositions(np.concatenate([a.ids, b.ids]), np.concatenate([a.lengths, b.lengths]),
+                          np.concatenate([a.targets, b.targets]),
+                          np.concatenate([a.kinds, b.kinds]))
 
 
 def split_rows(rows: Decompositions, vocab_size: int, holdout: float) -> tuple[Decompositions, Decompositions]:
@@ -244,11 +270,24 @@ def train_reconstruction(
     train_rows, held_rows = split_rows(rows, vocab, config.holdout)
     if not len(train_rows):
         raise InvalidInputError("the tokenizer has no tokens of 2+ bytes to reconstruct")
-    size = min(config.batch_size, len(train_rows))
+    if not 0.0 <= config.identity_share < 1.0:
+        raise InvalidInputError(f"identity_share must be in [0, 1), got {config.identity_share}")
+    ident_train, ident_held = split_rows(
+        identity_rows(tokenizer, max_length=hypernet.config.max_length), vocab, config.holdout)
+    n_ident = min(int(round(config.identity_share * config.batch_size)), len(ident_train))
+    size = min(config.batch_size - n_ident, len(train_rows))
     if optimizer is None:
         optimizer = torch.optim.AdamW(hypernet.parameters(), lr=config.lr,
                                       weight_decay=config.weight_decay)
-    before = reconstruction_metrics(hypernet, held_rows) if len(held_rows) else {}
+    def measure() -> dict[str, float]:
+        out = reconstruction_metrics(hypernet, held_rows) if len(held_rows) else {}
+        if len(ident_held):
+            ident = reconstruction_metrics(hypernet, ident_held)
+            out["identity_cos"] = ident["hypernet_cos"]
+            out["identity_mse"] = ident["hypernet_mse"]
+        return out
+
+    before = measure()
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -260,6 +299,9 @@ def train_reconstruction(
     for step in range(start, config.steps):
         rng = np.random.default_rng([config.seed, step, 7])
         batch = train_rows.select(rng.choice(len(train_rows), size, replace=False))
+        if n_ident:
+            extra = ident_train.select(rng.choice(len(ident_train), n_ident, replace=False))
+            batch = _concat(batch, extra)
         for group in optimizer.param_groups:
             group["lr"] = config.lr_at(step)
         optimizer.zero_grad(set_to_none=True)
@@ -282,7 +324,7 @@ def train_reconstruction(
     if bar is not None:
         bar.close()
     hypernet.eval()
-    after = reconstruction_metrics(hypernet, held_rows) if len(held_rows) else {}
+    after = measure()
     return {
         "losses": losses,
         "seconds": time.perf_counter() - began,

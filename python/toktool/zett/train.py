@@ -360,6 +360,10 @@ class TrainConfig:
     reconstruct_steps: int = 0
     reconstruct_batch: int = 256
     reconstruct_lr: float = 5e-4
+    reconstruct_identity: float = 0.1  # share of each phase-1 batch that is identity rows
+    # phase 2 early stopping: with train(evaluate=...), score every eval_every LM steps (and
+    # before the first) and keep the best-scoring hypernetwork in OUT/best
+    eval_every: int = 0
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up, then cosine decay to 10% of ``lr``."""
@@ -379,6 +383,10 @@ class TrainResult:
     world_size: int
     device: str
     reconstruction: Optional[dict[str, Any]] = None  # held-out metrics etc. of phase 1
+    best: Optional[Path] = None  # OUT/best, the best hypernetwork by ``evaluate`` (lower wins)
+    best_step: Optional[int] = None
+    best_score: Optional[float] = None
+    scores: dict[int, float] = dataclasses.field(default_factory=dict)  # LM step -> score
 
 
 def _distributed() -> tuple[int, int, Any]:
@@ -466,7 +474,8 @@ def _reconstruct_phase(
     from toktool.zett.reconstruct import ReconConfig, train_reconstruction
 
     recon = ReconConfig(steps=config.reconstruct_steps, batch_size=config.reconstruct_batch,
-                        lr=config.reconstruct_lr, seed=config.seed)
+                        lr=config.reconstruct_lr, seed=config.seed,
+                        identity_share=config.reconstruct_identity)
     optimizer = torch.optim.AdamW(hypernet.parameters(), lr=recon.lr,
                                   weight_decay=recon.weight_decay)
     start = 0
@@ -515,6 +524,7 @@ def train(
     progress: bool = True,
     device: Optional[str] = None,
     on_step: Optional[Callable[[int, float], None]] = None,
+    evaluate: Optional[Callable[[HyperNetwork], float]] = None,
 ) -> TrainResult:
     """Train a hypernetwork for ``model`` (a ``transformers`` causal LM, frozen) whose original
     tokenizer is ``tokenizer`` (a :class:`toktool.Tokenizer`) on the texts of ``corpus``.
@@ -593,6 +603,40 @@ def train(
     losses: list[float] = []
     began = time.perf_counter()
     saved_at: Optional[Path] = None
+    scores: dict[int, float] = {}
+    best_dir = out_dir / "best" if out_dir is not None else None
+    best_step: Optional[int] = None
+    best_score = math.inf
+    if best_dir is not None and (best_dir / "hypernet.json").exists():
+        best_meta = read_checkpoint_meta(best_dir)
+        best_step, best_score = int(best_meta["step"]), float(best_meta["best_score"])
+    watching = evaluate is not None and config.eval_every > 0 and rank == 0
+
+    def score(done: int) -> None:
+        nonlocal best_step, best_score
+        assert evaluate is not None
+        was = hypernet.training
+        hypernet.eval()
+        value = float(evaluate(hypernet))
+        hypernet.train(was)
+        scores[done] = value
+        if value < best_score:
+            best_step, best_score = done, value
+            if best_dir is not None:
+                import shutil
+
+                tmp = best_dir.with_name("best.tmp")
+                if tmp.exists():
+                    shutil.rmtree(tmp)
+                save_hypernet(hypernet, tmp, extra={
+                    "step": done, "best_score": value, "train": dataclasses.asdict(config),
+                    **({"reconstruction": reconstruction} if reconstruction else {})})
+                if best_dir.exists():
+                    shutil.rmtree(best_dir)
+                os.replace(tmp, best_dir)
+
+    if watching and start == 0 and config.steps > 0:
+        score(0)
     for step in range(start, config.steps):
         rng = np.random.default_rng([config.seed, step, rank])
         picked = [chunks[i] for i in rng.choice(len(chunks), config.batch_size, replace=False)]
@@ -617,6 +661,8 @@ def train(
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}")
         done = step + 1
+        if watching and (done % config.eval_every == 0 or done == config.steps):
+            score(done)
         if out_dir is not None and rank == 0 and (
             done % config.save_every == 0 or done == config.steps
         ):
@@ -638,4 +684,8 @@ def train(
         world_size=world,
         device=str(device),
         reconstruction=reconstruction,
+        best=best_dir if best_dir is not None and best_step is not None else None,
+        best_step=best_step,
+        best_score=None if best_step is None else best_score,
+        scores=scores,
     )
