@@ -26,7 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import tokenizers  # noqa: E402
 
 import toktool  # noqa: E402
-from report import best_of, write_section  # noqa: E402
+from report import write_section  # noqa: E402
 from toktool import artifacts  # noqa: E402
 
 NAMES = ("smollm2", "cl100k", "o200k", "llama3", "claude", "mistral-sp")

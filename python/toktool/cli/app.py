@@ -14,6 +14,7 @@ from toktool.cli.convert import convert_app
 from toktool.cli.heal import heal
 from toktool.cli.merge import merge
 from toktool.cli.zett import zett_app
+from toktool.errors import ToktoolError
 
 app = typer.Typer(
     name="toktool",
@@ -79,7 +80,7 @@ def encode(
         try:
             summary = encode_files(tok, files, out, text_key=text_key, resume=resume,
                                    progress=True)
-        except toktool.ToktoolError as e:
+        except ToktoolError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(1) from None
         typer.echo(f"{summary['documents']} documents, {summary['tokens']} tokens -> {out}")
