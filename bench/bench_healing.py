@@ -39,6 +39,7 @@ import toktool  # noqa: E402
 from eval_healing import make_cases  # noqa: E402
 from report import write_section  # noqa: E402
 from toktool import artifacts  # noqa: E402
+from toktool.byte_level import bytes_to_unicode  # noqa: E402
 
 MARK_BEGIN = "<!-- bench_healing:begin -->"
 MARK_END = "<!-- bench_healing:end -->"
@@ -51,19 +52,6 @@ ADVERSARIAL = {
     "cut UTF-8 char": "中".encode()[:1],
     "400 bytes of code": b"    def __init__(self, x):\n        self.x = x\n" * 9,
 }
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte-level alphabet: how byte-level vocabularies spell each byte."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-    chars = keep[:]
-    extra = 0
-    for b in range(256):
-        if b not in keep:
-            keep.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return dict(zip(keep, map(chr, chars)))
 
 
 def timed(fn: Callable[[], Any], repeats: int) -> float:

@@ -25,6 +25,7 @@ from tokenizers import Tokenizer as HFTokenizer
 
 import toktool
 from toktool import artifacts
+from toktool.byte_level import bytes_to_unicode
 
 EXAMPLES = int(os.environ.get("TOKTOOL_EXAMPLES", "60"))
 CORPUS_BYTES = int(os.environ.get("TOKTOOL_ONIG_CORPUS_BYTES", str(120_000)))
@@ -32,21 +33,8 @@ CHUNK = 4096
 
 GPT2 = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 # tiktoken_ext/openai_public.py, verbatim (what convert_tiktoken_to_fast writes).
-CL100K_TIKTOKEN = (
-    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
-    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
-)
-O200K_TIKTOKEN = "|".join(
-    [
-        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-        r"""\p{N}{1,3}""",
-        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
-        r"""\s*[\r\n]+""",
-        r"""\s+(?!\S)""",
-        r"""\s+""",
-    ]
-)
+CL100K_TIKTOKEN = artifacts.CL100K_PATTERN
+O200K_TIKTOKEN = artifacts.O200K_PATTERN
 # Meta-Llama-3 tokenizer.json (also llama.cpp LLAMA3).
 LLAMA3 = (
     r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
@@ -172,16 +160,8 @@ def _base() -> dict[str, Any]:
 
 
 def _byte_chars() -> list[str]:
-    """GPT-2's byte-to-char table (the alphabet of ByteLevel vocabularies)."""
-    bs = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
-    cs = list(bs)
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
+    """GPT-2's byte-to-char table (the alphabet of ByteLevel vocabularies), in byte-table order."""
+    return list(bytes_to_unicode().values())
 
 
 def build(patterns: list[str], behavior: str = "Isolated") -> str:
