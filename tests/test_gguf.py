@@ -22,11 +22,8 @@ PRE_NAMES = [
     "starcoder", "refact", "command-r", "gpt-2", "mpt", "olmo", "dbrx", "smaug-bpe", "poro-chat",
     "chatglm-bpe", "viking", "jais", "tekken", "smollm", "codeshell", "bloom", "gpt3-finnish",
     "exaone", "chameleon", "minerva-7b", "gpt-4o", "superbpe", "trillion", "bailingmoe",
-    "seed-coder", "tiny_aya", "kimi-k2", "default",
+    "seed-coder", "tiny_aya", "kimi-k2", "falcon", "default",
 ]
-# Refused by the engine, with the component named (see docs in gguf_tokenizer.rs).
-ENGINE_REFUSED = {"falcon": "ByteLevel"}
-
 
 def _texts() -> list[str]:
     code = "".join(artifacts.stdlib_corpus(max_bytes=150_000))
@@ -159,7 +156,6 @@ def test_pre_tokenizer_is_the_original_files(tmp_path: pathlib.Path, name: str, 
 @pytest.mark.parametrize(("model", "pre", "needle"), [
     ("bert", None, '"bert"'), ("t5", None, '"t5"'), ("rwkv", None, '"rwkv"'),
     ("gpt2", "no-such-pre", '"no-such-pre"'), ("gpt2", "gemma4", '"gemma4"'),
-    *[("gpt2", p, n) for p, n in ENGINE_REFUSED.items()],
 ])
 def test_refusals_name_what_is_refused(tmp_path: pathlib.Path, model: str, pre: str | None, needle: str,
                                        llama3_vocab: tuple[list[str], list[int], list[str]]) -> None:
