@@ -32,7 +32,8 @@ import numpy as np
 
 from toktool import _toktool
 from toktool.errors import InvalidInputError
-from toktool.lm import TokenLM
+from toktool.lm import TokenLM, check_logprobs
+from toktool.sampling import StopArg, Stops, pick
 from toktool.tokenizer import Tokenizer
 
 __all__ = ["HealedPrompt", "TokenHealer", "heal_generate", "naive_generate"]
@@ -167,21 +168,7 @@ def _healer_for(tokenizer: Tokenizer, max_backoff: int | None) -> TokenHealer:
 
 
 def _next_logprobs(lm: TokenLM, context: Sequence[int], vocab_size: int) -> np.ndarray:
-    rows = np.asarray(lm([list(context)]), dtype=np.float64)
-    if rows.ndim != 2 or rows.shape[0] != 1 or rows.shape[1] < vocab_size:
-        raise InvalidInputError(
-            f"the token LM returned shape {rows.shape}, expected (1, >= {vocab_size})"
-        )
-    return rows[0, :vocab_size]
-
-
-def _choose(scores: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
-    """Greedy for ``temperature <= 0``, else a sample of ``softmax(scores / temperature)``."""
-    if temperature <= 0:
-        return int(np.argmax(scores))
-    z = scores / temperature
-    z = np.exp(z - z.max())
-    return int(rng.choice(len(z), p=z / z.sum()))
+    return check_logprobs(lm([list(context)]), 1, vocab_size)[0, :vocab_size]
 
 
 @dataclass(frozen=True)
@@ -190,21 +177,21 @@ class _Limits:
 
     max_tokens: int
     max_bytes: int | None
-    stop: bytes | None
+    stop: Stops | None
 
     @staticmethod
-    def of(max_tokens: int | None, max_bytes: int | None, stop: bytes | None,
+    def of(max_tokens: int | None, max_bytes: int | None, stop: StopArg,
            constraint: bytes) -> _Limits:
         if max_tokens is None:
             # Every token holds at least one byte: enough to reach max_bytes past the constraint.
             max_tokens = 32 if max_bytes is None else max_bytes + len(constraint)
         if max_tokens < 0 or (max_bytes is not None and max_bytes < 0):
             raise InvalidInputError("max_tokens and max_bytes must be >= 0")
-        return _Limits(max_tokens, max_bytes, stop or None)
+        return _Limits(max_tokens, max_bytes, Stops(stop))
 
     def done(self, text: bytes) -> bool:
         return (self.max_bytes is not None and len(text) >= self.max_bytes) or (
-            self.stop is not None and self.stop in text
+            self.stop is not None and self.stop.hit(text)
         )
 
 
@@ -240,7 +227,7 @@ def _generate(
                 raise InvalidInputError(
                     f"no token the model can generate spells the constraint {constraint!r}"
                 )
-        token = _choose(scores, temperature, rng)
+        token = pick(scores, temperature, rng)
         if not constraint and token in special:
             break
         generated.append(token)
@@ -275,7 +262,7 @@ def naive_generate(
     max_bytes: int | None = None,
     temperature: float = 0.0,
     seed: int | None = None,
-    stop: bytes | None = None,
+    stop: StopArg = None,
     context: Sequence[int] | None = None,
 ) -> bytes:
     """Generate after the plainly tokenized ``prompt``; return the bytes after the prompt.
@@ -283,7 +270,8 @@ def naive_generate(
     Greedy by default (``temperature > 0`` samples, reproducibly with ``seed``). Generation ends
     after ``max_tokens`` tokens (default 32, or enough for ``max_bytes``), at a special token
     (EOS), once ``max_bytes`` bytes are generated (the result is cut to ``max_bytes``), or after
-    the token that completes ``stop`` (the result is not cut at ``stop``). A character cut at the
+    the token that completes a ``stop`` string (one ``bytes`` or a sequence of them; the result
+    is not cut there: see :class:`toktool.sampling.Stops`). A character cut at the
     end of the prompt is fed as single-byte tokens. ``context``: settled token ids (a chat
     template, a FIM prompt) that the model sees before the prompt's own tokens.
     """
@@ -310,7 +298,7 @@ def heal_generate(
     healer: TokenHealer | None = None,
     temperature: float = 0.0,
     seed: int | None = None,
-    stop: bytes | None = None,
+    stop: StopArg = None,
     context: Sequence[int] | None = None,
 ) -> bytes:
     """Generate with token healing; return the bytes after ``prompt``.

@@ -38,7 +38,7 @@ def check_logprobs(rows: np.ndarray, n_contexts: int, vocab_size: int | None = N
         )
     if vocab_size is not None and arr.shape[1] < vocab_size:
         raise InvalidInputError(
-            f"the token LM returned {arr.shape[1]} columns, fewer than the tokenizer's "
+            f"the token LM returned shape {arr.shape}: {arr.shape[1]} columns, fewer than the tokenizer's "
             f"vocab_size {vocab_size}"
         )
     if np.isnan(arr).any() or np.isposinf(arr).any():
