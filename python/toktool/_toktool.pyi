@@ -10,6 +10,9 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "DIGIT",
+    "MAX_GROUP",
+    "OTHER_NUMERIC",
     "CoverSearch",
     "TokenHealer",
     "Tokenizer",
@@ -17,10 +20,12 @@ __all__ = [
     "_panic_for_tests",
     "_time_merge_units",
     "apply_merges",
+    "digit_pattern",
     "merge_batch",
     "merge_batches",
     "merge_units",
     "parallelism",
+    "parse_digit_pattern",
     "set_parallelism",
     "set_pretoken_cache",
     "pretoken_cache",
@@ -115,6 +120,13 @@ def parallelism() -> bool: ...
 def set_pretoken_cache(enabled: bool) -> None: ...
 def pretoken_cache() -> bool: ...
 def _panic_for_tests() -> None: ...
+
+# The digit-pattern grammar (wrapped by toktool.digits).
+DIGIT: str
+OTHER_NUMERIC: str
+MAX_GROUP: int
+def digit_pattern(mode: str, group: int, other: str) -> str: ...
+def parse_digit_pattern(pattern: str) -> tuple[str, int, str] | None: ...
 
 # Dynamic batch merging (wrapped by toktool.merge; raw dicts with keys ids, merges, new_tokens,
 # starts, units, byte_starts (packed little-endian u32), n_units, n_words, n_bytes, recovery).

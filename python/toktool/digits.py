@@ -43,8 +43,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, Union, cast
 
+from toktool import _toktool
 from toktool._io import atomic_write
 
 from toktool.errors import (
@@ -77,12 +78,12 @@ Mode = Literal["r2l", "l2r", "single"]
 Other = Literal["ignore", "single", "run"]
 MODES: tuple[str, ...] = ("r2l", "l2r", "single")
 
-#: The digit class of every pattern the converter writes (same string as the Rust core's).
-DIGIT = r"\p{Nd}"
+#: The digit class of every pattern the converter writes (the Rust core's grammar).
+DIGIT: str = _toktool.DIGIT
 #: Numeric characters that are not decimal digits.
-OTHER_NUMERIC = r"[\p{Nl}\p{No}]"
-#: Largest group size (the Rust core recognizes canonical patterns up to this size).
-MAX_GROUP = 64
+OTHER_NUMERIC: str = _toktool.OTHER_NUMERIC
+#: Largest group size of a canonical pattern.
+MAX_GROUP: int = _toktool.MAX_GROUP
 
 # Python's `\d` on str is exactly Unicode category Nd.
 _DIGIT_RUN = re.compile(r"\d+")
@@ -139,37 +140,13 @@ def digit_pattern(mode: str = "r2l", group: int = 3, other: Other = "run") -> st
     '\\\\p{Nd}{1,3}(?=(?:\\\\p{Nd}{3})*(?!\\\\p{Nd}))|[\\\\p{Nl}\\\\p{No}]+'
     """
     mode, group = _check_mode(mode, group)
-    if mode == "single":
-        core = DIGIT
-    elif mode == "l2r":
-        core = f"{DIGIT}{{1,{group}}}"
-    else:
-        core = f"{DIGIT}{{1,{group}}}(?=(?:{DIGIT}{{{group}}})*(?!{DIGIT}))"
-    if other == "ignore":
-        return core
-    if other == "single":
-        return f"{core}|{OTHER_NUMERIC}"
-    if other == "run":
-        return f"{core}|{OTHER_NUMERIC}+"
-    raise InvalidInputError(f"other must be 'ignore', 'single' or 'run', got {other!r}")
+    return _toktool.digit_pattern(mode, group, other)
 
 
 def parse_digit_pattern(pattern: str) -> tuple[str, int, Other] | None:
     """``(mode, group, other)`` if ``pattern`` is one that :func:`digit_pattern` writes."""
-    m = re.fullmatch(
-        r"\\p\{Nd\}(?:\{1,([1-9][0-9]*)\}(\(\?=.*\))?)?(\|\[\\p\{Nl\}\\p\{No\}\]\+?)?", pattern
-    )
-    if not m:
-        return None
-    group = int(m.group(1)) if m.group(1) else 1
-    mode = "single" if group == 1 else ("r2l" if m.group(2) else "l2r")
-    suffix = m.group(3)
-    other: Other = "ignore" if not suffix else ("run" if suffix.endswith("+") else "single")
-    try:
-        canonical = digit_pattern(mode, group, other)
-    except InvalidInputError:
-        return None
-    return (mode, group, other) if canonical == pattern else None
+    found = _toktool.parse_digit_pattern(pattern)
+    return None if found is None else (found[0], found[1], cast(Other, found[2]))
 
 
 # --------------------------------------------------------------------------

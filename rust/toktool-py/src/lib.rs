@@ -17,6 +17,7 @@ use pyo3::types::PyString;
 use toktool_core::Error;
 
 mod covers;
+mod digits;
 mod healing;
 mod merge;
 mod tokenizer;
@@ -203,6 +204,7 @@ fn _toktool(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tokenizer::PyTokenizer>()?;
     m.add_class::<covers::PyCoverSearch>()?;
     m.add_class::<healing::PyTokenHealer>()?;
+    digits::register(m)?;
     m.add_function(wrap_pyfunction!(set_parallelism, m)?)?;
     m.add_function(wrap_pyfunction!(parallelism, m)?)?;
     m.add_function(wrap_pyfunction!(set_pretoken_cache, m)?)?;
