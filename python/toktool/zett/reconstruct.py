@@ -28,7 +28,6 @@ untied model both sides are targets.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Optional
@@ -37,6 +36,7 @@ import numpy as np
 
 from toktool.errors import InvalidInputError
 from toktool._torch import load_torch as _torch
+from toktool.zett.schedule import warmup_cosine
 
 __all__ = [
     "Decompositions",
@@ -228,11 +228,8 @@ class ReconConfig:
     seed: int = 0
 
     def lr_at(self, step: int) -> float:
-        if step < self.warmup:
-            return self.lr * (step + 1) / self.warmup
-        span = max(1, self.steps - self.warmup)
-        progress = min(1.0, (step - self.warmup) / span)
-        return self.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+        """Linear warm-up, then cosine decay to 5% of ``lr``."""
+        return warmup_cosine(step, self.lr, self.warmup, self.steps, floor=0.05)
 
 
 def _concat(a: Decompositions, b: Decompositions) -> Decompositions:

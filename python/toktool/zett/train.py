@@ -39,6 +39,7 @@ from toktool.zett.model import (
     save_hypernet,
 )
 from toktool._torch import load_torch as _torch
+from toktool.zett.schedule import warmup_cosine
 
 __all__ = [
     "Batch",
@@ -367,11 +368,7 @@ class TrainConfig:
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up, then cosine decay to 10% of ``lr``."""
-        if step < self.warmup:
-            return self.lr * (step + 1) / self.warmup
-        span = max(1, self.steps - self.warmup)
-        progress = min(1.0, (step - self.warmup) / span)
-        return self.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+        return warmup_cosine(step, self.lr, self.warmup, self.steps, floor=0.1)
 
 
 @dataclasses.dataclass
