@@ -78,13 +78,14 @@ def cost_table(blm: toktool.ByteLM, tok: toktool.Tokenizer, pairs: list[tuple[by
     g_before = zero
     tokens = 0
     same = 0
-    reuse = blm.row_cache
+    lazy = blm.lazy_rows
     for prompt, rest in pairs:
         line = first_line(rest)
-        # The same greedy decoding without row reuse (ByteLM(row_cache=0)): the cost before it.
-        blm.row_cache = 0
+        # The same greedy decoding fetching every cover's row at every byte
+        # (ByteLM(lazy_rows=False)): the cost before lazy rows.
+        blm.lazy_rows = False
         _, _, before_out, bc = greedy_costs(blm, tok, prompt, len(line) + 1, stop=b"\n")
-        blm.row_cache = reuse
+        blm.lazy_rows = lazy
         g_before = g_before + bc
         naive_out, nc, exact_out, ec = greedy_costs(blm, tok, prompt, len(line) + 1, stop=b"\n")
         same += exact_out == before_out
@@ -118,14 +119,15 @@ def cost_table(blm: toktool.ByteLM, tok: toktool.Tokenizer, pairs: list[tuple[by
         "bookkeeping / Python |",
         "|---|---:|---:|---:|---:|",
         *row("greedy", g_naive, g_exact),
-        row("greedy, no row reuse", g_naive, g_before)[1].replace(
-            "greedy, no row reuse, exact", "greedy, exact without row reuse"),
+        row("greedy, every row fetched", g_naive, g_before)[1].replace(
+            "greedy, every row fetched, exact", "greedy, exact fetching every row"),
         *row("scoring", s_naive, s_exact),
         "",
         f"Naive greedy generated {g_naive.nbytes} bytes in {tokens} forwards "
         f"({g_naive.nbytes / max(1, tokens):.2f} bytes per token); exact greedy generated "
-        f"{g_exact.nbytes} bytes, the same output as without row reuse on {same} of "
-        f"{len(pairs)} prompts (`ByteLM(row_cache=0)`, measured in the same run). Timings on a 2-core CPU shared with other jobs (load average "
+        f"{g_exact.nbytes} bytes, the same output as fetching every row on {same} of "
+        f"{len(pairs)} prompts (`ByteLM(lazy_rows=False)`, measured in the same run). "
+        "Timings on a 2-core CPU shared with other jobs (load average "
         f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end).",
         COST_END,
     ])

@@ -223,6 +223,48 @@ def test_exact_sampling_matches_the_exact_distribution(setup, prompt: str) -> No
     assert chi_square_pvalue(observed, expected, n) > 1e-3
 
 
+@pytest.mark.parametrize("negligible", [1e-9, 0.0])
+def test_lazy_greedy_gives_the_bytes_of_the_full_distribution(setup, negligible) -> None:  # type: ignore[no-untyped-def]
+    # Greedy with lazy rows (bounds settle the argmax from kept rows) against greedy that asks
+    # for every cover's row at every byte, and against the source's own argmax, from many
+    # prompts; the lazy side must also ask the model less often.
+    source, tok, lm, _ = setup
+    lazy = ByteLM(lm, tok, eos_id=tok.token_to_id("<eos>"), negligible=negligible)
+    eager = ByteLM(lm, tok, eos_id=tok.token_to_id("<eos>"), negligible=negligible,
+                   lazy_rows=False)
+    prompts = sorted(all_prefixes(source), key=lambda x: -source.prefix_mass[x])[:40]
+    prompts += all_prefixes(source)[::97]
+    calls = {}
+    for name, blm in (("lazy", lazy), ("eager", eager)):
+        lm.calls = 0
+        calls[name] = [blm.generate(x.encode(), max_bytes=MAX_LEN, temperature=0)
+                       for x in prompts]
+        calls[name + "_calls"] = lm.calls
+    assert calls["lazy"] == calls["eager"]
+    for x, out in zip(prompts, calls["lazy"]):
+        for byte in out:
+            assert byte == int(np.argmax(source.next_byte(x))), x
+            x += chr(byte)
+        if len(x) < MAX_LEN:  # stopped: end of text is the argmax
+            assert int(np.argmax(source.next_byte(x))) == EOT, x
+    assert calls["lazy_calls"] < calls["eager_calls"]
+
+
+def test_lazy_greedy_state_matches_logprobs_at_every_step(setup) -> None:  # type: ignore[no-untyped-def]
+    # ByteState.greedy() on a state whose kept rows grow byte by byte is argmax(logprobs()) of
+    # a fresh computation after the same bytes, also off the greedy path (pushed bytes chosen
+    # by the source's order of likelihood, not the argmax).
+    source, tok, lm, blm = setup
+    for x in sorted(all_prefixes(source), key=lambda x: -source.prefix_mass[x])[:30]:
+        state = blm.state(b"")
+        done = ""
+        for ch in x:
+            assert state.greedy() == int(np.argmax(blm.next_byte_logprobs(done.encode()))), done
+            state.push(ch.encode())
+            done += ch
+        assert state.greedy() == int(np.argmax(blm.next_byte_logprobs(done.encode())))
+
+
 def test_greedy_generation_follows_the_argmax_byte(setup) -> None:  # type: ignore[no-untyped-def]
     source, _, _, blm = setup
     prompt = "b"

@@ -147,6 +147,27 @@ def test_real_model_prefers_the_right_completion(smollm2) -> None:  # type: igno
     assert math.exp(logp[ord("a")]) > 0.5
 
 
+def test_real_model_lazy_greedy_same_bytes_fewer_forwards(smollm2) -> None:  # type: ignore[no-untyped-def]
+    # Greedy with lazy rows against greedy that fetches every cover's row at every byte: the
+    # same bytes after prompts cut mid-token, in fewer forward passes.
+    tok, lm = smollm2
+    lazy = toktool.ByteLM(lm, tok, eos_id=0)
+    eager = toktool.ByteLM(lm, tok, eos_id=0, lazy_rows=False)
+    prompts = [b"def fibon", b"import o", b"    for i in ran", b"The capital of France is Par"]
+    outs: dict[str, list[bytes]] = {}
+    forwards: dict[str, int] = {}
+    for name, blm in (("lazy", lazy), ("eager", eager)):
+        f0 = lm.forward_calls
+        outs[name] = []
+        for p in prompts:
+            lm.reset()
+            outs[name].append(blm.generate(p, max_bytes=12, temperature=0, stop=[b"\n"]))
+        forwards[name] = lm.forward_calls - f0
+    assert outs["lazy"] == outs["eager"]
+    assert outs["lazy"][0].startswith(b"acci")
+    assert forwards["lazy"] < forwards["eager"]
+
+
 def random_cuts(n: int, seed: int) -> list[bytes]:
     """The last few bytes before random cut points of stdlib sources and the multilingual guide
     (indentation, digits, apostrophes, punctuation runs, non-Latin scripts)."""

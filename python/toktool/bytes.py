@@ -46,6 +46,9 @@ from toktool.lm import TokenLM, check_logprobs
 __all__ = ["ByteEnsemble", "ByteLM", "ByteState", "chat_context", "fim", "score_sequence"]
 
 EOT = 256
+#: How far (as a share of P(prefix)) greedy's leading byte must lead every other byte beyond the
+#: bounds before the rows it has settle it; far above floating-point noise in the masses.
+_GREEDY_MARGIN = 1e-6
 
 
 def score_sequence(lm: TokenLM, ids: Sequence[int], chunk: int = 256) -> float:
@@ -127,7 +130,8 @@ class ByteLM:
     """
 
     def __init__(self, lm: TokenLM, tokenizer: Tokenizer, eos_id: int | None = None,
-                 mask_cache_size: int = 256, negligible: float = 1e-9, row_cache: int = 64):
+                 mask_cache_size: int = 256, negligible: float = 1e-9, row_cache: int = 64,
+                 lazy_rows: bool = True):
         info = tokenizer.info()
         self.lm = lm
         self.tokenizer = tokenizer
@@ -166,6 +170,12 @@ class ByteLM:
         #: pushed stay inside the covers' last tokens those contexts do not change, so their rows
         #: come from here and the model runs only when a cover's token is used up.
         self.row_cache = int(row_cache)
+        #: Greedy decoding (``temperature=0``, :meth:`ByteState.greedy`) bounds the covers whose
+        #: rows it has not kept instead of asking the model for them, and asks only when the
+        #: bounds leave the argmax byte open (same bytes; needs ``row_cache > 0``). Most bytes
+        #: inside a token then cost no forward pass: the pass comes when a likely cover's token
+        #: is used up. ``False``: every byte fetches every cover's row (the code before).
+        self.lazy_rows = bool(lazy_rows)
 
     # -- core computations ------------------------------------------------------------------
 
@@ -203,11 +213,16 @@ class ByteLM:
             )
         return ids
 
-    def _analyze(self, y: bytes, context: list[int] | None = None,
-                 cache: _RowCache | None = None) -> _Analysis:
+    def _covers(self, y: bytes) -> dict:
         t0 = time.perf_counter()
         c = self._search.covers(y, validate=False)
         self.seconds["bookkeeping"] += time.perf_counter() - t0
+        return c
+
+    def _analyze(self, y: bytes, context: list[int] | None = None,
+                 cache: _RowCache | None = None, c: dict | None = None) -> _Analysis:
+        if c is None:
+            c = self._covers(y)
         # The settled context goes before the byte prompt's own head: the covers are those of y
         # as a text of its own, every model call sees the context first.
         head: list[int] = list(context or []) + list(c["head"])
@@ -317,6 +332,105 @@ class ByteLM:
                 f"the model gives zero probability to every continuation of {a.y!r}"
             )
         return masses - total
+
+    def _greedy_byte(self, y: bytes, context: list[int], cache: _RowCache) -> int:
+        """The argmax of the next-byte distribution after ``y``, the byte ``_next_byte`` picks,
+        asking the model only when the rows in ``cache`` cannot settle it.
+
+        Covers whose rows are not cached are bounded instead of computed: every cover extends
+        the longest prefix ``Q`` of its tail ids whose log-probability the cached rows give, the
+        covers are distinct token sequences none of which is a prefix of another, so together
+        the unfetched ones put at most ``sum P(Q)`` (over the minimal such ``Q``) on all the
+        next bytes. The exact covers that are computed may differ from ``_next_byte``'s by their
+        error budget (it depends on P(y), here known within bounds): at most ``negligible``
+        P(y) each. When the leading byte's lower bound beats every other byte's upper bound by a
+        margin, it is the argmax; otherwise every missing row is fetched (one batched call) and
+        the full distribution decides, as ``_next_byte`` does.
+        """
+        c = self._covers(y)
+        head: list[int] = list(context) + list(c["head"])
+        tail = y[c["boundary"]:]
+        at_start = c["boundary"] == 0
+
+        def row_of(p: tuple[int, ...]) -> np.ndarray | None:
+            return cache.get(tuple(head) + p)
+
+        def known(p: tuple[int, ...]) -> tuple[int, float]:
+            """(k, log P(p[:k] | head)) for the longest k <= len(p) the cached rows give."""
+            lp = 0.0
+            for i in range(len(p)):
+                r = row_of(p[:i])
+                if r is None:
+                    return i, lp
+                lp += float(r[p[i]])
+            return len(p), lp
+
+        terms: list[list[float]] = [[] for _ in range(257)]
+        bounds: dict[tuple[int, ...], float] = {}  # bounding prefix Q -> log P(Q | head)
+        lo_terms: list[float] = []  # terms of P(y | head) known exactly (a lower bound of it)
+        fetched_exact: list[tuple[list[int], float, np.ndarray]] = []
+        for prefix, start, last in c["groups"]:
+            p = tuple(prefix)
+            k, lp = known(p)
+            row = row_of(p) if k == len(p) else None
+            if row is None:
+                bounds[p[:k]] = lp
+                continue
+            cand = self._keep_valid(tail[:start], list(p), at_start, row,
+                                    np.asarray(last, dtype=np.int64))
+            if cand.size == 0:
+                continue
+            scores = lp + row[cand]
+            lo_terms.append(_lse(scores))
+            nxt = self._bytes[cand, len(tail) - start]
+            for b in np.unique(nxt):
+                terms[int(b)].append(_lse(scores[nxt == b]))
+        for ids in c["exact"]:
+            p = tuple(ids)
+            k, lp = known(p)
+            if k < len(p):
+                bounds[p[:k]] = lp
+                continue
+            lo_terms.append(lp)
+            row = row_of(p)
+            if row is None:
+                bounds[p] = lp
+            else:
+                fetched_exact.append((list(ids), lp, row))
+        # The unfetched covers' mass: the minimal bounding prefixes (the others extend them).
+        minimal = [q for q in bounds
+                   if not any(len(o) < len(q) and q[: len(o)] == o for o in bounds)]
+        log_u = _lse(np.array([bounds[q] for q in minimal]))
+        log_lo = _lse(np.array(lo_terms))
+        log_hi = float(np.logaddexp(log_lo, log_u))
+        if log_lo > -math.inf:
+            a = _Analysis(y=y, head=head, head_logprob=0.0, tail=tail, at_start=at_start,
+                          groups=[], exact=[], canonical=None)
+            canonical = None if c["canonical"] is None else list(c["canonical"])
+            for ids, lp, row in fetched_exact:
+                budget = 0.0
+                if self.negligible > 0:
+                    # P(y) >= the known part, so this share is at least the true one and the
+                    # budget at most _next_byte's: the kept candidates are a superset of its.
+                    share = math.exp(lp - log_lo)
+                    if share <= self.negligible:
+                        continue
+                    budget = min(1.0, self.negligible / share)
+                valid = self._valid_next(a, ids, row, budget)
+                firsts = self._first[valid]
+                scores = lp + row[valid]
+                for b in np.unique(firsts):
+                    if b >= 0:
+                        terms[int(b)].append(_lse(scores[firsts == b]))
+                if self.eos_id is not None and canonical is not None and ids == canonical:
+                    terms[EOT].append(lp + float(row[self.eos_id]))
+            masses = np.exp(np.array([_lse(np.array(t)) for t in terms]) - log_hi)
+            best = int(np.argmax(masses))
+            others = np.delete(masses, best)
+            slack = len(fetched_exact) * self.negligible + math.exp(log_u - log_hi)
+            if masses[best] - float(others.max()) > slack + _GREEDY_MARGIN:
+                return best
+        return int(np.argmax(self._next_byte(self._analyze(y, context, cache, c))))
 
     def _internal(self, prefix: bytes) -> bytes:
         if not isinstance(prefix, (bytes, bytearray)):
@@ -453,7 +567,8 @@ def _step_bytes(state: ByteState, max_bytes: int, temperature: float, top_p: flo
     """Byte-by-byte decoding from an incremental state (greedy when temperature is 0)."""
     out = bytearray()
     for _ in range(max_bytes):
-        b = _pick(state.logprobs(), temperature, top_p, rng)
+        b = state.greedy() if temperature == 0 else _pick(state.logprobs(), temperature, top_p,
+                                                          rng)
         if b == EOT:
             break
         state.push(bytes([b]))
@@ -499,6 +614,16 @@ class ByteState:
     def push(self, data: bytes) -> None:
         self.prefix += bytes(data)
         self._cached = None
+
+    def greedy(self) -> int:
+        """The most likely next byte (256: end of text), as ``argmax(logprobs())``; with a
+        :class:`ByteLM` that keeps rows (``row_cache > 0``, ``lazy_rows``) it asks the model only
+        when the rows it has cannot settle the argmax."""
+        m = self.model
+        if (self._cached is None and isinstance(m, ByteLM) and m.lazy_rows
+                and self._rows is not None):
+            return m._greedy_byte(m._internal(self.prefix), m._context(self.context), self._rows)
+        return int(np.argmax(self.logprobs()))
 
     def logprobs(self) -> np.ndarray:
         if self._cached is None:
