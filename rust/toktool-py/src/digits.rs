@@ -34,7 +34,12 @@ fn order(py: Python<'_>, mode: &str) -> PyResult<(Order, bool)> {
 /// The canonical `Split` regex of a digit mode (`"r2l"`, `"l2r"`, `"single"`), group size and
 /// treatment of other numeric characters (`"ignore"`, `"single"`, `"run"`).
 #[pyfunction]
-pub(crate) fn digit_pattern(py: Python<'_>, mode: &str, group: usize, other: &str) -> PyResult<String> {
+pub(crate) fn digit_pattern(
+    py: Python<'_>,
+    mode: &str,
+    group: usize,
+    other: &str,
+) -> PyResult<String> {
     let (order, single) = order(py, mode)?;
     let other = other_numeric(py, other)?;
     let group = if single { 1 } else { group };
