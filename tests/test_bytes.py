@@ -322,8 +322,8 @@ def test_cover_search_matches_brute_force(setup, x: str, seed: int) -> None:  # 
     _, tok, _, _ = setup
     y = x.encode()
     c = toktool.CoverSearch(tok).covers(y)
-    ours = {tuple(c["head"]) + tuple(p) + (t,) for p, _, last in c["groups"] for t in last}
-    ours |= {tuple(c["head"]) + tuple(e) for e in c["exact"]}
+    ours = {tuple(c.head) + tuple(g.prefix) + (t,) for g in c.groups for t in g.last}
+    ours |= {tuple(c.head) + tuple(e) for e in c.exact}
     longest = max(len(tok.token_bytes(i)) for i in range(tok.vocab_size))
     truth = brute_force_covers(tok, y, max_extra=longest)
     assert ours == truth

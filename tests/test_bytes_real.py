@@ -59,9 +59,9 @@ def test_reference_covers_are_found(name: str, prompt: bytes) -> None:
     tok, search = loaded(name)
     y = tok.implicit_prefix + prompt
     c = search.covers(y)
-    ours = {tuple(c["head"]) + tuple(p) + (t,) for p, _, last in c["groups"] for t in last}
-    ours |= {tuple(c["head"]) + tuple(e) for e in c["exact"]}
-    ref = reference_covers(tok, search, y, c["boundary"])
+    ours = {tuple(c.head) + tuple(g.prefix) + (t,) for g in c.groups for t in g.last}
+    ours |= {tuple(c.head) + tuple(e) for e in c.exact}
+    ref = reference_covers(tok, search, y, c.boundary)
     assert ref, "the reference finds covers for every prompt here"
     assert ref <= ours
     for cover in ours:  # every cover's bytes reach the end of y and start with it
@@ -104,7 +104,7 @@ def test_real_model_scores_against_reference_covers(smollm2) -> None:  # type: i
     blm = toktool.ByteLM(lm, tok, eos_id=0, negligible=0)
     for prompt in [b"def fibon", b"import o"]:
         c = blm._search.covers(prompt)
-        ref = reference_covers(tok, blm._search, prompt, c["boundary"])
+        ref = reference_covers(tok, blm._search, prompt, c.boundary)
         ref_lp = float(np.logaddexp.reduce([score_sequence(lm, list(cv)) for cv in ref]))
         ours = blm.prefix_logprob(prompt)
         assert ours >= ref_lp - 1e-9  # a superset of the reference covers
@@ -122,7 +122,7 @@ def test_real_model_after_a_chat_context_against_reference_covers(smollm2) -> No
                              ("user", "What is the capital of France?")])
     prompt = b"The capital of France is Par"
     c = blm._search.covers(prompt)
-    ref = reference_covers(tok, blm._search, prompt, c["boundary"])
+    ref = reference_covers(tok, blm._search, prompt, c.boundary)
     base = score_sequence(lm, ctx)
     ref_lp = float(np.logaddexp.reduce([score_sequence(lm, ctx + list(cv)) - base for cv in ref]))
     ours = blm.prefix_logprob(prompt, context=ctx)
@@ -207,8 +207,8 @@ def test_valid_among_matches_the_unlocalized_reference(name: str) -> None:
                    *random_cuts(5, seed=sum(name.encode()))]:
         y = tok.implicit_prefix + prompt
         c = search.covers(y, validate=False)
-        tail, at_start = y[c["boundary"]:], c["boundary"] == 0
-        for ids in c["exact"]:
+        tail, at_start = y[c.boundary:], c.boundary == 0
+        for ids in c.exact:
             reference = search.valid_next(tail, ids, at_start)
             for _ in range(2):
                 np.testing.assert_array_equal(

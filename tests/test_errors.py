@@ -296,7 +296,7 @@ def test_non_utf8_bytes_where_text_is_needed_are_invalid_input() -> None:
     # bytes no token can spell have no covers: an error, not a guess
     search = toktool.CoverSearch(tiny())
     covers = search.covers(b"\x80\x80")
-    assert covers["groups"] == [] and covers["exact"] == []
+    assert covers.groups == [] and covers.exact == []
 
 
 @pytest.mark.parametrize("pattern", [{"String": "a"}, {"Regex": "a"}])

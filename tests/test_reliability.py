@@ -94,7 +94,7 @@ def test_cover_search_from_8_threads_equals_serial(tok: toktool.Tokenizer) -> No
 
     def work(i: int) -> object:
         c = search.covers(prefixes[i])
-        return c, search.valid_next(prefixes[i][c["boundary"]:], [], c["boundary"] == 0).tolist()
+        return c, search.valid_next(prefixes[i][c.boundary:], [], c.boundary == 0).tolist()
 
     serial = [work(i) for i in range(len(prefixes))]
     assert in_threads(work, len(prefixes)) == serial

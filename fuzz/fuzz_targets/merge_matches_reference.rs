@@ -1,9 +1,9 @@
-//! Dynamic merging (`merge::merge_batch`) equals the recount-every-round reference loop.
+//! Dynamic merging (`merge::merge_units`) equals the recount-every-round reference loop.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use toktool_core::merge::{
-    apply_merges, merge_batch, merge_batch_reference, MergeOptions, NO_UNIT,
+    apply_unit_merges, merge_units, merge_units_reference, MergeOptions, NO_UNIT,
 };
 
 /// Ids of the batch are below this; merges create ids from here on.
@@ -38,15 +38,15 @@ fuzz_target!(|data: &[u8]| {
             seq_units.push(unit);
         }
     }
-    let fast = merge_batch(&ids, &units, FIRST_NEW_ID, options).expect("a valid batch");
-    let slow = merge_batch_reference(&ids, &units, FIRST_NEW_ID, options);
+    let fast = merge_units(&ids, &units, FIRST_NEW_ID, options).expect("a valid batch");
+    let slow = merge_units_reference(&ids, &units, FIRST_NEW_ID, options);
     assert_eq!(fast, slow, "batch {ids:?} units {units:?} {options:?}");
     // Replaying the learned merges on the same batch gives the same result.
     let pairs: Vec<(u32, u32)> = fast.merges.iter().map(|m| (m.left, m.right)).collect();
-    let replayed = apply_merges(&ids, &units, &pairs, FIRST_NEW_ID).expect("its own merges");
+    let replayed = apply_unit_merges(&ids, &units, &pairs, FIRST_NEW_ID).expect("its own merges");
     assert_eq!(
         replayed.ids, fast.ids,
-        "apply_merges of the batch's own merges"
+        "apply_unit_merges of the batch's own merges"
     );
     assert_eq!(replayed.starts, fast.starts);
 });

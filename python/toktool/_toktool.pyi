@@ -17,9 +17,17 @@ __all__ = [
     "TokenHealer",
     "Tokenizer",
     "__version__",
+    "BOUNDARIES",
+    "CoverGroup",
+    "Covers",
+    "Decomposition",
+    "Healed",
+    "MergedBatch",
+    "SampledTokenizer",
+    "TokenizedMerge",
     "_panic_for_tests",
-    "_time_merge_units",
     "apply_merges",
+    "check_boundary",
     "digit_pattern",
     "merge_batch",
     "merge_batches",
@@ -82,7 +90,7 @@ class CoverSearch:
     """Finds the covers of a byte string (see ``toktool.bytes``)."""
 
     def __new__(cls, tokenizer: Tokenizer) -> CoverSearch: ...
-    def covers(self, y: bytes, validate: bool = True) -> dict[str, Any]: ...
+    def covers(self, y: bytes, validate: bool = True) -> Covers: ...
     def valid_next(
         self, tail: bytes, prefix: Sequence[int], at_start: bool
     ) -> npt.NDArray[np.bool_]: ...
@@ -100,7 +108,7 @@ class TokenHealer:
     """Token healing for one tokenizer: the back-off rule and a prefix index over its token bytes."""
 
     def __new__(cls, tokenizer: Tokenizer, max_backoff: int | None = None) -> TokenHealer: ...
-    def heal(self, prompt: bytes) -> tuple[list[int], list[int], bytes, list[int]]: ...
+    def heal(self, prompt: bytes) -> Healed: ...
     def encode_bytes(self, prompt: bytes) -> list[int]: ...
     def allowed(self, constraint: bytes) -> npt.NDArray[np.bool_]: ...
     def allowed_ids(self, constraint: bytes) -> npt.NDArray[np.uint32]: ...
@@ -128,53 +136,160 @@ MAX_GROUP: int
 def digit_pattern(mode: str, group: int, other: str) -> str: ...
 def parse_digit_pattern(pattern: str) -> tuple[str, int, str] | None: ...
 
-# Dynamic batch merging (wrapped by toktool.merge; raw dicts with keys ids, merges, new_tokens,
-# starts, units, byte_starts (packed little-endian u32), n_units, n_words, n_bytes, recovery).
+# Result classes: frozen, one per core result type. Ragged data (one sequence per text, token
+# or piece) comes as one flat array plus ``lengths``.
+_U32Array = npt.NDArray[np.uint32]
+
+@final
+class CoverGroup:
+    """One family of straddling covers: ``head + prefix + [t]`` for each ``t`` in ``last``."""
+
+    @property
+    def prefix(self) -> list[int]: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def last(self) -> _U32Array: ...
+
+@final
+class Covers:
+    """All covers of a byte string ``y``."""
+
+    @property
+    def head(self) -> list[int]: ...
+    @property
+    def boundary(self) -> int: ...
+    @property
+    def groups(self) -> list[CoverGroup]: ...
+    @property
+    def exact(self) -> list[list[int]]: ...
+    @property
+    def canonical(self) -> list[int] | None: ...
+
+@final
+class Healed:
+    """A healed prompt: ``prompt_ids == ids + removed``; ``constraint`` comes first."""
+
+    @property
+    def ids(self) -> list[int]: ...
+    @property
+    def removed(self) -> list[int]: ...
+    @property
+    def constraint(self) -> bytes: ...
+    @property
+    def prompt_ids(self) -> list[int]: ...
+
+@final
+class MergedBatch:
+    """The bare merger's result: per-token arrays hold the sequences end to end."""
+
+    @property
+    def ids(self) -> _U32Array: ...
+    @property
+    def lengths(self) -> _U32Array: ...
+    @property
+    def starts(self) -> _U32Array: ...
+    @property
+    def merges(self) -> npt.NDArray[np.uint32]: ...  # (merges, 3): left, right, count
+    @property
+    def first_new_id(self) -> int: ...
+
+@final
+class TokenizedMerge:
+    """A merged tokenized batch: per-token arrays end to end, per-sequence arrays one each."""
+
+    @property
+    def ids(self) -> _U32Array: ...
+    @property
+    def lengths(self) -> _U32Array: ...
+    @property
+    def starts(self) -> _U32Array: ...
+    @property
+    def units(self) -> _U32Array: ...
+    @property
+    def byte_starts(self) -> _U32Array: ...
+    @property
+    def merges(self) -> npt.NDArray[np.uint32]: ...  # (merges, 3): left, right, count
+    @property
+    def new_tokens(self) -> _U32Array: ...
+    @property
+    def new_token_lengths(self) -> _U32Array: ...
+    @property
+    def n_units(self) -> _U32Array: ...
+    @property
+    def n_words(self) -> _U32Array: ...
+    @property
+    def n_bytes(self) -> npt.NDArray[np.uint64]: ...
+    @property
+    def recovery(self) -> list[str]: ...
+    @property
+    def first_new_id(self) -> int: ...
+
+@final
+class Decomposition:
+    """Pieces spelled in a tokenizer's ids: ``lengths[i]`` ids each, end to end."""
+
+    @property
+    def ids(self) -> _U32Array: ...
+    @property
+    def lengths(self) -> _U32Array: ...
+    @property
+    def truncated(self) -> int: ...
+    @property
+    def unspellable(self) -> int: ...
+
+@final
+class SampledTokenizer:
+    """A sampled UnigramLM tokenizer and its segmentation of the batch."""
+
+    @property
+    def vocab(self) -> list[bytes]: ...
+    @property
+    def scores(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def ids(self) -> _U32Array: ...
+    @property
+    def lengths(self) -> _U32Array: ...
+
+_IdBatch = Iterable[Sequence[int]] | npt.NDArray[np.integer[Any]]
+_UnitBatch = Sequence[Sequence[int | None]] | npt.NDArray[np.integer[Any]]
+
+# Dynamic batch merging (wrapped by toktool.merge); the names are the core's.
+BOUNDARIES: tuple[str, ...]
+def check_boundary(boundary: str) -> None: ...
 def merge_batch(
     tokenizer: Tokenizer,
-    batch: Iterable[Sequence[int]],
+    batch: _IdBatch,
     max_merges: int | None = None,
     boundary: str = "pretoken",
     min_count: int = 1,
-    word_ids: Sequence[Sequence[int | None]] | None = None,
-) -> dict[str, Any]: ...
+    word_ids: _UnitBatch | None = None,
+) -> TokenizedMerge: ...
 def apply_merges(
     tokenizer: Tokenizer,
-    batch: Iterable[Sequence[int]],
+    batch: _IdBatch,
     merges: Sequence[tuple[int, int]],
     boundary: str = "pretoken",
-    word_ids: Sequence[Sequence[int | None]] | None = None,
-) -> dict[str, Any]: ...
+    word_ids: _UnitBatch | None = None,
+) -> TokenizedMerge: ...
 def merge_batches(
     tokenizer: Tokenizer,
-    batches: Iterable[Iterable[Sequence[int]]],
+    batches: Iterable[_IdBatch],
     max_merges: int | None = None,
     boundary: str = "pretoken",
     min_count: int = 1,
-) -> list[dict[str, Any]]: ...
+) -> list[TokenizedMerge]: ...
 def merge_units(
-    batch: Iterable[Sequence[int]],
-    units: Sequence[Sequence[int | None]],
+    batch: _IdBatch,
+    units: _UnitBatch,
     first_new_id: int,
     max_merges: int | None = None,
     min_count: int = 1,
-) -> tuple[list[list[int]], list[list[int]], list[tuple[int, int, int]]]: ...
-def _time_merge_units(
-    batch: Iterable[Sequence[int]],
-    units: Sequence[Sequence[int | None]],
-    first_new_id: int,
-    max_merges: int | None = None,
-    repeats: int = 10,
-) -> float: ...
+) -> MergedBatch: ...
 
-# ZeTT data functions (wrapped by toktool.zett.decompose and toktool.zett.sampler): ids and
-# lengths come as packed little-endian u32, scores as packed little-endian f64.
-def zett_decompose(
-    tokenizer: Tokenizer, pieces: Iterable[bytes], max_len: int
-) -> tuple[bytes, bytes, int, int]: ...
-def zett_decompose_vocab(
-    new: Tokenizer, original: Tokenizer, max_len: int
-) -> tuple[bytes, bytes, int, int]: ...
+# ZeTT data functions (wrapped by toktool.zett.decompose and toktool.zett.sampler).
+def zett_decompose(tokenizer: Tokenizer, pieces: Iterable[bytes], max_len: int) -> Decomposition: ...
+def zett_decompose_vocab(new: Tokenizer, original: Tokenizer, max_len: int) -> Decomposition: ...
 def zett_sample_unigram(
     tokenizer: Tokenizer,
     texts: Iterable[str],
@@ -183,4 +298,4 @@ def zett_sample_unigram(
     noise: float,
     min_count: int,
     seed: int,
-) -> tuple[list[bytes], bytes, bytes, bytes]: ...
+) -> SampledTokenizer: ...

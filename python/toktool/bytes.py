@@ -39,7 +39,7 @@ from typing import Literal
 
 import numpy as np
 
-from toktool._toktool import CoverSearch, Tokenizer
+from toktool._toktool import Covers, CoverSearch, Tokenizer
 from toktool.errors import InvalidInputError
 from toktool.lm import TokenLM, check_logprobs
 
@@ -213,24 +213,25 @@ class ByteLM:
             )
         return ids
 
-    def _covers(self, y: bytes) -> dict:
+    def _covers(self, y: bytes) -> Covers:
         t0 = time.perf_counter()
         c = self._search.covers(y, validate=False)
         self.seconds["bookkeeping"] += time.perf_counter() - t0
         return c
 
     def _analyze(self, y: bytes, context: list[int] | None = None,
-                 cache: _RowCache | None = None, c: dict | None = None) -> _Analysis:
+                 cache: _RowCache | None = None,
+                 c: Covers | None = None) -> _Analysis:
         if c is None:
             c = self._covers(y)
         # The settled context goes before the byte prompt's own head: the covers are those of y
         # as a text of its own, every model call sees the context first.
-        head: list[int] = list(context or []) + list(c["head"])
-        tail = y[c["boundary"]:]
+        head: list[int] = list(context or []) + c.head
+        tail = y[c.boundary:]
         prefixes: dict[tuple[int, ...], None] = {}
-        for prefix, _, _ in c["groups"]:
-            prefixes[tuple(prefix)] = None
-        for ids in c["exact"]:
+        for g in c.groups:
+            prefixes[tuple(g.prefix)] = None
+        for ids in c.exact:
             prefixes[tuple(ids)] = None
         # Every context whose next-token row we need: each prefix of each cover's tail ids.
         needed: dict[tuple[int, ...], None] = {}
@@ -243,18 +244,18 @@ class ByteLM:
         def rel_logprob(p: tuple[int, ...]) -> float:
             return float(sum(rows[p[:i]][p[i]] for i in range(len(p))))
 
-        at_start = c["boundary"] == 0
+        at_start = c.boundary == 0
         groups = []
-        for prefix, start, last in c["groups"]:
-            p = tuple(prefix)
-            cand = self._keep_valid(tail[:start], list(p), at_start, rows[p],
-                                    np.asarray(last, dtype=np.int64))
-            groups.append((list(p), rel_logprob(p), rows[p], cand, len(tail) - start))
-        exact = [(list(ids), rel_logprob(tuple(ids)), rows[tuple(ids)]) for ids in c["exact"]]
+        for g in c.groups:
+            p = tuple(g.prefix)
+            cand = self._keep_valid(tail[:g.start], g.prefix, at_start, rows[p],
+                                    g.last.astype(np.int64))
+            groups.append((g.prefix, rel_logprob(p), rows[p], cand, len(tail) - g.start))
+        exact = [(list(ids), rel_logprob(tuple(ids)), rows[tuple(ids)]) for ids in c.exact]
         return _Analysis(
-            y=y, head=head, head_logprob=0.0, tail=tail, at_start=c["boundary"] == 0,
+            y=y, head=head, head_logprob=0.0, tail=tail, at_start=c.boundary == 0,
             groups=groups, exact=exact,
-            canonical=None if c["canonical"] is None else list(c["canonical"]),
+            canonical=c.canonical,
         )
 
     def _keep_valid(self, tail: bytes, prefix: list[int], at_start: bool, row: np.ndarray,
@@ -348,9 +349,9 @@ class ByteLM:
         the full distribution decides, as ``_next_byte`` does.
         """
         c = self._covers(y)
-        head: list[int] = list(context) + list(c["head"])
-        tail = y[c["boundary"]:]
-        at_start = c["boundary"] == 0
+        head: list[int] = list(context) + c.head
+        tail = y[c.boundary:]
+        at_start = c.boundary == 0
 
         def row_of(p: tuple[int, ...]) -> np.ndarray | None:
             return cache.get(tuple(head) + p)
@@ -369,23 +370,23 @@ class ByteLM:
         bounds: dict[tuple[int, ...], float] = {}  # bounding prefix Q -> log P(Q | head)
         lo_terms: list[float] = []  # terms of P(y | head) known exactly (a lower bound of it)
         fetched_exact: list[tuple[list[int], float, np.ndarray]] = []
-        for prefix, start, last in c["groups"]:
-            p = tuple(prefix)
+        for g in c.groups:
+            p = tuple(g.prefix)
             k, lp = known(p)
             row = row_of(p) if k == len(p) else None
             if row is None:
                 bounds[p[:k]] = lp
                 continue
-            cand = self._keep_valid(tail[:start], list(p), at_start, row,
-                                    np.asarray(last, dtype=np.int64))
+            cand = self._keep_valid(tail[:g.start], g.prefix, at_start, row,
+                                    g.last.astype(np.int64))
             if cand.size == 0:
                 continue
             scores = lp + row[cand]
             lo_terms.append(_lse(scores))
-            nxt = self._bytes[cand, len(tail) - start]
+            nxt = self._bytes[cand, len(tail) - g.start]
             for b in np.unique(nxt):
                 terms[int(b)].append(_lse(scores[nxt == b]))
-        for ids in c["exact"]:
+        for ids in c.exact:
             p = tuple(ids)
             k, lp = known(p)
             if k < len(p):
@@ -406,7 +407,7 @@ class ByteLM:
         if log_lo > -math.inf:
             a = _Analysis(y=y, head=head, head_logprob=0.0, tail=tail, at_start=at_start,
                           groups=[], exact=[], canonical=None)
-            canonical = None if c["canonical"] is None else list(c["canonical"])
+            canonical = c.canonical
             for ids, lp, row in fetched_exact:
                 budget = 0.0
                 if self.negligible > 0:

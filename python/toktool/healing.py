@@ -111,8 +111,9 @@ class TokenHealer:
                 f"context id {bad[0]} is outside the tokenizer's vocabulary "
                 f"(size {self.vocab_size})"
             )
-        ids, removed, constraint, prompt_ids = self._core.heal(_as_bytes(prompt))
-        return HealedPrompt(ctx + list(ids), constraint, list(removed), ctx + list(prompt_ids))
+        healed = self._core.heal(_as_bytes(prompt))
+        return HealedPrompt(ctx + healed.ids, healed.constraint, healed.removed,
+                            ctx + healed.prompt_ids)
 
     def allowed(self, prefix: BytesLike) -> np.ndarray:
         """Vocabulary mask (``bool``, ``vocab_size``) of the tokens allowed under the constraint

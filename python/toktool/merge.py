@@ -64,8 +64,8 @@ __all__ = [
     "token_windows",
 ]
 
-#: The units merges may not cross.
-BOUNDARIES: tuple[str, ...] = ("pretoken", "word", "sentence")
+#: The units merges may not cross (the names the core accepts).
+BOUNDARIES: tuple[str, ...] = _toktool.BOUNDARIES
 
 
 def _fraction(done: int, possible: int) -> float:
@@ -119,8 +119,8 @@ class MergeResult:
       ``"whitespace"`` or ``"given"``; see ``rust/toktool-core/src/boundary.rs``).
     - ``n_bytes[s]``: ``len(tokenizer.decode_bytes(original sequence s))``.
 
-    Everything but ``ids`` is built on first access from packed arrays, so a caller pays only
-    for what it reads (``n_merges`` counts merges without building ``merges``).
+    Everything but ``ids`` is built on first access from the extension's arrays, so a caller
+    pays only for what it reads (``n_merges`` counts merges without building ``merges``).
     """
 
     ids: list[list[int]]
@@ -130,34 +130,38 @@ class MergeResult:
     recovery: list[str]
     n_bytes: list[int]
     original_lengths: list[int]
-    _merges: bytes = field(repr=False)
-    _new_tokens: bytes = field(repr=False)
-    _new_token_lengths: bytes = field(repr=False)
-    _starts: bytes = field(repr=False)
-    _units: bytes = field(repr=False)
-    _byte_starts: bytes = field(repr=False)
+    _raw: _toktool.TokenizedMerge = field(repr=False, compare=False)
 
-    def _per_sequence(self, packed: bytes) -> list[np.ndarray]:
-        flat = np.frombuffer(packed, dtype="<u4")
-        bounds = np.cumsum([0] + [len(s) for s in self.ids])
+    def __eq__(self, other: object) -> bool:
+        """Equal when every field a caller can read is equal."""
+        if not isinstance(other, MergeResult):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def _values(self) -> tuple[object, ...]:
+        return (self.ids, self.reduction, self.vocab_size, self.boundary, self.recovery,
+                self.n_bytes, self.original_lengths, self.merges, self.new_tokens,
+                self.word_ids, self.spans, self.offsets)
+
+    def _per_sequence(self, flat: np.ndarray) -> list[np.ndarray]:
+        bounds = np.concatenate([[0], np.cumsum(self._raw.lengths, dtype=np.int64)])
         return [flat[bounds[i] : bounds[i + 1]] for i in range(len(self.ids))]
 
     @property
     def n_merges(self) -> int:
         """``len(merges)``, without building the list."""
-        return len(self._merges) // 12
+        return len(self._raw.merges)
 
     @functools.cached_property
     def merges(self) -> list[tuple[int, int, int]]:
-        flat = np.frombuffer(self._merges, dtype="<u4").tolist()
-        return list(zip(flat[0::3], flat[1::3], flat[2::3]))
+        return [(a, b, c) for a, b, c in self._raw.merges.tolist()]
 
     @functools.cached_property
     def new_tokens(self) -> list[tuple[int, ...]]:
-        flat = np.frombuffer(self._new_tokens, dtype="<u4").tolist()
+        flat = self._raw.new_tokens.tolist()
         out: list[tuple[int, ...]] = []
         pos = 0
-        for n in np.frombuffer(self._new_token_lengths, dtype="<u4").tolist():
+        for n in self._raw.new_token_lengths.tolist():
             out.append(tuple(flat[pos : pos + n]))
             pos += n
         return out
@@ -165,12 +169,12 @@ class MergeResult:
     @functools.cached_property
     def word_ids(self) -> list[list[Optional[int]]]:
         return [[None if u == _NO_UNIT else u for u in seq.tolist()]
-                for seq in self._per_sequence(self._units)]
+                for seq in self._per_sequence(self._raw.units)]
 
     @functools.cached_property
     def spans(self) -> list[list[tuple[int, int]]]:
         out = []
-        for seq, n in zip(self._per_sequence(self._starts), self.original_lengths):
+        for seq, n in zip(self._per_sequence(self._raw.starts), self.original_lengths):
             starts = seq.tolist()
             out.append(list(zip(starts, starts[1:] + [n])))
         return out
@@ -178,7 +182,7 @@ class MergeResult:
     @functools.cached_property
     def offsets(self) -> list[list[tuple[int, int]]]:
         out = []
-        for seq, n in zip(self._per_sequence(self._byte_starts), self.n_bytes):
+        for seq, n in zip(self._per_sequence(self._raw.byte_starts), self.n_bytes):
             starts = seq.tolist()
             out.append(list(zip(starts, starts[1:] + [n])))
         return out
@@ -205,35 +209,36 @@ class MergeResult:
 _NO_UNIT = 2**32 - 1
 
 
-def _result(raw: dict[str, Any], lengths: list[int], vocab_size: int, boundary: str) -> MergeResult:
+def _split(flat: np.ndarray, lengths: np.ndarray) -> list[list[int]]:
+    """Ragged data from the extension (sequences end to end) as one list per sequence."""
+    values = flat.tolist()
+    out = []
+    pos = 0
+    for n in lengths.tolist():
+        out.append(values[pos : pos + n])
+        pos += n
+    return out
+
+
+def _result(raw: _toktool.TokenizedMerge, lengths: list[int], vocab_size: int,
+            boundary: str) -> MergeResult:
+    ids = _split(raw.ids, raw.lengths)
     reduction = Reduction(
         tokens_before=sum(lengths),
-        tokens_after=sum(len(s) for s in raw["ids"]),
-        units=sum(raw["n_units"]),
-        words=sum(raw["n_words"]),
+        tokens_after=int(raw.lengths.sum()),
+        units=int(raw.n_units.sum()),
+        words=int(raw.n_words.sum()),
     )
     return MergeResult(
-        ids=raw["ids"],
+        ids=ids,
         reduction=reduction,
         vocab_size=vocab_size,
         boundary=boundary,
-        recovery=raw["recovery"],
-        n_bytes=raw["n_bytes"],
+        recovery=list(raw.recovery),
+        n_bytes=raw.n_bytes.tolist(),
         original_lengths=lengths,
-        _merges=raw["merges"],
-        _new_tokens=raw["new_tokens"],
-        _new_token_lengths=raw["new_token_lengths"],
-        _starts=raw["starts"],
-        _units=raw["units"],
-        _byte_starts=raw["byte_starts"],
+        _raw=raw,
     )
-
-
-def _check_boundary(boundary: str) -> None:
-    if boundary not in BOUNDARIES:
-        raise InvalidInputError(
-            f"unknown boundary {boundary!r} (expected one of {', '.join(BOUNDARIES)})"
-        )
 
 
 def merge_batch(
@@ -254,7 +259,6 @@ def merge_batch(
     tokenizer: tokens merge only with neighbours of the same word id. The Rust core runs with
     the GIL released; see :func:`merge_batches` for many batches in parallel.
     """
-    _check_boundary(boundary)
     raw = _toktool.merge_batch(tokenizer, batch_ids, max_merges, boundary, min_count, word_ids)
     lengths = [len(s) for s in batch_ids]
     kind = "given" if word_ids is not None else boundary
@@ -270,7 +274,6 @@ def merge_batches(
     min_count: int = 1,
 ) -> list[MergeResult]:
     """:func:`merge_batch` on independent batches (each learns its own merges), in parallel."""
-    _check_boundary(boundary)
     raws = _toktool.merge_batches(tokenizer, batches, max_merges, boundary, min_count)
     return [
         _result(raw, [len(s) for s in batch], tokenizer.vocab_size, boundary)
@@ -294,7 +297,6 @@ def apply_merges(
     batch's own merges to it gives its merged ids back. Only ``(left, right)`` of each merge is
     read.
     """
-    _check_boundary(boundary)
     pairs = [(int(m[0]), int(m[1])) for m in merges]
     raw = _toktool.apply_merges(tokenizer, batch_ids, pairs, boundary, word_ids)
     kind = "given" if word_ids is not None else boundary
@@ -313,7 +315,9 @@ def merge_units(
     (``None``/negative: never merged); merge ``k`` makes id ``first_new_id + k``. Returns
     ``(ids, starts, merges)`` where ``starts[s][j]`` is the original position where merged
     token ``j`` begins and ``merges[k] = (left, right, count)``."""
-    return _toktool.merge_units(batch_ids, units, first_new_id, max_merges, min_count)
+    raw = _toktool.merge_units(batch_ids, units, first_new_id, max_merges, min_count)
+    merges = [(a, b, c) for a, b, c in raw.merges.tolist()]
+    return _split(raw.ids, raw.lengths), _split(raw.starts, raw.lengths), merges
 
 
 def token_windows(ids: Sequence[int], length: int, count: int) -> list[list[int]]:
@@ -474,7 +478,7 @@ class DynamicTokenizer:
         pad_id: int = 0,
         max_length: Optional[int] = None,
     ):
-        _check_boundary(boundary)
+        _toktool.check_boundary(boundary)
         self.tokenizer = tokenizer
         self.embedder = embedder
         self.max_merges = max_merges

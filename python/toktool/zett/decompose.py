@@ -46,15 +46,14 @@ class Decomposition:
     unspellable: int = 0
 
 
-def _padded(
-    flat: bytes, lengths: bytes, truncated: int, unspellable: int, max_len: int
-) -> Decomposition:
-    ids = np.frombuffer(flat, dtype="<u4").astype(np.int64)
-    lens = np.frombuffer(lengths, dtype="<u4").astype(np.int64)
+def _padded(raw: _toktool.Decomposition, max_len: int) -> Decomposition:
+    ids = raw.ids.astype(np.int64)
+    lens = raw.lengths.astype(np.int64)
     out = np.full((len(lens), max_len), -1, dtype=np.int64)
     # Row-major boolean assignment fills each row's first lengths[i] slots in order.
     out[np.arange(max_len)[None, :] < lens[:, None]] = ids
-    return Decomposition(ids=out, lengths=lens, truncated=truncated, unspellable=unspellable)
+    return Decomposition(ids=out, lengths=lens, truncated=raw.truncated,
+                         unspellable=raw.unspellable)
 
 
 def decompose(tokenizer: Tokenizer, pieces: Sequence[bytes], max_len: int = 8) -> Decomposition:
@@ -64,7 +63,7 @@ def decompose(tokenizer: Tokenizer, pieces: Sequence[bytes], max_len: int = 8) -
     piece ``tokenizer`` cannot spell exactly (a byte missing from a byte-level vocabulary, or one
     needing byte fallback in a model without it); ``TypeError`` for a piece that is not bytes.
     """
-    return _padded(*_toktool.zett_decompose(tokenizer, pieces, max_len), max_len)
+    return _padded(_toktool.zett_decompose(tokenizer, pieces, max_len), max_len)
 
 
 def decompose_vocab(new: Tokenizer, original: Tokenizer, max_len: int = 8) -> Decomposition:
@@ -76,4 +75,4 @@ def decompose_vocab(new: Tokenizer, original: Tokenizer, max_len: int = 8) -> De
     bytes (``0xC0 0xC1 0xF1 0xF2 0xF5..0xFF``, which never or hardly occur in UTF-8, and six
     control chars) that cl100k and o200k have as tokens.
     """
-    return _padded(*_toktool.zett_decompose_vocab(new, original, max_len), max_len)
+    return _padded(_toktool.zett_decompose_vocab(new, original, max_len), max_len)

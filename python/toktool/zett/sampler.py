@@ -59,14 +59,9 @@ def sample_tokenizer(
     ``max_token_bytes < 1``, a negative or non-finite ``noise``, or a negative ``min_count`` or
     ``seed``.
     """
-    vocab, scores, flat, lengths = _toktool.zett_sample_unigram(
+    raw = _toktool.zett_sample_unigram(
         tokenizer, texts, vocab_size, max_token_bytes, float(noise), min_count, seed
     )
-    ids = np.frombuffer(flat, dtype="<u4").astype(np.int64)
-    ends = np.cumsum(np.frombuffer(lengths, dtype="<u4").astype(np.int64))
-    per_text = np.split(ids, ends[:-1]) if len(ends) else []
-    return SampledTokenizer(
-        vocab=vocab,
-        scores=np.frombuffer(scores, dtype="<f8").astype(np.float64),
-        ids=per_text,
-    )
+    ends = np.cumsum(raw.lengths.astype(np.int64))
+    per_text = np.split(raw.ids.astype(np.int64), ends[:-1]) if len(ends) else []
+    return SampledTokenizer(vocab=raw.vocab, scores=raw.scores, ids=per_text)

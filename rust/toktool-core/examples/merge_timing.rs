@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use toktool_core::boundary::{batch_units, Boundary};
-use toktool_core::merge::{merge_batch, MergeOptions};
+use toktool_core::merge::{merge_units, MergeOptions};
 use toktool_core::Tokenizer;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut merges = 0;
         for _ in 0..50 {
             let t0 = Instant::now();
-            let merged = merge_batch(&batch, &units, first_new_id, options)?;
+            let merged = merge_units(&batch, &units, first_new_id, options)?;
             best = best.min(t0.elapsed().as_secs_f64());
             merges = merged.merges.len();
         }

@@ -38,7 +38,7 @@ use std::str::FromStr;
 use rustc_hash::FxHashSet;
 
 use crate::error::{Error, Result};
-use crate::merge::{apply_merges, merge_batch, MergeOptions, MergedBatch, NO_UNIT};
+use crate::merge::{apply_unit_merges, merge_units, MergeOptions, MergedBatch, NO_UNIT};
 use crate::parallel::maybe_par_map;
 use crate::tokenizer::Tokenizer;
 
@@ -51,18 +51,35 @@ pub enum Boundary {
     Sentence,
 }
 
+impl Boundary {
+    /// Every boundary, in the order the names are listed to users.
+    pub const ALL: [Boundary; 3] = [Boundary::Pretoken, Boundary::Word, Boundary::Sentence];
+
+    /// The name users write (`"pretoken"`, `"word"`, `"sentence"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Boundary::Pretoken => "pretoken",
+            Boundary::Word => "word",
+            Boundary::Sentence => "sentence",
+        }
+    }
+}
+
 impl FromStr for Boundary {
     type Err = Error;
 
+    /// The boundary named `s`, exactly as [`Boundary::name`] spells it.
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "pretoken" | "pretokens" => Ok(Boundary::Pretoken),
-            "word" | "words" => Ok(Boundary::Word),
-            "sentence" | "sentences" => Ok(Boundary::Sentence),
-            other => Err(Error::InvalidInput(format!(
-                "unknown boundary {other:?} (expected 'pretoken', 'word' or 'sentence')"
-            ))),
-        }
+        Boundary::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Boundary::ALL.iter().map(|b| b.name()).collect();
+                Error::InvalidInput(format!(
+                    "unknown boundary '{s}' (expected one of {})",
+                    names.join(", ")
+                ))
+            })
     }
 }
 
@@ -436,6 +453,15 @@ impl TokenizedMerge {
             .collect()
     }
 
+    /// Byte offset of each merged token of sequence `s` in `decode_bytes` of that sequence.
+    pub fn merged_byte_starts(&self, s: usize) -> Vec<u32> {
+        let seq = &self.units[s];
+        self.merged.starts[s]
+            .iter()
+            .map(|&i| seq.byte_starts[i as usize])
+            .collect()
+    }
+
     /// Byte span of each merged token of sequence `s` in `decode_bytes` of that sequence.
     pub fn merged_offsets(&self, s: usize) -> Vec<(u32, u32)> {
         let seq = &self.units[s];
@@ -489,7 +515,7 @@ fn first_new_id(tok: &Tokenizer) -> Result<u32> {
 
 /// Find the units of every sequence (or take `word_ids`), then learn and apply the merges.
 /// New ids start at the tokenizer's `vocab_size`.
-pub fn merge_tokenized(
+pub fn merge_batch(
     tok: &Tokenizer,
     batch: &[Vec<u32>],
     word_ids: Option<&[Vec<Option<u32>>]>,
@@ -498,13 +524,13 @@ pub fn merge_tokenized(
 ) -> Result<TokenizedMerge> {
     let units = batch_units(tok, batch, word_ids, boundary)?;
     let unit_lists: Vec<&[u32]> = units.iter().map(|u| u.units.as_slice()).collect();
-    let merged = merge_batch(batch, &unit_lists, first_new_id(tok)?, options)?;
+    let merged = merge_units(batch, &unit_lists, first_new_id(tok)?, options)?;
     Ok(TokenizedMerge { merged, units })
 }
 
 /// Find the units of every sequence, then apply merges learned on another batch
-/// ([`crate::merge::apply_merges`]).
-pub fn apply_tokenized(
+/// ([`crate::merge::apply_unit_merges`]).
+pub fn apply_merges(
     tok: &Tokenizer,
     batch: &[Vec<u32>],
     word_ids: Option<&[Vec<Option<u32>>]>,
@@ -513,19 +539,19 @@ pub fn apply_tokenized(
 ) -> Result<TokenizedMerge> {
     let units = batch_units(tok, batch, word_ids, boundary)?;
     let unit_lists: Vec<&[u32]> = units.iter().map(|u| u.units.as_slice()).collect();
-    let merged = apply_merges(batch, &unit_lists, pairs, first_new_id(tok)?)?;
+    let merged = apply_unit_merges(batch, &unit_lists, pairs, first_new_id(tok)?)?;
     Ok(TokenizedMerge { merged, units })
 }
 
-/// [`merge_tokenized`] on independent batches, in parallel.
-pub fn merge_tokenized_batches(
+/// [`merge_batch`] on independent batches, in parallel.
+pub fn merge_batches(
     tok: &Tokenizer,
     batches: &[Vec<Vec<u32>>],
     boundary: Boundary,
     options: MergeOptions,
 ) -> Result<Vec<TokenizedMerge>> {
     maybe_par_map(batches, |batch| {
-        merge_tokenized(tok, batch, None, boundary, options)
+        merge_batch(tok, batch, None, boundary, options)
     })
     .into_iter()
     .collect()

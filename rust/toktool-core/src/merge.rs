@@ -139,7 +139,7 @@ impl MergedBatch {
 ///
 /// `units[s][i]` is the unit of token `i` of sequence `s`: adjacent tokens with equal units may
 /// merge; [`NO_UNIT`] tokens never do. Ids must be below `first_new_id`.
-pub fn merge_batch<S: AsRef<[u32]>, U: AsRef<[u32]>>(
+pub fn merge_units<S: AsRef<[u32]>, U: AsRef<[u32]>>(
     ids: &[S],
     units: &[U],
     first_new_id: u32,
@@ -155,7 +155,7 @@ pub fn merge_batch<S: AsRef<[u32]>, U: AsRef<[u32]>>(
 /// `pairs[k]` (left to right, inside units) into `first_new_id + k`. A merge whose pair does
 /// not occur is recorded with count 0, so that ids and `new_tokens` stay those of the batch
 /// the merges were learned on. Applying a batch's own merges to it gives its merged ids back.
-pub fn apply_merges<S: AsRef<[u32]>, U: AsRef<[u32]>>(
+pub fn apply_unit_merges<S: AsRef<[u32]>, U: AsRef<[u32]>>(
     ids: &[S],
     units: &[U],
     pairs: &[(u32, u32)],
@@ -226,19 +226,6 @@ fn check_batch<S: AsRef<[u32]>, U: AsRef<[u32]>>(
         )));
     }
     Ok(total)
-}
-
-/// Merge several independent batches, in parallel when parallelism is on.
-pub fn merge_batches<S: AsRef<[u32]> + Sync, U: AsRef<[u32]> + Sync>(
-    batches: &[(Vec<S>, Vec<U>)],
-    first_new_id: u32,
-    options: MergeOptions,
-) -> Result<Vec<MergedBatch>> {
-    crate::parallel::maybe_par_map(batches, |(ids, units)| {
-        merge_batch(ids, units, first_new_id, options)
-    })
-    .into_iter()
-    .collect()
 }
 
 fn pair_key(left: u32, right: u32) -> u64 {
@@ -517,7 +504,7 @@ impl Merger {
 
 /// The reference loop, as the paper's code runs it: recount every pair after every merge.
 /// O(merges × tokens); kept as the oracle for tests and as the baseline for benchmarks.
-pub fn merge_batch_reference(
+pub fn merge_units_reference(
     ids: &[Vec<u32>],
     units: &[Vec<u32>],
     first_new_id: u32,
@@ -611,7 +598,7 @@ mod tests {
             max_merges: max,
             min_count: 1,
         };
-        merge_batch(ids, units, 100, options).expect("valid input")
+        merge_units(ids, units, 100, options).expect("valid input")
     }
 
     #[test]
@@ -656,7 +643,7 @@ mod tests {
 
     #[test]
     fn rejects_ids_at_or_above_the_first_new_id() {
-        let err = merge_batch(&[vec![100u32]], &[vec![0u32]], 100, MergeOptions::default());
+        let err = merge_units(&[vec![100u32]], &[vec![0u32]], 100, MergeOptions::default());
         assert!(matches!(err, Err(Error::InvalidId { id: 100, .. })));
     }
 
@@ -666,14 +653,14 @@ mod tests {
         let units = vec![vec![0, 0, 0, 1, 1, 1, 1], vec![0, 0, 0, 0]];
         let learned = run(&ids, &units, usize::MAX);
         let pairs: Vec<(u32, u32)> = learned.merges.iter().map(|m| (m.left, m.right)).collect();
-        let applied = apply_merges(&ids, &units, &pairs, 100).expect("valid merges");
+        let applied = apply_unit_merges(&ids, &units, &pairs, 100).expect("valid merges");
         assert_eq!(applied, learned);
         // Elsewhere: absent pairs are skipped with count 0, ids stay aligned.
-        let other = apply_merges(&[vec![2u32, 3, 9]], &[vec![0u32, 0, 0]], &pairs, 100)
+        let other = apply_unit_merges(&[vec![2u32, 3, 9]], &[vec![0u32, 0, 0]], &pairs, 100)
             .expect("valid merges");
         assert_eq!(other.merges.len(), pairs.len());
         assert_eq!(other.new_tokens(), learned.new_tokens());
-        let bad = apply_merges(&[vec![1u32]], &[vec![0u32]], &[(100, 1)], 100);
+        let bad = apply_unit_merges(&[vec![1u32]], &[vec![0u32]], &[(100, 1)], 100);
         assert!(bad.is_err());
     }
 
@@ -702,8 +689,8 @@ mod tests {
         #[test]
         fn equals_the_reference_loop((ids, units) in batch(), max in 0usize..60, min in 1u32..3) {
             let options = MergeOptions { max_merges: max, min_count: min };
-            let fast = merge_batch(&ids, &units, 100, options).expect("valid input");
-            let slow = merge_batch_reference(&ids, &units, 100, options);
+            let fast = merge_units(&ids, &units, 100, options).expect("valid input");
+            let slow = merge_units_reference(&ids, &units, 100, options);
             prop_assert_eq!(fast, slow);
         }
     }

@@ -2,14 +2,15 @@
 
 use std::sync::Arc;
 
-use numpy::{PyArray1, ToPyArray};
+use numpy::PyArray1;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
 use toktool_core::covers::CoverSearch;
 
+use crate::convert::{array, owned_ids};
+use crate::results::PyCovers;
 use crate::tokenizer::PyTokenizer;
-use crate::{detached, guarded, owned_ids};
+use crate::{detached, guarded};
 
 /// Finds the covers of a byte string (see `toktool.bytes`).
 #[pyclass(frozen, module = "toktool._toktool", name = "CoverSearch")]
@@ -28,62 +29,43 @@ impl PyCoverSearch {
         })
     }
 
-    /// Covers of `y` as a dict: head, boundary, groups [(prefix, start, last)] (`last` a uint32
-    /// array), exact, canonical.
+    /// Covers of `y` (`validate`: check the candidates' canonicity).
     #[pyo3(signature = (y, validate=true))]
-    fn covers<'py>(
-        &self,
-        py: Python<'py>,
-        y: Vec<u8>,
-        validate: bool,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    fn covers(&self, py: Python<'_>, y: Vec<u8>, validate: bool) -> PyResult<PyCovers> {
         let search = Arc::clone(&self.inner);
-        let c = detached(py, move || search.covers_with(&y, validate))?;
-        let d = PyDict::new(py);
-        d.set_item("head", c.head)?;
-        d.set_item("boundary", c.boundary)?;
-        // The last tokens as arrays: a group can hold thousands of candidates, and one Python
-        // int each would cost more than the search.
-        let groups = c
-            .groups
-            .into_iter()
-            .map(|g| (g.prefix, g.start, g.last.to_pyarray(py)))
-            .collect::<Vec<_>>();
-        d.set_item("groups", groups)?;
-        d.set_item("exact", c.exact)?;
-        d.set_item("canonical", c.canonical)?;
-        Ok(d)
+        let covers = detached(py, move || search.covers_with(&y, validate))?;
+        Ok(PyCovers::new(covers))
     }
 
     /// `mask[t]`: token `t` may follow the tail ids `prefix` whose bytes are `tail`.
-    fn valid_next<'py>(
+    fn valid_next(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         tail: Vec<u8>,
         prefix: &Bound<'_, PyAny>,
         at_start: bool,
-    ) -> PyResult<Bound<'py, PyArray1<bool>>> {
+    ) -> PyResult<Py<PyArray1<bool>>> {
         let prefix = owned_ids(py, prefix)?;
         let search = Arc::clone(&self.inner);
         let mask = detached(py, move || search.valid_next(&tail, &prefix, at_start))?;
-        Ok(mask.to_pyarray(py))
+        Ok(array(py, mask))
     }
 
     /// `valid[i]`: token `ids[i]` may follow the tail ids `prefix` whose bytes are `tail`.
-    fn valid_among<'py>(
+    fn valid_among(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         tail: Vec<u8>,
         prefix: &Bound<'_, PyAny>,
         at_start: bool,
         ids: &Bound<'_, PyAny>,
-    ) -> PyResult<Bound<'py, PyArray1<bool>>> {
+    ) -> PyResult<Py<PyArray1<bool>>> {
         let (prefix, ids) = (owned_ids(py, prefix)?, owned_ids(py, ids)?);
         let search = Arc::clone(&self.inner);
         let mask = detached(py, move || {
             search.valid_among(&tail, &prefix, at_start, &ids)
         })?;
-        Ok(mask.to_pyarray(py))
+        Ok(array(py, mask))
     }
 
     /// Ids of all tokens whose bytes start with `prefix`.

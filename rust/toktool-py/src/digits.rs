@@ -5,7 +5,8 @@ use pyo3::prelude::*;
 
 use toktool_core::digits::{DigitSplitter, Order, OtherNumeric};
 
-use crate::{guarded, invalid_input};
+use crate::convert::invalid_input;
+use crate::guarded;
 
 fn other_numeric(py: Python<'_>, other: &str) -> PyResult<OtherNumeric> {
     match other {

@@ -2,23 +2,22 @@
 
 use std::sync::Arc;
 
-use numpy::{IntoPyArray, PyArray1};
+use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use toktool_core::Healer;
 
+use crate::convert::{array, owned_id};
+use crate::results::PyHealed;
 use crate::tokenizer::PyTokenizer;
-use crate::{detached, guarded, owned_id};
+use crate::{detached, guarded};
 
 /// Token healing for one tokenizer: the back-off rule and a prefix index over its token bytes.
 #[pyclass(frozen, module = "toktool._toktool", name = "TokenHealer")]
 pub(crate) struct PyTokenHealer {
     inner: Arc<Healer>,
 }
-
-/// `(ids, removed, constraint, prompt_ids)`, as returned by `heal`.
-type HealedTuple<'py> = (Vec<u32>, Vec<u32>, Bound<'py, PyBytes>, Vec<u32>);
 
 #[pymethods]
 impl PyTokenHealer {
@@ -33,12 +32,11 @@ impl PyTokenHealer {
         })
     }
 
-    /// Heal `prompt`: `(ids, removed, constraint, prompt_ids)`.
-    fn heal<'py>(&self, py: Python<'py>, prompt: Vec<u8>) -> PyResult<HealedTuple<'py>> {
+    /// Heal `prompt`.
+    fn heal(&self, py: Python<'_>, prompt: Vec<u8>) -> PyResult<PyHealed> {
         let inner = Arc::clone(&self.inner);
         let healed = detached(py, move || inner.heal(&prompt))?;
-        let constraint = PyBytes::new(py, &healed.constraint);
-        Ok((healed.ids, healed.removed, constraint, healed.prompt_ids))
+        Ok(PyHealed::new(healed))
     }
 
     /// Naive ids of `prompt`: `encode` of its UTF-8 part plus single-byte tokens for a cut char.
@@ -48,36 +46,24 @@ impl PyTokenHealer {
     }
 
     /// Boolean mask over the vocabulary of the tokens allowed under `constraint`.
-    fn allowed<'py>(
-        &self,
-        py: Python<'py>,
-        constraint: Vec<u8>,
-    ) -> PyResult<Bound<'py, PyArray1<bool>>> {
+    fn allowed(&self, py: Python<'_>, constraint: Vec<u8>) -> PyResult<Py<PyArray1<bool>>> {
         let healer = Arc::clone(&self.inner);
         let mask = detached(py, move || Ok(healer.index().allowed_mask(&constraint)))?;
-        Ok(mask.into_pyarray(py))
+        Ok(array(py, mask))
     }
 
     /// The allowed ids, ascending.
-    fn allowed_ids<'py>(
-        &self,
-        py: Python<'py>,
-        constraint: Vec<u8>,
-    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
+    fn allowed_ids(&self, py: Python<'_>, constraint: Vec<u8>) -> PyResult<Py<PyArray1<u32>>> {
         let healer = Arc::clone(&self.inner);
         let ids = detached(py, move || Ok(healer.index().allowed_ids(&constraint)))?;
-        Ok(ids.into_pyarray(py))
+        Ok(array(py, ids))
     }
 
     /// The allowed ids as 32-bit words: bit `id % 32` of word `id // 32`.
-    fn allowed_bitmask<'py>(
-        &self,
-        py: Python<'py>,
-        constraint: Vec<u8>,
-    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
+    fn allowed_bitmask(&self, py: Python<'_>, constraint: Vec<u8>) -> PyResult<Py<PyArray1<u32>>> {
         let healer = Arc::clone(&self.inner);
         let words = detached(py, move || Ok(healer.index().allowed_bitmask(&constraint)))?;
-        Ok(words.into_pyarray(py))
+        Ok(array(py, words))
     }
 
     /// The rest of `constraint` after generating `token`; `None` if `token` is not allowed.
@@ -93,14 +79,10 @@ impl PyTokenHealer {
     }
 
     /// Ids of the tokens whose bytes start with `prefix`, in byte order (special tokens excluded).
-    fn extensions<'py>(
-        &self,
-        py: Python<'py>,
-        prefix: Vec<u8>,
-    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
+    fn extensions(&self, py: Python<'_>, prefix: Vec<u8>) -> PyResult<Py<PyArray1<u32>>> {
         let healer = Arc::clone(&self.inner);
         let ids = detached(py, move || Ok(healer.index().extensions(&prefix).to_vec()))?;
-        Ok(ids.into_pyarray(py))
+        Ok(array(py, ids))
     }
 
     /// Ids of the tokens whose bytes are a non-empty prefix of `text`, shortest first.

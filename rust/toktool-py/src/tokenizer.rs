@@ -10,7 +10,8 @@ use pyo3::IntoPyObjectExt;
 use toktool_core::gguf_tokenizer::GgufTokenizerInfo;
 use toktool_core::{Error, Tokenizer};
 
-use crate::{detached, guarded, owned_id, owned_ids, owned_text};
+use crate::convert::{owned_id, owned_ids, owned_text};
+use crate::{detached, guarded};
 
 /// A BPE tokenizer loaded from a Hugging Face `tokenizer.json`, giving HF-exact ids.
 #[pyclass(frozen, module = "toktool._toktool", name = "Tokenizer")]
