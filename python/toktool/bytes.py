@@ -42,6 +42,7 @@ import numpy as np
 from toktool._toktool import Covers, CoverSearch, Tokenizer
 from toktool.errors import InvalidInputError
 from toktool.lm import TokenLM, check_logprobs
+from toktool.sampling import StopArg, Stops, pick
 
 __all__ = ["ByteEnsemble", "ByteLM", "ByteState", "chat_context", "fim", "score_sequence"]
 
@@ -485,7 +486,7 @@ class ByteLM:
         temperature: float = 1.0,
         top_p: float = 1.0,
         seed: int | None = None,
-        stop: Sequence[bytes] | None = None,
+        stop: StopArg = None,
         method: Literal["auto", "bytes", "tokens"] = "auto",
         max_tokens: int | None = None,
         context: Sequence[int] | None = None,
@@ -502,7 +503,7 @@ class ByteLM:
         if max_bytes < 0:
             raise InvalidInputError("max_bytes must be >= 0")
         rng = np.random.default_rng(seed)
-        stops = [bytes(s) for s in (stop or []) if s]
+        stops = Stops(stop)
         exact_tokens = temperature == 1.0 and top_p == 1.0
         if method == "tokens" or (method == "auto" and exact_tokens):
             if not exact_tokens:
@@ -516,7 +517,7 @@ class ByteLM:
     # -- generation --------------------------------------------------------------------------
 
     def _sample_tokens(self, prefix: bytes, max_bytes: int, rng: np.random.Generator,
-                       stops: list[bytes], max_tokens: int | None, context: list[int]) -> bytes:
+                       stops: Stops, max_tokens: int | None, context: list[int]) -> bytes:
         y = self._internal(prefix)
         calls = lambda: getattr(self.lm, "forward_calls", 0)  # noqa: E731
         start_calls = calls()
@@ -544,10 +545,10 @@ class ByteLM:
         for _ in range(limit):
             if len(produced) - len(y) >= max_bytes:
                 break
-            if any(produced[len(y):].find(s) >= 0 for s in stops):
+            if stops.hit(produced[len(y):]):
                 break
             row = self._rows([tokens])[0]
-            t = int(rng.choice(row.size, p=_normalized(np.exp(row))))
+            t = pick(row, 1.0, rng)
             if t == self.eos_id:
                 break
             tokens.append(t)
@@ -555,48 +556,23 @@ class ByteLM:
             produced += self.tokenizer.token_bytes(t)
         self.last_sampling = {"setup_forwards": setup_calls, "tokens": sampled,
                               "token_forwards": calls() - start_calls - setup_calls}
-        out = produced[len(y):][:max_bytes]
-        for s in stops:
-            k = out.find(s)
-            if k >= 0:
-                out = out[: k + len(s)]
-        return out
+        return stops.cut(produced[len(y):][:max_bytes])
 
 
 def _step_bytes(state: ByteState, max_bytes: int, temperature: float, top_p: float,
-                rng: np.random.Generator, stops: list[bytes]) -> bytes:
+                rng: np.random.Generator, stops: Stops) -> bytes:
     """Byte-by-byte decoding from an incremental state (greedy when temperature is 0)."""
     out = bytearray()
     for _ in range(max_bytes):
-        b = state.greedy() if temperature == 0 else _pick(state.logprobs(), temperature, top_p,
-                                                          rng)
+        b = state.greedy() if temperature == 0 else pick(state.logprobs(), temperature, rng,
+                                                         top_p)
         if b == EOT:
             break
         state.push(bytes([b]))
         out.append(b)
-        if any(out.endswith(s) for s in stops):
+        if stops.hit_at_end(bytes(out)):
             break
     return bytes(out)
-
-
-def _normalized(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 0.0, None)
-    return p / p.sum()
-
-
-def _pick(logp: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
-    if temperature == 0:
-        return int(np.argmax(logp))
-    scaled = logp / temperature
-    p = np.exp(scaled - np.max(scaled))
-    p /= p.sum()
-    if top_p < 1.0:
-        order = np.argsort(-p)
-        keep = np.cumsum(p[order]) - p[order] < top_p
-        cut = np.zeros_like(p)
-        cut[order[keep]] = p[order[keep]]
-        p = cut / cut.sum()
-    return int(rng.choice(p.size, p=p))
 
 
 class ByteState:
@@ -680,10 +656,9 @@ class ByteEnsemble:
 
     def generate(self, prefix: bytes, max_bytes: int, temperature: float = 1.0,
                  top_p: float = 1.0, seed: int | None = None,
-                 stop: Sequence[bytes] | None = None) -> bytes:
-        stops = [bytes(s) for s in (stop or []) if s]
+                 stop: StopArg = None) -> bytes:
         return _step_bytes(self.state(prefix), max_bytes, temperature, top_p,
-                           np.random.default_rng(seed), stops)
+                           np.random.default_rng(seed), Stops(stop))
 
 
 # -- settled token contexts ----------------------------------------------------------------------
