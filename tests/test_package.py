@@ -34,6 +34,33 @@ def test_stub_matches_compiled_module() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+_MISUSES = """
+from toktool import _toktool
+tok = _toktool.Tokenizer.from_str("{}")
+merged = _toktool.merge_batch(tok, [[1, 2]])
+ok_ids = merged.ids.tolist()
+merged.idz  # MISUSE: no such field
+pieces: list[int] = _toktool.zett_decompose(tok, [b"a"], 4).ids  # MISUSE: an array, not a list
+ids, removed, constraint, prompt_ids = _toktool.TokenHealer(tok).heal(b"x")  # MISUSE: no tuple
+_toktool.CoverSearch(tok).covers(b"ab")["groups"]  # MISUSE: a class, not a dict
+for group in _toktool.CoverSearch(tok).covers(b"ab").groups:
+    group.last.sum()
+"""
+
+
+def test_stub_lets_mypy_catch_misuse_of_the_results(tmp_path: Path) -> None:
+    """The stub types every result class, so mypy flags each misuse line and nothing else."""
+    from mypy import api
+
+    script = tmp_path / "misuse.py"
+    script.write_text(_MISUSES)
+    out, err, _ = api.run([str(script), "--no-incremental", "--cache-dir", str(tmp_path / "c"),
+                           "--python-version", "3.11"])
+    flagged = {int(line.split(":")[1]) for line in out.splitlines() if ": error:" in line}
+    expected = {i + 1 for i, line in enumerate(_MISUSES.splitlines()) if "MISUSE" in line}
+    assert flagged == expected, out + err
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_batch_encoding_works_in_a_forked_child() -> None:
     tok = toktool.Tokenizer.from_str(toktool.testing.tiny_tokenizer_json())
