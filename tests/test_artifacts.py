@@ -9,11 +9,13 @@ from __future__ import annotations
 import functools
 import json
 import os
+import pathlib
 import random
 
 import pytest
 
 from toktool import artifacts
+from toktool.byte_level import bytes_to_unicode
 
 tokenizers = pytest.importorskip("tokenizers")
 
@@ -161,7 +163,7 @@ def test_tiktoken_patterns_are_the_published_ones() -> None:
     assert f'"pat_str": r"""{artifacts.CL100K_PATTERN}""",' in inspect.getsource(openai_public.cl100k_base)
     parts = re.findall(r'r"""(.*?)"""', inspect.getsource(openai_public.o200k_base))
     assert "|".join(parts) == artifacts.O200K_PATTERN
-    llama_py = artifacts._package_dir("llama_models", "llama-models") / "llama3" / "tokenizer.py"
+    llama_py = artifacts.package_dir("llama_models", "llama-models") / "llama3" / "tokenizer.py"
     assert f'pat_str = r"{artifacts.LLAMA3_PATTERN}"' in llama_py.read_text(encoding="utf-8")
 
 
@@ -178,7 +180,7 @@ def test_tekken_layout() -> None:
 
 def test_sentencepiece_conversions_match_sentencepiece() -> None:
     spm = pytest.importorskip("sentencepiece")
-    sp = spm.SentencePieceProcessor(model_file=str(artifacts._source("mistral-sp")))
+    sp = spm.SentencePieceProcessor(model_file=str(artifacts.source_file("mistral-sp")))
     texts = [t for t in _texts() if "<s>" not in t and "</s>" not in t and "<unk>" not in t]
     expected = sp.encode(texts)
     legacy = _load("mistral-sp-legacy").encode_batch(texts, add_special_tokens=False)
@@ -229,7 +231,7 @@ def test_smollm2_splits_digits_and_round_trips() -> None:
 def test_smollm2_vocab_lacks_some_bytes() -> None:
     """The real SmolLM2 vocab has 235 of the 256 byte symbols: text with the others loses them."""
     tok = _load("smollm2")
-    missing = [b for b in range(256) if tok.token_to_id(artifacts._byte_str(bytes([b]))) is None]
+    missing = [b for b in range(256) if tok.token_to_id(bytes_to_unicode()[b]) is None]
     assert [hex(b) for b in missing] == [
         "0x4", "0x6", "0x13", "0x14", "0x16", "0x1d", "0xc0", "0xc1", "0xf1", "0xf2",
         "0xf5", "0xf6", "0xf7", "0xf8", "0xf9", "0xfa", "0xfb", "0xfc", "0xfd", "0xfe", "0xff",
@@ -269,11 +271,11 @@ def test_cache_dir_env_and_atomic_write(tmp_path, monkeypatch) -> None:
     assert path.is_relative_to(tmp_path / "c")
     assert os.listdir(path.parent) == [path.name]  # no temp files left behind
     monkeypatch.delenv("TOKTOOL_CACHE")
-    assert artifacts.cache_dir() == artifacts.pathlib.Path.home() / ".cache" / "toktool"
+    assert artifacts.cache_dir() == pathlib.Path.home() / ".cache" / "toktool"
 
 
 def test_missing_package_error(monkeypatch) -> None:
-    monkeypatch.setitem(artifacts._SOURCES, "claude", ("no_such_module_xyz", "no-such-pkg==1.0", "tokenizer.json"))
+    monkeypatch.setitem(artifacts.SOURCES, "claude", ("no_such_module_xyz", "no-such-pkg==1.0", "tokenizer.json"))
     with pytest.raises(artifacts.ArtifactError, match=r"pip install --no-deps no-such-pkg==1\.0"):
         artifacts.tokenizer_json("claude")
     assert issubclass(artifacts.ArtifactError, RuntimeError)

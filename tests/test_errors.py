@@ -235,7 +235,7 @@ def test_missing_artifact_package_is_a_toktool_error() -> None:
     from toktool import artifacts
 
     with pytest.raises(toktool.ToktoolError, match=r"pip install --no-deps no-such-pkg"):
-        artifacts._package_dir("no_such_module_for_toktool", "no-such-pkg")
+        artifacts.package_dir("no_such_module_for_toktool", "no-such-pkg")
 
 
 def test_unknown_token_string_raises_key_error() -> None:
@@ -376,7 +376,7 @@ def test_interrupted_conversion_leaves_nothing_partial(tmp_path, monkeypatch) ->
     monkeypatch.setattr(digits.os, "fsync", interrupt)  # Ctrl-C in the middle of the write
     with pytest.raises(KeyboardInterrupt):
         digits.convert_tokenizer_file(src, out, "r2l", verify=False)
-    monkeypatch.setattr(artifacts.os, "chmod", interrupt)  # the artifact cache writes alike
+    monkeypatch.setattr(os, "chmod", interrupt)  # the artifact cache writes alike
     with pytest.raises(KeyboardInterrupt):
         artifacts.atomic_write(tmp_path / "cache" / "x.json", b"{}")
     monkeypatch.undo()

@@ -100,7 +100,7 @@ def test_byte_level_gguf_matches_hf_on_the_original(tmp_path: pathlib.Path, name
 
 def test_sentencepiece_gguf_matches_hf_on_mistral(tmp_path: pathlib.Path) -> None:
     spm = pytest.importorskip("sentencepiece")
-    sp = spm.SentencePieceProcessor(model_file=str(artifacts._source("mistral-sp")))
+    sp = spm.SentencePieceProcessor(model_file=str(artifacts.source_file("mistral-sp")))
     n = sp.get_piece_size()
     tokens = [sp.id_to_piece(i) for i in range(n)]
     scores = [sp.get_score(i) for i in range(n)]
