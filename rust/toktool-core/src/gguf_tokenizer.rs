@@ -552,7 +552,8 @@ fn llama(
 /// ordered by the merged piece's score (best first), then by the ids of the piece, left and right.
 /// `SentencePiece` (and llama.cpp's SPM tokenizer) merge the adjacent pair whose concatenation is
 /// the best-scoring piece; this order gives HF's BPE the same choice. It is the order of
-/// transformers' `LlamaConverter` result for Llama/Mistral (and of `artifacts.py`'s converter).
+/// transformers' `LlamaConverter` result for Llama/Mistral, and of the `SentencePiece` converter in
+/// `toktool.artifacts`.
 pub fn spm_merges(tokens: &[String], types: &[i128], scores: &[f32]) -> Vec<Value> {
     let normal: rustc_hash::FxHashMap<&str, usize> = tokens
         .iter()
