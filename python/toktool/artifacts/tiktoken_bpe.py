@@ -197,8 +197,12 @@ def _merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
 
 
 @functools.lru_cache(maxsize=1)
+def _byte_table() -> dict[int, str]:
+    return _bytes_to_unicode()
+
+
 def _byte_str(token: bytes) -> str:
-    table = _bytes_to_unicode()
+    table = _byte_table()
     return "".join(table[b] for b in token)
 
 
