@@ -37,57 +37,91 @@ use rustc_hash::FxHashMap;
 use crate::bpe::MergeMap;
 use crate::error::{Error, Result};
 use crate::parallel::{maybe_par_filter, maybe_par_map};
+use crate::scanner::CONTRACTIONS;
 use crate::tokenizer::Tokenizer;
 
 /// Continuations that stand for "any text after this": the end of text and one representative
 /// of every character class that the supported pre-tokenizer patterns tell apart, plus a
 /// contraction (`'s`: o200k's pattern attaches it to the word before). [`probes_after`] adds
 /// the letters that complete a contraction after an apostrophe.
-macro_rules! probes {
-    ($($extra:expr),*) => {
-        &[
-            "",
-            " ",
-            "a",
-            "A",
-            "0",
-            ".",
-            "\n",
-            "'",
-            "\t",
-            "-",
-            " a",
-            "  ",
-            "a ",
-            "00",
-            "é",
-            "中",
-            "\u{a0}",
-            "\r\n",
-            "_",
-            "/",
-            "'s",
-            $($extra),*
-        ]
-    };
+const BASE_PROBES: &[&str] = &[
+    "", " ", "a", "A", "0", ".", "\n", "'", "\t", "-", " a", "  ", "a ", "00", "é", "中", "\u{a0}",
+    "\r\n", "_", "/", "'s",
+];
+
+/// The probe lists: the base probes, and for each proper prefix of a contraction (lowercase;
+/// the empty one right after the apostrophe) the base probes followed by the letters that
+/// complete it, in lowercase then in uppercase.
+struct Probes {
+    base: Vec<Box<str>>,
+    after_partial: Vec<(Box<str>, Vec<Box<str>>)>,
 }
 
-const PROBES: &[&str] = probes!();
-const PROBES_AFTER_APOSTROPHE: &[&str] =
-    probes!("s", "t", "re", "ve", "m", "ll", "d", "S", "T", "RE", "VE", "M", "LL", "D");
-const PROBES_AFTER_APOSTROPHE_R_V: &[&str] = probes!("e", "E");
-const PROBES_AFTER_APOSTROPHE_L: &[&str] = probes!("l", "L");
+impl Probes {
+    fn build() -> Probes {
+        let base: Vec<Box<str>> = BASE_PROBES.iter().map(|&p| p.into()).collect();
+        let mut completions: Vec<(&str, Vec<&str>)> = Vec::new();
+        for &contraction in CONTRACTIONS {
+            for cut in 0..contraction.len() {
+                let (partial, rest) = contraction.split_at(cut);
+                match completions.iter_mut().find(|(p, _)| *p == partial) {
+                    Some((_, rests)) => rests.push(rest),
+                    None => completions.push((partial, vec![rest])),
+                }
+            }
+        }
+        let after_partial = completions
+            .into_iter()
+            .map(|(partial, rests)| {
+                let mut list = base.clone();
+                for rest in &rests {
+                    if !list.iter().any(|p| **p == **rest) {
+                        list.push((*rest).into());
+                    }
+                }
+                for rest in &rests {
+                    let upper: Box<str> = rest.to_ascii_uppercase().into();
+                    if !list.contains(&upper) {
+                        list.push(upper);
+                    }
+                }
+                (partial.into(), list)
+            })
+            .collect();
+        Probes {
+            base,
+            after_partial,
+        }
+    }
+
+    fn get() -> &'static Probes {
+        static PROBES: OnceLock<Probes> = OnceLock::new();
+        PROBES.get_or_init(Probes::build)
+    }
+
+    /// Every probe list.
+    fn all() -> impl Iterator<Item = &'static [Box<str>]> {
+        let probes = Probes::get();
+        std::iter::once(probes.base.as_slice())
+            .chain(probes.after_partial.iter().map(|(_, list)| list.as_slice()))
+    }
+}
 
 /// The probes for text that ends with `before`: the contractions of the supported patterns
-/// (`'s 't 're 've 'm 'll 'd`, any case) depend on the letters after the apostrophe, so text
-/// ending inside one gets the letters that would complete it.
-fn probes_after(before: &[u8]) -> &'static [&'static str] {
-    match before {
-        [.., b'\''] => PROBES_AFTER_APOSTROPHE,
-        [.., b'\'', b'r' | b'R' | b'v' | b'V'] => PROBES_AFTER_APOSTROPHE_R_V,
-        [.., b'\'', b'l' | b'L'] => PROBES_AFTER_APOSTROPHE_L,
-        _ => PROBES,
+/// ([`CONTRACTIONS`], any case) depend on the letters after the apostrophe, so text ending
+/// inside one gets the letters that would complete it.
+fn probes_after(before: &[u8]) -> &'static [Box<str>] {
+    let probes = Probes::get();
+    for (partial, list) in &probes.after_partial {
+        let n = partial.len();
+        if before.len() > n
+            && before[before.len() - n - 1] == b'\''
+            && before[before.len() - n..].eq_ignore_ascii_case(partial.as_bytes())
+        {
+            return list;
+        }
     }
+    &probes.base
 }
 
 /// Token ids sorted by their bytes: all tokens starting with a byte string form one range.
@@ -131,15 +165,9 @@ impl FastCheck {
             unsafe_byte[b] |= id.is_none();
         }
         // The probes are appended to the text: they must be safe too.
-        if [
-            PROBES,
-            PROBES_AFTER_APOSTROPHE,
-            PROBES_AFTER_APOSTROPHE_R_V,
-            PROBES_AFTER_APOSTROPHE_L,
-        ]
-        .iter()
-        .flat_map(|list| list.iter())
-        .any(|p| p.bytes().any(|b| unsafe_byte[usize::from(b)]))
+        if Probes::all()
+            .flatten()
+            .any(|p| p.bytes().any(|b| unsafe_byte[usize::from(b)]))
         {
             return None;
         }
@@ -258,6 +286,10 @@ const DIRECT_MAX: usize = 64;
 
 /// Questions about more candidates than this are answered on the thread pool.
 const PARALLEL_MIN: usize = 8192;
+
+/// `covers_with` checks more straddling candidates of one prefix than this on the thread pool
+/// (each check encodes the short tail with every probe, so far fewer than `PARALLEL_MIN` pay off).
+const PARALLEL_FILTER_MIN: usize = 64;
 
 /// How many token boundaries of the prefix, from the end, are tried as the local start.
 const LOCAL_TRIES: usize = 4;
@@ -916,7 +948,7 @@ impl CoverSearch {
             let ending_here: Vec<u32> = ending_here.into_iter().filter(check).collect();
             let straddling: Vec<u32> = if !validate {
                 straddling
-            } else if straddling.len() > 64 {
+            } else if straddling.len() > PARALLEL_FILTER_MIN {
                 maybe_par_filter(&straddling, check)
             } else {
                 straddling.into_iter().filter(check).collect()
@@ -1240,18 +1272,6 @@ impl CoverSearch {
         ids.iter()
             .try_for_each(|&id| self.tok.token_bytes(id).map(|_| ()))
     }
-
-    /// Covers of `y` checked against a fresh certain boundary; errors if `y` cannot be covered.
-    pub fn require_covers(&self, y: &[u8]) -> Result<Covers> {
-        let covers = self.covers(y)?;
-        if covers.groups.is_empty() && covers.exact.is_empty() {
-            return Err(Error::InvalidInput(format!(
-                "no token sequence of this tokenizer covers the bytes {:?}",
-                String::from_utf8_lossy(&y[covers.boundary..])
-            )));
-        }
-        Ok(covers)
-    }
 }
 
 /// The first ids of `ids` whose bytes add up to exactly `len`, if a token boundary falls there.
@@ -1330,5 +1350,34 @@ fn completions(y: &[u8]) -> Vec<Vec<u8>> {
             out
         }
         Err(_) => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod probe_tests {
+    use super::probes_after;
+
+    fn strs(list: &[Box<str>]) -> Vec<&str> {
+        list.iter().map(|p| &**p).collect()
+    }
+
+    #[test]
+    fn probes_complete_contractions() {
+        let base = strs(probes_after(b"x"));
+        assert_eq!(base.len(), 21);
+        let with = |extra: &[&'static str]| [base.clone(), extra.to_vec()].concat();
+        assert_eq!(
+            strs(probes_after(b"it'")),
+            with(&["s", "t", "re", "ve", "m", "ll", "d", "S", "T", "RE", "VE", "M", "LL", "D"])
+        );
+        for before in [&b"we'r"[..], b"WE'R", b"'v", b"I'V"] {
+            assert_eq!(strs(probes_after(before)), with(&["e", "E"]));
+        }
+        for before in [&b"we'l"[..], b"'L"] {
+            assert_eq!(strs(probes_after(before)), with(&["l", "L"]));
+        }
+        for before in [&b""[..], b"r", b"'s", b"'re", b"'x", b"'R."] {
+            assert_eq!(strs(probes_after(before)), base);
+        }
     }
 }

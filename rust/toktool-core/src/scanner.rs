@@ -242,9 +242,13 @@ fn run_end(classes: &Classes, text: &str, pos: usize, k: Kind) -> usize {
     end
 }
 
-/// Length in bytes of a contraction suffix (`s`, `re`, ...) right after an apostrophe.
+/// The contraction suffixes of the supported patterns (`'s|'t|'re|'ve|'m|'ll|'d`, matched after
+/// an apostrophe; case-insensitively in the cl100k and o200k families), lowercase. No one is a
+/// prefix of another, so at most one matches at a position.
+pub(crate) const CONTRACTIONS: &[&str] = &["s", "t", "re", "ve", "m", "ll", "d"];
+
+/// Length in bytes of a contraction suffix ([`CONTRACTIONS`]) right after an apostrophe.
 fn contraction_len(text: &str, pos: usize, case_insensitive: bool) -> Option<usize> {
-    let mut chars = text[pos..].chars();
     let fold = |c: char| {
         if case_insensitive {
             match c {
@@ -256,16 +260,18 @@ fn contraction_len(text: &str, pos: usize, case_insensitive: bool) -> Option<usi
             c
         }
     };
-    let first = chars.next()?;
-    match fold(first) {
-        's' | 't' | 'm' | 'd' => Some(first.len_utf8()),
-        f @ ('r' | 'v' | 'l') => {
-            let second = chars.next()?;
-            let want = if f == 'l' { 'l' } else { 'e' };
-            (fold(second) == want).then_some(first.len_utf8() + second.len_utf8())
+    CONTRACTIONS.iter().find_map(|suffix| {
+        let mut chars = text[pos..].chars();
+        let mut len = 0;
+        for want in suffix.chars() {
+            let got = chars.next()?;
+            if fold(got) != want {
+                return None;
+            }
+            len += got.len_utf8();
         }
-        _ => None,
-    }
+        Some(len)
+    })
 }
 
 /// The whitespace alternatives shared by both families: `\s+(?!\S)|\s+` on the run at `pos`.
