@@ -37,6 +37,7 @@ use rustc_hash::FxHashMap;
 use crate::bpe::MergeMap;
 use crate::error::{Error, Result};
 use crate::parallel::{maybe_par_filter, maybe_par_map};
+use crate::prefix_index::PrefixIndex;
 use crate::scanner::CONTRACTIONS;
 use crate::tokenizer::Tokenizer;
 
@@ -122,32 +123,6 @@ fn probes_after(before: &[u8]) -> &'static [Box<str>] {
         }
     }
     &probes.base
-}
-
-/// Token ids sorted by their bytes: all tokens starting with a byte string form one range.
-#[derive(Debug)]
-pub struct ByteIndex {
-    sorted: Vec<u32>,
-}
-
-impl ByteIndex {
-    pub fn new(tok: &Tokenizer) -> ByteIndex {
-        let bytes = tok.all_token_bytes();
-        let mut sorted: Vec<u32> = (0..bytes.len() as u32)
-            .filter(|&i| bytes[i as usize].as_ref().is_some_and(|b| !b.is_empty()))
-            .collect();
-        sorted.sort_by(|&a, &b| bytes[a as usize].cmp(&bytes[b as usize]).then(a.cmp(&b)));
-        ByteIndex { sorted }
-    }
-
-    /// All tokens whose bytes start with `prefix`.
-    pub fn with_prefix<'s>(&'s self, tok: &Tokenizer, prefix: &[u8]) -> &'s [u32] {
-        let bytes = tok.all_token_bytes();
-        let key = |id: u32| bytes[id as usize].as_deref().unwrap_or_default();
-        let lo = self.sorted.partition_point(|&id| key(id) < prefix);
-        let hi = lo + self.sorted[lo..].partition_point(|&id| key(id).starts_with(prefix));
-        &self.sorted[lo..hi]
-    }
 }
 
 impl FastCheck {
@@ -498,14 +473,16 @@ thread_local! {
 #[derive(Debug)]
 pub struct CoverSearch {
     tok: Arc<Tokenizer>,
-    index: ByteIndex,
+    index: PrefixIndex,
     memo: Mutex<FxHashMap<LocalKey, Answers>>,
     fast: Option<FastCheck>,
 }
 
 impl CoverSearch {
     pub fn new(tok: Arc<Tokenizer>) -> CoverSearch {
-        let index = ByteIndex::new(&tok);
+        // The ids come from the tokenizer itself, so only a vocabulary of over 4 GiB of token
+        // bytes (which no tokenizer file holds) could fail.
+        let index = PrefixIndex::of_all_tokens(&tok).expect("token bytes under 4 GiB");
         let fast = FastCheck::new(&tok);
         CoverSearch {
             tok,
@@ -521,7 +498,7 @@ impl CoverSearch {
 
     /// All tokens whose bytes start with `prefix`, in byte order.
     pub fn tokens_with_prefix(&self, prefix: &[u8]) -> &[u32] {
-        self.index.with_prefix(&self.tok, prefix)
+        self.index.extensions(prefix)
     }
 
     /// The canonical ids of a document-internal byte string, if its token bytes reproduce it.
@@ -937,7 +914,7 @@ impl CoverSearch {
         }
         for (start, prefix) in prefixes.iter().filter(|(end, _)| *end < tail.len()) {
             let rest = &tail[*start..];
-            let candidates = self.index.with_prefix(&self.tok, rest);
+            let candidates = self.index.extensions(rest);
             let (ending_here, straddling): (Vec<u32>, Vec<u32>) = candidates
                 .iter()
                 .partition(|&&t| self.tok.token_bytes(t).map_or(0, <[u8]>::len) == rest.len());

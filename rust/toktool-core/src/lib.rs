@@ -19,6 +19,7 @@ pub mod merge;
 pub mod normalizer;
 pub mod parallel;
 pub mod piece_cache;
+pub mod prefix_index;
 pub mod pretokenizer;
 pub mod regex;
 pub mod scanner;
