@@ -34,8 +34,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rustc_hash::FxHashMap;
 
-use crate::bpe::MergeMap;
 use crate::error::{Error, Result};
+use crate::merge_tree::{Edges, MergeTree};
 use crate::parallel::{maybe_par_filter, maybe_par_map};
 use crate::prefix_index::PrefixIndex;
 use crate::scanner::CONTRACTIONS;
@@ -157,7 +157,7 @@ impl FastCheck {
             })
             .collect();
         let plain = texts.iter().map(Option::is_some).collect();
-        let tree = MergeTree::new(tok);
+        let tree = MergeTree::new(tok.bpe(), tok.vocab_size());
         let mut index: FxHashMap<char, u32> = FxHashMap::default();
         let mut first_chars = Vec::new();
         let first_char_of = texts
@@ -299,123 +299,6 @@ struct FastCheck {
     run_on: Vec<bool>,
 }
 
-/// The merge that makes each token, for tokenizers whose merge ranks follow training order
-/// (every merge ranks after the merges that make its two parts). Then BPE applies merges in
-/// increasing rank, and two adjacent tokens stay apart (the pair is canonical) exactly when no
-/// merge across their border fires: a merge of a symbol on the right edge of the left token's
-/// merge tree with one on the left edge of the right token's, ranked before either symbol is
-/// merged inside its own token (ties go to the leftmost pair). A token sequence is canonical
-/// exactly when every adjacent pair is (each token being its own encoding), the pairwise
-/// property the cover search relies on.
-#[derive(Debug)]
-struct MergeTree {
-    /// Unique per tree (never 0), so that per-thread buffers know whose edge they hold.
-    id: u64,
-    /// `(left, right, rank)` of the one merge that makes the token; `None` for units, and for
-    /// tokens made by several merges or from parts without a tree (no pair check for those).
-    made: Vec<Option<(u32, u32, u32)>>,
-    /// Units (one byte each) and tokens with a tree.
-    has_tree: Vec<bool>,
-}
-
-/// Source of `MergeTree::id`.
-static NEXT_TREE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-impl MergeTree {
-    fn new(tok: &Tokenizer) -> Option<MergeTree> {
-        let bpe = tok.bpe();
-        let n = tok.vocab_size();
-        let mut has_tree = vec![false; n];
-        for id in bpe.byte_ids.iter().flatten() {
-            *has_tree.get_mut(*id as usize)? = true;
-        }
-        let mut merges: Vec<(u32, u32, u32, u32)> = bpe
-            .merges
-            .iter()
-            .map(|(&(a, b), &(rank, c))| (rank, a, b, c))
-            .collect();
-        merges.sort_unstable();
-        let mut made: Vec<Option<(u32, u32, u32)>> = vec![None; n];
-        let mut makers = vec![0u8; n];
-        // The latest rank at which each token can be made.
-        let mut latest: Vec<Option<u32>> = vec![None; n];
-        for &(rank, a, b, c) in &merges {
-            if a as usize >= n || b as usize >= n || c as usize >= n {
-                return None;
-            }
-            makers[c as usize] = makers[c as usize].saturating_add(1);
-            latest[c as usize] = Some(rank);
-        }
-        for &(rank, a, b, c) in &merges {
-            // Training order: every way of making a part ranks before the part is merged.
-            if latest[a as usize].is_some_and(|r| r >= rank)
-                || latest[b as usize].is_some_and(|r| r >= rank)
-            {
-                return None;
-            }
-            if makers[c as usize] == 1 && has_tree[a as usize] && has_tree[b as usize] {
-                made[c as usize] = Some((a, b, rank));
-                has_tree[c as usize] = true;
-            }
-        }
-        let id = NEXT_TREE_ID.fetch_add(1, Ordering::Relaxed);
-        Some(MergeTree { id, made, has_tree })
-    }
-
-    /// One edge of a token's merge tree, from the unit at the bottom to the token: each symbol
-    /// with the rank at which it is merged into the next one (`u32::MAX` for the token itself).
-    fn edge(&self, id: u32, right: bool, out: &mut Vec<(u32, u32)>) {
-        out.clear();
-        let mut symbol = id;
-        let mut until = u32::MAX;
-        loop {
-            out.push((symbol, until));
-            match self.made[symbol as usize] {
-                Some((a, b, rank)) => {
-                    until = rank;
-                    symbol = if right { b } else { a };
-                }
-                None => break,
-            }
-        }
-        out.reverse();
-    }
-
-    /// Whether BPE keeps `[left, right]` apart (both tokens with a tree and their own encoding).
-    fn pair_stays(&self, merges: &MergeMap, left: u32, right: u32, edges: &mut Edges) -> bool {
-        // The left token is often the same as in the previous call (one question, many
-        // candidates): its edge is still there, ending with the token itself.
-        if edges.owner != self.id || edges.left.last() != Some(&(left, u32::MAX)) {
-            self.edge(left, true, &mut edges.left);
-            edges.owner = self.id;
-        }
-        self.edge(right, false, &mut edges.right);
-        let (edge_l, edge_r) = (&edges.left, &edges.right);
-        let (mut i, mut j) = (0, 0);
-        loop {
-            let (a, until_a) = edge_l[i];
-            let (b, until_b) = edge_r[j];
-            // The border merge fires if it ranks before the merge that takes `a` further into
-            // the left token, and no later than the one that takes `b` into the right token:
-            // among equal ranks BPE merges the leftmost pair first, and the border pair is left
-            // of the right token's pair.
-            if let Some(&(rank, _)) = merges.get(&(a, b)) {
-                if rank < until_a && rank <= until_b {
-                    return false;
-                }
-            }
-            if i + 1 == edge_l.len() && j + 1 == edge_r.len() {
-                return true;
-            }
-            if j + 1 == edge_r.len() || (i + 1 < edge_l.len() && until_a < until_b) {
-                i += 1;
-            } else {
-                j += 1;
-            }
-        }
-    }
-}
-
 /// One question's decisions of [`CoverSearch::border_for`] per distinct first char (and per
 /// whitespace lead), and the shared answers of the question "which tokens may start a
 /// pre-token".
@@ -454,15 +337,6 @@ struct Scratch {
     ids: Vec<u32>,
     failed: Vec<(usize, usize)>,
     edges: Edges,
-}
-
-/// Buffers for [`MergeTree::pair_stays`]; `left` is kept between calls for the same tree.
-#[derive(Default)]
-struct Edges {
-    /// `MergeTree::id` of the tree `left` was read from (0: none).
-    owner: u64,
-    left: Vec<(u32, u32)>,
-    right: Vec<(u32, u32)>,
 }
 
 thread_local! {
@@ -682,37 +556,15 @@ impl CoverSearch {
             // The whole piece is one token.
             return Some(false);
         }
-        self.pairs_stay_with(tree, ids, t, edges)
+        tree.pairs_stay(self.tok.bpe(), ids, t, edges)
     }
 
     /// Whether every adjacent pair of `ids + [t]` stays apart under BPE (`ids` not empty), with
     /// this thread's buffers; `None` where the pair check does not apply.
     fn pairs_stay(&self, ids: &[u32], t: u32) -> Option<bool> {
         let tree = self.fast.as_ref()?.tree.as_ref()?;
-        SCRATCH.with(|cell| self.pairs_stay_with(tree, ids, t, &mut cell.borrow_mut().edges))
-    }
-
-    fn pairs_stay_with(
-        &self,
-        tree: &MergeTree,
-        ids: &[u32],
-        t: u32,
-        edges: &mut Edges,
-    ) -> Option<bool> {
         let bpe = self.tok.bpe();
-        let usable = |id: u32| {
-            tree.has_tree.get(id as usize).copied().unwrap_or(false)
-                && bpe.self_encoding.get(id as usize).copied().unwrap_or(false)
-        };
-        if !usable(t) || !ids.iter().all(|&id| usable(id)) {
-            return None;
-        }
-        let last = *ids.last()?;
-        Some(
-            ids.windows(2)
-                .all(|p| tree.pair_stays(&bpe.merges, p[0], p[1], edges))
-                && tree.pair_stays(&bpe.merges, last, t, edges),
-        )
+        SCRATCH.with(|cell| tree.pairs_stay(bpe, ids, t, &mut cell.borrow_mut().edges))
     }
 
     /// `FastCheck::run_on` of token `t`.

@@ -16,6 +16,7 @@ pub mod gguf_tokenizer;
 pub mod healing;
 pub mod json;
 pub mod merge;
+pub(crate) mod merge_tree;
 pub mod normalizer;
 pub mod parallel;
 pub mod piece_cache;
