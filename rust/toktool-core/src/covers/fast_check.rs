@@ -21,42 +21,51 @@ pub(super) struct FastCheck {
     /// Bytes that start some added token or have no unit in the vocabulary: a text without them
     /// holds no added token and its ids spell it back.
     pub(super) unsafe_byte: [bool; 256],
-    /// `plain[t]`: token `t`'s bytes are UTF-8 without such bytes.
-    pub(super) plain: Vec<bool>,
     /// How every token was merged, for the pair check (`None` when the merges are not in the
     /// order of a trained BPE).
     pub(super) tree: Option<MergeTree>,
     /// The pre-tokenizer is one of the class scanners (`PreTokenizer::is_class_scanned`).
     pub(super) class_scanned: bool,
-    /// The distinct first chars of plain tokens, and for each token the index of its first char
-    /// there (`u32::MAX` for tokens that are not plain).
+    /// The distinct first chars of plain tokens (`TokenFacts::first_char`).
     pub(super) first_chars: Vec<char>,
-    pub(super) first_char_of: Vec<u32>,
-    /// Tokens that start with whitespace and go on with a char other than an apostrophe: their
-    /// leading whitespace (an index into `ws_runs`) and the kind of the char after it
-    /// ([`lead_kind`]); `None` for every other token.
-    pub(super) ws_lead: Vec<Option<(u32, u32)>>,
+    /// The distinct leading whitespace runs of tokens (`TokenFacts::ws_lead`).
     pub(super) ws_runs: Vec<Box<str>>,
-    /// `run_on[t]`: token `t` is plain and made of letters that run on after a letter in every
-    /// supported pattern: ASCII lowercase, or ASCII letters of any case where letter runs
-    /// ignore case (`PreTokenizer::letter_runs_ignore_case`).
-    pub(super) run_on: Vec<bool>,
+    /// What the check knows of each token, by id.
+    tokens: Vec<TokenFacts>,
 }
+
+/// What the fast check knows of one token.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TokenFacts {
+    /// The token's bytes are UTF-8 without unsafe bytes (`FastCheck::unsafe_byte`).
+    pub(super) plain: bool,
+    /// The token is plain and made of letters that run on after a letter in every supported
+    /// pattern: ASCII lowercase, or ASCII letters of any case where letter runs ignore case
+    /// (`PreTokenizer::letter_runs_ignore_case`).
+    pub(super) run_on: bool,
+    /// The index of the token's first char in `FastCheck::first_chars` (`u32::MAX` for tokens
+    /// that are not plain).
+    pub(super) first_char: u32,
+    /// For a token that starts with whitespace and goes on with a char other than an apostrophe:
+    /// its leading whitespace (an index into `FastCheck::ws_runs`) and the kind of the char after
+    /// it ([`lead_kind`]); `None` for every other token.
+    pub(super) ws_lead: Option<(u32, u32)>,
+}
+
+/// The facts of a token that is not plain.
+const NOT_PLAIN: TokenFacts = TokenFacts {
+    plain: false,
+    run_on: false,
+    first_char: u32::MAX,
+    ws_lead: None,
+};
 
 impl FastCheck {
     pub(super) fn new(tok: &Tokenizer) -> Option<FastCheck> {
         if !tok.is_plain_byte_level() {
             return None;
         }
-        let mut unsafe_byte = [false; 256];
-        for token in tok.added_tokens() {
-            if let Some(&b) = token.content.as_bytes().first() {
-                unsafe_byte[usize::from(b)] = true;
-            }
-        }
-        for (b, id) in tok.bpe().byte_ids.iter().enumerate() {
-            unsafe_byte[b] |= id.is_none();
-        }
+        let unsafe_byte = unsafe_bytes(tok);
         // The probes are appended to the text: they must be safe too.
         if Probes::all()
             .flatten()
@@ -64,71 +73,96 @@ impl FastCheck {
         {
             return None;
         }
-        // The text of every plain token (UTF-8 without unsafe bytes); `None` for the others.
-        let texts: Vec<Option<&str>> = tok
+        let any_case = tok.letter_runs_ignore_case();
+        let mut first_chars = Interner::default();
+        let mut ws_runs = Interner::default();
+        let tokens = tok
             .all_token_bytes()
             .iter()
             .map(|b| {
-                let b = b.as_deref()?;
-                let text = std::str::from_utf8(b).ok()?;
-                (!b.iter().any(|&x| unsafe_byte[usize::from(x)])).then_some(text)
-            })
-            .collect();
-        let plain = texts.iter().map(Option::is_some).collect();
-        let tree = MergeTree::new(tok.bpe(), tok.vocab_size());
-        let mut index: FxHashMap<char, u32> = FxHashMap::default();
-        let mut first_chars = Vec::new();
-        let first_char_of = texts
-            .iter()
-            .map(|text| {
-                text.and_then(|text| text.chars().next())
-                    .map_or(u32::MAX, |c| {
-                        *index.entry(c).or_insert_with(|| {
-                            first_chars.push(c);
-                            (first_chars.len() - 1) as u32
-                        })
-                    })
-            })
-            .collect();
-        let any_case = tok.letter_runs_ignore_case();
-        let run_on = texts
-            .iter()
-            .map(|text| {
-                text.is_some_and(|text| {
-                    text.bytes()
-                        .all(|x| x.is_ascii_lowercase() || any_case && x.is_ascii_alphabetic())
-                })
-            })
-            .collect();
-        let mut run_index: FxHashMap<Box<str>, u32> = FxHashMap::default();
-        let mut ws_runs: Vec<Box<str>> = Vec::new();
-        let ws_lead = texts
-            .iter()
-            .map(|&text| {
-                let text = text?;
-                let body = text.trim_start_matches(char::is_whitespace);
-                let next = body.chars().next()?;
-                if body.len() == text.len() || next == '\'' {
-                    return None;
+                // The text of a plain token (UTF-8 without unsafe bytes).
+                let Some(text) = b.as_deref().and_then(|b| plain_text(b, &unsafe_byte)) else {
+                    return NOT_PLAIN;
+                };
+                TokenFacts {
+                    plain: true,
+                    run_on: text
+                        .bytes()
+                        .all(|x| x.is_ascii_lowercase() || any_case && x.is_ascii_alphabetic()),
+                    first_char: text.chars().next().map_or(u32::MAX, |c| first_chars.id(c)),
+                    ws_lead: ws_lead(text).map(|(run, next)| (ws_runs.id(run.into()), next)),
                 }
-                let run: Box<str> = text[..text.len() - body.len()].into();
-                let index = *run_index.entry(run.clone()).or_insert_with(|| {
-                    ws_runs.push(run);
-                    (ws_runs.len() - 1) as u32
-                });
-                Some((index, lead_kind(next)))
             })
             .collect();
         Some(FastCheck {
             unsafe_byte,
-            plain,
-            tree,
+            tree: MergeTree::new(tok.bpe(), tok.vocab_size()),
             class_scanned: tok.is_class_scanned(),
-            first_chars,
-            first_char_of,
-            ws_lead,
-            ws_runs,
-            run_on,
+            first_chars: first_chars.items,
+            ws_runs: ws_runs.items,
+            tokens,
+        })
+    }
+
+    /// What the check knows of token `t` (`None` past the vocabulary).
+    pub(super) fn token(&self, t: u32) -> Option<&TokenFacts> {
+        self.tokens.get(t as usize)
+    }
+}
+
+/// [`FastCheck::unsafe_byte`] of a tokenizer.
+fn unsafe_bytes(tok: &Tokenizer) -> [bool; 256] {
+    let mut unsafe_byte = [false; 256];
+    for token in tok.added_tokens() {
+        if let Some(&b) = token.content.as_bytes().first() {
+            unsafe_byte[usize::from(b)] = true;
+        }
+    }
+    for (b, id) in tok.bpe().byte_ids.iter().enumerate() {
+        unsafe_byte[b] |= id.is_none();
+    }
+    unsafe_byte
+}
+
+/// Token bytes as text, if they are UTF-8 without unsafe bytes.
+fn plain_text<'a>(bytes: &'a [u8], unsafe_byte: &[bool; 256]) -> Option<&'a str> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    (!bytes.iter().any(|&x| unsafe_byte[usize::from(x)])).then_some(text)
+}
+
+/// The leading whitespace of a token's text and the [`lead_kind`] of the char after it, if it
+/// starts with whitespace and goes on with a char other than an apostrophe.
+fn ws_lead(text: &str) -> Option<(&str, u32)> {
+    let body = text.trim_start_matches(char::is_whitespace);
+    let next = body.chars().next()?;
+    if body.len() == text.len() || next == '\'' {
+        return None;
+    }
+    Some((&text[..text.len() - body.len()], lead_kind(next)))
+}
+
+/// Distinct values numbered in order of first appearance.
+struct Interner<K> {
+    index: FxHashMap<K, u32>,
+    items: Vec<K>,
+}
+
+impl<K> Default for Interner<K> {
+    fn default() -> Self {
+        Interner {
+            index: FxHashMap::default(),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<K: Clone + Eq + std::hash::Hash> Interner<K> {
+    /// The number of `key`, a new one if it is new.
+    fn id(&mut self, key: K) -> u32 {
+        let items = &mut self.items;
+        *self.index.entry(key).or_insert_with_key(|key| {
+            items.push(key.clone());
+            (items.len() - 1) as u32
         })
     }
 }
@@ -332,7 +366,7 @@ impl CoverSearch {
     pub(super) fn runs_on(&self, t: u32) -> bool {
         self.fast
             .as_ref()
-            .and_then(|f| f.run_on.get(t as usize).copied())
+            .and_then(|f| f.token(t).map(|facts| facts.run_on))
             .unwrap_or(false)
     }
 
@@ -370,9 +404,10 @@ impl CoverSearch {
         let Some(fast) = self.fast.as_ref() else {
             return Border::Other;
         };
-        let Some(&class) = fast.first_char_of.get(t as usize) else {
+        let Some(facts) = fast.token(t) else {
             return Border::Other;
         };
+        let class = facts.first_char;
         let Some(&c) = fast.first_chars.get(class as usize) else {
             return Border::Other;
         };
@@ -380,7 +415,7 @@ impl CoverSearch {
         if c.is_whitespace() && w_ends_in_space {
             // Whitespace after whitespace: the splits of the whole run depend on all of it and
             // on the kind of char that ends it, so decide per leading run and that kind.
-            let Some(key) = fast.ws_lead.get(t as usize).copied().flatten() else {
+            let Some(key) = facts.ws_lead else {
                 return Border::Other;
             };
             let mut decided = groups

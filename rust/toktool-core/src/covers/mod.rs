@@ -151,7 +151,7 @@ impl CoverSearch {
         at_start: bool,
     ) -> bool {
         if let (Some(w), Some(fast)) = (fast_tail, &self.fast) {
-            if fast.plain.get(t as usize).copied().unwrap_or(false) {
+            if fast.token(t).is_some_and(|facts| facts.plain) {
                 if let Some(valid) = self.fast_valid(w, prefix, t, at_start) {
                     return valid;
                 }
