@@ -7,7 +7,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use rustc_hash::FxHashMap;
 
-use super::memo::{Answers, Scratch, SCRATCH};
+use super::memo::{remembered, Answers, Scratch, SCRATCH};
 use super::probes::{probes_after, Probes};
 use super::CoverSearch;
 use crate::merge_tree::{Edges, MergeTree};
@@ -167,6 +167,51 @@ impl<K: Clone + Eq + std::hash::Hash> Interner<K> {
     }
 }
 
+/// One question of [`CoverSearch::fast_valid`]: may the plain token `t` (text `tb`) follow the
+/// tail ids `prefix` (text `w`)?
+struct FastQuery<'a> {
+    w: &'a str,
+    tb: &'a str,
+    prefix: &'a [u32],
+    t: u32,
+    /// `t` is its own encoding: the piece that is exactly `t`'s bytes needs no BPE.
+    t_itself: bool,
+    /// A piece that holds the border and reaches the end of `w + t` holds it whatever follows.
+    border_stays_inside: bool,
+}
+
+/// How the ids of one more piece go along with the wanted ids `prefix + [t]`.
+enum Follow {
+    /// All wanted ids matched.
+    Done,
+    /// An id differs from the wanted one.
+    Departed,
+    /// They agree so far.
+    Agrees,
+}
+
+impl FastQuery<'_> {
+    /// The length of `w + t`.
+    fn len(&self) -> usize {
+        self.w.len() + self.tb.len()
+    }
+
+    /// Compare `ids` with the wanted ids from position `matched` on, advancing it.
+    fn follow(&self, ids: &[u32], matched: &mut usize) -> Follow {
+        for &id in ids {
+            let want = self.prefix.get(*matched).copied().unwrap_or(self.t);
+            if id != want {
+                return Follow::Departed;
+            }
+            *matched += 1;
+            if *matched == self.prefix.len() + 1 {
+                return Follow::Done;
+            }
+        }
+        Follow::Agrees
+    }
+}
+
 /// One question's decisions of [`CoverSearch::border_for`] per distinct first char (and per
 /// whitespace lead), and the shared answers of the question "which tokens may start a
 /// pre-token".
@@ -220,99 +265,128 @@ impl CoverSearch {
         at_start: bool,
     ) -> Option<bool> {
         let tb = std::str::from_utf8(self.tok.token_bytes(t).ok()?).ok()?;
-        let bpe = self.tok.bpe();
-        let t_itself = bpe.self_encoding.get(t as usize).copied().unwrap_or(false);
-        let n_wt = w.len() + tb.len();
-        let want_len = prefix.len() + 1;
-        let want = |i: usize| prefix.get(i).copied().unwrap_or(t);
-        SCRATCH.with(|cell| {
-            let mut scratch = cell.borrow_mut();
-            let Scratch {
-                text,
-                bounds,
-                ids,
-                failed,
-                edges,
-            } = &mut *scratch;
-            failed.clear();
+        let query = FastQuery {
+            w,
+            tb,
+            prefix,
+            t,
+            t_itself: self
+                .tok
+                .bpe()
+                .self_encoding
+                .get(t as usize)
+                .copied()
+                .unwrap_or(false),
             // With a class scanner, a piece that holds the border and reaches the end of `w + t`
             // keeps holding it whatever follows, unless `t` has whitespace (`\s+(?!\S)` gives
             // back the last space) or an apostrophe is within two chars of the border
             // (contractions look two chars ahead): every match there was decided inside
             // `w + t`, and appended text can only lengthen the last one.
-            let border_stays_inside = self.fast.as_ref().is_some_and(|f| f.class_scanned)
+            border_stays_inside: self.fast.as_ref().is_some_and(|f| f.class_scanned)
                 && !w.ends_with('\'')
-                && !tb.chars().any(|c| c.is_whitespace() || c == '\'');
-            // The probes for the text `w + t`, which they follow: only its last two bytes count.
-            let probes = match (w.as_bytes().last(), tb.as_bytes()) {
-                (Some(&x), &[y]) => probes_after(&[x, y]),
-                (_, []) => probes_after(w.as_bytes()),
-                (_, bytes) => probes_after(bytes),
-            };
+                && !tb.chars().any(|c| c.is_whitespace() || c == '\''),
+        };
+        // The probes for the text `w + t`, which they follow: only its last two bytes count.
+        let probes = match (w.as_bytes().last(), tb.as_bytes()) {
+            (Some(&x), &[y]) => probes_after(&[x, y]),
+            (_, []) => probes_after(w.as_bytes()),
+            (_, bytes) => probes_after(bytes),
+        };
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            let scratch = &mut *scratch;
+            scratch.failed.clear();
             for probe in probes {
-                text.clear();
-                text.push_str(w);
-                text.push_str(tb);
-                text.push_str(probe);
-                if !self.piece_bounds(text, at_start, bounds) {
+                scratch.text.clear();
+                scratch.text.push_str(w);
+                scratch.text.push_str(tb);
+                scratch.text.push_str(probe);
+                if !self.piece_bounds(&scratch.text, at_start, &mut scratch.bounds) {
                     return None;
                 }
-                if !failed.is_empty() && bounds.starts_with(failed) {
+                if !scratch.failed.is_empty() && scratch.bounds.starts_with(&scratch.failed) {
                     continue;
                 }
-                let mut matched = 0;
-                for (k, &(a, b)) in bounds.iter().enumerate() {
-                    // A piece that holds the border of `w` and `t` and reaches the end of `t`:
-                    // its ids start with the rest of `prefix` then `t` only if every adjacent
-                    // pair of those stays apart, and, when it ends with `t`, exactly then.
-                    if a < w.len() && b >= n_wt && matched < prefix.len() {
-                        if let Some(stays) =
-                            self.border_piece(&text.as_bytes()[a..b], &prefix[matched..], t, edges)
-                        {
-                            if stays && b == n_wt {
-                                return Some(true);
-                            }
-                            if !stays {
-                                if b == n_wt {
-                                    if probe.is_empty() && border_stays_inside {
-                                        // No continuation splits this piece at the border.
-                                        return Some(false);
-                                    }
-                                    failed.clear();
-                                    failed.extend_from_slice(&bounds[..=k]);
-                                }
-                                break;
-                            }
-                        }
-                    }
-                    ids.clear();
-                    if a == w.len() && b == n_wt && t_itself {
-                        ids.push(t);
-                    } else {
-                        bpe.encode_piece(&text.as_bytes()[a..b], ids);
-                    }
-                    let mut departed = false;
-                    for &id in ids.iter() {
-                        if id != want(matched) {
-                            departed = true;
-                            break;
-                        }
-                        matched += 1;
-                        if matched == want_len {
-                            return Some(true);
-                        }
-                    }
-                    if departed {
-                        if b <= n_wt {
-                            failed.clear();
-                            failed.extend_from_slice(&bounds[..=k]);
-                        }
-                        break;
-                    }
+                if let Some(valid) = self.probe_verdict(&query, probe.is_empty(), scratch) {
+                    return Some(valid);
                 }
             }
             Some(false)
         })
+    }
+
+    /// What one probe says in [`CoverSearch::fast_valid`], from the pieces `scratch.bounds` of
+    /// `scratch.text` (`w + t + probe`), run through BPE piece by piece: `Some(true)` when the
+    /// encoding starts with `prefix + [t]`, `Some(false)` when no continuation's encoding can,
+    /// `None` when this probe's does not (with the pieces up to where it departed in
+    /// `scratch.failed`, when they lie inside `w + t`).
+    fn probe_verdict(
+        &self,
+        query: &FastQuery,
+        probe_is_empty: bool,
+        scratch: &mut Scratch,
+    ) -> Option<bool> {
+        let Scratch {
+            text,
+            bounds,
+            ids,
+            failed,
+            edges,
+        } = scratch;
+        let &FastQuery {
+            w,
+            prefix,
+            t,
+            t_itself,
+            border_stays_inside,
+            ..
+        } = query;
+        let bpe = self.tok.bpe();
+        let n_wt = query.len();
+        let mut matched = 0;
+        for (k, &(a, b)) in bounds.iter().enumerate() {
+            // A piece that holds the border of `w` and `t` and reaches the end of `t`: its ids
+            // start with the rest of `prefix` then `t` only if every adjacent pair of those
+            // stays apart, and, when it ends with `t`, exactly then.
+            if a < w.len() && b >= n_wt && matched < prefix.len() {
+                if let Some(stays) =
+                    self.border_piece(&text.as_bytes()[a..b], &prefix[matched..], t, edges)
+                {
+                    if stays && b == n_wt {
+                        return Some(true);
+                    }
+                    if !stays {
+                        if b == n_wt {
+                            if probe_is_empty && border_stays_inside {
+                                // No continuation splits this piece at the border.
+                                return Some(false);
+                            }
+                            failed.clear();
+                            failed.extend_from_slice(&bounds[..=k]);
+                        }
+                        return None;
+                    }
+                }
+            }
+            ids.clear();
+            if a == w.len() && b == n_wt && t_itself {
+                ids.push(t);
+            } else {
+                bpe.encode_piece(&text.as_bytes()[a..b], ids);
+            }
+            match query.follow(ids, &mut matched) {
+                Follow::Done => return Some(true),
+                Follow::Departed => {
+                    if b <= n_wt {
+                        failed.clear();
+                        failed.extend_from_slice(&bounds[..=k]);
+                    }
+                    return None;
+                }
+                Follow::Agrees => {}
+            }
+        }
+        None
     }
 
     /// The pre-tokenizer's pieces of `text` as byte ranges in `bounds`; `false` when they are
@@ -387,6 +461,35 @@ impl CoverSearch {
         })
     }
 
+    /// The answer for `t` that the first-char shortcut gives (see [`CoverSearch::border_for`]),
+    /// if it gives one.
+    pub(super) fn first_char_shortcut(
+        &self,
+        groups: &FirstCharGroups,
+        w: &str,
+        prefix: &[u32],
+        at_start: bool,
+        t: u32,
+    ) -> Option<bool> {
+        match self.border_for(groups, w, prefix, at_start, t) {
+            // `t` starts a pre-token at the border whatever follows, and the ids before it are
+            // `prefix`: it is valid exactly where it is valid at the start of any pre-token, an
+            // answer shared by every question.
+            Border::NewPiece => Some(remembered(&groups.fresh[t as usize], &|| {
+                self.check(b"", Some(""), &[], t, false)
+            })),
+            Border::Splits => Some(false),
+            // The piece holding the border took `c` in, so it is a letter run (perhaps led by
+            // one other char) and runs on through `t`'s letters: it ends with `t` (and only
+            // grows with what follows), so the pairwise check decides alone, as in
+            // `fast_valid`.
+            Border::Joins { before } if groups.merges_only && self.runs_on(t) => {
+                self.pairs_stay(&prefix[before..], t)
+            }
+            _ => None,
+        }
+    }
+
     /// The shape of `w + c` around the end of `w` for `t`'s first char `c`, decided once per
     /// question and char ([`Border`]). With a class scanner, the pieces of `w + c` that end by
     /// the end of `w` were ended by chars of `w + c` and stay whatever follows `c`, except where
@@ -415,29 +518,10 @@ impl CoverSearch {
         if c.is_whitespace() && w_ends_in_space {
             // Whitespace after whitespace: the splits of the whole run depend on all of it and
             // on the kind of char that ends it, so decide per leading run and that kind.
-            let Some(key) = facts.ws_lead else {
-                return Border::Other;
-            };
-            let mut decided = groups
-                .ws_decided
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some(&border) = decided.get(&key) {
-                return border;
-            }
-            let border = match lead_char(key.1) {
-                Some(next) => {
-                    let mut lead = String::from(&*fast.ws_runs[key.0 as usize]);
-                    lead.push(next);
-                    match self.border_after(w, prefix, at_start, &lead) {
-                        Border::Joins { .. } => Border::Other,
-                        other => other,
-                    }
-                }
+            return match facts.ws_lead {
+                Some(key) => self.ws_border(groups, w, prefix, at_start, key),
                 None => Border::Other,
             };
-            decided.insert(key, border);
-            return border;
         }
         let Some(slot) = groups.decided.get(class as usize) else {
             return Border::Other;
@@ -449,6 +533,39 @@ impl CoverSearch {
                 self.border_after(w, prefix, at_start, c.encode_utf8(&mut [0; 4]))
             }
         })
+    }
+
+    /// [`CoverSearch::border_for`] of the tokens with the whitespace lead `key`
+    /// ([`TokenFacts::ws_lead`]) after a tail `w` that ends with whitespace, decided once per
+    /// question and lead.
+    fn ws_border(
+        &self,
+        groups: &FirstCharGroups,
+        w: &str,
+        prefix: &[u32],
+        at_start: bool,
+        key: (u32, u32),
+    ) -> Border {
+        let mut decided = groups
+            .ws_decided
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(&border) = decided.get(&key) {
+            return border;
+        }
+        let border = match (lead_char(key.1), self.fast.as_ref()) {
+            (Some(next), Some(fast)) => {
+                let mut lead = String::from(&*fast.ws_runs[key.0 as usize]);
+                lead.push(next);
+                match self.border_after(w, prefix, at_start, &lead) {
+                    Border::Joins { .. } => Border::Other,
+                    other => other,
+                }
+            }
+            _ => Border::Other,
+        };
+        decided.insert(key, border);
+        border
     }
 
     /// [`Border`] of `w + lead` by pre-tokenizing it, where `lead` stands for the start of the

@@ -49,7 +49,7 @@ use crate::error::{Error, Result};
 use crate::parallel::{maybe_par_filter, maybe_par_map};
 use crate::prefix_index::PrefixIndex;
 use crate::tokenizer::Tokenizer;
-use fast_check::{Border, FastCheck};
+use fast_check::{FastCheck, FirstCharGroups};
 use memo::{remembered, Memo};
 use probes::{completions, probes_after};
 
@@ -96,6 +96,17 @@ pub struct CoverSearch {
     index: PrefixIndex,
     memo: Memo,
     fast: Option<FastCheck>,
+}
+
+/// One localized validity question ([`CoverSearch::valid_among`]) and what the fast check
+/// prepared for it.
+struct LocalQuestion<'a> {
+    tail: &'a [u8],
+    prefix: &'a [u32],
+    at_start: bool,
+    /// `CoverSearch::fast_tail` of `tail`.
+    fast_tail: Option<&'a str>,
+    groups: Option<FirstCharGroups>,
 }
 
 impl CoverSearch {
@@ -189,27 +200,7 @@ impl CoverSearch {
         let (boundary, head) = self.certain_boundary(y);
         let tail = &y[boundary..];
         let at_start = boundary == 0;
-        // Candidate prefixes V, keyed by where they end (j): by the prefix property of BPE the
-        // tokens before the last one are the canonical encoding of `tail[..j]` as it appears
-        // when text follows, so encode `tail[..j]` followed by each probe and cut at `j`.
-        let mut prefixes: Vec<(usize, Vec<u32>)> = vec![(0, Vec::new())];
-        for j in 1..=tail.len() {
-            for completed in completions(&tail[..j]) {
-                for probe in probes_after(&completed) {
-                    let full = [completed.as_slice(), probe.as_bytes()].concat();
-                    let Some(ids) = self.encode_bytes(&full, at_start) else {
-                        continue;
-                    };
-                    if let Some(cut) = cut_at(&self.tok, &ids, j) {
-                        let entry = (j, cut);
-                        if !prefixes.contains(&entry) {
-                            prefixes.push(entry);
-                        }
-                    }
-                }
-            }
-        }
-        prefixes.sort();
+        let prefixes = self.candidate_prefixes(tail, at_start);
         let mut groups = Vec::new();
         let mut exact: Vec<Vec<u32>> = prefixes
             .iter()
@@ -220,23 +211,8 @@ impl CoverSearch {
             exact.push(Vec::new());
         }
         for (start, prefix) in prefixes.iter().filter(|(end, _)| *end < tail.len()) {
-            let rest = &tail[*start..];
-            let candidates = self.index.extensions(rest);
-            let (ending_here, straddling): (Vec<u32>, Vec<u32>) = candidates
-                .iter()
-                .partition(|&&t| self.tok.token_bytes(t).map_or(0, <[u8]>::len) == rest.len());
-            let before = &tail[..*start];
-            let fast_before = self.fast_tail(before);
-            let check = |t: &u32| self.check(before, fast_before, prefix, *t, at_start);
-            // Covers that end exactly at the end are always checked: they are few.
-            let ending_here: Vec<u32> = ending_here.into_iter().filter(check).collect();
-            let straddling: Vec<u32> = if !validate {
-                straddling
-            } else if straddling.len() > PARALLEL_FILTER_MIN {
-                maybe_par_filter(&straddling, check)
-            } else {
-                straddling.into_iter().filter(check).collect()
-            };
+            let (ending_here, straddling) =
+                self.last_tokens(tail, *start, prefix, at_start, validate);
             for t in ending_here {
                 let mut ids = prefix.clone();
                 ids.push(t);
@@ -261,6 +237,63 @@ impl CoverSearch {
             exact,
             canonical,
         })
+    }
+
+    /// Candidate prefixes V of the covers of `tail`, keyed by where they end (j), sorted: by the
+    /// prefix property of BPE the tokens before the last one are the canonical encoding of
+    /// `tail[..j]` as it appears when text follows, so encode `tail[..j]` followed by each probe
+    /// and cut at `j`.
+    fn candidate_prefixes(&self, tail: &[u8], at_start: bool) -> Vec<(usize, Vec<u32>)> {
+        let mut prefixes: Vec<(usize, Vec<u32>)> = vec![(0, Vec::new())];
+        for j in 1..=tail.len() {
+            for completed in completions(&tail[..j]) {
+                for probe in probes_after(&completed) {
+                    let full = [completed.as_slice(), probe.as_bytes()].concat();
+                    let Some(ids) = self.encode_bytes(&full, at_start) else {
+                        continue;
+                    };
+                    if let Some(cut) = cut_at(&self.tok, &ids, j) {
+                        let entry = (j, cut);
+                        if !prefixes.contains(&entry) {
+                            prefixes.push(entry);
+                        }
+                    }
+                }
+            }
+        }
+        prefixes.sort();
+        prefixes
+    }
+
+    /// The valid last tokens after the candidate prefix `prefix` (ending at `start` in `tail`):
+    /// those that end exactly at the end of `tail`, and those that straddle it (all of them,
+    /// unchecked, when not `validate`).
+    fn last_tokens(
+        &self,
+        tail: &[u8],
+        start: usize,
+        prefix: &[u32],
+        at_start: bool,
+        validate: bool,
+    ) -> (Vec<u32>, Vec<u32>) {
+        let rest = &tail[start..];
+        let candidates = self.index.extensions(rest);
+        let (ending_here, straddling): (Vec<u32>, Vec<u32>) = candidates
+            .iter()
+            .partition(|&&t| self.tok.token_bytes(t).map_or(0, <[u8]>::len) == rest.len());
+        let before = &tail[..start];
+        let fast_before = self.fast_tail(before);
+        let check = |t: &u32| self.check(before, fast_before, prefix, *t, at_start);
+        // Covers that end exactly at the end are always checked: they are few.
+        let ending_here: Vec<u32> = ending_here.into_iter().filter(check).collect();
+        let straddling: Vec<u32> = if !validate {
+            straddling
+        } else if straddling.len() > PARALLEL_FILTER_MIN {
+            maybe_par_filter(&straddling, check)
+        } else {
+            straddling.into_iter().filter(check).collect()
+        };
+        (ending_here, straddling)
     }
 
     /// `valid[i]`: token `ids[i]` may follow the tail ids `prefix` (whose bytes are `tail`).
@@ -291,35 +324,15 @@ impl CoverSearch {
         let (local_tail, local_prefix, local_start) = self.localize(tail, prefix, at_start);
         let answers = self.answers_for((local_tail.to_vec(), local_prefix.to_vec(), local_start));
         let fast_tail = self.fast_tail(local_tail);
-        let groups = fast_tail.and_then(|w| self.first_char_groups(w, local_prefix));
-        let check = |&t: &u32| {
-            remembered(&answers[t as usize], &|| {
-                if let (Some(w), Some(g)) = (fast_tail, &groups) {
-                    match self.border_for(g, w, local_prefix, local_start, t) {
-                        // `t` starts a pre-token at the border whatever follows, and the ids
-                        // before it are `prefix`: it is valid exactly where it is valid at the
-                        // start of any pre-token, an answer shared by every question.
-                        Border::NewPiece => {
-                            return remembered(&g.fresh[t as usize], &|| {
-                                self.check(b"", Some(""), &[], t, false)
-                            });
-                        }
-                        Border::Splits => return false,
-                        // The piece holding the border took `c` in, so it is a letter run
-                        // (perhaps led by one other char) and runs on through `t`'s letters:
-                        // it ends with `t` (and only grows with what follows), so the pairwise
-                        // check decides alone, as in `fast_valid`.
-                        Border::Joins { before } if g.merges_only && self.runs_on(t) => {
-                            if let Some(stays) = self.pairs_stay(&local_prefix[before..], t) {
-                                return stays;
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                self.check(local_tail, fast_tail, local_prefix, t, local_start)
-            })
+        let question = LocalQuestion {
+            tail: local_tail,
+            prefix: local_prefix,
+            at_start: local_start,
+            fast_tail,
+            groups: fast_tail.and_then(|w| self.first_char_groups(w, local_prefix)),
         };
+        let check =
+            |&t: &u32| remembered(&answers[t as usize], &|| self.decide_local(&question, t));
         // The thread pool pays off only on vocabulary-sized questions: with a model's own
         // threads busy between calls, waking the pool costs more than small questions take.
         Ok(if ids.len() > PARALLEL_MIN {
@@ -327,6 +340,25 @@ impl CoverSearch {
         } else {
             ids.iter().map(check).collect()
         })
+    }
+
+    /// Whether `t` may follow a localized question: by the first-char shortcut where it decides
+    /// ([`CoverSearch::first_char_shortcut`]), by the check on the local tail otherwise.
+    fn decide_local(&self, question: &LocalQuestion, t: u32) -> bool {
+        if let (Some(w), Some(groups)) = (question.fast_tail, &question.groups) {
+            if let Some(valid) =
+                self.first_char_shortcut(groups, w, question.prefix, question.at_start, t)
+            {
+                return valid;
+            }
+        }
+        self.check(
+            question.tail,
+            question.fast_tail,
+            question.prefix,
+            t,
+            question.at_start,
+        )
     }
 
     /// Every id of a token sequence names a token (holes in the id space do not).
