@@ -30,13 +30,14 @@
 //!
 //! The parts, one concern a file: `probes` (the continuations that stand for any text),
 //! `certain` (the certain boundary that splits `y` into head and tail), `fast_check` (the
-//! canonicity check without the general encoder, and its per-first-char shortcut), `localize`
-//! (the shortest equivalent question), `memo` (remembered answers and per-thread buffers) and
-//! `reference` (the slow references, for tests). [`crate::merge_tree`] holds the pairwise BPE
-//! property the fast check relies on.
+//! canonicity check without the general encoder), `first_char` (its shortcut per first char of
+//! the candidates), `localize` (the shortest equivalent question), `memo` (remembered answers
+//! and per-thread buffers) and `reference` (the slow references, for tests).
+//! `crate::merge_tree` holds the pairwise BPE property the fast check relies on.
 
 mod certain;
 mod fast_check;
+mod first_char;
 mod localize;
 mod memo;
 mod probes;
@@ -49,7 +50,8 @@ use crate::error::{Error, Result};
 use crate::parallel::{maybe_par_filter, maybe_par_map};
 use crate::prefix_index::PrefixIndex;
 use crate::tokenizer::Tokenizer;
-use fast_check::{FastCheck, FirstCharGroups};
+use fast_check::FastCheck;
+use first_char::FirstCharGroups;
 use memo::{remembered, Memo};
 use probes::{completions, probes_after};
 
