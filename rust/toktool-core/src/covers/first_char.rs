@@ -9,7 +9,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use rustc_hash::FxHashMap;
 
 use super::memo::{remembered, Answers};
-use super::CoverSearch;
+use super::{CoverSearch, LocalQuestion};
 
 /// One question's decisions of [`CoverSearch::border_for`] per distinct first char (and per
 /// whitespace lead), and the shared answers of the question "which tokens may start a
@@ -59,17 +59,14 @@ impl CoverSearch {
         })
     }
 
-    /// The answer for `t` that the first-char shortcut gives (see [`CoverSearch::border_for`]),
-    /// if it gives one.
-    pub(super) fn first_char_shortcut(
-        &self,
-        groups: &FirstCharGroups,
-        w: &str,
-        prefix: &[u32],
-        at_start: bool,
-        t: u32,
-    ) -> Option<bool> {
-        match self.border_for(groups, w, prefix, at_start, t) {
+    /// The answer for `t` that the first-char shortcut gives to a localized question (see
+    /// [`CoverSearch::border_for`]), if it gives one.
+    pub(super) fn first_char_shortcut(&self, question: &LocalQuestion, t: u32) -> Option<bool> {
+        let (Some(w), Some(groups)) = (question.fast_tail, &question.groups) else {
+            return None;
+        };
+        let prefix = question.prefix;
+        match self.border_for(groups, w, prefix, question.at_start, t) {
             // `t` starts a pre-token at the border whatever follows, and the ids before it are
             // `prefix`: it is valid exactly where it is valid at the start of any pre-token, an
             // answer shared by every question.

@@ -347,12 +347,8 @@ impl CoverSearch {
     /// Whether `t` may follow a localized question: by the first-char shortcut where it decides
     /// ([`CoverSearch::first_char_shortcut`]), by the check on the local tail otherwise.
     fn decide_local(&self, question: &LocalQuestion, t: u32) -> bool {
-        if let (Some(w), Some(groups)) = (question.fast_tail, &question.groups) {
-            if let Some(valid) =
-                self.first_char_shortcut(groups, w, question.prefix, question.at_start, t)
-            {
-                return valid;
-            }
+        if let Some(valid) = self.first_char_shortcut(question, t) {
+            return valid;
         }
         self.check(
             question.tail,
