@@ -248,7 +248,10 @@ fn run_end(classes: &Classes, text: &str, pos: usize, k: Kind) -> usize {
 pub(crate) const CONTRACTIONS: &[&str] = &["s", "t", "re", "ve", "m", "ll", "d"];
 
 /// Length in bytes of a contraction suffix ([`CONTRACTIONS`]) right after an apostrophe.
+/// Spelled out as a `match` for speed (this runs at every apostrophe of every encode); the test
+/// `contraction_len_knows_every_contraction` keeps it in step with [`CONTRACTIONS`].
 fn contraction_len(text: &str, pos: usize, case_insensitive: bool) -> Option<usize> {
+    let mut chars = text[pos..].chars();
     let fold = |c: char| {
         if case_insensitive {
             match c {
@@ -260,18 +263,16 @@ fn contraction_len(text: &str, pos: usize, case_insensitive: bool) -> Option<usi
             c
         }
     };
-    CONTRACTIONS.iter().find_map(|suffix| {
-        let mut chars = text[pos..].chars();
-        let mut len = 0;
-        for want in suffix.chars() {
-            let got = chars.next()?;
-            if fold(got) != want {
-                return None;
-            }
-            len += got.len_utf8();
+    let first = chars.next()?;
+    match fold(first) {
+        's' | 't' | 'm' | 'd' => Some(first.len_utf8()),
+        f @ ('r' | 'v' | 'l') => {
+            let second = chars.next()?;
+            let want = if f == 'l' { 'l' } else { 'e' };
+            (fold(second) == want).then_some(first.len_utf8() + second.len_utf8())
         }
-        Some(len)
-    })
+        _ => None,
+    }
 }
 
 /// The whitespace alternatives shared by both families: `\s+(?!\S)|\s+` on the run at `pos`.
@@ -614,6 +615,44 @@ mod tests {
                 scanner_matches(CL100K_VERBATIM, &text),
                 regex_matches(CL100K_TIKTOKEN_VERBATIM_PATTERN, &text)
             );
+        }
+    }
+
+    #[test]
+    fn contraction_len_knows_every_contraction() {
+        // Every contraction, in every ASCII case where the match ignores case, and nothing else:
+        // each one cut short, or followed by a letter no contraction starts with.
+        for suffix in CONTRACTIONS {
+            let upper = suffix.to_ascii_uppercase();
+            let mixed: String = suffix
+                .chars()
+                .enumerate()
+                .map(|(i, c)| if i == 0 { c.to_ascii_uppercase() } else { c })
+                .collect();
+            assert_eq!(contraction_len(suffix, 0, false), Some(suffix.len()));
+            assert_eq!(
+                contraction_len(&format!("{suffix}x"), 0, false),
+                Some(suffix.len())
+            );
+            for spelled in [upper.as_str(), mixed.as_str()] {
+                assert_eq!(contraction_len(spelled, 0, true), Some(suffix.len()));
+                if spelled != *suffix {
+                    assert_eq!(contraction_len(spelled, 0, false), None);
+                }
+            }
+            if suffix.len() > 1 {
+                assert_eq!(contraction_len(&suffix[..1], 0, true), None);
+            }
+        }
+        // Every ASCII letter and pair of letters: a contraction exactly where one starts it.
+        let letters = ('a'..='z').map(String::from);
+        let pairs = ('a'..='z').flat_map(|a| ('a'..='z').map(move |b| format!("{a}{b}")));
+        for text in letters.chain(pairs) {
+            let want = CONTRACTIONS
+                .iter()
+                .find(|c| text.starts_with(*c))
+                .map(|c| c.len());
+            assert_eq!(contraction_len(&text, 0, true), want, "{text}");
         }
     }
 

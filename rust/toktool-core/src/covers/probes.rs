@@ -21,6 +21,10 @@ const BASE_PROBES: &[&str] = &[
 pub(super) struct Probes {
     base: Vec<Box<str>>,
     after_partial: Vec<(Box<str>, Vec<Box<str>>)>,
+    /// `may_end_partial[b]`: text ending with byte `b` may end with an apostrophe and a partial
+    /// (`'` itself, and the last letter of each non-empty partial in either case), so that
+    /// [`probes_after`] only looks at the partials for those.
+    may_end_partial: [bool; 256],
 }
 
 impl Probes {
@@ -53,10 +57,19 @@ impl Probes {
                 }
                 (partial.into(), list)
             })
-            .collect();
+            .collect::<Vec<(Box<str>, Vec<Box<str>>)>>();
+        let mut may_end_partial = [false; 256];
+        may_end_partial[usize::from(b'\'')] = true;
+        for (partial, _) in &after_partial {
+            if let Some(&last) = partial.as_bytes().last() {
+                may_end_partial[usize::from(last.to_ascii_lowercase())] = true;
+                may_end_partial[usize::from(last.to_ascii_uppercase())] = true;
+            }
+        }
         Probes {
             base,
             after_partial,
+            may_end_partial,
         }
     }
 
@@ -78,6 +91,12 @@ impl Probes {
 /// inside one gets the letters that would complete it.
 pub(super) fn probes_after(before: &[u8]) -> &'static [Box<str>] {
     let probes = Probes::get();
+    if !before
+        .last()
+        .is_some_and(|&b| probes.may_end_partial[usize::from(b)])
+    {
+        return &probes.base;
+    }
     for (partial, list) in &probes.after_partial {
         let n = partial.len();
         if before.len() > n
