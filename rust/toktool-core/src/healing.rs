@@ -26,32 +26,24 @@
 //!   spelled by tokens (it advances the constraint; dead ends are excluded). Special tokens are
 //!   never allowed under a constraint. Under the empty constraint every defined id is allowed.
 //!
-//! The index behind the masks stores the token byte strings sorted, in one arena. The tokens that
-//! start with `P` are one contiguous run of that order, found by narrowing the run one byte of
-//! `P` at a time (each step a binary search comparing a single byte); the tokens that are prefixes
-//! of `P` are the runs' shortest entries met on the way. One walk answers both queries.
+//! The index behind the masks is a [`PrefixIndex`] (the token byte strings sorted, in one arena):
+//! one walk over `P` finds both the tokens that start with `P` and those that are prefixes of it.
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::prefix_index::PrefixIndex;
 use crate::tokenizer::Tokenizer;
 
-/// Token byte strings sorted lexicographically, for prefix queries over a vocabulary.
+/// Token byte strings sorted lexicographically, for prefix queries over a vocabulary, with the
+/// masks of token healing's constraints.
 #[derive(Debug, Clone)]
 pub struct TokenIndex {
-    /// All entries' bytes, back to back in sorted order.
-    arena: Vec<u8>,
-    /// Entry `j` is `arena[starts[j]..starts[j + 1]]`.
-    starts: Vec<u32>,
-    /// Entry `j` is the token `ids[j]`; equal byte strings are ordered by id.
-    ids: Vec<u32>,
-    /// `entry_of[id]`: the entry of a token, `u32::MAX` for ids left out of the index.
-    entry_of: Vec<u32>,
+    /// The indexed tokens, sorted by bytes.
+    prefix: PrefixIndex,
     /// The masks of the empty constraint: every id that exists (is not a hole).
     defined: Precomputed,
-    /// `first[b]`: the entries that start with byte `b` (the first step of every walk).
-    first: Vec<Range<usize>>,
     /// `single_byte[b]`: some token is exactly the byte `b`.
     single_byte: [bool; 256],
     /// `wide[b]`: the masks of the one-byte constraint `b` when more than `WIDE_RANGE` tokens
@@ -81,8 +73,6 @@ impl Precomputed {
     }
 }
 
-const NO_ENTRY: u32 = u32::MAX;
-
 /// One-byte constraints allowing more tokens than this get precomputed masks.
 const WIDE_RANGE: usize = 4096;
 
@@ -94,38 +84,16 @@ impl TokenIndex {
         vocab_size: usize,
         defined: Vec<bool>,
     ) -> Result<TokenIndex> {
-        let mut items: Vec<(u32, &[u8])> = tokens.into_iter().filter(|t| !t.1.is_empty()).collect();
-        if let Some(&(id, _)) = items.iter().find(|t| t.0 as usize >= vocab_size) {
-            return Err(Error::InvalidId {
-                id: u64::from(id),
-                vocab_size,
-            });
-        }
-        items.sort_unstable_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(&b.0)));
-        let total: usize = items.iter().map(|t| t.1.len()).sum();
-        let total = u32::try_from(total)
-            .map_err(|_| Error::InvalidInput("token bytes exceed 4 GiB in total".into()))?;
-        let mut arena = Vec::with_capacity(total as usize);
-        let mut starts = Vec::with_capacity(items.len() + 1);
-        let mut ids = Vec::with_capacity(items.len());
-        let mut entry_of = vec![NO_ENTRY; vocab_size];
-        for (entry, &(id, bytes)) in items.iter().enumerate() {
-            starts.push(arena.len() as u32);
-            arena.extend_from_slice(bytes);
-            ids.push(id);
-            entry_of[id as usize] = entry as u32;
-        }
-        starts.push(arena.len() as u32);
-        let max_len = items.iter().map(|t| t.1.len()).max().unwrap_or(0);
+        let prefix = PrefixIndex::new(tokens, vocab_size)?;
+        let max_len = (0..prefix.len())
+            .map(|j| prefix.entry_len(j))
+            .max()
+            .unwrap_or(0);
         let mut defined = defined;
         defined.resize(vocab_size, false);
         let mut index = TokenIndex {
-            arena,
-            starts,
-            ids,
-            entry_of,
+            prefix,
             defined: Precomputed::new(defined),
-            first: Vec::new(),
             single_byte: [false; 256],
             wide: Vec::new(),
             max_len,
@@ -134,22 +102,24 @@ impl TokenIndex {
         Ok(index)
     }
 
-    /// Fill the per-byte tables: first ranges, single-byte tokens, wide one-byte masks.
+    /// Fill the per-byte tables: single-byte tokens, wide one-byte masks.
     fn precompute(&mut self) {
-        let all = 0..self.ids.len();
-        self.first = (0..=255u8)
-            .map(|b| self.narrow(all.clone(), 0, b))
+        let first: Vec<Range<usize>> = (0..=255u8)
+            .map(|b| self.prefix.walk(&[b], |_, _| {}))
             .collect();
-        for (b, range) in self.first.iter().enumerate() {
-            self.single_byte[b] = range.clone().next().is_some_and(|j| self.entry_len(j) == 1);
+        for (b, range) in first.iter().enumerate() {
+            self.single_byte[b] = range
+                .clone()
+                .next()
+                .is_some_and(|j| self.prefix.entry_len(j) == 1);
         }
-        self.wide = self
-            .first
+        self.wide = first
             .iter()
             .map(|range| {
                 (range.len() > WIDE_RANGE).then(|| {
                     let mut mask = vec![false; self.vocab_size()];
-                    self.ids[range.clone()]
+                    self.prefix
+                        .ids(range.clone())
                         .iter()
                         .for_each(|&id| mask[id as usize] = true);
                     Precomputed::new(mask)
@@ -172,16 +142,16 @@ impl TokenIndex {
 
     /// Number of ids (the length of every mask).
     pub fn vocab_size(&self) -> usize {
-        self.entry_of.len()
+        self.prefix.vocab_size()
     }
 
     /// Number of indexed tokens.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.prefix.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.prefix.is_empty()
     }
 
     /// Byte length of the longest indexed token.
@@ -191,88 +161,22 @@ impl TokenIndex {
 
     /// The bytes of an indexed token (`None` for special tokens and holes).
     pub fn token_bytes(&self, id: u32) -> Option<&[u8]> {
-        match self.entry_of.get(id as usize) {
-            Some(&e) if e != NO_ENTRY => Some(self.entry(e as usize)),
-            _ => None,
-        }
+        self.prefix.token_bytes(id)
     }
 
-    fn entry(&self, j: usize) -> &[u8] {
-        &self.arena[self.starts[j] as usize..self.starts[j + 1] as usize]
-    }
-
-    fn entry_len(&self, j: usize) -> usize {
-        (self.starts[j + 1] - self.starts[j]) as usize
-    }
-
-    /// First position in `range` where `pred` turns false (`pred` is monotone on the range).
-    fn partition(range: Range<usize>, pred: impl Fn(usize) -> bool) -> usize {
-        let (mut lo, mut hi) = (range.start, range.end);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if pred(mid) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
-    }
-
-    /// Entries of `range` (all starting with the same `depth` bytes) whose next byte is `byte`.
-    fn narrow(&self, range: Range<usize>, depth: usize, byte: u8) -> Range<usize> {
-        // Entries of length `depth` sort first (`None < Some(_)`).
-        let key = |j: usize| self.arena.get(self.starts[j] as usize + depth).copied();
-        let next = |j: usize| {
-            if self.entry_len(j) > depth {
-                key(j)
-            } else {
-                None
-            }
-        };
-        let lo = Self::partition(range.clone(), |j| next(j) < Some(byte));
-        let hi = Self::partition(lo..range.end, |j| next(j) == Some(byte));
-        lo..hi
-    }
-
-    /// Walk `text` byte by byte: call `on_prefix(len, entries)` for the tokens equal to
-    /// `text[..len]` (`len` from 1 to `text.len()`), and return the entries that start with
-    /// `text` (every entry for the empty text).
-    pub fn walk(
-        &self,
-        text: &[u8],
-        mut on_prefix: impl FnMut(usize, Range<usize>),
-    ) -> Range<usize> {
-        let mut range = 0..self.ids.len();
-        for (depth, &byte) in text.iter().enumerate() {
-            range = if depth == 0 {
-                self.first[byte as usize].clone()
-            } else {
-                self.narrow(range, depth, byte)
-            };
-            if range.is_empty() {
-                break;
-            }
-            let len = depth + 1;
-            let exact_end = Self::partition(range.clone(), |j| self.entry_len(j) == len);
-            if exact_end > range.start {
-                on_prefix(len, range.start..exact_end);
-            }
-        }
-        range
+    /// See [`PrefixIndex::walk`].
+    pub fn walk(&self, text: &[u8], on_prefix: impl FnMut(usize, Range<usize>)) -> Range<usize> {
+        self.prefix.walk(text, on_prefix)
     }
 
     /// Ids of the tokens whose bytes start with `prefix`, in byte order.
     pub fn extensions(&self, prefix: &[u8]) -> &[u32] {
-        let range = self.walk(prefix, |_, _| {});
-        &self.ids[range]
+        self.prefix.extensions(prefix)
     }
 
     /// Ids of the tokens whose bytes are a (non-empty) prefix of `text`, shortest first.
     pub fn prefixes_of(&self, text: &[u8]) -> Vec<u32> {
-        let mut out = Vec::new();
-        self.walk(text, |_, entries| out.extend_from_slice(&self.ids[entries]));
-        out
+        self.prefix.prefixes_of(text)
     }
 
     /// `ok[i]`: whether `constraint[i..]` can be spelled by a token sequence whose last token may
@@ -318,7 +222,7 @@ impl TokenIndex {
             return;
         }
         for range in self.allowed_ranges(constraint) {
-            for &id in &self.ids[range] {
+            for &id in self.prefix.ids(range) {
                 mask[id as usize] = true;
             }
         }
@@ -338,7 +242,7 @@ impl TokenIndex {
         }
         let mut words = vec![0u32; self.vocab_size().div_ceil(32)];
         for range in self.allowed_ranges(constraint) {
-            for &id in &self.ids[range] {
+            for &id in self.prefix.ids(range) {
                 words[id as usize / 32] |= 1 << (id % 32);
             }
         }
@@ -364,7 +268,7 @@ impl TokenIndex {
         let mut out: Vec<u32> = self
             .allowed_ranges(constraint)
             .into_iter()
-            .flat_map(|r| self.ids[r].iter().copied())
+            .flat_map(|r| self.prefix.ids(r).iter().copied())
             .collect();
         out.sort_unstable();
         out
@@ -488,8 +392,8 @@ impl Healer {
             let id = self
                 .index
                 .walk(&[byte], |_, _| {})
-                .find(|&j| self.index.entry_len(j) == 1)
-                .map(|j| self.index.ids[j])
+                .find(|&j| self.index.prefix.entry_len(j) == 1)
+                .map(|j| self.index.prefix.id(j))
                 .ok_or_else(|| {
                     Error::InvalidInput(format!(
                         "the prompt ends inside a UTF-8 character and the vocabulary has no token \

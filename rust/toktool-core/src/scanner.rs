@@ -242,7 +242,14 @@ fn run_end(classes: &Classes, text: &str, pos: usize, k: Kind) -> usize {
     end
 }
 
-/// Length in bytes of a contraction suffix (`s`, `re`, ...) right after an apostrophe.
+/// The contraction suffixes of the supported patterns (`'s|'t|'re|'ve|'m|'ll|'d`, matched after
+/// an apostrophe; case-insensitively in the cl100k and o200k families), lowercase. No one is a
+/// prefix of another, so at most one matches at a position.
+pub(crate) const CONTRACTIONS: &[&str] = &["s", "t", "re", "ve", "m", "ll", "d"];
+
+/// Length in bytes of a contraction suffix ([`CONTRACTIONS`]) right after an apostrophe.
+/// Spelled out as a `match` for speed (this runs at every apostrophe of every encode); the test
+/// `contraction_len_knows_every_contraction` keeps it in step with [`CONTRACTIONS`].
 fn contraction_len(text: &str, pos: usize, case_insensitive: bool) -> Option<usize> {
     let mut chars = text[pos..].chars();
     let fold = |c: char| {
@@ -608,6 +615,44 @@ mod tests {
                 scanner_matches(CL100K_VERBATIM, &text),
                 regex_matches(CL100K_TIKTOKEN_VERBATIM_PATTERN, &text)
             );
+        }
+    }
+
+    #[test]
+    fn contraction_len_knows_every_contraction() {
+        // Every contraction, in every ASCII case where the match ignores case, and nothing else:
+        // each one cut short, or followed by a letter no contraction starts with.
+        for suffix in CONTRACTIONS {
+            let upper = suffix.to_ascii_uppercase();
+            let mixed: String = suffix
+                .chars()
+                .enumerate()
+                .map(|(i, c)| if i == 0 { c.to_ascii_uppercase() } else { c })
+                .collect();
+            assert_eq!(contraction_len(suffix, 0, false), Some(suffix.len()));
+            assert_eq!(
+                contraction_len(&format!("{suffix}x"), 0, false),
+                Some(suffix.len())
+            );
+            for spelled in [upper.as_str(), mixed.as_str()] {
+                assert_eq!(contraction_len(spelled, 0, true), Some(suffix.len()));
+                if spelled != *suffix {
+                    assert_eq!(contraction_len(spelled, 0, false), None);
+                }
+            }
+            if suffix.len() > 1 {
+                assert_eq!(contraction_len(&suffix[..1], 0, true), None);
+            }
+        }
+        // Every ASCII letter and pair of letters: a contraction exactly where one starts it.
+        let letters = ('a'..='z').map(String::from);
+        let pairs = ('a'..='z').flat_map(|a| ('a'..='z').map(move |b| format!("{a}{b}")));
+        for text in letters.chain(pairs) {
+            let want = CONTRACTIONS
+                .iter()
+                .find(|c| text.starts_with(*c))
+                .map(|c| c.len());
+            assert_eq!(contraction_len(&text, 0, true), want, "{text}");
         }
     }
 
