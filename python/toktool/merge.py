@@ -154,7 +154,7 @@ class MergeResult:
 
     @functools.cached_property
     def merges(self) -> list[tuple[int, int, int]]:
-        return [(a, b, c) for a, b, c in self._raw.merges.tolist()]
+        return _triples(self._raw.merges)
 
     @functools.cached_property
     def new_tokens(self) -> list[tuple[int, ...]]:
@@ -212,12 +212,14 @@ _NO_UNIT = 2**32 - 1
 def _split(flat: np.ndarray, lengths: np.ndarray) -> list[list[int]]:
     """Ragged data from the extension (sequences end to end) as one list per sequence."""
     values = flat.tolist()
-    out = []
-    pos = 0
-    for n in lengths.tolist():
-        out.append(values[pos : pos + n])
-        pos += n
-    return out
+    ends = np.cumsum(lengths, dtype=np.int64).tolist()
+    return [values[start:end] for start, end in zip([0, *ends], ends)]
+
+
+def _triples(merges: np.ndarray) -> list[tuple[int, int, int]]:
+    """A ``(merges, 3)`` array as ``(left, right, count)`` tuples."""
+    left, right, count = merges.T.tolist()
+    return list(zip(left, right, count))
 
 
 def _result(raw: _toktool.TokenizedMerge, lengths: list[int], vocab_size: int,
@@ -316,8 +318,7 @@ def merge_units(
     ``(ids, starts, merges)`` where ``starts[s][j]`` is the original position where merged
     token ``j`` begins and ``merges[k] = (left, right, count)``."""
     raw = _toktool.merge_units(batch_ids, units, first_new_id, max_merges, min_count)
-    merges = [(a, b, c) for a, b, c in raw.merges.tolist()]
-    return _split(raw.ids, raw.lengths), _split(raw.starts, raw.lengths), merges
+    return _split(raw.ids, raw.lengths), _split(raw.starts, raw.lengths), _triples(raw.merges)
 
 
 def token_windows(ids: Sequence[int], length: int, count: int) -> list[list[int]]:

@@ -12,7 +12,7 @@
 //! prompt, which Python walks one by one, as lists. Results with several parts are the frozen
 //! classes of `results.rs`, never dicts or tuples.
 
-use numpy::{Element, IntoPyArray, PyArray1, PyReadonlyArrayDyn};
+use numpy::{Element, IntoPyArray, PyArray1, PyReadonlyArrayDyn, PyUntypedArray};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -102,6 +102,10 @@ fn int_array(obj: &Bound<'_, PyAny>) -> Option<(Vec<i64>, Vec<usize>)> {
             view.iter().map(|&v| widen(v)).collect(),
             view.shape().to_vec(),
         ))
+    }
+    // One cheap type check first: a list or tuple would otherwise fail every dtype below.
+    if !obj.is_instance_of::<PyUntypedArray>() {
+        return None;
     }
     read::<i64>(obj, |v| v)
         .or_else(|| read::<i32>(obj, i64::from))

@@ -34,7 +34,7 @@ impl PyCoverSearch {
     fn covers(&self, py: Python<'_>, y: Vec<u8>, validate: bool) -> PyResult<PyCovers> {
         let search = Arc::clone(&self.inner);
         let covers = detached(py, move || search.covers_with(&y, validate))?;
-        Ok(PyCovers::new(covers))
+        PyCovers::new(py, covers)
     }
 
     /// `mask[t]`: token `t` may follow the tail ids `prefix` whose bytes are `tail`.

@@ -118,48 +118,76 @@ impl PyTokenizedMerge {
 }
 
 /// One family of straddling covers: `head + prefix + [t]` for each `t` in `last`.
-#[pyclass(frozen, eq, module = "toktool._toktool", name = "CoverGroup")]
-#[derive(PartialEq, Eq)]
-pub(crate) struct PyCoverGroup(CoverGroup);
+#[pyclass(frozen, module = "toktool._toktool", name = "CoverGroup")]
+pub(crate) struct PyCoverGroup {
+    inner: CoverGroup,
+    /// `inner.last` as an array, made once.
+    last: Py<PyArray1<u32>>,
+}
 
 #[pymethods]
 impl PyCoverGroup {
     /// Tail ids before the last token.
     #[getter]
     fn prefix(&self) -> Vec<u32> {
-        self.0.prefix.clone()
+        self.inner.prefix.clone()
     }
 
     /// Byte offset (in the tail) where the last token starts.
     #[getter]
     fn start(&self) -> usize {
-        self.0.start
+        self.inner.start
     }
 
     /// Valid last tokens, ascending (thousands, at a short tail).
     #[getter]
-    fn last<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
-        self.0.last.to_pyarray(py)
+    fn last(&self, py: Python<'_>) -> Py<PyArray1<u32>> {
+        self.last.clone_ref(py)
+    }
+
+    fn __eq__(&self, other: &Self) -> bool {
+        self.inner == other.inner
     }
 
     fn __repr__(&self) -> String {
+        let g = &self.inner;
         format!(
             "CoverGroup(prefix={:?}, start={}, last=<{} ids>)",
-            self.0.prefix,
-            self.0.start,
-            self.0.last.len()
+            g.prefix,
+            g.start,
+            g.last.len()
         )
     }
 }
 
 /// All covers of a byte string `y` (see `toktool.bytes`).
-#[pyclass(frozen, eq, module = "toktool._toktool", name = "Covers")]
-#[derive(PartialEq, Eq)]
-pub(crate) struct PyCovers(Covers);
+#[pyclass(frozen, module = "toktool._toktool", name = "Covers")]
+pub(crate) struct PyCovers {
+    inner: Covers,
+    /// `inner.groups` as Python objects, made once.
+    groups: Vec<Py<PyCoverGroup>>,
+}
 
 impl PyCovers {
-    pub(crate) fn new(covers: Covers) -> Self {
-        PyCovers(covers)
+    pub(crate) fn new(py: Python<'_>, covers: Covers) -> PyResult<Self> {
+        let groups = covers
+            .groups
+            .iter()
+            .map(|g| {
+                let last = g.last.to_pyarray(py).unbind();
+                Py::new(
+                    py,
+                    PyCoverGroup {
+                        inner: g.clone(),
+                        last,
+                    },
+                )
+            })
+            .collect::<PyResult<_>>()?;
+        Ok(PyCovers {
+            inner: covers,
+            groups,
+        })
     }
 }
 
@@ -168,40 +196,45 @@ impl PyCovers {
     /// Ids of `y[:boundary]`, shared by every cover.
     #[getter]
     fn head(&self) -> Vec<u32> {
-        self.0.head.clone()
+        self.inner.head.clone()
     }
 
     #[getter]
     fn boundary(&self) -> usize {
-        self.0.boundary
+        self.inner.boundary
     }
 
     /// The straddling covers, one group per tail prefix.
     #[getter]
-    fn groups(&self) -> Vec<PyCoverGroup> {
-        self.0.groups.iter().cloned().map(PyCoverGroup).collect()
+    fn groups(&self, py: Python<'_>) -> Vec<Py<PyCoverGroup>> {
+        self.groups.iter().map(|g| g.clone_ref(py)).collect()
     }
 
     /// Tail id sequences whose bytes are exactly `y[boundary:]`.
     #[getter]
     fn exact(&self) -> Vec<Vec<u32>> {
-        self.0.exact.clone()
+        self.inner.exact.clone()
     }
 
     /// The canonical encoding of the tail, if `y` has one.
     #[getter]
     fn canonical(&self) -> Option<Vec<u32>> {
-        self.0.canonical.clone()
+        self.inner.canonical.clone()
+    }
+
+    fn __eq__(&self, other: &Self) -> bool {
+        self.inner == other.inner
     }
 
     fn __repr__(&self) -> String {
+        let c = &self.inner;
         format!(
             "Covers(head={:?}, boundary={}, groups=<{}>, exact={:?}, canonical={:?})",
-            self.0.head,
-            self.0.boundary,
-            self.0.groups.len(),
-            self.0.exact,
-            self.0.canonical
+            c.head,
+            c.boundary,
+            c.groups.len(),
+            c.exact,
+            c.canonical
         )
     }
 }
