@@ -40,6 +40,11 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
+#: toktool returning each call's ids as a NumPy array: the like-for-like row against peers that
+#: return an encoding object and build no Python ints until asked (HF, tokie, ...).
+ARRAY = "toktool (ids as array)"
+
+
 def as_ids(result: Any) -> list[int]:
     ids = getattr(result, "ids", result)
     return ids.tolist() if hasattr(ids, "tolist") else list(ids)
@@ -48,6 +53,10 @@ def as_ids(result: Any) -> list[int]:
 def loaders(name: str, path: Path) -> dict[str, Callable[[], Callable[[str], Any]]]:
     def toktool_() -> Callable[[str], Any]:
         return toktool.Tokenizer.from_file(path).encode
+
+    def toktool_array() -> Callable[[str], Any]:
+        tok = toktool.Tokenizer.from_file(path)
+        return lambda t: tok.encode(t, as_array=True)
 
     def hf() -> Callable[[str], Any]:
         tok = tokenizers.Tokenizer.from_file(str(path))
@@ -77,7 +86,7 @@ def loaders(name: str, path: Path) -> dict[str, Callable[[], Callable[[str], Any
         tok = kitoken.Kitoken.from_tokenizers_file(str(path))
         return lambda t: tok.encode(t, True)
 
-    out = {"toktool": toktool_, "HF tokenizers": hf, "tokie": tokie_, "gigatoken": gigatoken_,
+    out = {"toktool": toktool_, ARRAY: toktool_array, "HF tokenizers": hf, "tokie": tokie_, "gigatoken": gigatoken_,
            "fastokens": fastokens_, "kitoken": kitoken_}
     if name in TIKTOKEN_NAMES:
         def tiktoken_() -> Callable[[str], Any]:
@@ -137,19 +146,23 @@ def table(rows: list[dict[str, Any]]) -> str:
     for name in dict.fromkeys(r["tokenizer"] for r in rows):
         group = [r for r in rows if r["tokenizer"] == name]
         ours = next(r for r in group if r["engine"] == "toktool")
+        array = next(r for r in group if r["engine"] == ARRAY)
+        mine = ("toktool", ARRAY)
         for r in group:
             ratio = (f"{ours['mbps'] / r['mbps']:.2f}×" if r["status"] == "exact"
-                     and ours.get("status") == "exact" and r["engine"] != "toktool" else "")
+                     and ours.get("status") == "exact" and r["engine"] not in mine else "")
             mbps = f"{r['mbps']:.1f} | {r['cpu']:.2f}" if "mbps" in r else "- | -"
             load = f"{r['load_s']:.2f}" if "load_s" in r else "-"
             mem = f"{r['load_mb']:.0f}" if "load_mb" in r else "-"
             lines.append(f"| {name} | {r['engine']} | {r['status']} | {mbps} | {load} | {mem} "
                          f"| {ratio} |")
-        exact = [r for r in group if r["status"] == "exact" and r["engine"] != "toktool"]
+        exact = [r for r in group if r["status"] == "exact" and r["engine"] not in mine]
         if exact:
             best = max(exact, key=lambda r: r["mbps"])
+            vs_array = (f"; ids as array {array['mbps'] / best['mbps']:.2f}×"
+                        if array.get("status") == "exact" else "")
             lines.append(f"| {name} | **fastest exact peer: {best['engine']}** | | | | | | "
-                         f"**{ours['mbps'] / best['mbps']:.2f}×** |")
+                         f"**{ours['mbps'] / best['mbps']:.2f}×**{vs_array} |")
     return "\n".join(lines)
 
 
@@ -176,7 +189,10 @@ def main() -> None:
         "time): absolute MB/s move by 2× between runs, so compare the ratios, which come from one "
         "run. Each engine is timed on slices of text it has not encoded before (peers with "
         "whole-text or segment caches would otherwise replay the id check); CPU/wall above 1 means "
-        "the engine used more than one thread. `toktool × this` is toktool's speed over the peer's; only peers whose ids equal "
+        "the engine used more than one thread. `toktool × this` is toktool's speed (ids as a "
+        "list) over the peer's; the `ids as array` row returns a NumPy array instead, like the "
+        "peers that return an encoding object and make no Python ints in the timed loop. Only "
+        "peers whose ids equal "
         "HF's on every chunk are ranked. Load RSS is the resident-memory change of loading, "
         "rough (the allocator may return memory; negative means it did).",
         "",
