@@ -38,7 +38,7 @@ _MISUSES = """
 from toktool import _toktool
 tok = _toktool.Tokenizer.from_str("{}")
 merged = _toktool.merge_batch(tok, [[1, 2]])
-ok_ids = merged.ids.tolist()
+ok_ids = merged.merged.ids.tolist()
 merged.idz  # MISUSE: no such field
 pieces: list[int] = _toktool.zett_decompose(tok, [b"a"], 4).ids  # MISUSE: an array, not a list
 ids, removed, constraint, prompt_ids = _toktool.TokenHealer(tok).heal(b"x")  # MISUSE: no tuple

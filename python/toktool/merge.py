@@ -144,17 +144,17 @@ class MergeResult:
                 self.word_ids, self.spans, self.offsets)
 
     def _per_sequence(self, flat: np.ndarray) -> list[np.ndarray]:
-        bounds = np.concatenate([[0], np.cumsum(self._raw.lengths, dtype=np.int64)])
+        bounds = np.concatenate([[0], np.cumsum(self._raw.merged.lengths, dtype=np.int64)])
         return [flat[bounds[i] : bounds[i + 1]] for i in range(len(self.ids))]
 
     @property
     def n_merges(self) -> int:
         """``len(merges)``, without building the list."""
-        return len(self._raw.merges)
+        return len(self._raw.merged.merges)
 
     @functools.cached_property
     def merges(self) -> list[tuple[int, int, int]]:
-        return _triples(self._raw.merges)
+        return _triples(self._raw.merged.merges)
 
     @functools.cached_property
     def new_tokens(self) -> list[tuple[int, ...]]:
@@ -174,7 +174,7 @@ class MergeResult:
     @functools.cached_property
     def spans(self) -> list[list[tuple[int, int]]]:
         out = []
-        for seq, n in zip(self._per_sequence(self._raw.starts), self.original_lengths):
+        for seq, n in zip(self._per_sequence(self._raw.merged.starts), self.original_lengths):
             starts = seq.tolist()
             out.append(list(zip(starts, starts[1:] + [n])))
         return out
@@ -224,10 +224,10 @@ def _triples(merges: np.ndarray) -> list[tuple[int, int, int]]:
 
 def _result(raw: _toktool.TokenizedMerge, lengths: list[int], vocab_size: int,
             boundary: str) -> MergeResult:
-    ids = _split(raw.ids, raw.lengths)
+    ids = _split(raw.merged.ids, raw.merged.lengths)
     reduction = Reduction(
         tokens_before=sum(lengths),
-        tokens_after=int(raw.lengths.sum()),
+        tokens_after=int(raw.merged.lengths.sum()),
         units=int(raw.n_units.sum()),
         words=int(raw.n_words.sum()),
     )

@@ -97,7 +97,7 @@ pub(crate) fn merge_batch(
         let words = input.words.as_deref();
         boundary::merge_batch(&input.tok, &input.batch, words, input.boundary, options)
     })?;
-    Ok(PyTokenizedMerge::new(py, &result))
+    PyTokenizedMerge::new(py, &result)
 }
 
 /// Apply merges learned on another batch (see `toktool.merge.apply_merges`).
@@ -116,7 +116,7 @@ pub(crate) fn apply_merges(
         let words = input.words.as_deref();
         boundary::apply_merges(&input.tok, &input.batch, words, input.boundary, &merges)
     })?;
-    Ok(PyTokenizedMerge::new(py, &result))
+    PyTokenizedMerge::new(py, &result)
 }
 
 /// `merge_batch` on independent batches, in parallel with the GIL released.
@@ -140,10 +140,10 @@ pub(crate) fn merge_batches(
     let results = detached(py, move || {
         boundary::merge_batches(&tok, &batches, boundary, options)
     })?;
-    Ok(results
+    results
         .iter()
         .map(|r| PyTokenizedMerge::new(py, r))
-        .collect())
+        .collect()
 }
 
 /// The bare algorithm: ids and unit ids per token (`None`/negative: never merged), new ids from

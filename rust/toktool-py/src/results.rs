@@ -62,19 +62,15 @@ impl PyMergedBatch {
 }
 
 /// A merged tokenized batch (`merge_batch`, `apply_merges`, `merge_batches`): the merged batch
-/// plus what the units of each sequence say. Per-token arrays hold the sequences end to end,
-/// `lengths[s]` merged tokens each; per-sequence arrays have one value per sequence.
+/// (`merged`) plus what the units of each sequence say. Per-token arrays hold the sequences end
+/// to end, `merged.lengths[s]` merged tokens each; per-sequence arrays have one value each.
 #[pyclass(frozen, get_all, module = "toktool._toktool", name = "TokenizedMerge")]
 pub(crate) struct PyTokenizedMerge {
-    ids: Py<PyArray1<u32>>,
-    lengths: Py<PyArray1<u32>>,
-    /// Per merged token: its first position in the original sequence.
-    starts: Py<PyArray1<u32>>,
+    merged: Py<PyMergedBatch>,
     /// Per merged token: its unit within the sequence (`2**32 - 1` for special tokens).
     units: Py<PyArray1<u32>>,
     /// Per merged token: its byte offset in `decode_bytes` of the original sequence.
     byte_starts: Py<PyArray1<u32>>,
-    merges: Py<PyArray2<u32>>,
     /// The original ids of every new token, end to end; `new_token_lengths[k]` of them each.
     new_tokens: Py<PyArray1<u32>>,
     new_token_lengths: Py<PyArray1<u32>>,
@@ -84,36 +80,29 @@ pub(crate) struct PyTokenizedMerge {
     n_bytes: Py<PyArray1<u64>>,
     /// Per sequence: how its units were found (`"exact"`, `"aligned"`, `"whitespace"`, `"given"`).
     recovery: Vec<&'static str>,
-    first_new_id: u32,
 }
 
 impl PyTokenizedMerge {
-    pub(crate) fn new(py: Python<'_>, result: &TokenizedMerge) -> Self {
+    pub(crate) fn new(py: Python<'_>, result: &TokenizedMerge) -> PyResult<Self> {
         let batch = &result.merged;
         let sequences = 0..batch.ids.len();
-        let (ids, lengths) = ragged(py, batch.ids.iter().map(Vec::as_slice));
-        let (starts, _) = ragged(py, batch.starts.iter().map(Vec::as_slice));
         let units: Vec<Vec<u32>> = sequences.clone().map(|s| result.merged_units(s)).collect();
         let byte_starts: Vec<Vec<u32>> = sequences.map(|s| result.merged_byte_starts(s)).collect();
         let (new_tokens, new_token_lengths) = batch.new_tokens_flat();
         let per_sequence = |f: fn(&toktool_core::boundary::SequenceUnits) -> usize| {
             array(py, result.units.iter().map(|u| u32_len(f(u))).collect())
         };
-        PyTokenizedMerge {
-            ids,
-            lengths,
-            starts,
+        Ok(PyTokenizedMerge {
+            merged: Py::new(py, PyMergedBatch::new(py, batch))?,
             units: ragged(py, units.iter().map(Vec::as_slice)).0,
             byte_starts: ragged(py, byte_starts.iter().map(Vec::as_slice)).0,
-            merges: merge_table(py, &batch.merges),
             new_tokens: array(py, new_tokens),
             new_token_lengths: array(py, new_token_lengths),
             n_units: per_sequence(|u| u.n_units),
             n_words: per_sequence(|u| u.n_words),
             n_bytes: array(py, result.units.iter().map(|u| u.n_bytes as u64).collect()),
             recovery: result.units.iter().map(|u| u.recovery.as_str()).collect(),
-            first_new_id: batch.first_new_id,
-        }
+        })
     }
 }
 
