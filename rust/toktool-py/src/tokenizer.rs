@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList};
 use pyo3::IntoPyObjectExt;
 
 use toktool_core::gguf_tokenizer::GgufTokenizerInfo;
@@ -19,6 +20,9 @@ pub(crate) struct PyTokenizer {
     pub(crate) inner: Arc<Tokenizer>,
     json: Arc<str>,
     gguf: Option<Arc<GgufTokenizerInfo>>,
+    /// One Python int per id, made on the first list result: a list of ids is then pointers to
+    /// shared ints instead of one new int object per id (the list's main cost).
+    ints: PyOnceLock<Vec<Py<PyAny>>>,
 }
 
 #[pymethods]
@@ -90,7 +94,7 @@ impl PyTokenizer {
         let text = owned_text(py, text)?;
         let tok = Arc::clone(&self.inner);
         let ids = detached(py, move || tok.encode(&text))?;
-        ids_to_py(py, ids, as_array)
+        self.ids_to_py(py, ids, as_array)
     }
 
     /// `encode` of each text, in parallel with the GIL released (`as_array`: see `encode`).
@@ -109,7 +113,7 @@ impl PyTokenizer {
         let batch = detached(py, move || tok.encode_batch(&texts))?;
         batch
             .into_iter()
-            .map(|ids| ids_to_py(py, ids, as_array))
+            .map(|ids| self.ids_to_py(py, ids, as_array))
             .collect()
     }
 
@@ -250,15 +254,27 @@ impl PyTokenizer {
             inner: Arc::new(tokenizer),
             json: json.into(),
             gguf: None,
+            ints: PyOnceLock::new(),
         })
     }
 }
 
-/// Ids as a Python list, or as a `NumPy` `uint32` array owning the vector (no copy).
-fn ids_to_py(py: Python<'_>, ids: Vec<u32>, as_array: bool) -> PyResult<Py<PyAny>> {
-    if as_array {
-        Ok(ids.into_pyarray(py).into_any().unbind())
-    } else {
-        ids.into_py_any(py)
+impl PyTokenizer {
+    /// Ids as a Python list, or as a `NumPy` `uint32` array owning the vector (no copy).
+    fn ids_to_py(&self, py: Python<'_>, ids: Vec<u32>, as_array: bool) -> PyResult<Py<PyAny>> {
+        if as_array {
+            return Ok(ids.into_pyarray(py).into_any().unbind());
+        }
+        let ints = self.ints.get_or_try_init(py, || {
+            (0..u32::try_from(self.inner.vocab_size()).unwrap_or(u32::MAX))
+                .map(|i| i.into_py_any(py))
+                .collect::<PyResult<Vec<_>>>()
+        })?;
+        let items = ids.iter().map(|&i| match ints.get(i as usize) {
+            Some(int) => Ok(int.clone_ref(py)),
+            None => i.into_py_any(py),
+        });
+        let items: Vec<Py<PyAny>> = items.collect::<PyResult<_>>()?;
+        Ok(PyList::new(py, items)?.into_any().unbind())
     }
 }
