@@ -143,9 +143,12 @@ class MergeResult:
                 self.n_bytes, self.original_lengths, self.merges, self.new_tokens,
                 self.word_ids, self.spans, self.offsets)
 
-    def _per_sequence(self, flat: np.ndarray) -> list[np.ndarray]:
-        bounds = np.concatenate([[0], np.cumsum(self._raw.merged.lengths, dtype=np.int64)])
-        return [flat[bounds[i] : bounds[i + 1]] for i in range(len(self.ids))]
+    def _per_sequence(self, flat: np.ndarray) -> list[list[int]]:
+        return _split(flat, self._raw.merged.lengths)
+
+    def _spans(self, starts: np.ndarray, ends: list[int]) -> list[list[tuple[int, int]]]:
+        """``(start, end)`` per merged token: each start to the next, the last to ``ends[s]``."""
+        return [list(zip(seq, [*seq[1:], n])) for seq, n in zip(self._per_sequence(starts), ends)]
 
     @property
     def n_merges(self) -> int:
@@ -158,34 +161,20 @@ class MergeResult:
 
     @functools.cached_property
     def new_tokens(self) -> list[tuple[int, ...]]:
-        flat = self._raw.new_tokens.tolist()
-        out: list[tuple[int, ...]] = []
-        pos = 0
-        for n in self._raw.new_token_lengths.tolist():
-            out.append(tuple(flat[pos : pos + n]))
-            pos += n
-        return out
+        return [tuple(t) for t in _split(self._raw.new_tokens, self._raw.new_token_lengths)]
 
     @functools.cached_property
     def word_ids(self) -> list[list[Optional[int]]]:
-        return [[None if u == _NO_UNIT else u for u in seq.tolist()]
+        return [[None if u == _NO_UNIT else u for u in seq]
                 for seq in self._per_sequence(self._raw.units)]
 
     @functools.cached_property
     def spans(self) -> list[list[tuple[int, int]]]:
-        out = []
-        for seq, n in zip(self._per_sequence(self._raw.merged.starts), self.original_lengths):
-            starts = seq.tolist()
-            out.append(list(zip(starts, starts[1:] + [n])))
-        return out
+        return self._spans(self._raw.merged.starts, self.original_lengths)
 
     @functools.cached_property
     def offsets(self) -> list[list[tuple[int, int]]]:
-        out = []
-        for seq, n in zip(self._per_sequence(self._raw.byte_starts), self.n_bytes):
-            starts = seq.tolist()
-            out.append(list(zip(starts, starts[1:] + [n])))
-        return out
+        return self._spans(self._raw.byte_starts, self.n_bytes)
 
     def expand(self, ids: Sequence[int]) -> list[int]:
         """The original ids that ``ids`` (which may hold new ids) stand for."""

@@ -90,16 +90,16 @@ pub(crate) fn owned_id(py: Python<'_>, id: i128, vocab_size: usize) -> PyResult<
 
 /// The values of an integer `NumPy` array, row-major, with its shape; `None` for anything else
 /// (another dtype, or not an array). Read without a Python object per element: a
-/// vocabulary-sized candidate array costs milliseconds the other way.
-fn int_array(obj: &Bound<'_, PyAny>) -> Option<(Vec<i64>, Vec<usize>)> {
-    fn read<T: Copy + Element>(
+/// vocabulary-sized candidate array costs milliseconds the other way. Every dtype widens to
+/// `i128`, so errors can say any value as written.
+fn int_array(obj: &Bound<'_, PyAny>) -> Option<(Vec<i128>, Vec<usize>)> {
+    fn read<T: Copy + Element + Into<i128>>(
         obj: &Bound<'_, PyAny>,
-        widen: impl Fn(T) -> i64,
-    ) -> Option<(Vec<i64>, Vec<usize>)> {
+    ) -> Option<(Vec<i128>, Vec<usize>)> {
         let array = obj.extract::<PyReadonlyArrayDyn<'_, T>>().ok()?;
         let view = array.as_array();
         Some((
-            view.iter().map(|&v| widen(v)).collect(),
+            view.iter().map(|&v| v.into()).collect(),
             view.shape().to_vec(),
         ))
     }
@@ -107,33 +107,31 @@ fn int_array(obj: &Bound<'_, PyAny>) -> Option<(Vec<i64>, Vec<usize>)> {
     if !obj.is_instance_of::<PyUntypedArray>() {
         return None;
     }
-    read::<i64>(obj, |v| v)
-        .or_else(|| read::<i32>(obj, i64::from))
-        .or_else(|| read::<u32>(obj, i64::from))
-        .or_else(|| read::<u16>(obj, i64::from))
-        .or_else(|| read::<i16>(obj, i64::from))
-        .or_else(|| read::<u8>(obj, i64::from))
-        .or_else(|| read::<i8>(obj, i64::from))
-        // u64 values above i64::MAX stay out of range after the cast's wrap: they become
-        // negative, and `checked_ids` reports them; the message is the only thing that differs.
-        .or_else(|| read::<u64>(obj, |v| i64::try_from(v).unwrap_or(i64::MIN)))
+    read::<i64>(obj)
+        .or_else(|| read::<i32>(obj))
+        .or_else(|| read::<u32>(obj))
+        .or_else(|| read::<u16>(obj))
+        .or_else(|| read::<i16>(obj))
+        .or_else(|| read::<u8>(obj))
+        .or_else(|| read::<i8>(obj))
+        .or_else(|| read::<u64>(obj))
 }
 
 /// `values` as token ids; the first one outside `u32` is an `InvalidTokenIdError` at its
 /// position (`row_len`: positions count within rows of that length).
-fn checked_ids(
+fn checked_ids<T: Copy + Into<i128>>(
     py: Python<'_>,
-    values: &[i64],
+    values: &[T],
     row_len: Option<usize>,
-    original: impl Fn(usize) -> i128,
 ) -> PyResult<Vec<u32>> {
     values
         .iter()
         .enumerate()
         .map(|(i, &v)| {
+            let v: i128 = v.into();
             u32::try_from(v).map_err(|_| {
-                let position = row_len.map_or(i, |n| i % n.max(1));
-                id_out_of_range(py, original(i), Some(position), None)
+                let position = row_len.map_or(i, |n| i % n);
+                id_out_of_range(py, v, Some(position), None)
             })
         })
         .collect()
@@ -144,31 +142,18 @@ fn checked_ids(
 pub(crate) fn owned_ids(py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
     if let Some((values, shape)) = int_array(ids) {
         if shape.len() == 1 {
-            return checked_ids(py, &values, None, |i| original_value(ids, i, values[i]));
+            return checked_ids(py, &values, None);
         }
     }
     // The 64-bit extraction is cheaper than the 128-bit one; ints beyond it take the slow path
     // so that their errors say them as written.
     if let Ok(values) = ids.extract::<Vec<i64>>() {
-        return checked_ids(py, &values, None, |i| i128::from(values[i]));
+        return checked_ids(py, &values, None);
     }
     let values: Vec<i128> = ids.extract().map_err(|_| {
         PyTypeError::new_err("expected a sequence of ints (list, tuple or 1-D integer array)")
     })?;
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| u32::try_from(v).map_err(|_| id_out_of_range(py, v, Some(i), None)))
-        .collect()
-}
-
-/// The value at flat position `i` of an integer array as written (a `uint64` beyond `i64`
-/// included), for error messages.
-fn original_value(obj: &Bound<'_, PyAny>, i: usize, widened: i64) -> i128 {
-    obj.extract::<PyReadonlyArrayDyn<'_, u64>>()
-        .ok()
-        .and_then(|a| a.as_array().iter().nth(i).copied())
-        .map_or(i128::from(widened), i128::from)
+    checked_ids(py, &values, None)
 }
 
 /// A batch of id sequences: an iterable of sequences (see `owned_ids`) or a 2-D integer array.
@@ -178,9 +163,7 @@ pub(crate) fn owned_batch(py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<
             if cols == 0 {
                 return Ok(vec![Vec::new(); rows]);
             }
-            let ids = checked_ids(py, &values, Some(cols), |i| {
-                original_value(batch, i, values[i])
-            })?;
+            let ids = checked_ids(py, &values, Some(cols))?;
             return Ok(ids.chunks(cols).map(<[u32]>::to_vec).collect());
         }
     }
@@ -190,7 +173,7 @@ pub(crate) fn owned_batch(py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<
 /// Unit ids per token of a batch (a list of lists or a 2-D integer array): ints >= 0 are
 /// units; `None` or negative values become `NO_UNIT`, never merged.
 pub(crate) fn owned_units(units: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<Option<u32>>>> {
-    let unit = |w: Option<i64>| {
+    let unit = |w: Option<i128>| {
         w.and_then(|w| u32::try_from(w).ok())
             .filter(|&w| w != NO_UNIT)
     };
@@ -208,13 +191,18 @@ pub(crate) fn owned_units(units: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<Option<u
     let values: Vec<Vec<Option<i64>>> = units.extract()?;
     Ok(values
         .into_iter()
-        .map(|seq| seq.into_iter().map(unit).collect())
+        .map(|seq| seq.into_iter().map(|w| unit(w.map(i128::from))).collect())
         .collect())
 }
 
 /// `values` as a 1-D `NumPy` array that takes the vector over without a copy.
 pub(crate) fn array<T: Element>(py: Python<'_>, values: Vec<T>) -> Py<PyArray1<T>> {
     values.into_pyarray(py).unbind()
+}
+
+/// A length as a `u32` (saturating: no sequence the core makes is that long).
+pub(crate) fn u32_len(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Ragged data as `(flat, lengths)`: the sequences end to end, and one length each.
@@ -226,7 +214,7 @@ pub(crate) fn ragged<'a>(
     let mut lengths = Vec::new();
     for seq in sequences {
         flat.extend_from_slice(seq);
-        lengths.push(u32::try_from(seq.len()).unwrap_or(u32::MAX));
+        lengths.push(u32_len(seq.len()));
     }
     (array(py, flat), array(py, lengths))
 }

@@ -14,11 +14,7 @@ use toktool_core::merge::{Merge, MergedBatch};
 use toktool_core::zett::{Decomposition, SampledTokenizer};
 use toktool_core::Healed;
 
-use crate::convert::{array, ragged};
-
-fn u32_len(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
+use crate::convert::{array, ragged, u32_len};
 
 /// `(left, right, count)` per merge, as a `(merges, 3)` array.
 fn merge_table(py: Python<'_>, merges: &[Merge]) -> Py<PyArray2<u32>> {
@@ -86,16 +82,16 @@ impl PyTokenizedMerge {
     pub(crate) fn new(py: Python<'_>, result: &TokenizedMerge) -> PyResult<Self> {
         let batch = &result.merged;
         let sequences = 0..batch.ids.len();
-        let units: Vec<Vec<u32>> = sequences.clone().map(|s| result.merged_units(s)).collect();
-        let byte_starts: Vec<Vec<u32>> = sequences.map(|s| result.merged_byte_starts(s)).collect();
+        let units = sequences.clone().flat_map(|s| result.merged_units(s));
+        let byte_starts = sequences.flat_map(|s| result.merged_byte_starts(s));
         let (new_tokens, new_token_lengths) = batch.new_tokens_flat();
         let per_sequence = |f: fn(&toktool_core::boundary::SequenceUnits) -> usize| {
             array(py, result.units.iter().map(|u| u32_len(f(u))).collect())
         };
         Ok(PyTokenizedMerge {
             merged: Py::new(py, PyMergedBatch::new(py, batch))?,
-            units: ragged(py, units.iter().map(Vec::as_slice)).0,
-            byte_starts: ragged(py, byte_starts.iter().map(Vec::as_slice)).0,
+            units: array(py, units.collect()),
+            byte_starts: array(py, byte_starts.collect()),
             new_tokens: array(py, new_tokens),
             new_token_lengths: array(py, new_token_lengths),
             n_units: per_sequence(|u| u.n_units),

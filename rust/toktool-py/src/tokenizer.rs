@@ -6,7 +6,6 @@ use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList};
-use pyo3::IntoPyObjectExt;
 
 use toktool_core::gguf_tokenizer::GgufTokenizerInfo;
 use toktool_core::{Error, Tokenizer};
@@ -259,22 +258,27 @@ impl PyTokenizer {
     }
 }
 
+/// A new Python int.
+fn py_int(py: Python<'_>, i: u32) -> Py<PyAny> {
+    i.into_pyobject(py)
+        .map_or_else(|never| match never {}, |int| int.into_any().unbind())
+}
+
 impl PyTokenizer {
     /// Ids as a Python list, or as a `NumPy` `uint32` array owning the vector (no copy).
     fn ids_to_py(&self, py: Python<'_>, ids: Vec<u32>, as_array: bool) -> PyResult<Py<PyAny>> {
         if as_array {
             return Ok(ids.into_pyarray(py).into_any().unbind());
         }
-        let ints = self.ints.get_or_try_init(py, || {
+        let ints = self.ints.get_or_init(py, || {
             (0..u32::try_from(self.inner.vocab_size()).unwrap_or(u32::MAX))
-                .map(|i| i.into_py_any(py))
-                .collect::<PyResult<Vec<_>>>()
-        })?;
-        let items = ids.iter().map(|&i| match ints.get(i as usize) {
-            Some(int) => Ok(int.clone_ref(py)),
-            None => i.into_py_any(py),
+                .map(|i| py_int(py, i))
+                .collect()
         });
-        let items: Vec<Py<PyAny>> = items.collect::<PyResult<_>>()?;
+        let items = ids.iter().map(|&i| {
+            ints.get(i as usize)
+                .map_or_else(|| py_int(py, i), |int| int.clone_ref(py))
+        });
         Ok(PyList::new(py, items)?.into_any().unbind())
     }
 }
