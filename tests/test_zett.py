@@ -395,7 +395,8 @@ def test_cli_train_then_convert(tiny_dir: Path, new_tokenizer_file: Path, tmp_pa
     res = runner.invoke(app, ["zett", "train", "--model", str(tiny_dir), "--corpus", str(corpus),
                               "--out", str(tmp_path / "hn"), "--steps", "3", "--batch-size", "2",
                               "--seq-len", "32", "--vocab-size", "400", "--layers", "1",
-                              "--residual", "first", "--reconstruct-steps", "0"])
+                              "--residual", "first", "--reconstruct-steps", "0",
+                              "--output-steps", "0"])
     assert res.exit_code == 0, res.output
     assert "3 steps on cpu" in res.output
     ckpt = tmp_path / "hn" / "checkpoint"
@@ -424,7 +425,8 @@ def test_cli_trains_data_parallel_under_torchrun(tiny_dir: Path, tmp_path: Path)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "toktool.cli", "zett", "train", "--model", str(tiny_dir), "--corpus", str(corpus),
            "--out", str(tmp_path / "hn"), "--steps", "2", "--batch-size", "2", "--seq-len", "32",
-           "--vocab-size", "400", "--layers", "1", "--reconstruct-steps", "0"]
+           "--vocab-size", "400", "--layers", "1", "--reconstruct-steps", "0",
+           "--output-steps", "0"]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "2 steps on cpu x2" in run.stdout

@@ -11,7 +11,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Optional
 
 import toktool
 
@@ -314,10 +314,12 @@ def zett_transfer(tok: toktool.Tokenizer, name: str) -> None:
         "    return total / len(values)\n"
     )
 
-    def bits(tokenizer: toktool.Tokenizer, rows: torch.Tensor) -> float:
+    def bits(tokenizer: toktool.Tokenizer, rows: torch.Tensor,
+             rows_out: Optional[torch.Tensor] = None) -> float:
         ids = torch.tensor([tokenizer.encode(text)])
+        out = rows if rows_out is None else rows_out
         with torch.no_grad():
-            nats, _ = sequence_nats(lm, rows, rows, ids, torch.ones_like(ids, dtype=torch.bool))
+            nats, _ = sequence_nats(lm, rows, out, ids, torch.ones_like(ids, dtype=torch.bool))
         return float(nats.sum()) / len(text.encode()) / np.log(2)
 
     t0 = time.perf_counter()
@@ -330,7 +332,7 @@ def zett_transfer(tok: toktool.Tokenizer, name: str) -> None:
                          key=lambda p: p.stat().st_mtime)
     if not checkpoints:
         print("  hypernetwork: no checkpoint in the cache yet; `make eval-zett` (or `toktool "
-              "zett train --out DIR`, ~5-20 min on a CPU: reconstruction pretraining) trains "
+              "zett train --out DIR`, ~30 min on a CPU: reconstruction, then output distillation) trains "
               "one, then this demo shows it here; numbers in docs/ZETT.md.")
         return
     try:
@@ -341,7 +343,7 @@ def zett_transfer(tok: toktool.Tokenizer, name: str) -> None:
     hypernet.eval()
     t0 = time.perf_counter()
     zett = new_embeddings(model, tok, target, method="hypernet", hypernet=hypernet)
-    predicted = bits(target, zett.input_rows)
+    predicted = bits(target, zett.input_rows, zett.output_rows)
     print(f"  with the ZeTT hypernetwork ({checkpoints[-1].parent.name}, from the cache): "
           f"{predicted:.2f} bits per byte ({time.perf_counter() - t0:.1f} s for cl100k's "
           "embeddings); held-out numbers in docs/ZETT.md.")

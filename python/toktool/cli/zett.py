@@ -89,6 +89,18 @@ def train(
         help="Phase 1: share of each batch that is identity rows (an original token predicted "
         "from itself as its only part), so one-part tokens keep their embeddings.",
     ),
+    output_steps: Optional[int] = typer.Option(
+        None, "--output-steps", min=0,
+        help="Phase 1b, tied models: output distillation steps (an output tower of its own, "
+        "trained on the frozen LM's hidden states cached once over --output-texts chunks; no "
+        "LM forward per step, ~3 s a step on CPU; the best step by held-out loss is kept). "
+        "Default: 300 for a tied model, 0 for an untied one. The converted model is untied.",
+    ),
+    output_texts: int = typer.Option(
+        400, "--output-texts", min=2,
+        help="Phase 1b: 512-byte corpus chunks whose hidden states are cached "
+        "(OUT/hidden.safetensors; about 5 minutes for 400 on a 2-core CPU).",
+    ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Sequences per process per step."),
     seq_len: int = typer.Option(128, "--seq-len", min=2, help="Tokens per sequence."),
     vocab_size: int = typer.Option(
@@ -112,10 +124,12 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)."),
 ) -> None:
-    """Train a hypernetwork for MODEL with the LM frozen, in two phases.
+    """Train a hypernetwork for MODEL with the LM frozen, in up to three phases.
 
     Phase 1 (--reconstruct-steps): predict each original token's embedding from smaller
-    original tokens (its own vocabulary as solved examples; no LM forward). Phase 2 (--steps):
+    original tokens (its own vocabulary as solved examples; no LM forward). Phase 1b
+    (--output-steps, tied models): an output tower learns the output rows from the LM's cached
+    hidden states (the next sampled token at original token boundaries). Phase 2 (--steps):
     the LM's next-token loss on text segmented by a freshly sampled tokenizer each step.
 
     Data-parallel on several processes or GPUs: torchrun --nproc_per_node 2 -m toktool.cli zett
@@ -130,14 +144,19 @@ def train(
 
     try:
         texts = read_corpus(corpus)
+        tokenizer = original_tokenizer(model)
+        lm = load_causal_lm(model)
+        if output_steps is None:
+            from toktool.zett.train import model_embeddings
+
+            output_steps = 300 if model_embeddings(lm)[2] else 0
         config = TrainConfig(
             steps=steps, batch_size=batch_size, seq_len=seq_len, vocab_size=vocab_size,
             noise=noise, lr=lr, num_layers=layers, max_length=max_length, residual=residual,
             save_every=save_every, seed=seed, reconstruct_steps=reconstruct_steps,
-            reconstruct_identity=identity_share,
+            reconstruct_identity=identity_share, output_steps=output_steps,
+            output_texts=output_texts,
         )
-        tokenizer = original_tokenizer(model)
-        lm = load_causal_lm(model)
         result = run_training(lm, tokenizer, texts, config, out, resume=resume, device=device)
     except (toktool.ToktoolError, ValueError) as exc:
         _fail(exc)
@@ -156,6 +175,15 @@ def train(
             f"{after['fvt_cos']:.3f}), MSE {after['hypernet_mse']:.3f} (FVT {after['fvt_mse']:.3f})"
             + (f"; one-part tokens: cosine {after['identity_cos']:.3f}"
                if "identity_cos" in after else "")
+        )
+    distilled = (result.reconstruction or {}).get("output") or {}
+    if distilled.get("held_out"):
+        scores = distilled["held_out"]
+        first = scores.get(0, scores.get("0"))
+        best = distilled.get("best", {})
+        typer.echo(
+            f"output distillation, held-out loss: {first:.3f} at the start -> "
+            f"{best.get('held_out_loss', float('nan')):.3f} (best, step {best.get('step')})"
         )
     if result.checkpoint is not None:
         typer.echo(f"checkpoint: {result.checkpoint}")

@@ -66,15 +66,25 @@ class HypernetConfig:
     ffn_multiplier: int = 2
     max_length: int = 8
     residual: str = "first"
+    # A tied model's output embeddings predicted by a second tower of their own (trained by
+    # output distillation, toktool.zett.distill); a model transferred with it is untied.
+    output_tower: bool = False
+    output_layers: int = 1  # transformer layers of the output tower (it runs on every
+    # multi-part token of a sampled vocabulary at every distillation step)
 
     def __post_init__(self) -> None:
         for name in ("hidden_size", "original_vocab_size", "max_length", "ffn_multiplier"):
             if int(getattr(self, name)) < 1:
                 raise InvalidInputError(f"HypernetConfig.{name} must be >= 1")
-        if self.num_layers < 0:
-            raise InvalidInputError("HypernetConfig.num_layers must be >= 0")
+        if self.num_layers < 0 or self.output_layers < 0:
+            raise InvalidInputError("HypernetConfig.num_layers/output_layers must be >= 0")
         if self.residual not in _RESIDUALS:
             raise InvalidInputError(f"residual must be one of {_RESIDUALS}, not {self.residual!r}")
+        if self.output_tower and not self.tied:
+            raise InvalidInputError(
+                "output_tower is for tied models (an untied model's hypernetwork already "
+                "predicts both sides)"
+            )
         if self.heads() < 1 or self.hidden_size % self.heads():
             raise InvalidInputError(
                 f"num_heads={self.num_heads} does not divide hidden_size={self.hidden_size}"
@@ -116,6 +126,68 @@ def _module_base() -> Any:
     return _torch().nn.Module
 
 
+def _tower_modules(config: HypernetConfig, sides: int, layers: int) -> dict[str, Any]:
+    """The trainable parts of one tower: input projection, positions, encoder, norm, head."""
+    torch = _torch()
+    nn = torch.nn
+    d = config.hidden_size
+    modules: dict[str, Any] = {
+        "in_proj": nn.Linear(sides * d, d),
+        "positions": nn.Parameter(torch.randn(config.max_length, d) * 0.02),
+    }
+    layer = nn.TransformerEncoderLayer(
+        d_model=d,
+        nhead=config.heads(),
+        dim_feedforward=config.ffn_multiplier * d,
+        dropout=0.0,
+        activation="gelu",
+        batch_first=True,
+        norm_first=True,
+    )
+    modules["encoder"] = (
+        nn.TransformerEncoder(layer, layers, enable_nested_tensor=False) if layers else None
+    )
+    modules["norm"] = nn.LayerNorm(d)
+    modules["head"] = nn.Linear(d, sides * d)
+    if config.residual != "none":
+        nn.init.zeros_(modules["head"].weight)
+        nn.init.zeros_(modules["head"].bias)
+    return modules
+
+
+def _tower_state(x: Any, encoder: Any, pad: Any) -> Any:
+    if encoder is not None:
+        x = encoder(x, src_key_padding_mask=pad if bool(pad.any()) else None)
+    return x[:, 0]
+
+
+class _OutputTower(_module_base()):  # type: ignore[misc]
+    """The output side of a tied model (``HypernetConfig.output_tower``): the mean of the parts
+    plus ``length_bias * (parts - 1)`` along ``logit_direction`` (the mean final hidden state
+    over its squared norm, so the shift lowers every logit of a k-part token by about
+    ``-length_bias * (k - 1)`` nats: the continuation a mean embedding cannot express) plus a
+    learned correction. ``logit_direction`` is zero until output distillation sets it."""
+
+    def __init__(self, config: HypernetConfig):
+        torch = _torch()
+        super().__init__()
+        for name, module in _tower_modules(config, 1, config.output_layers).items():
+            setattr(self, name, module)
+        if config.residual == "none":  # no base: the correction starts from zero anyway
+            torch.nn.init.zeros_(self.head.weight)
+            torch.nn.init.zeros_(self.head.bias)
+        self.length_bias = torch.nn.Parameter(torch.tensor(-2.0))
+        self.register_buffer("logit_direction", torch.zeros(config.hidden_size))
+
+    def forward(self, parts: Any, pad: Any, scale: Any, positions: int) -> Any:
+        x = self.in_proj(parts / scale) + self.positions[:positions]
+        correction = self.head(self.norm(_tower_state(x, self.encoder, pad))) * scale
+        count = (~pad).sum(dim=1, keepdim=True).clamp(min=1).to(parts.dtype)
+        base = parts.sum(dim=1) / count
+        shift = self.length_bias * (count - 1) * self.logit_direction.to(parts.dtype)
+        return base + shift + correction
+
+
 class HyperNetwork(_module_base()):  # type: ignore[misc]
     """Predicts ``(input, output)`` embeddings of new tokens from their decompositions.
 
@@ -131,7 +203,6 @@ class HyperNetwork(_module_base()):  # type: ignore[misc]
         output_embeddings: Any = None,
     ):
         torch = _torch()
-        nn = torch.nn
         super().__init__()
         self.config = config
         vocab, width = input_embeddings.shape
@@ -157,28 +228,9 @@ class HyperNetwork(_module_base()):  # type: ignore[misc]
         if output_embeddings is not None:
             rms.append(float(output_embeddings.detach().float().pow(2).mean().sqrt()))
         self.register_buffer("scales", torch.tensor(rms), persistent=False)
-        d = config.hidden_size
-        self.in_proj = nn.Linear(sides * d, d)
-        self.positions = nn.Parameter(torch.randn(config.max_length, d) * 0.02)
-        layer = nn.TransformerEncoderLayer(
-            d_model=d,
-            nhead=config.heads(),
-            dim_feedforward=config.ffn_multiplier * d,
-            dropout=0.0,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
-        self.encoder = (
-            nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
-            if config.num_layers
-            else None
-        )
-        self.norm = nn.LayerNorm(d)
-        self.head = nn.Linear(d, sides * d)
-        if config.residual != "none":
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
+        for name, module in _tower_modules(config, sides, config.num_layers).items():
+            setattr(self, name, module)
+        self.output_tower = _OutputTower(config) if config.output_tower else None
 
     # -- the network ---------------------------------------------------------------------------
 
@@ -199,10 +251,11 @@ class HyperNetwork(_module_base()):  # type: ignore[misc]
             return parts.sum(dim=1) / count
         return None
 
-    def forward(self, ids: Any) -> tuple[Any, Optional[Any]]:
+    def forward(self, ids: Any, output_only: bool = False) -> tuple[Any, Optional[Any]]:
         """``ids``: ``(n, L)`` long tensor of original ids, ``-1`` padded, ``L <= max_length``,
         every row non-empty. Returns ``(input_rows, output_rows)``; ``output_rows`` is ``None``
-        for a tied model."""
+        for a tied model without an output tower. ``output_only`` (output tower only): the
+        input side is not computed and comes back as ``None``."""
         n, length = ids.shape
         if length > self.config.max_length:
             raise InvalidInputError(
@@ -214,12 +267,16 @@ class HyperNetwork(_module_base()):  # type: ignore[misc]
         sides = 1 if self.config.tied else 2
         d = self.config.hidden_size
         scales = self.scales.to(parts.dtype).repeat_interleave(d)
+        if output_only:
+            if self.output_tower is None:
+                raise InvalidInputError("output_only needs an output tower")
+            return None, self.output_tower(parts, pad, scales, length)
         x = self.in_proj(parts / scales) + self.positions[:length]
-        if self.encoder is not None:
-            x = self.encoder(x, src_key_padding_mask=pad if bool(pad.any()) else None)
-        correction = self.head(self.norm(x[:, 0])) * scales
+        correction = self.head(self.norm(_tower_state(x, self.encoder, pad))) * scales
         base = self._base(parts, pad)
         rows = correction if base is None else base + correction
+        if self.output_tower is not None:
+            return rows, self.output_tower(parts, pad, scales, length)
         if sides == 1:
             return rows, None
         return rows[:, :d], rows[:, d:]
@@ -232,9 +289,11 @@ class HyperNetwork(_module_base()):  # type: ignore[misc]
         lengths: np.ndarray,
         batch_tokens: int = 16384,
         progress: bool = False,
+        output_only: bool = False,
     ) -> tuple[Any, Optional[Any]]:
         """Embeddings for every row of a decomposition (``ids`` ``(n, max_len)`` padded with -1,
         ``lengths``), in buckets of equal decomposition length so nothing is padded.
+        ``output_only``: see :meth:`forward` (the first result is then ``None``).
 
         Rows with length 0 get zeros (the caller decides what such tokens get). Gradients flow
         when called under grad mode (training); use ``torch.no_grad()`` for transfer.
@@ -250,7 +309,8 @@ class HyperNetwork(_module_base()):  # type: ignore[misc]
         d = self.config.hidden_size
         dtype = self.input_embeddings.dtype
         out_in = torch.zeros((n, d), dtype=dtype, device=device)
-        out_out = None if self.config.tied else torch.zeros((n, d), dtype=dtype, device=device)
+        two = not self.config.tied or self.config.output_tower
+        out_out = torch.zeros((n, d), dtype=dtype, device=device) if two else None
         chunks = list(_buckets(lengths, limit, batch_tokens))
         bar = None
         if progress:
@@ -260,8 +320,9 @@ class HyperNetwork(_module_base()):  # type: ignore[misc]
         pieces_in, pieces_out, index = [], [], []
         for rows, length in chunks:
             chunk = torch.as_tensor(ids[rows, :length], dtype=torch.long, device=device)
-            a, b = self(chunk)
-            pieces_in.append(a)
+            a, b = self(chunk, output_only=output_only)
+            if a is not None:
+                pieces_in.append(a)
             if b is not None:
                 pieces_out.append(b)
             index.append(torch.as_tensor(rows, dtype=torch.long, device=device))
@@ -271,10 +332,11 @@ class HyperNetwork(_module_base()):  # type: ignore[misc]
             bar.close()
         if index:
             where = torch.cat(index)
-            out_in = out_in.index_copy(0, where, torch.cat(pieces_in).to(dtype))
+            if pieces_in:
+                out_in = out_in.index_copy(0, where, torch.cat(pieces_in).to(dtype))
             if out_out is not None:
                 out_out = out_out.index_copy(0, where, torch.cat(pieces_out).to(dtype))
-        return out_in, out_out
+        return (None if output_only else out_in), out_out
 
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

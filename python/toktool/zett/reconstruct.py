@@ -186,7 +186,8 @@ def reconstruction_loss(hypernet: Any, rows: Decompositions, cosine_weight: floa
     pred_in, pred_out = hypernet.predict(rows.ids, rows.lengths)
     tgt_in, tgt_out = _targets(hypernet, rows.targets)
     loss = _side_loss(pred_in, tgt_in, hypernet.scales[0], cosine_weight)
-    if pred_out is not None:
+    if pred_out is not None and tgt_out is not None:  # an untied model (an output tower is
+        # trained by toktool.zett.distill, not here)
         loss = 0.5 * (loss + _side_loss(pred_out, tgt_out, hypernet.scales[1], cosine_weight))
     return loss.mean()
 

@@ -362,6 +362,13 @@ class TrainConfig:
     reconstruct_batch: int = 256
     reconstruct_lr: float = 5e-4
     reconstruct_identity: float = 0.1  # share of each phase-1 batch that is identity rows
+    # phase 1b, output distillation (toktool.zett.distill; tied models): an output tower
+    # trained on the LM's hidden states over output_texts cached chunks, no LM forward per step
+    output_steps: int = 0
+    output_texts: int = 400
+    output_chunk_bytes: int = 512
+    output_vocab_size: int = 16384
+    output_lr: float = 5e-4
     # phase 2 early stopping: with train(evaluate=...), score every eval_every LM steps (and
     # before the first) and keep the best-scoring hypernetwork in OUT/best
     eval_every: int = 0
@@ -510,6 +517,94 @@ def _reconstruct_phase(
     return summary
 
 
+def _output_phase(
+    hypernet: HyperNetwork, lm: FrozenLM, tokenizer: Any, corpus: Sequence[str],
+    config: TrainConfig, out_dir: Optional[Path], resume: bool, progress: bool,
+) -> dict[str, Any]:
+    """Phase 1b: output distillation (:mod:`toktool.zett.distill`). The LM's hidden states are
+    cached in ``out/hidden.safetensors``; the phase checkpoints in ``out/output`` and keeps its
+    best step by held-out loss in ``out/output-best``, which it ends with."""
+    import shutil
+
+    torch = _torch()
+    from toktool.zett.distill import (
+        OutputConfig, cache_hidden_states, load_hidden_states, save_hidden_states, train_output,
+    )
+
+    ocfg = OutputConfig(steps=config.output_steps, vocab_size=config.output_vocab_size,
+                        lr=config.output_lr, seed=config.seed, noise=config.noise,
+                        max_token_bytes=config.max_token_bytes)
+    cache_path = out_dir / "hidden.safetensors" if out_dir is not None else None
+    cache = None
+    if resume and cache_path is not None and cache_path.exists():
+        cache = load_hidden_states(cache_path)
+    if cache is None:
+        chunks = sorted(set(text_chunks(corpus, config.output_chunk_bytes)))
+        rng = np.random.default_rng([config.seed, 5])
+        picked = rng.choice(len(chunks), min(config.output_texts, len(chunks)), replace=False)
+        cache = cache_hidden_states(lm, tokenizer, [chunks[int(i)] for i in np.sort(picked)],
+                                    progress=progress)
+        if cache_path is not None:
+            save_hidden_states(cache, cache_path)
+    tower = hypernet.output_tower
+    if tower is None:
+        raise InvalidInputError("output distillation needs a hypernetwork with an output tower")
+    optimizer = torch.optim.AdamW(tower.parameters(), lr=ocfg.lr, weight_decay=ocfg.weight_decay)
+    where = out_dir / "output" if out_dir is not None else None
+    best_dir = out_dir / "output-best" if out_dir is not None else None
+    start = 0
+    best: dict[str, Any] = {}
+    if resume and where is not None and (where / "hypernet.json").exists():
+        meta = read_checkpoint_meta(where)
+        loaded = load_hypernet(where, hypernet.input_embeddings, hypernet.output_embeddings)
+        hypernet.load_state_dict(loaded.state_dict())
+        _load_optimizer(optimizer, where)
+        start = int(meta.get("output_step", 0))
+        best = dict(meta.get("output_best", {}))
+
+    def save_dir(target: Path, extra: dict[str, Any], opt: Any = None) -> None:
+        tmp = target.with_name(target.name + ".tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        save_hypernet(hypernet, tmp, extra={"step": 0, "train": dataclasses.asdict(config),
+                                            **extra})
+        if opt is not None:
+            _save_optimizer(opt, tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+
+    def on_best(step: int, value: float) -> None:
+        best.update(step=step, held_out_loss=value)
+        if best_dir is not None:
+            save_dir(best_dir, {"output_step": step, "output_best": dict(best)})
+        else:
+            best["state"] = {k: v.detach().clone() for k, v in tower.state_dict().items()}
+
+    def on_save(step: int, opt: Any) -> None:
+        if where is not None:
+            save_dir(where, {"output_step": step, "output_best": {
+                k: v for k, v in best.items() if k != "state"}}, opt)
+
+    summary: dict[str, Any] = {"output_step": max(start, ocfg.steps),
+                               "cached_texts": len(cache), "cached_states": len(cache.starts)}
+    if start < ocfg.steps:
+        result = train_output(hypernet, tokenizer, cache, ocfg, start=start, optimizer=optimizer,
+                              progress=progress, on_save=on_save, on_best=on_best,
+                              save_every=config.save_every)
+        summary.update(seconds=result["seconds"], held_out=result["held_out"],
+                       steps_run=len(result["losses"]))
+        if result["losses"]:
+            summary.update(first_loss=result["losses"][0], last_loss=result["losses"][-1])
+    if best_dir is not None and (best_dir / "hypernet.json").exists():
+        loaded = load_hypernet(best_dir, hypernet.input_embeddings, hypernet.output_embeddings)
+        hypernet.load_state_dict(loaded.state_dict())
+    elif "state" in best:
+        tower.load_state_dict(best["state"])
+    summary["best"] = {k: v for k, v in best.items() if k != "state"}
+    return summary
+
+
 def train(
     model: Any,
     tokenizer: Any,
@@ -552,10 +647,22 @@ def train(
         max_length=config.max_length,
         residual=config.residual,
     )
+    if config.output_steps:
+        if not lm.tied:
+            raise InvalidInputError("output distillation (output_steps) is for tied models")
+        hypernet_kwargs["output_tower"] = True
     if resume and checkpoint is not None and (checkpoint / "hypernet.json").exists():
         meta = read_checkpoint_meta(checkpoint)
         saved = meta.get("train", {})
+        if bool(saved.get("output_steps", 0)) != bool(config.output_steps):
+            raise CheckpointError(
+                f"{checkpoint}: trained with output_steps={saved.get('output_steps', 0)!r}, "
+                f"asked for {config.output_steps!r}: an output tower is there or not (use "
+                "another --out, or --no-resume)"
+            )
         for key in hypernet_kwargs:
+            if key == "output_tower":
+                continue
             if saved.get(key) != getattr(config, key):
                 raise CheckpointError(
                     f"{checkpoint}: trained with {key}={saved.get(key)!r}, asked for "
@@ -584,6 +691,13 @@ def train(
                                             progress and rank == 0)
         if dist is not None:  # every rank trained the same steps from the same seed
             dist.barrier()
+    if fresh and config.output_steps:
+        reconstruction = {**(reconstruction or {}), "output": _output_phase(
+            hypernet, lm, tokenizer, corpus, config, out_dir if rank == 0 else None, resume,
+            progress and rank == 0)}
+        if dist is not None:
+            dist.barrier()
+    if fresh and (config.reconstruct_steps or config.output_steps):
         if out_dir is not None and rank == 0:
             save_training_checkpoint(hypernet, optimizer, config, 0, out_dir,
                                      extra={"reconstruction": reconstruction})

@@ -130,22 +130,26 @@ def new_embeddings(
         else:
             rows_in = mean_in.expand(n, -1).clone()
             rows_out = None if mean_out is None else mean_out.expand(n, -1).clone()
+        # the output side's original rows: the one matrix of a tied model (whose hypernetwork
+        # has an output tower) or the output matrix
+        source_out = emb_in if emb_out is None else emb_out
+        mean_side = mean_in if mean_out is None else mean_out
         empty = lengths == 0
         if empty.any():
             where = torch.as_tensor(np.nonzero(empty)[0])
             rows_in[where] = mean_in
-            if rows_out is not None and mean_out is not None:
-                rows_out[where] = mean_out
+            if rows_out is not None:
+                rows_out[where] = mean_side
         single = (lengths == 1) & ~empty
         if method == "copy" or copy_shared:
             where = np.nonzero(single)[0]
             source = torch.as_tensor(ids[where, 0], dtype=torch.long)
             target = torch.as_tensor(where, dtype=torch.long)
             rows_in[target] = emb_in[source]
-            if rows_out is not None and emb_out is not None:
-                rows_out[target] = emb_out[source]
+            if rows_out is not None:
+                rows_out[target] = source_out[source]
         copied = int(single.sum()) if (method == "copy" or copy_shared) else 0
-        specials = _copy_specials(model, original, new, emb_in, emb_out, rows_in, rows_out)
+        specials = _copy_specials(model, original, new, emb_in, source_out, rows_in, rows_out)
     return Transfer(
         method=method,
         input_rows=rows_in,
@@ -172,6 +176,8 @@ def _mean_rows(matrix: Any, ids: np.ndarray, lengths: np.ndarray) -> Any:
 def _copy_specials(
     model: Any, original: Any, new: Any, emb_in: Any, emb_out: Any, rows_in: Any, rows_out: Any
 ) -> dict[str, str]:
+    """Special tokens' rows from the original's; ``emb_out`` is the matrix the output rows
+    come from (the input matrix of a tied model)."""
     roles = _original_role_ids(model, original)
     original_specials = [int(i) for i in original.special_tokens.values()]
     done: dict[str, str] = {}
@@ -187,11 +193,11 @@ def _copy_specials(
                 how = f"original id {source} (same role: {role})"
         if source is not None:
             rows_in[new_id] = emb_in[source]
-            if rows_out is not None and emb_out is not None:
+            if rows_out is not None:
                 rows_out[new_id] = emb_out[source]
         elif original_specials:
             rows_in[new_id] = emb_in[original_specials].mean(dim=0)
-            if rows_out is not None and emb_out is not None:
+            if rows_out is not None:
                 rows_out[new_id] = emb_out[original_specials].mean(dim=0)
             how = "mean of the original special tokens"
         else:
@@ -292,9 +298,19 @@ def convert_model(
     special_ids = _new_special_ids(model, original, new)
     vocab = int(transfer.input_rows.shape[0])
     model.resize_token_embeddings(vocab, mean_resizing=False)
-    with _torch().no_grad():
+    from toktool.zett.train import model_embeddings
+
+    _, _, tied = model_embeddings(model)
+    torch = _torch()
+    with torch.no_grad():
         model.get_input_embeddings().weight.copy_(transfer.input_rows)
-        if transfer.output_rows is not None:
+        if transfer.output_rows is not None and tied:
+            # a hypernetwork with an output tower predicts output rows of their own: the
+            # converted model is untied
+            model.config.tie_word_embeddings = False
+            head = model.get_output_embeddings()
+            head.weight = torch.nn.Parameter(transfer.output_rows.clone().contiguous())
+        elif transfer.output_rows is not None:
             model.get_output_embeddings().weight.copy_(transfer.output_rows)
     model.config.vocab_size = vocab
     for role, token_id in special_ids.items():
