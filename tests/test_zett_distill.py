@@ -17,6 +17,7 @@ from toktool.zett.distill import (  # noqa: E402
     OutputConfig,
     boundary_targets,
     cache_hidden_states,
+    calibrate_output_prior,
     held_out_loss,
     load_hidden_states,
     save_hidden_states,
@@ -128,6 +129,11 @@ def test_output_tower_starts_at_fvt_and_checkpoints(tiny_dir: Path, tmp_path: Pa
         hn.output_tower.logit_direction.fill_(0.5)
     _, shifted = hn(ids)
     assert torch.allclose(shifted[1], fvt[1], atol=1e-6)  # one part: no length shift
+    with torch.no_grad():
+        hn.output_tower.head.bias.normal_()
+    assert torch.equal(hn(ids)[1][1], emb[17])  # nor a correction: one part is the original
+    with torch.no_grad():
+        hn.output_tower.head.bias.zero_()
     assert torch.allclose(shifted[0], fvt[0] - 2.0 * 0.5, atol=1e-5)
     nothing, only = hn.predict(ids.numpy(), np.array([2, 1]), output_only=True)
     assert nothing is None and torch.allclose(only, shifted, atol=1e-6)
@@ -150,11 +156,16 @@ def test_distillation_lowers_the_held_out_loss_and_leaves_inputs(tiny_dir: Path,
     config = OutputConfig(steps=40, texts_per_step=16, positions=1024, vocab_size=600, lr=2e-3,
                           warmup=5, eval_every=20, holdout=0.2)
     fvt = held_out_loss(hn, tok, cache, config)
+    prior = calibrate_output_prior(hn, tok, cache, vocab_size=600, positions=2000, holdout=0.2)
+    losses = prior["losses"]
+    assert prior["length_bias"] == min(losses, key=lambda v: losses[v]) and len(losses) == 9
+    assert float(hn.output_tower.length_bias) == prior["length_bias"]
+    assert losses[0.0] > min(losses.values())  # one extra part is not worth a free logit
     best: list[tuple[int, float]] = []
     result = train_output(hn, tok, cache, config, progress=False,
                           on_best=lambda step, value: best.append((step, value)))
     after = held_out_loss(hn, tok, cache, config)
-    start = result["held_out"][0]  # FVT plus the length prior along the mean state
+    start = result["held_out"][0]  # FVT plus the calibrated length prior
     assert start < fvt, (fvt, start)
     assert after < start - 0.05, (fvt, start, after)
     assert best[0][0] == 0 and best[-1][1] == min(result["held_out"].values())
@@ -169,7 +180,8 @@ def test_train_runs_output_distillation_and_resumes(tiny_dir: Path, tmp_path: Pa
 
     config = TrainConfig(steps=0, num_layers=1, max_length=6, residual="mean",
                          reconstruct_steps=10, reconstruct_batch=32, save_every=10,
-                         output_steps=20, output_texts=24, output_vocab_size=600)
+                         output_tower=True, output_steps=20, output_texts=24,
+                         output_vocab_size=600)
     corpus = _texts(60)
     result = train(load_causal_lm(tiny_dir), _tok(tiny_dir), corpus, config, tmp_path / "run",
                    progress=False)
@@ -183,7 +195,8 @@ def test_train_runs_output_distillation_and_resumes(tiny_dir: Path, tmp_path: Pa
     for (name, a), (_, b) in zip(hn.state_dict().items(), best.state_dict().items()):
         assert torch.equal(a, b), name  # the run ends with its best held-out step
     # a different setting is refused on resume
-    with pytest.raises(toktool.CheckpointError, match="output_steps"):
+    assert out["prior"]["length_bias"] in out["prior"]["losses"]
+    with pytest.raises(toktool.CheckpointError, match="output_tower"):
         train(load_causal_lm(tiny_dir), _tok(tiny_dir), corpus,
               TrainConfig(steps=0, num_layers=1, max_length=6, residual="mean"),
               tmp_path / "run", progress=False)
@@ -192,6 +205,7 @@ def test_train_runs_output_distillation_and_resumes(tiny_dir: Path, tmp_path: Pa
 def test_converted_model_with_an_output_tower_is_untied(tiny_dir: Path, tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM
 
+    from toktool.testing import train_byte_level_bpe
     from toktool.zett.transfer import convert_model
 
     lm = _lm(tiny_dir)
@@ -199,11 +213,12 @@ def test_converted_model_with_an_output_tower_is_untied(tiny_dir: Path, tmp_path
     hn = lm.new_hypernet(num_layers=1, max_length=8, residual="mean", output_tower=True)
     with torch.no_grad():
         hn.output_tower.logit_direction.normal_()
-        hn.output_tower.head.bias.normal_()  # a trained tower moves one-part tokens too
+        hn.output_tower.head.bias.normal_()
     path = save_hypernet(hn, tmp_path / "hn")
     out = tmp_path / "converted"
-    transfer = convert_model(tiny_dir, tiny_dir / "tokenizer.json", out, method="hypernet",
-                             hypernet_path=path, copy_shared=False)
+    new = tmp_path / "new.json"
+    new.write_text(train_byte_level_bpe(_texts(200), 700, ["<|endoftext|>"]))
+    transfer = convert_model(tiny_dir, new, out, method="hypernet", hypernet_path=path)
     model = AutoModelForCausalLM.from_pretrained(out)
     assert not model.config.tie_word_embeddings
     emb_in = model.get_input_embeddings().weight
@@ -225,9 +240,10 @@ def test_cli_trains_the_output_tower(tiny_dir: Path, tmp_path: Path) -> None:
     res = CliRunner().invoke(app, [
         "zett", "train", "--model", str(tiny_dir), "--corpus", str(corpus),
         "--out", str(tmp_path / "hn"), "--layers", "1", "--reconstruct-steps", "5",
-        "--output-steps", "6", "--output-texts", "60"])
+        "--output-steps", "6", "--output-texts", "60"])  # --output-tower: on (tied)
     assert res.exit_code == 0, res.output
     assert "output distillation, held-out loss" in res.output
+    assert "length prior" in res.output
     meta = json.loads((tmp_path / "hn" / "checkpoint" / "hypernet.json").read_text())
     assert meta["config"]["output_tower"] and meta["train"]["output_steps"] == 6
     help_text = CliRunner().invoke(app, ["zett", "train", "--help"]).output

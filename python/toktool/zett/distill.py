@@ -44,6 +44,7 @@ __all__ = [
     "HiddenStates",
     "OutputConfig",
     "boundary_targets",
+    "calibrate_output_prior",
     "cache_hidden_states",
     "load_hidden_states",
     "output_loss",
@@ -299,6 +300,59 @@ def held_out_loss(hypernet: Any, tokenizer: Any, cache: HiddenStates, config: Ou
     return total / max(count, 1)
 
 
+def calibrate_output_prior(
+    hypernet: Any,
+    tokenizer: Any,
+    cache: HiddenStates,
+    *,
+    vocab_size: int = 32768,
+    positions: int = 6000,
+    grid: Sequence[float] = (0.0, -0.5, -1.0, -1.5, -2.0, -2.5, -3.0, -3.5, -4.0),
+    holdout: float = 0.1,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Set the output tower's length prior from the cached states: ``logit_direction`` is the
+    mean state over its squared norm, and ``length_bias`` the value of ``grid`` with the lowest
+    loss of the next sampled token over ONE vocabulary of ``vocab_size`` sampled from all the
+    training texts (not from the scored text alone: a vocabulary drawn from the very text it
+    scores holds only tokens that occur there, which rewards long tokens; a pool-wide
+    vocabulary has competitors that never occur, as a real target vocabulary does). Only the
+    prior is scored (the tower's learnt correction is left as it is). Returns the chosen value
+    and the loss of each."""
+    from toktool.zett.sampler import sample_tokenizer
+    from toktool.zett.train import _decompose_lenient
+
+    torch = _torch()
+    tower = hypernet.output_tower
+    if tower is None:
+        raise InvalidInputError("calibrating the output prior needs an output tower")
+    texts = [int(i) for i in _split(cache, holdout)[0]]
+    if not texts:
+        raise InvalidInputError("no cached texts to calibrate the output prior on")
+    with torch.no_grad():
+        mean = cache.states.float().mean(dim=0)
+        tower.logit_direction.copy_((mean / mean.pow(2).sum()).to(tower.logit_direction))
+        sampled = sample_tokenizer(tokenizer, [cache.texts[i] for i in texts], vocab_size,
+                                   seed=seed)
+        rows, targets = boundary_targets(cache, texts, sampled)
+        if len(rows) > positions:
+            keep = np.random.default_rng(seed).choice(len(rows), positions, replace=False)
+            rows, targets = rows[keep], targets[keep]
+        parts = _decompose_lenient(tokenizer, sampled.vocab, hypernet.config.max_length)
+        saved = {k: v.clone() for k, v in tower.head.state_dict().items()}
+        tower.head.weight.zero_()
+        tower.head.bias.zero_()
+        losses: dict[float, float] = {}
+        for value in grid:
+            tower.length_bias.fill_(float(value))
+            losses[float(value)] = float(output_loss(hypernet, cache, rows, targets, parts))
+        tower.head.load_state_dict(saved)
+        best = min(losses, key=lambda v: losses[v])
+        tower.length_bias.fill_(best)
+    return {"length_bias": best, "losses": losses, "vocab_size": len(sampled.vocab),
+            "positions": int(len(rows))}
+
+
 def train_output(
     hypernet: Any,
     tokenizer: Any,
@@ -314,8 +368,9 @@ def train_output(
 ) -> dict[str, Any]:
     """Train ``hypernet.output_tower`` in place from step ``start`` to ``config.steps``.
 
-    On a fresh start the tower's trunk is copied from the input tower (its first layers) (what reconstruction
-    learnt about composing parts) and ``logit_direction`` is set from the cached states. The
+    On a fresh start the tower's trunk is copied from the input tower (its first layers: what
+    reconstruction learnt about composing parts); set the prior first
+    (:func:`calibrate_output_prior`). The
     held-out loss is measured every ``eval_every`` steps (and before the first); ``on_best`` is
     called when it improves. Returns losses, held-out scores and seconds."""
     torch = _torch()
@@ -333,8 +388,6 @@ def train_output(
                 for mine, theirs in zip(tower.encoder.layers, hypernet.encoder.layers):
                     mine.load_state_dict(theirs.state_dict())
             tower.positions.copy_(hypernet.positions)
-            mean = cache.states.float().mean(dim=0)
-            tower.logit_direction.copy_((mean / mean.pow(2).sum()).to(tower.logit_direction))
     if optimizer is None:
         optimizer = torch.optim.AdamW(tower.parameters(), lr=config.lr,
                                       weight_decay=config.weight_decay)

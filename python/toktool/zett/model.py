@@ -166,7 +166,9 @@ class _OutputTower(_module_base()):  # type: ignore[misc]
     plus ``length_bias * (parts - 1)`` along ``logit_direction`` (the mean final hidden state
     over its squared norm, so the shift lowers every logit of a k-part token by about
     ``-length_bias * (k - 1)`` nats: the continuation a mean embedding cannot express) plus a
-    learned correction. ``logit_direction`` is zero until output distillation sets it."""
+    learned correction. ``logit_direction`` is zero until output distillation sets it. A
+    one-part token keeps its part's row exactly (distillation never trains on one, as
+    transfer copies them)."""
 
     def __init__(self, config: HypernetConfig):
         torch = _torch()
@@ -185,7 +187,8 @@ class _OutputTower(_module_base()):  # type: ignore[misc]
         count = (~pad).sum(dim=1, keepdim=True).clamp(min=1).to(parts.dtype)
         base = parts.sum(dim=1) / count
         shift = self.length_bias * (count - 1) * self.logit_direction.to(parts.dtype)
-        return base + shift + correction
+        # a one-part token is an original token: its row stays the original's exactly
+        return base + (shift + correction) * (count > 1).to(parts.dtype)
 
 
 class HyperNetwork(_module_base()):  # type: ignore[misc]

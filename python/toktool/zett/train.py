@@ -362,8 +362,10 @@ class TrainConfig:
     reconstruct_batch: int = 256
     reconstruct_lr: float = 5e-4
     reconstruct_identity: float = 0.1  # share of each phase-1 batch that is identity rows
-    # phase 1b, output distillation (toktool.zett.distill; tied models): an output tower
-    # trained on the LM's hidden states over output_texts cached chunks, no LM forward per step
+    # phase 1b (toktool.zett.distill; tied models): an output tower whose length prior is
+    # calibrated on the LM's hidden states over output_texts cached chunks, then output_steps
+    # of distillation of its correction (no LM forward per step)
+    output_tower: bool = False
     output_steps: int = 0
     output_texts: int = 400
     output_chunk_bytes: int = 512
@@ -521,14 +523,16 @@ def _output_phase(
     hypernet: HyperNetwork, lm: FrozenLM, tokenizer: Any, corpus: Sequence[str],
     config: TrainConfig, out_dir: Optional[Path], resume: bool, progress: bool,
 ) -> dict[str, Any]:
-    """Phase 1b: output distillation (:mod:`toktool.zett.distill`). The LM's hidden states are
-    cached in ``out/hidden.safetensors``; the phase checkpoints in ``out/output`` and keeps its
-    best step by held-out loss in ``out/output-best``, which it ends with."""
+    """Phase 1b: the output tower (:mod:`toktool.zett.distill`). The LM's hidden states are
+    cached in ``out/hidden.safetensors``, the length prior is calibrated on them, then
+    ``output_steps`` of distillation (if any) checkpoint in ``out/output`` and keep the best
+    step by held-out loss in ``out/output-best``, which the phase ends with."""
     import shutil
 
     torch = _torch()
     from toktool.zett.distill import (
-        OutputConfig, cache_hidden_states, load_hidden_states, save_hidden_states, train_output,
+        OutputConfig, cache_hidden_states, calibrate_output_prior, load_hidden_states,
+        save_hidden_states, train_output,
     )
 
     ocfg = OutputConfig(steps=config.output_steps, vocab_size=config.output_vocab_size,
@@ -588,6 +592,8 @@ def _output_phase(
 
     summary: dict[str, Any] = {"output_step": max(start, ocfg.steps),
                                "cached_texts": len(cache), "cached_states": len(cache.starts)}
+    if start == 0:
+        summary["prior"] = calibrate_output_prior(hypernet, tokenizer, cache, seed=config.seed)
     if start < ocfg.steps:
         result = train_output(hypernet, tokenizer, cache, ocfg, start=start, optimizer=optimizer,
                               progress=progress, on_save=on_save, on_best=on_best,
@@ -647,18 +653,19 @@ def train(
         max_length=config.max_length,
         residual=config.residual,
     )
-    if config.output_steps:
+    if config.output_steps and not config.output_tower:
+        raise InvalidInputError("output_steps train the output tower: set output_tower too")
+    if config.output_tower:
         if not lm.tied:
-            raise InvalidInputError("output distillation (output_steps) is for tied models")
+            raise InvalidInputError("an output tower is for tied models")
         hypernet_kwargs["output_tower"] = True
     if resume and checkpoint is not None and (checkpoint / "hypernet.json").exists():
         meta = read_checkpoint_meta(checkpoint)
         saved = meta.get("train", {})
-        if bool(saved.get("output_steps", 0)) != bool(config.output_steps):
+        if bool(saved.get("output_tower", False)) != config.output_tower:
             raise CheckpointError(
-                f"{checkpoint}: trained with output_steps={saved.get('output_steps', 0)!r}, "
-                f"asked for {config.output_steps!r}: an output tower is there or not (use "
-                "another --out, or --no-resume)"
+                f"{checkpoint}: trained with output_tower={saved.get('output_tower', False)!r}, "
+                f"asked for {config.output_tower!r} (use another --out, or --no-resume)"
             )
         for key in hypernet_kwargs:
             if key == "output_tower":
@@ -691,13 +698,13 @@ def train(
                                             progress and rank == 0)
         if dist is not None:  # every rank trained the same steps from the same seed
             dist.barrier()
-    if fresh and config.output_steps:
+    if fresh and config.output_tower:
         reconstruction = {**(reconstruction or {}), "output": _output_phase(
             hypernet, lm, tokenizer, corpus, config, out_dir if rank == 0 else None, resume,
             progress and rank == 0)}
         if dist is not None:
             dist.barrier()
-    if fresh and (config.reconstruct_steps or config.output_steps):
+    if fresh and (config.reconstruct_steps or config.output_tower):
         if out_dir is not None and rank == 0:
             save_training_checkpoint(hypernet, optimizer, config, 0, out_dir,
                                      extra={"reconstruction": reconstruction})
