@@ -191,9 +191,14 @@ impl Scanner {
     }
 }
 
+/// The char starting at byte `pos` (a char boundary), if any. ASCII is read as one byte.
 #[inline]
 fn char_at(text: &str, pos: usize) -> Option<char> {
-    text[pos..].chars().next()
+    match text.as_bytes().get(pos) {
+        Some(&b) if b < 0x80 => Some(char::from(b)),
+        Some(_) => text[pos..].chars().next(),
+        None => None,
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -204,19 +209,34 @@ enum Kind {
     Other,
 }
 
+/// The kind of an ASCII char (the reference spelling is [`ascii_kind_slow`]).
+static ASCII_KIND: [Kind; 128] = {
+    let mut table = [Kind::Other; 128];
+    let mut i = 0;
+    while i < 128 {
+        table[i] = ascii_kind_slow(i as u8);
+        i += 1;
+    }
+    table
+};
+
+/// `\p{L}`, `\p{N}` and `\s` on ASCII, spelled out; [`ASCII_KIND`] is built from it.
+const fn ascii_kind_slow(b: u8) -> Kind {
+    if b.is_ascii_alphabetic() {
+        Kind::Letter
+    } else if b.is_ascii_digit() {
+        Kind::Number
+    } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+        Kind::Space
+    } else {
+        Kind::Other
+    }
+}
+
 #[inline]
 fn kind(classes: &Classes, c: char) -> Kind {
     if c.is_ascii() {
-        if c.is_ascii_alphabetic() {
-            return Kind::Letter;
-        }
-        if c.is_ascii_digit() {
-            return Kind::Number;
-        }
-        if matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c') {
-            return Kind::Space;
-        }
-        return Kind::Other;
+        return ASCII_KIND[c as usize];
     }
     if classes.letter.contains(c) {
         Kind::Letter
@@ -229,15 +249,27 @@ fn kind(classes: &Classes, c: char) -> Kind {
     }
 }
 
-/// End of the maximal run of chars of kind `k` starting at `pos`.
+/// End of the maximal run of chars of kind `k` starting at `pos` (a char boundary). ASCII bytes
+/// are classified one byte at a time; other chars are decoded.
 #[inline]
 fn run_end(classes: &Classes, text: &str, pos: usize, k: Kind) -> usize {
+    let bytes = text.as_bytes();
     let mut end = pos;
-    for c in text[pos..].chars() {
-        if kind(classes, c) != k {
-            break;
+    while let Some(&b) = bytes.get(end) {
+        if b < 0x80 {
+            if ASCII_KIND[usize::from(b)] != k {
+                break;
+            }
+            end += 1;
+        } else {
+            let Some(c) = text[end..].chars().next() else {
+                break;
+            };
+            if kind(classes, c) != k {
+                break;
+            }
+            end += c.len_utf8();
         }
-        end += c.len_utf8();
     }
     end
 }
@@ -653,6 +685,25 @@ mod tests {
                 .find(|c| text.starts_with(*c))
                 .map(|c| c.len());
             assert_eq!(contraction_len(&text, 0, true), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn ascii_kind_table_agrees_with_the_classes() {
+        let c = classes();
+        for b in 0..128u8 {
+            let ch = char::from(b);
+            let want = if c.letter.contains(ch) {
+                Kind::Letter
+            } else if c.number.contains(ch) {
+                Kind::Number
+            } else if c.space.contains(ch) {
+                Kind::Space
+            } else {
+                Kind::Other
+            };
+            assert!(ASCII_KIND[usize::from(b)] == want, "byte {b:#04x}");
+            assert!(kind(c, ch) == want, "byte {b:#04x}");
         }
     }
 
