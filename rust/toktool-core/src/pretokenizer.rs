@@ -345,16 +345,34 @@ impl PreTokenizer {
         numeric: bool,
         sink: &mut dyn FnMut(&str),
     ) -> Result<()> {
+        let in_class = |c: char| {
+            if numeric {
+                c.is_numeric()
+            } else {
+                c.is_whitespace()
+            }
+        };
+        // ASCII bytes are tested one at a time (a byte below 0x80 is a whole char); other chars
+        // are decoded. The same as `char_indices` and the predicate on every char.
+        let bytes = piece.as_bytes();
         let mut prev = 0;
-        for (s, c) in piece.char_indices() {
-            if numeric && c.is_numeric() || !numeric && c.is_whitespace() {
+        let mut s = 0;
+        while let Some(&b) = bytes.get(s) {
+            let (hit, len) = if b < 0x80 {
+                (in_class(char::from(b)), 1)
+            } else {
+                let c = piece[s..].chars().next().unwrap_or_default();
+                (in_class(c), c.len_utf8())
+            };
+            let e = s + len;
+            if hit {
                 if prev != s {
                     self.run_from(next, &piece[prev..s], first && prev == 0, false, sink)?;
                 }
-                let e = s + c.len_utf8();
                 self.run_from(next, &piece[s..e], first && s == 0, false, sink)?;
                 prev = e;
             }
+            s = e;
         }
         if prev != piece.len() {
             self.run_from(next, &piece[prev..], first && prev == 0, false, sink)?;
