@@ -45,7 +45,7 @@ fn main() {
     }
     println!(
         "{:.1} MB/s best of {rounds}, {} chunks, checksum {checksum:016x}",
-        text.len() as f64 / best / 1e6,
+        f64::from(u32::try_from(text.len()).unwrap_or(u32::MAX)) / best / 1e6,
         chunks.len()
     );
 }
