@@ -4,26 +4,29 @@
 //! Why it is exact: the BPE model is immutable after loading and `encode_piece` is a pure
 //! function of the pre-token's bytes (normalization, added tokens, `Metaspace` prefixes and byte
 //! fallback all happen before or inside it and depend on nothing else), so a hit returns what
-//! the model would compute. Keys are compared in full (as words that determine every byte); the hash only picks the
-//! slot.
+//! the model would compute. Keys are compared in full (as words that determine every byte); the
+//! hash only picks the slot.
 //!
 //! Shape: one direct-mapped table of fixed-size slots per (thread, tokenizer), so threads never
-//! contend and memory is bounded (`SLOTS` × 64 bytes, at most `CACHES_PER_THREAD` tokenizers per
+//! contend and memory is bounded (`SLOTS` × 32 bytes, at most `CACHES_PER_THREAD` tokenizers per
 //! thread). Keys and ids live inline in the slot: no allocation per pre-token. Pre-tokens longer
 //! than `MAX_KEY` bytes or with more than `MAX_IDS` ids are not cached (they are rare and their
-//! merge dominates the lookup anyway).
+//! merge dominates the lookup anyway). Small slots pay: a lookup touches one cache line at a random
+//! place in a table larger than the L2 cache, and 32-byte slots hold twice the keys of 64-byte
+//! ones in the same memory.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::bpe::Bpe;
 
-const MAX_KEY: usize = 24;
-const MAX_IDS: usize = 8;
+const MAX_KEY: usize = 16;
+const MAX_IDS: usize = 3;
 /// Slots per table (a power of two): 1 MiB per (thread, tokenizer). Measured on 4 KB calls of
-/// stdlib code: 2^13 slots miss noticeably more; 2^15, or two ways per set, gain nothing on
-/// fresh text.
-const SLOTS: usize = 1 << 14;
+/// stdlib code (`examples/encode_chunks.rs`): 64-byte slots (keys up to 24 bytes, 8 ids) at 2^13
+/// or 2^14 slots, 2^14 32-byte slots, and a two-way set-associative table were all slower; on
+/// multilingual prose 32-byte slots are as fast as 64-byte ones.
+const SLOTS: usize = 1 << 15;
 /// Tokenizers whose tables a thread keeps (most recently used first).
 const CACHES_PER_THREAD: usize = 4;
 
@@ -45,13 +48,13 @@ pub(crate) fn new_owner_id() -> u64 {
     NEXT_OWNER.fetch_add(1, Ordering::Relaxed)
 }
 
-/// A key of 1 to [`MAX_KEY`] bytes as three little-endian words and its length. The words are
+/// A key of 1 to [`MAX_KEY`] bytes as two little-endian words and its length. The words are
 /// loads that together cover every byte (overlapping where the key is short), so for one length
 /// they determine the bytes: two keys are equal exactly when their `Key`s are. Comparing and
-/// hashing three words replaces a byte loop.
+/// hashing two words replaces a byte loop.
 #[derive(Clone, Copy)]
 struct Key {
-    words: [u64; 3],
+    words: [u64; 2],
     len: u8,
 }
 
@@ -74,11 +77,9 @@ impl Key {
             1..=3 => [
                 u64::from(piece[0]) | u64::from(piece[n / 2]) << 8 | u64::from(piece[n - 1]) << 16,
                 0,
-                0,
             ],
-            4..=7 => [half(0) | half(n - 4) << 32, 0, 0],
-            8..=16 => [word(0), word(n - 8), 0],
-            _ => [word(0), word(8), word(n - 8)],
+            4..=7 => [half(0) | half(n - 4) << 32, 0],
+            _ => [word(0), word(n - 8)],
         };
         Key {
             words,
@@ -86,7 +87,7 @@ impl Key {
         }
     }
 
-    /// A well-mixed hash (folded 64x64->128 multiplies); the table index takes its low bits.
+    /// A well-mixed hash (a folded 64x64->128 multiply); the table index takes its low bits.
     #[inline]
     fn hash(&self) -> u64 {
         #[inline]
@@ -96,18 +97,16 @@ impl Key {
         }
         const K0: u64 = 0x243f_6a88_85a3_08d3;
         const K1: u64 = 0x1319_8a2e_0370_7344;
-        const K2: u64 = 0xa409_3822_299f_31d0;
-        const K3: u64 = 0x082e_fa98_ec4e_6c89;
-        let [a, b, c] = self.words;
-        fold(a ^ K0, b ^ K1 ^ u64::from(self.len)) ^ fold(c ^ K2, K3)
+        let [a, b] = self.words;
+        fold(a ^ K0, b ^ K1 ^ u64::from(self.len))
     }
 }
 
 #[derive(Clone, Copy)]
-#[repr(C, align(64))]
+#[repr(C, align(32))]
 struct Slot {
     /// [`Key::words`] of the key.
-    words: [u64; 3],
+    words: [u64; 2],
     /// `0` marks an empty slot (no key has length 0: empty pieces are never cached).
     len: u8,
     n_ids: u8,
@@ -115,13 +114,13 @@ struct Slot {
 }
 
 const EMPTY: Slot = Slot {
-    words: [0; 3],
+    words: [0; 2],
     len: 0,
     n_ids: 0,
     ids: [0; MAX_IDS],
 };
 
-const _: () = assert!(std::mem::size_of::<Slot>() == 64);
+const _: () = assert!(std::mem::size_of::<Slot>() == 32);
 
 /// One tokenizer's table in one thread.
 pub(crate) struct PieceCache {
