@@ -380,6 +380,22 @@ impl PreTokenizer {
         Ok(())
     }
 
+    /// Whether the steps from `index` on hand every non-empty piece to the sink unchanged: none
+    /// are left, or only a `ByteLevel` that neither splits nor adds a prefix space.
+    fn passes_through(&self, index: usize) -> bool {
+        self.steps.get(index..).is_some_and(|rest| {
+            rest.iter().all(|step| {
+                matches!(
+                    step,
+                    Step::ByteLevel {
+                        add_prefix_space: false,
+                        use_regex: false
+                    }
+                )
+            })
+        })
+    }
+
     fn run_from(
         &self,
         index: usize,
@@ -402,6 +418,12 @@ impl PreTokenizer {
                 behavior: Behavior::Isolated,
                 invert: false,
             } if !reference => {
+                if self.passes_through(next) {
+                    // The common chains (cl100k, o200k, Llama 3): the split is the last step that
+                    // changes anything, so each match goes straight to the sink.
+                    scanner.for_each_match(piece, |s, e| sink(&piece[s..e]));
+                    return Ok(());
+                }
                 let mut result = Ok(());
                 scanner.for_each_match(piece, |s, e| {
                     if result.is_ok() {
