@@ -309,7 +309,12 @@ fn contraction_len(text: &str, pos: usize, case_insensitive: bool) -> Option<usi
 
 /// The whitespace alternatives shared by both families: `\s+(?!\S)|\s+` on the run at `pos`.
 fn space_run_match_end(classes: &Classes, text: &str, pos: usize) -> usize {
-    let run = run_end(classes, text, pos, Kind::Space);
+    space_run_match_end_at(text, pos, run_end(classes, text, pos, Kind::Space))
+}
+
+/// [`space_run_match_end`] where the whitespace run `pos..run` is known.
+#[inline]
+fn space_run_match_end_at(text: &str, pos: usize, run: usize) -> usize {
     if run == text.len() {
         return run;
     }
@@ -364,12 +369,20 @@ fn punctuation_end(
 
 /// `\s*[\r\n]+|\s+(?!\S)|\s+` on the whitespace run at `pos`.
 fn newline_or_space_end(classes: &Classes, text: &str, pos: usize) -> usize {
-    let run = run_end(classes, text, pos, Kind::Space);
+    newline_or_space_end_at(text, pos, run_end(classes, text, pos, Kind::Space))
+}
+
+/// [`newline_or_space_end`] where the whitespace run `pos..run` is known.
+#[inline]
+fn newline_or_space_end_at(text: &str, pos: usize, run: usize) -> usize {
     // `\s*[\r\n]+`: up to and including the last CR/LF of the whitespace run.
-    if let Some(last_newline) = text[pos..run].rfind(['\r', '\n']) {
+    if let Some(last_newline) = text.as_bytes()[pos..run]
+        .iter()
+        .rposition(|&b| b == b'\r' || b == b'\n')
+    {
         return pos + last_newline + 1;
     }
-    space_run_match_end(classes, text, pos)
+    space_run_match_end_at(text, pos, run)
 }
 
 fn gpt2_match_end(classes: &Classes, text: &str, pos: usize) -> usize {
@@ -426,7 +439,7 @@ fn cl100k_match_end(
     if whole_trailing_space && run == text.len() {
         return run;
     }
-    newline_or_space_end(classes, text, pos)
+    newline_or_space_end_at(text, pos, run)
 }
 
 /// End of the maximal run of chars in `class` starting at `pos`.
