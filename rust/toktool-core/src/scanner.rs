@@ -445,8 +445,18 @@ fn cl100k_match_end(
 /// End of the maximal run of chars in `class` starting at `pos`.
 #[inline]
 fn class_run_end(text: &str, pos: usize, class: &crate::unicode_class::CharClass) -> usize {
+    // As `run_end`: ASCII bytes one at a time, other chars decoded.
+    let bytes = text.as_bytes();
     let mut end = pos;
-    for c in text[pos..].chars() {
+    while let Some(&b) = bytes.get(end) {
+        let c = if b < 0x80 {
+            char::from(b)
+        } else {
+            let Some(c) = text[end..].chars().next() else {
+                break;
+            };
+            c
+        };
         if !class.contains(c) {
             break;
         }
@@ -498,19 +508,22 @@ fn o200k_match_end(
         }
         end
     };
-    let letter_alternatives: [&dyn Fn(usize) -> Option<usize>; 2] =
-        [&|s| o200k_upper_lower(classes, text, s), &|s| {
-            o200k_upper_then_lower(classes, text, s)
-        }];
-    for alternative in letter_alternatives {
-        if may_lead {
-            if let Some(end) = alternative(next_pos) {
-                return with_suffix(end);
-            }
-        }
-        if let Some(end) = alternative(pos) {
+    // The two letter alternatives in order, each first with the leading char, then without.
+    if may_lead {
+        if let Some(end) = o200k_upper_lower(classes, text, next_pos) {
             return with_suffix(end);
         }
+    }
+    if let Some(end) = o200k_upper_lower(classes, text, pos) {
+        return with_suffix(end);
+    }
+    if may_lead {
+        if let Some(end) = o200k_upper_then_lower(classes, text, next_pos) {
+            return with_suffix(end);
+        }
+    }
+    if let Some(end) = o200k_upper_then_lower(classes, text, pos) {
+        return with_suffix(end);
     }
     if k == Kind::Number {
         return number_end(classes, text, pos, max_digits);
