@@ -324,26 +324,36 @@ impl PreTokenizer {
     }
 
     /// Run the chain on `text`; `first` says whether `text` starts the original input.
-    pub fn run(&self, text: &str, first: bool, sink: &mut dyn FnMut(&str)) -> Result<()> {
+    pub fn run<F: FnMut(&str) + ?Sized>(
+        &self,
+        text: &str,
+        first: bool,
+        sink: &mut F,
+    ) -> Result<()> {
         self.run_from(0, text, first, false, sink)
     }
 
     /// `run` with every hand-written scanner replaced by the regex it stands for: the slow
     /// reference of the pre-tokenizer (regex engines may give up on pathological inputs).
-    pub fn run_reference(&self, text: &str, first: bool, sink: &mut dyn FnMut(&str)) -> Result<()> {
+    pub fn run_reference<F: FnMut(&str) + ?Sized>(
+        &self,
+        text: &str,
+        first: bool,
+        sink: &mut F,
+    ) -> Result<()> {
         self.run_from(0, text, first, true, sink)
     }
 
     /// A `Split` on one char class with `Isolated` behavior (`Digits` with `individual_digits`):
     /// every char of the class its own piece, the text between them pieces too; the segments of
     /// `Matcher::segments` without collecting them.
-    fn run_class_isolated(
+    fn run_class_isolated<F: FnMut(&str) + ?Sized>(
         &self,
         next: usize,
         piece: &str,
         first: bool,
         numeric: bool,
-        sink: &mut dyn FnMut(&str),
+        sink: &mut F,
     ) -> Result<()> {
         let in_class = |c: char| {
             if numeric {
@@ -396,13 +406,13 @@ impl PreTokenizer {
         })
     }
 
-    fn run_from(
+    fn run_from<F: FnMut(&str) + ?Sized>(
         &self,
         index: usize,
         piece: &str,
         first: bool,
         reference: bool,
-        sink: &mut dyn FnMut(&str),
+        sink: &mut F,
     ) -> Result<()> {
         if piece.is_empty() {
             return Ok(());
