@@ -287,13 +287,29 @@ fn kind_slow(classes: &Classes, c: char) -> Kind {
     }
 }
 
-/// End of the maximal run of chars of kind `k` starting at `pos` (a char boundary). ASCII bytes
-/// are classified one byte at a time; other chars are decoded.
+/// End of the maximal run of chars of kind `k` starting at `pos` (a char boundary). ASCII is
+/// classified eight bytes at a time ([`ascii_kind_lanes`]), the rest byte by byte; other chars
+/// are decoded.
 #[inline]
 fn run_end(classes: &ScanClasses, text: &str, pos: usize, k: Kind) -> usize {
     let bytes = text.as_bytes();
     let mut end = pos;
-    while let Some(&b) = bytes.get(end) {
+    loop {
+        if let Some(chunk) = bytes.get(end..end + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let stop = !ascii_kind_lanes(u64::from_le_bytes(word), k) & LANE_HIGH;
+            if stop == 0 {
+                end += 8;
+                continue;
+            }
+            // The first byte that is not ASCII of kind `k`; below, it ends the run or is the
+            // start of a non-ASCII char.
+            end += (stop.trailing_zeros() / 8) as usize;
+        }
+        let Some(&b) = bytes.get(end) else {
+            break;
+        };
         if b < 0x80 {
             if ASCII_KIND[usize::from(b)] != k {
                 break;
@@ -310,6 +326,33 @@ fn run_end(classes: &ScanClasses, text: &str, pos: usize, k: Kind) -> usize {
         }
     }
     end
+}
+
+const LANE_LOW: u64 = 0x0101_0101_0101_0101;
+const LANE_HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `word` (a lane) set where that byte is ASCII of kind `k` (by
+/// [`ASCII_KIND`]; the test `ascii_kind_lanes_agree_with_the_table` checks every byte in every
+/// lane), clear elsewhere, non-ASCII bytes included. Ranges are tested on the low seven bits
+/// of each lane by adding `0x80 - lo` to every lane at once: the sum's high bit says `>= lo`,
+/// and no lane carries into the next (at most `0x7f + 0x77`).
+#[inline]
+fn ascii_kind_lanes(word: u64, k: Kind) -> u64 {
+    let ascii = !word & LANE_HIGH;
+    let low = word & !LANE_HIGH;
+    let at_least = |x: u64, lo: u8| (x + LANE_LOW * u64::from(0x80 - lo)) & LANE_HIGH;
+    let within = |x: u64, lo: u8, hi: u8| at_least(x, lo) & !at_least(x, hi + 1);
+    // Setting 0x20 folds A-Z onto a-z, and nothing else onto a-z.
+    let letter = || within(low | (LANE_LOW * 0x20), b'a', b'z');
+    let number = || within(low, b'0', b'9');
+    let space = || within(low, b' ', b' ') | within(low, b'\t', 0x0d);
+    let lanes = match k {
+        Kind::Letter => letter(),
+        Kind::Number => number(),
+        Kind::Space => space(),
+        Kind::Other => !(letter() | number() | space()) & LANE_HIGH,
+    };
+    lanes & ascii
 }
 
 /// The contraction suffixes of the supported patterns (`'s|'t|'re|'ve|'m|'ll|'d`, matched after
@@ -768,6 +811,28 @@ mod tests {
             };
             assert!(ASCII_KIND[usize::from(b)] == want, "byte {b:#04x}");
             assert!(kind(c, ch) == want, "byte {b:#04x}");
+        }
+    }
+
+    #[test]
+    fn ascii_kind_lanes_agree_with_the_table() {
+        let kinds = [Kind::Letter, Kind::Number, Kind::Space, Kind::Other];
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                // `b` in one lane, the other lanes a mix that exercises the neighbours.
+                let mut word = *b"a1 .\xff\x0bZ\x7f";
+                word[lane] = b;
+                let lanes = ascii_kind_lanes(u64::from_le_bytes(word), Kind::Other);
+                for k in kinds {
+                    let lanes_k = ascii_kind_lanes(u64::from_le_bytes(word), k);
+                    for (i, &x) in word.iter().enumerate() {
+                        let want = x < 0x80 && ASCII_KIND[usize::from(x)] == k;
+                        assert_eq!(lanes_k >> (8 * i + 7) & 1 == 1, want, "byte {x:#04x}");
+                        assert_eq!(lanes_k >> (8 * i) & 0x7f, 0);
+                    }
+                }
+                assert_eq!(lanes & !LANE_HIGH, 0);
+            }
         }
     }
 
