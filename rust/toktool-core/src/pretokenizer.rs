@@ -11,7 +11,7 @@ use crate::digits::DigitSplitter;
 use crate::error::{Error, Result};
 use crate::json::{compile_regex, pattern_spec, Node, PatternSpec};
 use crate::regex::Regex;
-use crate::scanner::{Scanner, GPT2_PATTERN};
+use crate::scanner::{skip_ascii_outside, Kind, Scanner, GPT2_PATTERN};
 
 /// How a `Split` step treats the matches of its pattern (HF's `SplitDelimiterBehavior`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,12 +362,19 @@ impl PreTokenizer {
                 c.is_whitespace()
             }
         };
-        // ASCII bytes are tested one at a time (a byte below 0x80 is a whole char); other chars
-        // are decoded. The same as `char_indices` and the predicate on every char.
+        // ASCII bytes outside the class are skipped eight at a time (on ASCII the class is the
+        // scanners' `Number` or `Space` kind), the others tested one at a time (a byte below 0x80
+        // is a whole char); other chars are decoded. The same as `char_indices` and the
+        // predicate on every char.
+        let ascii_kind = if numeric { Kind::Number } else { Kind::Space };
         let bytes = piece.as_bytes();
         let mut prev = 0;
         let mut s = 0;
-        while let Some(&b) = bytes.get(s) {
+        loop {
+            s = skip_ascii_outside(bytes, s, ascii_kind);
+            let Some(&b) = bytes.get(s) else {
+                break;
+            };
             let (hit, len) = if b < 0x80 {
                 (in_class(char::from(b)), 1)
             } else {

@@ -201,8 +201,9 @@ fn char_at(text: &str, pos: usize) -> Option<char> {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+/// What the scanners' patterns tell apart: `\p{L}`, `\p{N}`, `\s`, and the rest.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
     Letter,
     Number,
     Space,
@@ -326,6 +327,30 @@ fn run_end(classes: &ScanClasses, text: &str, pos: usize, k: Kind) -> usize {
         }
     }
     end
+}
+
+/// The first index from `from` on whose byte is not ASCII outside kind `k` (a non-ASCII byte,
+/// an ASCII byte of kind `k`, or `bytes.len()`), found eight bytes at a time.
+#[inline]
+pub(crate) fn skip_ascii_outside(bytes: &[u8], from: usize, k: Kind) -> usize {
+    let mut at = from;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let stop = (ascii_kind_lanes(word, k) | word) & LANE_HIGH;
+        if stop != 0 {
+            return at + (stop.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while let Some(&b) = bytes.get(at) {
+        if b >= 0x80 || ASCII_KIND[usize::from(b)] == k {
+            break;
+        }
+        at += 1;
+    }
+    at
 }
 
 const LANE_LOW: u64 = 0x0101_0101_0101_0101;
@@ -832,6 +857,33 @@ mod tests {
                     }
                 }
                 assert_eq!(lanes & !LANE_HIGH, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_number_and_space_kinds_are_rusts_numeric_and_whitespace() {
+        // `skip_ascii_outside` stands for `char::is_numeric` / `char::is_whitespace` on ASCII in
+        // the pre-tokenizer's char-class splits.
+        for b in 0..128u8 {
+            let c = char::from(b);
+            assert_eq!(ASCII_KIND[usize::from(b)] == Kind::Number, c.is_numeric());
+            assert_eq!(ASCII_KIND[usize::from(b)] == Kind::Space, c.is_whitespace());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn skip_ascii_outside_finds_the_first_stop(
+            bytes in prop::collection::vec(prop::sample::select(vec![b'a', b' ', b'1', b'.', b'\n', 0xc3, 0x7f, b'Z']), 0..40),
+            from in 0usize..40,
+        ) {
+            let from = from.min(bytes.len());
+            for k in [Kind::Letter, Kind::Number, Kind::Space, Kind::Other] {
+                let want = (from..bytes.len())
+                    .find(|&i| bytes[i] >= 0x80 || ASCII_KIND[usize::from(bytes[i])] == k)
+                    .unwrap_or(bytes.len());
+                prop_assert_eq!(skip_ascii_outside(&bytes, from, k), want);
             }
         }
     }
