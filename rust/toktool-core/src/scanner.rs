@@ -293,6 +293,18 @@ fn kind_slow(classes: &Classes, c: char) -> Kind {
 /// are decoded.
 #[inline]
 fn run_end(classes: &ScanClasses, text: &str, pos: usize, k: Kind) -> usize {
+    // One copy of the loop per kind, so that the lane test is fixed inside it.
+    match k {
+        Kind::Letter => run_end_of(classes, text, pos, Kind::Letter),
+        Kind::Number => run_end_of(classes, text, pos, Kind::Number),
+        Kind::Space => run_end_of(classes, text, pos, Kind::Space),
+        Kind::Other => run_end_of(classes, text, pos, Kind::Other),
+    }
+}
+
+/// [`run_end`] for one `k`, always inlined so that `k` is a constant in each copy.
+#[inline(always)]
+fn run_end_of(classes: &ScanClasses, text: &str, pos: usize, k: Kind) -> usize {
     let bytes = text.as_bytes();
     let mut end = pos;
     loop {
