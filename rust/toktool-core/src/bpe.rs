@@ -171,28 +171,49 @@ impl Bpe {
     }
 }
 
-/// Quadratic merge loop for short pieces; returns the new length of `symbols`.
+/// Merge loop for short pieces (at most [`HEAP_THRESHOLD`] symbols); returns the new length of
+/// `symbols`. The rank of every adjacent pair is looked up once and kept in a stack array; a
+/// merge at `i` only changes the pairs at `i - 1` and `i`, so only those are looked up again.
+/// Each round takes the leftmost pair of lowest rank, as [`reference_merge`].
 fn merge_in_place(merges: &MergeMap, symbols: &mut [u32]) -> usize {
+    const NO_MERGE: (u32, u32) = (u32::MAX, 0);
     let mut len = symbols.len();
     if len < 2 {
         return len;
     }
-    let rank_of = |a: u32, b: u32| merges.get(&(a, b)).copied();
+    if len > HEAP_THRESHOLD {
+        return merge_with_heap(merges, symbols);
+    }
+    let rank_of = |a: u32, b: u32| merges.get(&(a, b)).copied().unwrap_or(NO_MERGE);
+    // `pairs[i]`: (rank, merged id) of `symbols[i], symbols[i + 1]`.
+    let mut pairs = [NO_MERGE; HEAP_THRESHOLD];
+    for i in 0..len - 1 {
+        pairs[i] = rank_of(symbols[i], symbols[i + 1]);
+    }
     loop {
-        let mut best: Option<(usize, u32, u32)> = None;
-        for i in 0..len - 1 {
-            if let Some((rank, new_id)) = rank_of(symbols[i], symbols[i + 1]) {
-                if best.is_none_or(|(_, r, _)| rank < r) {
-                    best = Some((i, rank, new_id));
-                }
+        let n_pairs = len - 1;
+        let mut best = 0;
+        for i in 1..n_pairs {
+            if pairs[i].0 < pairs[best].0 {
+                best = i;
             }
         }
-        let Some((i, _, new_id)) = best else { break };
-        symbols[i] = new_id;
-        symbols.copy_within(i + 2..len, i + 1);
+        let (rank, new_id) = pairs[best];
+        if rank == u32::MAX {
+            break;
+        }
+        symbols[best] = new_id;
+        symbols.copy_within(best + 2..len, best + 1);
+        pairs.copy_within(best + 1..n_pairs, best);
         len -= 1;
         if len < 2 {
             break;
+        }
+        if best > 0 {
+            pairs[best - 1] = rank_of(symbols[best - 1], symbols[best]);
+        }
+        if best + 1 < len {
+            pairs[best] = rank_of(symbols[best], symbols[best + 1]);
         }
     }
     len

@@ -11,7 +11,7 @@ use crate::digits::DigitSplitter;
 use crate::error::{Error, Result};
 use crate::json::{compile_regex, pattern_spec, Node, PatternSpec};
 use crate::regex::Regex;
-use crate::scanner::{Scanner, GPT2_PATTERN};
+use crate::scanner::{skip_ascii_outside, Kind, Scanner, GPT2_PATTERN};
 
 /// How a `Split` step treats the matches of its pattern (HF's `SplitDelimiterBehavior`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,37 +324,72 @@ impl PreTokenizer {
     }
 
     /// Run the chain on `text`; `first` says whether `text` starts the original input.
-    pub fn run(&self, text: &str, first: bool, sink: &mut dyn FnMut(&str)) -> Result<()> {
+    pub fn run<F: FnMut(&str) + ?Sized>(
+        &self,
+        text: &str,
+        first: bool,
+        sink: &mut F,
+    ) -> Result<()> {
         self.run_from(0, text, first, false, sink)
     }
 
     /// `run` with every hand-written scanner replaced by the regex it stands for: the slow
     /// reference of the pre-tokenizer (regex engines may give up on pathological inputs).
-    pub fn run_reference(&self, text: &str, first: bool, sink: &mut dyn FnMut(&str)) -> Result<()> {
+    pub fn run_reference<F: FnMut(&str) + ?Sized>(
+        &self,
+        text: &str,
+        first: bool,
+        sink: &mut F,
+    ) -> Result<()> {
         self.run_from(0, text, first, true, sink)
     }
 
     /// A `Split` on one char class with `Isolated` behavior (`Digits` with `individual_digits`):
     /// every char of the class its own piece, the text between them pieces too; the segments of
     /// `Matcher::segments` without collecting them.
-    fn run_class_isolated(
+    fn run_class_isolated<F: FnMut(&str) + ?Sized>(
         &self,
         next: usize,
         piece: &str,
         first: bool,
         numeric: bool,
-        sink: &mut dyn FnMut(&str),
+        sink: &mut F,
     ) -> Result<()> {
+        let in_class = |c: char| {
+            if numeric {
+                c.is_numeric()
+            } else {
+                c.is_whitespace()
+            }
+        };
+        // ASCII bytes outside the class are skipped eight at a time (on ASCII the class is the
+        // scanners' `Number` or `Space` kind), the others tested one at a time (a byte below 0x80
+        // is a whole char); other chars are decoded. The same as `char_indices` and the
+        // predicate on every char.
+        let ascii_kind = if numeric { Kind::Number } else { Kind::Space };
+        let bytes = piece.as_bytes();
         let mut prev = 0;
-        for (s, c) in piece.char_indices() {
-            if numeric && c.is_numeric() || !numeric && c.is_whitespace() {
+        let mut s = 0;
+        loop {
+            s = skip_ascii_outside(bytes, s, ascii_kind);
+            let Some(&b) = bytes.get(s) else {
+                break;
+            };
+            let (hit, len) = if b < 0x80 {
+                (in_class(char::from(b)), 1)
+            } else {
+                let c = piece[s..].chars().next().unwrap_or_default();
+                (in_class(c), c.len_utf8())
+            };
+            let e = s + len;
+            if hit {
                 if prev != s {
                     self.run_from(next, &piece[prev..s], first && prev == 0, false, sink)?;
                 }
-                let e = s + c.len_utf8();
                 self.run_from(next, &piece[s..e], first && s == 0, false, sink)?;
                 prev = e;
             }
+            s = e;
         }
         if prev != piece.len() {
             self.run_from(next, &piece[prev..], first && prev == 0, false, sink)?;
@@ -362,13 +397,29 @@ impl PreTokenizer {
         Ok(())
     }
 
-    fn run_from(
+    /// Whether the steps from `index` on hand every non-empty piece to the sink unchanged: none
+    /// are left, or only a `ByteLevel` that neither splits nor adds a prefix space.
+    fn passes_through(&self, index: usize) -> bool {
+        self.steps.get(index..).is_some_and(|rest| {
+            rest.iter().all(|step| {
+                matches!(
+                    step,
+                    Step::ByteLevel {
+                        add_prefix_space: false,
+                        use_regex: false
+                    }
+                )
+            })
+        })
+    }
+
+    fn run_from<F: FnMut(&str) + ?Sized>(
         &self,
         index: usize,
         piece: &str,
         first: bool,
         reference: bool,
-        sink: &mut dyn FnMut(&str),
+        sink: &mut F,
     ) -> Result<()> {
         if piece.is_empty() {
             return Ok(());
@@ -384,6 +435,12 @@ impl PreTokenizer {
                 behavior: Behavior::Isolated,
                 invert: false,
             } if !reference => {
+                if self.passes_through(next) {
+                    // The common chains (cl100k, o200k, Llama 3): the split is the last step that
+                    // changes anything, so each match goes straight to the sink.
+                    scanner.for_each_match(piece, |s, e| sink(&piece[s..e]));
+                    return Ok(());
+                }
                 let mut result = Ok(());
                 scanner.for_each_match(piece, |s, e| {
                     if result.is_ok() {

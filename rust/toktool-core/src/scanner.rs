@@ -170,7 +170,7 @@ impl Scanner {
 
     /// Calls `sink` with the byte range of every match, in order. The matches tile `text`.
     pub fn for_each_match(self, text: &str, mut sink: impl FnMut(usize, usize)) {
-        let classes = classes();
+        let classes = scan_classes();
         let mut pos = 0;
         while pos < text.len() {
             let end = match self {
@@ -191,32 +191,91 @@ impl Scanner {
     }
 }
 
+/// The char starting at byte `pos` (a char boundary), if any. ASCII is read as one byte.
 #[inline]
 fn char_at(text: &str, pos: usize) -> Option<char> {
-    text[pos..].chars().next()
+    match text.as_bytes().get(pos) {
+        Some(&b) if b < 0x80 => Some(char::from(b)),
+        Some(_) => text[pos..].chars().next(),
+        None => None,
+    }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+/// What the scanners' patterns tell apart: `\p{L}`, `\p{N}`, `\s`, and the rest.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
     Letter,
     Number,
     Space,
     Other,
 }
 
+/// The kind of an ASCII char (the reference spelling is [`ascii_kind_slow`]).
+static ASCII_KIND: [Kind; 128] = {
+    let mut table = [Kind::Other; 128];
+    let mut i = 0;
+    while i < 128 {
+        table[i] = ascii_kind_slow(i as u8);
+        i += 1;
+    }
+    table
+};
+
+/// `\p{L}`, `\p{N}` and `\s` on ASCII, spelled out; [`ASCII_KIND`] is built from it.
+const fn ascii_kind_slow(b: u8) -> Kind {
+    if b.is_ascii_alphabetic() {
+        Kind::Letter
+    } else if b.is_ascii_digit() {
+        Kind::Number
+    } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+        Kind::Space
+    } else {
+        Kind::Other
+    }
+}
+
 #[inline]
-fn kind(classes: &Classes, c: char) -> Kind {
+fn kind(classes: &ScanClasses, c: char) -> Kind {
     if c.is_ascii() {
-        if c.is_ascii_alphabetic() {
-            return Kind::Letter;
-        }
-        if c.is_ascii_digit() {
-            return Kind::Number;
-        }
-        if matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c') {
-            return Kind::Space;
-        }
-        return Kind::Other;
+        return ASCII_KIND[c as usize];
+    }
+    match classes.bmp.get(c as usize) {
+        Some(&k) => k,
+        None => kind_slow(classes, c),
+    }
+}
+
+/// The class tables of the scanners, with every Basic Multilingual Plane char's kind looked up
+/// once (64 KiB): one load instead of up to three binary searches per non-ASCII char.
+pub(crate) struct ScanClasses {
+    classes: &'static Classes,
+    /// `bmp[c]`: `kind_slow(c)` for every `c` below U+10000 (surrogates: `Other`, never read).
+    bmp: Box<[Kind]>,
+}
+
+impl std::ops::Deref for ScanClasses {
+    type Target = Classes;
+    fn deref(&self) -> &Classes {
+        self.classes
+    }
+}
+
+/// Shared, lazily built [`ScanClasses`].
+fn scan_classes() -> &'static ScanClasses {
+    static TABLES: OnceLock<ScanClasses> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        let classes = classes();
+        let bmp = (0..0x1_0000u32)
+            .map(|cp| char::from_u32(cp).map_or(Kind::Other, |c| kind_slow(classes, c)))
+            .collect();
+        ScanClasses { classes, bmp }
+    })
+}
+
+/// The kind of a char from the class tables (the reference [`kind`] is checked against).
+fn kind_slow(classes: &Classes, c: char) -> Kind {
+    if c.is_ascii() {
+        return ASCII_KIND[c as usize];
     }
     if classes.letter.contains(c) {
         Kind::Letter
@@ -229,17 +288,110 @@ fn kind(classes: &Classes, c: char) -> Kind {
     }
 }
 
-/// End of the maximal run of chars of kind `k` starting at `pos`.
+/// End of the maximal run of chars of kind `k` starting at `pos` (a char boundary). ASCII is
+/// classified eight bytes at a time ([`ascii_kind_lanes`]), the rest byte by byte; other chars
+/// are decoded.
 #[inline]
-fn run_end(classes: &Classes, text: &str, pos: usize, k: Kind) -> usize {
+fn run_end(classes: &ScanClasses, text: &str, pos: usize, k: Kind) -> usize {
+    // One copy of the loop per kind, so that the lane test is fixed inside it.
+    match k {
+        Kind::Letter => run_end_of(classes, text, pos, Kind::Letter),
+        Kind::Number => run_end_of(classes, text, pos, Kind::Number),
+        Kind::Space => run_end_of(classes, text, pos, Kind::Space),
+        Kind::Other => run_end_of(classes, text, pos, Kind::Other),
+    }
+}
+
+/// [`run_end`] for one `k`. Always inlined, so that `k` is a constant in each of the four
+/// copies (a const-generic spelling measured slower: the copies were not inlined).
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn run_end_of(classes: &ScanClasses, text: &str, pos: usize, k: Kind) -> usize {
+    let bytes = text.as_bytes();
     let mut end = pos;
-    for c in text[pos..].chars() {
-        if kind(classes, c) != k {
-            break;
+    loop {
+        if let Some(chunk) = bytes.get(end..end + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let stop = !ascii_kind_lanes(u64::from_le_bytes(word), k) & LANE_HIGH;
+            if stop == 0 {
+                end += 8;
+                continue;
+            }
+            // The first byte that is not ASCII of kind `k`; below, it ends the run or is the
+            // start of a non-ASCII char.
+            end += (stop.trailing_zeros() / 8) as usize;
         }
-        end += c.len_utf8();
+        let Some(&b) = bytes.get(end) else {
+            break;
+        };
+        if b < 0x80 {
+            if ASCII_KIND[usize::from(b)] != k {
+                break;
+            }
+            end += 1;
+        } else {
+            let Some(c) = text[end..].chars().next() else {
+                break;
+            };
+            if kind(classes, c) != k {
+                break;
+            }
+            end += c.len_utf8();
+        }
     }
     end
+}
+
+/// The first index from `from` on whose byte is not ASCII outside kind `k` (a non-ASCII byte,
+/// an ASCII byte of kind `k`, or `bytes.len()`), found eight bytes at a time.
+#[inline]
+pub(crate) fn skip_ascii_outside(bytes: &[u8], from: usize, k: Kind) -> usize {
+    let mut at = from;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let stop = (ascii_kind_lanes(word, k) | word) & LANE_HIGH;
+        if stop != 0 {
+            return at + (stop.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while let Some(&b) = bytes.get(at) {
+        if b >= 0x80 || ASCII_KIND[usize::from(b)] == k {
+            break;
+        }
+        at += 1;
+    }
+    at
+}
+
+const LANE_LOW: u64 = 0x0101_0101_0101_0101;
+const LANE_HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `word` (a lane) set where that byte is ASCII of kind `k` (by
+/// [`ASCII_KIND`]; the test `ascii_kind_lanes_agree_with_the_table` checks every byte in every
+/// lane), clear elsewhere, non-ASCII bytes included. Ranges are tested on the low seven bits
+/// of each lane by adding `0x80 - lo` to every lane at once: the sum's high bit says `>= lo`,
+/// and no lane carries into the next (at most `0x7f + 0x77`).
+#[inline]
+fn ascii_kind_lanes(word: u64, k: Kind) -> u64 {
+    let ascii = !word & LANE_HIGH;
+    let low = word & !LANE_HIGH;
+    let at_least = |x: u64, lo: u8| (x + LANE_LOW * u64::from(0x80 - lo)) & LANE_HIGH;
+    let within = |x: u64, lo: u8, hi: u8| at_least(x, lo) & !at_least(x, hi + 1);
+    // Setting 0x20 folds A-Z onto a-z, and nothing else onto a-z.
+    let letter = || within(low | (LANE_LOW * 0x20), b'a', b'z');
+    let number = || within(low, b'0', b'9');
+    let space = || within(low, b' ', b' ') | within(low, b'\t', 0x0d);
+    let lanes = match k {
+        Kind::Letter => letter(),
+        Kind::Number => number(),
+        Kind::Space => space(),
+        Kind::Other => !(letter() | number() | space()) & LANE_HIGH,
+    };
+    lanes & ascii
 }
 
 /// The contraction suffixes of the supported patterns (`'s|'t|'re|'ve|'m|'ll|'d`, matched after
@@ -276,8 +428,13 @@ fn contraction_len(text: &str, pos: usize, case_insensitive: bool) -> Option<usi
 }
 
 /// The whitespace alternatives shared by both families: `\s+(?!\S)|\s+` on the run at `pos`.
-fn space_run_match_end(classes: &Classes, text: &str, pos: usize) -> usize {
-    let run = run_end(classes, text, pos, Kind::Space);
+fn space_run_match_end(classes: &ScanClasses, text: &str, pos: usize) -> usize {
+    space_run_match_end_at(text, pos, run_end(classes, text, pos, Kind::Space))
+}
+
+/// [`space_run_match_end`] where the whitespace run `pos..run` is known.
+#[inline]
+fn space_run_match_end_at(text: &str, pos: usize, run: usize) -> usize {
     if run == text.len() {
         return run;
     }
@@ -294,7 +451,7 @@ fn space_run_match_end(classes: &Classes, text: &str, pos: usize) -> usize {
 }
 
 /// `\p{N}{1,max_digits}` at `pos`.
-fn number_end(classes: &Classes, text: &str, pos: usize, max_digits: usize) -> usize {
+fn number_end(classes: &ScanClasses, text: &str, pos: usize, max_digits: usize) -> usize {
     let mut end = pos;
     for d in text[pos..].chars().take(max_digits) {
         if kind(classes, d) != Kind::Number {
@@ -307,7 +464,7 @@ fn number_end(classes: &Classes, text: &str, pos: usize, max_digits: usize) -> u
 
 /// ` ?[^\s\p{L}\p{N}]+[trailing]*` at `pos`, if it matches there.
 fn punctuation_end(
-    classes: &Classes,
+    classes: &ScanClasses,
     text: &str,
     pos: usize,
     next_kind: Option<Kind>,
@@ -331,16 +488,24 @@ fn punctuation_end(
 }
 
 /// `\s*[\r\n]+|\s+(?!\S)|\s+` on the whitespace run at `pos`.
-fn newline_or_space_end(classes: &Classes, text: &str, pos: usize) -> usize {
-    let run = run_end(classes, text, pos, Kind::Space);
-    // `\s*[\r\n]+`: up to and including the last CR/LF of the whitespace run.
-    if let Some(last_newline) = text[pos..run].rfind(['\r', '\n']) {
-        return pos + last_newline + 1;
-    }
-    space_run_match_end(classes, text, pos)
+fn newline_or_space_end(classes: &ScanClasses, text: &str, pos: usize) -> usize {
+    newline_or_space_end_at(text, pos, run_end(classes, text, pos, Kind::Space))
 }
 
-fn gpt2_match_end(classes: &Classes, text: &str, pos: usize) -> usize {
+/// [`newline_or_space_end`] where the whitespace run `pos..run` is known.
+#[inline]
+fn newline_or_space_end_at(text: &str, pos: usize, run: usize) -> usize {
+    // `\s*[\r\n]+`: up to and including the last CR/LF of the whitespace run.
+    if let Some(last_newline) = text.as_bytes()[pos..run]
+        .iter()
+        .rposition(|&b| b == b'\r' || b == b'\n')
+    {
+        return pos + last_newline + 1;
+    }
+    space_run_match_end_at(text, pos, run)
+}
+
+fn gpt2_match_end(classes: &ScanClasses, text: &str, pos: usize) -> usize {
     let Some(c) = char_at(text, pos) else {
         return pos;
     };
@@ -360,7 +525,7 @@ fn gpt2_match_end(classes: &Classes, text: &str, pos: usize) -> usize {
 }
 
 fn cl100k_match_end(
-    classes: &Classes,
+    classes: &ScanClasses,
     text: &str,
     pos: usize,
     max_digits: usize,
@@ -394,14 +559,24 @@ fn cl100k_match_end(
     if whole_trailing_space && run == text.len() {
         return run;
     }
-    newline_or_space_end(classes, text, pos)
+    newline_or_space_end_at(text, pos, run)
 }
 
 /// End of the maximal run of chars in `class` starting at `pos`.
 #[inline]
 fn class_run_end(text: &str, pos: usize, class: &crate::unicode_class::CharClass) -> usize {
+    // As `run_end`: ASCII bytes one at a time, other chars decoded.
+    let bytes = text.as_bytes();
     let mut end = pos;
-    for c in text[pos..].chars() {
+    while let Some(&b) = bytes.get(end) {
+        let c = if b < 0x80 {
+            char::from(b)
+        } else {
+            let Some(c) = text[end..].chars().next() else {
+                break;
+            };
+            c
+        };
         if !class.contains(c) {
             break;
         }
@@ -413,7 +588,7 @@ fn class_run_end(text: &str, pos: usize, class: &crate::unicode_class::CharClass
 /// `U*W+` from `start` with the regex engine's backtracking: the longest upper run, then the
 /// longest lower run; if that is empty, the match ends after the last lower char inside the upper
 /// run (the classes overlap on Lm, Lo and marks).
-fn o200k_upper_lower(classes: &Classes, text: &str, start: usize) -> Option<usize> {
+fn o200k_upper_lower(classes: &ScanClasses, text: &str, start: usize) -> Option<usize> {
     let upper_end = class_run_end(text, start, &classes.upper);
     let lower_end = class_run_end(text, upper_end, &classes.lower);
     if lower_end > upper_end {
@@ -426,13 +601,13 @@ fn o200k_upper_lower(classes: &Classes, text: &str, start: usize) -> Option<usiz
 }
 
 /// `U+W*` from `start`.
-fn o200k_upper_then_lower(classes: &Classes, text: &str, start: usize) -> Option<usize> {
+fn o200k_upper_then_lower(classes: &ScanClasses, text: &str, start: usize) -> Option<usize> {
     let upper_end = class_run_end(text, start, &classes.upper);
     (upper_end > start).then(|| class_run_end(text, upper_end, &classes.lower))
 }
 
 fn o200k_match_end(
-    classes: &Classes,
+    classes: &ScanClasses,
     text: &str,
     pos: usize,
     max_digits: usize,
@@ -453,19 +628,22 @@ fn o200k_match_end(
         }
         end
     };
-    let letter_alternatives: [&dyn Fn(usize) -> Option<usize>; 2] =
-        [&|s| o200k_upper_lower(classes, text, s), &|s| {
-            o200k_upper_then_lower(classes, text, s)
-        }];
-    for alternative in letter_alternatives {
-        if may_lead {
-            if let Some(end) = alternative(next_pos) {
-                return with_suffix(end);
-            }
-        }
-        if let Some(end) = alternative(pos) {
+    // The two letter alternatives in order, each first with the leading char, then without.
+    if may_lead {
+        if let Some(end) = o200k_upper_lower(classes, text, next_pos) {
             return with_suffix(end);
         }
+    }
+    if let Some(end) = o200k_upper_lower(classes, text, pos) {
+        return with_suffix(end);
+    }
+    if may_lead {
+        if let Some(end) = o200k_upper_then_lower(classes, text, next_pos) {
+            return with_suffix(end);
+        }
+    }
+    if let Some(end) = o200k_upper_then_lower(classes, text, pos) {
+        return with_suffix(end);
     }
     if k == Kind::Number {
         return number_end(classes, text, pos, max_digits);
@@ -653,6 +831,82 @@ mod tests {
                 .find(|c| text.starts_with(*c))
                 .map(|c| c.len());
             assert_eq!(contraction_len(&text, 0, true), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn ascii_kind_table_agrees_with_the_classes() {
+        let c = scan_classes();
+        for b in 0..128u8 {
+            let ch = char::from(b);
+            let want = if c.letter.contains(ch) {
+                Kind::Letter
+            } else if c.number.contains(ch) {
+                Kind::Number
+            } else if c.space.contains(ch) {
+                Kind::Space
+            } else {
+                Kind::Other
+            };
+            assert!(ASCII_KIND[usize::from(b)] == want, "byte {b:#04x}");
+            assert!(kind(c, ch) == want, "byte {b:#04x}");
+        }
+    }
+
+    #[test]
+    fn ascii_kind_lanes_agree_with_the_table() {
+        let kinds = [Kind::Letter, Kind::Number, Kind::Space, Kind::Other];
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                // `b` in one lane, the other lanes a mix that exercises the neighbours.
+                let mut word = *b"a1 .\xff\x0bZ\x7f";
+                word[lane] = b;
+                let lanes = ascii_kind_lanes(u64::from_le_bytes(word), Kind::Other);
+                for k in kinds {
+                    let lanes_k = ascii_kind_lanes(u64::from_le_bytes(word), k);
+                    for (i, &x) in word.iter().enumerate() {
+                        let want = x < 0x80 && ASCII_KIND[usize::from(x)] == k;
+                        assert_eq!(lanes_k >> (8 * i + 7) & 1 == 1, want, "byte {x:#04x}");
+                        assert_eq!(lanes_k >> (8 * i) & 0x7f, 0);
+                    }
+                }
+                assert_eq!(lanes & !LANE_HIGH, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_number_and_space_kinds_are_rusts_numeric_and_whitespace() {
+        // `skip_ascii_outside` stands for `char::is_numeric` / `char::is_whitespace` on ASCII in
+        // the pre-tokenizer's char-class splits.
+        for b in 0..128u8 {
+            let c = char::from(b);
+            assert_eq!(ASCII_KIND[usize::from(b)] == Kind::Number, c.is_numeric());
+            assert_eq!(ASCII_KIND[usize::from(b)] == Kind::Space, c.is_whitespace());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn skip_ascii_outside_finds_the_first_stop(
+            bytes in prop::collection::vec(prop::sample::select(vec![b'a', b' ', b'1', b'.', b'\n', 0xc3, 0x7f, b'Z']), 0..40),
+            from in 0usize..40,
+        ) {
+            let from = from.min(bytes.len());
+            for k in [Kind::Letter, Kind::Number, Kind::Space, Kind::Other] {
+                let want = (from..bytes.len())
+                    .find(|&i| bytes[i] >= 0x80 || ASCII_KIND[usize::from(bytes[i])] == k)
+                    .unwrap_or(bytes.len());
+                prop_assert_eq!(skip_ascii_outside(&bytes, from, k), want);
+            }
+        }
+    }
+
+    #[test]
+    fn kind_table_agrees_with_the_classes_on_every_char() {
+        let c = scan_classes();
+        for ch in (0..=0x10_FFFF_u32).filter_map(char::from_u32) {
+            assert!(kind(c, ch) == kind_slow(c, ch), "U+{:04X}", ch as u32);
         }
     }
 

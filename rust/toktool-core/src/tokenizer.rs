@@ -391,12 +391,12 @@ impl Tokenizer {
 
     /// The pipeline up to the model: every added token and every pre-token, in order
     /// (`reference`: pre-tokenize with the slow reference, see `encode_reference`).
-    fn encode_pieces(
+    fn encode_pieces<F: FnMut(Piece<'_>) + ?Sized>(
         &self,
         text: &str,
         at_start: bool,
         reference: bool,
-        sink: &mut dyn FnMut(Piece<'_>),
+        sink: &mut F,
     ) -> Result<()> {
         match &self.raw_added {
             Some(matcher) => {
@@ -415,20 +415,16 @@ impl Tokenizer {
     }
 
     /// Normalize, split normalized added tokens and pre-tokenize one segment.
-    fn segment_pieces(
+    ///
+    /// Generic over the sinks (here and in the pre-tokenizer) so that the hot path, from the
+    /// scanner to the pre-token cache, compiles to direct calls.
+    fn segment_pieces<F: FnMut(Piece<'_>) + ?Sized>(
         &self,
         segment: &str,
         first: bool,
         reference: bool,
-        sink: &mut dyn FnMut(Piece<'_>),
+        sink: &mut F,
     ) -> Result<()> {
-        let pre_tokenize = |text: &str, first: bool, sink: &mut dyn FnMut(&str)| {
-            if reference {
-                self.pre_tokenizer.run_reference(text, first, sink)
-            } else {
-                self.pre_tokenizer.run(text, first, sink)
-            }
-        };
         let normalized: Cow<'_, str> = match &self.normalizer {
             Some(n) => Cow::Owned(n.apply(segment.to_owned())?),
             None => Cow::Borrowed(segment),
@@ -439,17 +435,35 @@ impl Tokenizer {
                     match part {
                         Segment::Token(id) => sink(Piece::Token(id)),
                         Segment::Text(s, e) => {
-                            pre_tokenize(&normalized[s..e], first && s == 0, &mut |piece| {
-                                sink(Piece::Text(piece.as_bytes()));
-                            })?;
+                            self.pre_tokenize(
+                                &normalized[s..e],
+                                first && s == 0,
+                                reference,
+                                &mut |piece: &str| sink(Piece::Text(piece.as_bytes())),
+                            )?;
                         }
                     }
                 }
                 Ok(())
             }
-            None => pre_tokenize(&normalized, first, &mut |piece| {
+            None => self.pre_tokenize(&normalized, first, reference, &mut |piece: &str| {
                 sink(Piece::Text(piece.as_bytes()));
             }),
+        }
+    }
+
+    /// The pre-tokenizer, or its slow reference.
+    fn pre_tokenize<G: FnMut(&str) + ?Sized>(
+        &self,
+        text: &str,
+        first: bool,
+        reference: bool,
+        sink: &mut G,
+    ) -> Result<()> {
+        if reference {
+            self.pre_tokenizer.run_reference(text, first, sink)
+        } else {
+            self.pre_tokenizer.run(text, first, sink)
         }
     }
 

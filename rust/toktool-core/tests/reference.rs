@@ -52,6 +52,10 @@ fn shapes() -> Vec<serde_json::Value> {
             {"type": "Split", "pattern": {"Regex": O200K_PATTERN}, "behavior": "Isolated",
              "invert": false},
             no_regex.clone()]}),
+        // SmolLM2's chain: every digit its own piece, then GPT-2's pattern.
+        json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Digits", "individual_digits": true},
+            {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}]}),
         no_regex,
     ]
 }
@@ -59,7 +63,7 @@ fn shapes() -> Vec<serde_json::Value> {
 proptest! {
     #[test]
     fn encode_matches_reference(
-        shape in 0usize..5,
+        shape in 0usize..6,
         picks in prop::collection::vec((any::<u8>(), any::<u8>()), 0..40),
         // Long runs reach the heap-based merge loop (more than 48 units in one piece).
         text in prop::collection::vec(prop::sample::select(ALPHABET), 0..120),
@@ -78,6 +82,7 @@ fn reference_handles_unicode_and_long_pieces() {
             "",
             "ab ab  ab\n\n'",
             "é中😀 x",
+            "a½1٣ 22x²\u{85}9",
             &"ab".repeat(200),
             &" ".repeat(300),
         ] {
@@ -144,7 +149,7 @@ proptest! {
     /// localization, memo) gives the answers of the slow reference that encodes every probe.
     #[test]
     fn valid_among_matches_valid_next(
-        shape in 0usize..5,
+        shape in 0usize..6,
         reversed in any::<bool>(),
         picks in prop::collection::vec((any::<u8>(), any::<u8>()), 0..60),
         text in prop::collection::vec(prop::sample::select(ALPHABET), 0..10),
@@ -180,7 +185,7 @@ proptest! {
     /// the reference that encodes every text from the start.
     #[test]
     fn local_certain_boundaries_match_the_reference(
-        shape in 0usize..5,
+        shape in 0usize..6,
         picks in prop::collection::vec((any::<u8>(), any::<u8>()), 0..60),
         text in prop::collection::vec(prop::sample::select(ALPHABET), 0..40),
     ) {
