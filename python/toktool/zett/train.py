@@ -467,6 +467,34 @@ def save_training_checkpoint(
     return final
 
 
+def _save_phase(hypernet: HyperNetwork, target: Path, config: TrainConfig,
+                extra: dict[str, Any], optimizer: Any = None) -> None:
+    """A phase's checkpoint directory (hypernetwork, optimizer if given), swapped in whole."""
+    import shutil
+
+    tmp = target.with_name(target.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    save_hypernet(hypernet, tmp, extra={"step": 0, "train": dataclasses.asdict(config), **extra})
+    if optimizer is not None:
+        _save_optimizer(optimizer, tmp)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+
+
+def _resume_phase(hypernet: HyperNetwork, optimizer: Any, where: Optional[Path],
+                  resume: bool) -> Optional[dict[str, Any]]:
+    """Load a phase's checkpoint into ``hypernet`` and ``optimizer``; its meta, or ``None``."""
+    if not resume or where is None or not (where / "hypernet.json").exists():
+        return None
+    meta = read_checkpoint_meta(where)
+    loaded = load_hypernet(where, hypernet.input_embeddings, hypernet.output_embeddings)
+    hypernet.load_state_dict(loaded.state_dict())
+    _load_optimizer(optimizer, where)
+    return meta
+
+
 def _reconstruct_phase(
     hypernet: HyperNetwork, tokenizer: Any, config: TrainConfig, out_dir: Optional[Path],
     resume: bool, progress: bool,
@@ -474,7 +502,6 @@ def _reconstruct_phase(
     """Phase 1: reconstruction pretraining, checkpointed in ``out/reconstruct`` every ``save_every`` steps
     (hypernetwork + optimizer), resumed from there. Returns the held-out metrics (hypernetwork
     and FVT, before and after) and the steps and seconds it took."""
-    import shutil
 
     torch = _torch()
     from toktool.zett.reconstruct import ReconConfig, train_reconstruction
@@ -484,27 +511,13 @@ def _reconstruct_phase(
                         identity_share=config.reconstruct_identity)
     optimizer = torch.optim.AdamW(hypernet.parameters(), lr=recon.lr,
                                   weight_decay=recon.weight_decay)
-    start = 0
     where = out_dir / "reconstruct" if out_dir is not None else None
-    if resume and where is not None and (where / "hypernet.json").exists():
-        meta = read_checkpoint_meta(where)
-        loaded = load_hypernet(where, hypernet.input_embeddings, hypernet.output_embeddings)
-        hypernet.load_state_dict(loaded.state_dict())
-        _load_optimizer(optimizer, where)
-        start = int(meta.get("reconstruct_step", 0))
+    meta = _resume_phase(hypernet, optimizer, where, resume)
+    start = int(meta.get("reconstruct_step", 0)) if meta else 0
 
     def save(step: int, opt: Any) -> None:
-        if where is None:
-            return
-        tmp = where.with_name("reconstruct.tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        save_hypernet(hypernet, tmp, extra={"step": 0, "reconstruct_step": step,
-                                            "train": dataclasses.asdict(config)})
-        _save_optimizer(opt, tmp)
-        if where.exists():
-            shutil.rmtree(where)
-        os.replace(tmp, where)
+        if where is not None:
+            _save_phase(hypernet, where, config, {"reconstruct_step": step}, opt)
 
     summary: dict[str, Any] = {"reconstruct_step": max(start, recon.steps)}
     if start < recon.steps:
@@ -527,7 +540,6 @@ def _output_phase(
     cached in ``out/hidden.safetensors``, the length prior is calibrated on them, then
     ``output_steps`` of distillation (if any) checkpoint in ``out/output`` and keep the best
     step by held-out loss in ``out/output-best``, which the phase ends with."""
-    import shutil
 
     torch = _torch()
     from toktool.zett.distill import (
@@ -556,38 +568,21 @@ def _output_phase(
     optimizer = torch.optim.AdamW(tower.parameters(), lr=ocfg.lr, weight_decay=ocfg.weight_decay)
     where = out_dir / "output" if out_dir is not None else None
     best_dir = out_dir / "output-best" if out_dir is not None else None
-    start = 0
-    best: dict[str, Any] = {}
-    if resume and where is not None and (where / "hypernet.json").exists():
-        meta = read_checkpoint_meta(where)
-        loaded = load_hypernet(where, hypernet.input_embeddings, hypernet.output_embeddings)
-        hypernet.load_state_dict(loaded.state_dict())
-        _load_optimizer(optimizer, where)
-        start = int(meta.get("output_step", 0))
-        best = dict(meta.get("output_best", {}))
-
-    def save_dir(target: Path, extra: dict[str, Any], opt: Any = None) -> None:
-        tmp = target.with_name(target.name + ".tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        save_hypernet(hypernet, tmp, extra={"step": 0, "train": dataclasses.asdict(config),
-                                            **extra})
-        if opt is not None:
-            _save_optimizer(opt, tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+    meta = _resume_phase(hypernet, optimizer, where, resume)
+    start = int(meta.get("output_step", 0)) if meta else 0
+    best: dict[str, Any] = dict(meta.get("output_best", {})) if meta else {}
 
     def on_best(step: int, value: float) -> None:
         best.update(step=step, held_out_loss=value)
         if best_dir is not None:
-            save_dir(best_dir, {"output_step": step, "output_best": dict(best)})
+            _save_phase(hypernet, best_dir, config, {"output_step": step,
+                                                     "output_best": dict(best)})
         else:
             best["state"] = {k: v.detach().clone() for k, v in tower.state_dict().items()}
 
     def on_save(step: int, opt: Any) -> None:
         if where is not None:
-            save_dir(where, {"output_step": step, "output_best": {
+            _save_phase(hypernet, where, config, {"output_step": step, "output_best": {
                 k: v for k, v in best.items() if k != "state"}}, opt)
 
     summary: dict[str, Any] = {"output_step": max(start, ocfg.steps),
