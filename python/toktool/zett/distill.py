@@ -79,10 +79,9 @@ class HiddenStates:
         return digest.hexdigest()[:16]
 
 
-def _byte_starts(tokenizer: Any, ids: Sequence[int]) -> Optional[np.ndarray]:
-    lengths = np.fromiter((len(tokenizer.token_bytes(int(i)) or b"") for i in ids), np.int64,
-                          count=len(ids))
-    return np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(ids) else None
+def _byte_lengths(tokenizer: Any, ids: Sequence[int]) -> np.ndarray:
+    return np.fromiter((len(tokenizer.token_bytes(int(i)) or b"") for i in ids), np.int64,
+                       count=len(ids))
 
 
 def cache_hidden_states(
@@ -107,15 +106,12 @@ def cache_hidden_states(
     starts: list[np.ndarray] = []
     for text in texts:
         ids = tokenizer.encode(text)
-        begins = _byte_starts(tokenizer, ids)
-        if begins is None:
-            continue
-        total = int(begins[-1]) + len(tokenizer.token_bytes(int(ids[-1])) or b"")
-        if total != len(text.encode("utf-8")):
+        lengths = _byte_lengths(tokenizer, ids)
+        if not len(ids) or int(lengths.sum()) != len(text.encode("utf-8")):
             continue
         kept.append(text)
         encoded.append(ids)
-        starts.append(begins)
+        starts.append(np.concatenate([[0], np.cumsum(lengths)[:-1]]))
     if not kept:
         raise InvalidInputError("no text to cache hidden states for")
     bar = None
@@ -124,7 +120,6 @@ def cache_hidden_states(
 
         bar = tqdm(total=sum(map(len, encoded)), desc="zett cache LM states", unit="tok",
                    leave=False)
-    pieces: list[Any] = []
     order = np.argsort([len(e) for e in encoded], kind="stable")  # little padding per batch
     rows: dict[int, Any] = {}
     with torch.no_grad():

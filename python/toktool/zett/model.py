@@ -126,8 +126,10 @@ def _module_base() -> Any:
     return _torch().nn.Module
 
 
-def _tower_modules(config: HypernetConfig, sides: int, layers: int) -> dict[str, Any]:
-    """The trainable parts of one tower: input projection, positions, encoder, norm, head."""
+def _tower_modules(config: HypernetConfig, sides: int, layers: int,
+                   zero_head: bool) -> dict[str, Any]:
+    """The trainable parts of one tower: input projection, positions, encoder, norm, head
+    (zero-initialised with ``zero_head``, so the tower starts at its base)."""
     torch = _torch()
     nn = torch.nn
     d = config.hidden_size
@@ -149,7 +151,7 @@ def _tower_modules(config: HypernetConfig, sides: int, layers: int) -> dict[str,
     )
     modules["norm"] = nn.LayerNorm(d)
     modules["head"] = nn.Linear(d, sides * d)
-    if config.residual != "none":
+    if zero_head:
         nn.init.zeros_(modules["head"].weight)
         nn.init.zeros_(modules["head"].bias)
     return modules
@@ -166,18 +168,17 @@ class _OutputTower(_module_base()):  # type: ignore[misc]
     plus ``length_bias * (parts - 1)`` along ``logit_direction`` (the mean final hidden state
     over its squared norm, so the shift lowers every logit of a k-part token by about
     ``-length_bias * (k - 1)`` nats: the continuation a mean embedding cannot express) plus a
-    learned correction. ``logit_direction`` is zero until output distillation sets it. A
+    learned correction. ``logit_direction`` is zero until
+    :func:`toktool.zett.distill.calibrate_output_prior` sets it. A
     one-part token keeps its part's row exactly (distillation never trains on one, as
     transfer copies them)."""
 
     def __init__(self, config: HypernetConfig):
         torch = _torch()
         super().__init__()
-        for name, module in _tower_modules(config, 1, config.output_layers).items():
+        # the output tower always has a base (the mean of the parts), so its head starts at 0
+        for name, module in _tower_modules(config, 1, config.output_layers, True).items():
             setattr(self, name, module)
-        if config.residual == "none":  # no base: the correction starts from zero anyway
-            torch.nn.init.zeros_(self.head.weight)
-            torch.nn.init.zeros_(self.head.bias)
         self.length_bias = torch.nn.Parameter(torch.tensor(-2.0))
         self.register_buffer("logit_direction", torch.zeros(config.hidden_size))
 
@@ -231,7 +232,8 @@ class HyperNetwork(_module_base()):  # type: ignore[misc]
         if output_embeddings is not None:
             rms.append(float(output_embeddings.detach().float().pow(2).mean().sqrt()))
         self.register_buffer("scales", torch.tensor(rms), persistent=False)
-        for name, module in _tower_modules(config, sides, config.num_layers).items():
+        towers = _tower_modules(config, sides, config.num_layers, config.residual != "none")
+        for name, module in towers.items():
             setattr(self, name, module)
         self.output_tower = _OutputTower(config) if config.output_tower else None
 

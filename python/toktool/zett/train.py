@@ -502,7 +502,6 @@ def _reconstruct_phase(
     """Phase 1: reconstruction pretraining, checkpointed in ``out/reconstruct`` every ``save_every`` steps
     (hypernetwork + optimizer), resumed from there. Returns the held-out metrics (hypernetwork
     and FVT, before and after) and the steps and seconds it took."""
-
     torch = _torch()
     from toktool.zett.reconstruct import ReconConfig, train_reconstruction
 
@@ -540,13 +539,15 @@ def _output_phase(
     cached in ``out/hidden.safetensors``, the length prior is calibrated on them, then
     ``output_steps`` of distillation (if any) checkpoint in ``out/output`` and keep the best
     step by held-out loss in ``out/output-best``, which the phase ends with."""
-
     torch = _torch()
     from toktool.zett.distill import (
         OutputConfig, cache_hidden_states, calibrate_output_prior, load_hidden_states,
         save_hidden_states, train_output,
     )
 
+    tower = hypernet.output_tower
+    if tower is None:  # checked before minutes of caching
+        raise InvalidInputError("output distillation needs a hypernetwork with an output tower")
     ocfg = OutputConfig(steps=config.output_steps, vocab_size=config.output_vocab_size,
                         lr=config.output_lr, seed=config.seed, noise=config.noise,
                         max_token_bytes=config.max_token_bytes)
@@ -562,28 +563,27 @@ def _output_phase(
                                     progress=progress)
         if cache_path is not None:
             save_hidden_states(cache, cache_path)
-    tower = hypernet.output_tower
-    if tower is None:
-        raise InvalidInputError("output distillation needs a hypernetwork with an output tower")
     optimizer = torch.optim.AdamW(tower.parameters(), lr=ocfg.lr, weight_decay=ocfg.weight_decay)
     where = out_dir / "output" if out_dir is not None else None
     best_dir = out_dir / "output-best" if out_dir is not None else None
     meta = _resume_phase(hypernet, optimizer, where, resume)
     start = int(meta.get("output_step", 0)) if meta else 0
     best: dict[str, Any] = dict(meta.get("output_best", {})) if meta else {}
+    best_state: Optional[dict[str, Any]] = None  # the best tower, kept in memory without OUT
 
     def on_best(step: int, value: float) -> None:
+        nonlocal best_state
         best.update(step=step, held_out_loss=value)
         if best_dir is not None:
             _save_phase(hypernet, best_dir, config, {"output_step": step,
                                                      "output_best": dict(best)})
         else:
-            best["state"] = {k: v.detach().clone() for k, v in tower.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in tower.state_dict().items()}
 
     def on_save(step: int, opt: Any) -> None:
         if where is not None:
-            _save_phase(hypernet, where, config, {"output_step": step, "output_best": {
-                k: v for k, v in best.items() if k != "state"}}, opt)
+            _save_phase(hypernet, where, config, {"output_step": step,
+                                                  "output_best": dict(best)}, opt)
 
     summary: dict[str, Any] = {"output_step": max(start, ocfg.steps),
                                "cached_texts": len(cache), "cached_states": len(cache.starts)}
@@ -600,9 +600,9 @@ def _output_phase(
     if best_dir is not None and (best_dir / "hypernet.json").exists():
         loaded = load_hypernet(best_dir, hypernet.input_embeddings, hypernet.output_embeddings)
         hypernet.load_state_dict(loaded.state_dict())
-    elif "state" in best:
-        tower.load_state_dict(best["state"])
-    summary["best"] = {k: v for k, v in best.items() if k != "state"}
+    elif best_state is not None:
+        tower.load_state_dict(best_state)
+    summary["best"] = dict(best)
     return summary
 
 
