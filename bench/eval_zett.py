@@ -21,6 +21,7 @@ Writes the table into docs/ZETT.md between markers. Usage:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import math
 import os
@@ -50,6 +51,27 @@ def split_corpus() -> tuple[list[str], list[str], list[str], list[str]]:
     lines = artifacts.multilingual_corpus()["en"].splitlines(keepends=True)
     cut = int(len(lines) * 0.75)
     return train, held, ["".join(lines[:cut])], ["".join(lines[cut:])]
+
+
+def output_texts(corpus: list[str], languages: list[str], count: int,
+                 per_language: int) -> list[str]:
+    """The 512-byte chunks phase 1b caches LM states over: ``count`` drawn from the training
+    corpus (code and English prose) and ``per_language`` from the first three quarters of the
+    Debian Reference in each of ``languages`` (the last quarter stays held out, and with it the
+    last fifth bench/eval_merge.py scores)."""
+    from toktool import artifacts
+    from toktool.zett.train import text_chunks
+
+    rng = np.random.default_rng([0, 5])
+    chunks = sorted(set(text_chunks(corpus, 512)))
+    picked = [chunks[int(i)] for i in np.sort(rng.choice(len(chunks), count, replace=False))]
+    docs = artifacts.multilingual_corpus()
+    for lang in languages:
+        doc = docs[lang][: int(len(docs[lang]) * 0.75)]
+        own = sorted(set(text_chunks([doc], 512)))
+        take = min(per_language, len(own))
+        picked += [own[int(i)] for i in np.sort(rng.choice(len(own), take, replace=False))]
+    return picked
 
 
 def code_tokenizer(train_code: list[str], vocab_size: int = 32768) -> Path:
@@ -125,8 +147,13 @@ def main() -> None:
     parser.add_argument("--output-tower", action=argparse.BooleanOptionalAction, default=True,
                         help="phase 1b: an output tower with a length prior calibrated on the "
                         "LM's cached hidden states (--no-output-tower: outputs tied to inputs)")
-    parser.add_argument("--output-steps", type=int, default=0,
+    parser.add_argument("--output-steps", type=int, default=60,
                         help="phase 1b: distillation steps of the output tower's correction")
+    parser.add_argument("--output-languages", default="de,es,fr,id,it,ja,pt,zh-cn",
+                        help="phase 1b: Debian Reference languages whose first three quarters "
+                        "join the cached texts ('' for code and English only)")
+    parser.add_argument("--output-per-language", type=int, default=30,
+                        help="phase 1b: 512-byte chunks cached per --output-languages language")
     parser.add_argument("--output-texts", type=int, default=400,
                         help="phase 1b: 512-byte training chunks whose hidden states are cached")
     parser.add_argument("--hypernet", type=Path, help="evaluate this checkpoint, no training")
@@ -155,10 +182,12 @@ def main() -> None:
     model = load_causal_lm("smollm2")
     device = "cpu"
     if args.hypernet is None:
+        languages = [lang for lang in args.output_languages.split(",") if lang]
         run_dir = args.run_dir or artifacts.cache_dir() / "zett" / (
             f"smollm2-{args.residual}-r{args.reconstruct_steps}"
             f"-i{round(100 * args.identity_share)}"
-            f"-o{'p' if args.output_tower else 'n'}{args.output_steps}-s{args.steps}")
+            f"-o{'p' if args.output_tower else 'n'}{args.output_steps}"
+            f"{f'-ml{args.output_per_language}' if languages else ''}-s{args.steps}")
         config = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
             vocab_size=args.vocab_size, lr=args.lr, residual=args.residual, save_every=10,
@@ -171,7 +200,10 @@ def main() -> None:
         # training chunks are prose.
         repeat = max(1, sum(map(len, train_code)) // (3 * sum(map(len, train_prose))))
         corpus = train_code + train_prose * repeat
-        result = train(model, original, corpus, config, run_dir)
+        output_corpus = output_texts(corpus, languages, args.output_texts,
+                                     args.output_per_language)
+        config = dataclasses.replace(config, output_texts=len(output_corpus))
+        result = train(model, original, corpus, config, run_dir, output_corpus=output_corpus)
         device = result.device
         checkpoint = run_dir / "checkpoint"
         print(f"trained {result.steps} more steps in {result.seconds:.0f} s on {result.device}",

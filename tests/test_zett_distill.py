@@ -154,7 +154,8 @@ def test_distillation_lowers_the_held_out_loss_and_leaves_inputs(tiny_dir: Path,
     hn = lm.new_hypernet(num_layers=1, max_length=6, residual="mean", output_tower=True)
     before_in = {k: v.clone() for k, v in hn.state_dict().items() if not k.startswith("output")}
     config = OutputConfig(steps=40, texts_per_step=16, positions=1024, vocab_size=600, lr=2e-3,
-                          warmup=5, eval_every=20, holdout=0.2)
+                          warmup=5, eval_every=20, holdout=0.2, vocab_from="batch",
+                          trainable="all")
     fvt = held_out_loss(hn, tok, cache, config)
     prior = calibrate_output_prior(hn, tok, cache, vocab_size=600, positions=2000, holdout=0.2)
     losses = prior["losses"]
@@ -173,6 +174,65 @@ def test_distillation_lowers_the_held_out_loss_and_leaves_inputs(tiny_dir: Path,
     for k, v in hn.state_dict().items():
         if k in before_in:
             assert torch.equal(v, before_in[k]), k
+
+
+def test_prior_head_starts_at_the_length_prior_and_only_it_trains(tiny_dir: Path,
+                                                                 cache) -> None:
+    lm, tok = _lm(tiny_dir), _tok(tiny_dir)
+    torch.manual_seed(0)
+    plain = lm.new_hypernet(num_layers=1, max_length=6, residual="mean", output_tower=True)
+    hn = lm.new_hypernet(num_layers=1, max_length=6, residual="mean", output_tower=True,
+                         output_prior_head=True)
+    hn.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        for h in (plain, hn):
+            h.output_tower.logit_direction.fill_(0.25)
+    ids = torch.tensor([[5, 9, -1], [17, -1, -1], [3, 4, 8]])
+    assert torch.equal(hn(ids)[1], plain(ids)[1])  # zero-initialised: the length prior alone
+    with torch.no_grad():
+        hn.output_tower.prior_head.bias.fill_(-2.0)
+    moved = hn(ids)[1]
+    assert torch.allclose(moved[0], plain(ids)[1][0] - 2.0 * 0.25, atol=1e-5)
+    assert torch.equal(moved[1], lm.input_embeddings[17])  # one part: the original row
+    with torch.no_grad():
+        hn.output_tower.prior_head.bias.zero_()
+    config = OutputConfig(steps=40, texts_per_step=16, positions=1024, vocab_size=600, lr=2e-3,
+                          warmup=5, eval_every=20, holdout=0.2)
+    assert (config.vocab_from, config.trainable) == ("pool", "prior")  # the defaults
+    calibrate_output_prior(hn, tok, cache, vocab_size=600, positions=2000, holdout=0.2)
+    before = {k: v.clone() for k, v in hn.state_dict().items()}
+    result = train_output(hn, tok, cache, config, progress=False)
+    assert min(result["held_out"].values()) < result["held_out"][0] - 0.02, result["held_out"]
+    after = hn.state_dict()
+    assert not torch.equal(after["output_tower.prior_head.weight"],
+                           before["output_tower.prior_head.weight"])
+    for k, v in after.items():  # the vector correction stays zero, the input side as it was
+        if k.startswith("output_tower.head.") or not k.startswith("output_tower."):
+            assert torch.equal(v, before[k]), k
+    with pytest.raises(toktool.InvalidInputError, match="prior head"):
+        train_output(plain, tok, cache, config, progress=False)
+    with pytest.raises(toktool.InvalidInputError, match="vocab_from"):
+        OutputConfig(vocab_from="text")
+    with pytest.raises(toktool.InvalidInputError, match="output_tower"):
+        HypernetConfig(hidden_size=8, original_vocab_size=10, output_prior_head=True)
+
+
+def test_pool_vocabulary_segments_the_step_texts_with_one_pool_wide_vocabulary(
+        tiny_dir: Path, cache) -> None:
+    from toktool.zett.distill import _step_batch
+
+    tok = _tok(tiny_dir)
+    config = OutputConfig(vocab_size=600)
+    texts = np.array([3, 11, 20])
+    pool = np.arange(len(cache))
+    rows, targets, parts = _step_batch(tok, cache, texts, config, 7, 6, pool)
+    whole = sample_tokenizer(tok, list(cache.texts), 600, seed=7)
+    assert len(parts.lengths) == len(whole.vocab)  # the vocabulary of the whole pool
+    expect_rows, expect_targets = boundary_targets(
+        cache, [3, 11, 20], type(whole)(vocab=whole.vocab, scores=whole.scores,
+                                        ids=[whole.ids[3], whole.ids[11], whole.ids[20]]))
+    assert np.array_equal(rows, expect_rows) and np.array_equal(targets, expect_targets)
+    assert set(rows.tolist()) <= set(range(int(cache.offsets[3]), int(cache.offsets[21])))
 
 
 def test_train_runs_output_distillation_and_resumes(tiny_dir: Path, tmp_path: Path) -> None:
@@ -246,5 +306,40 @@ def test_cli_trains_the_output_tower(tiny_dir: Path, tmp_path: Path) -> None:
     assert "length prior" in res.output
     meta = json.loads((tmp_path / "hn" / "checkpoint" / "hypernet.json").read_text())
     assert meta["config"]["output_tower"] and meta["train"]["output_steps"] == 6
+    assert meta["config"]["output_prior_head"] and meta["train"]["output_trainable"] == "prior"
+    assert meta["train"]["output_vocab_from"] == "pool"
     help_text = CliRunner().invoke(app, ["zett", "train", "--help"]).output
     assert "--output-steps" in help_text
+
+
+def test_phase_checkpoint_of_another_shape_is_refused(tiny_dir: Path, tmp_path: Path) -> None:
+    from toktool.hf import load_causal_lm
+
+    corpus = _texts(60)
+    base = dict(steps=0, num_layers=1, max_length=6, residual="mean", reconstruct_steps=10,
+                reconstruct_batch=32, save_every=10, output_tower=True, output_texts=24,
+                output_vocab_size=600)
+    train(load_causal_lm(tiny_dir), _tok(tiny_dir), corpus,
+          TrainConfig(**base, output_steps=0), tmp_path / "run", progress=False)
+    import shutil
+
+    shutil.rmtree(tmp_path / "run" / "checkpoint")  # as if stopped after phase 1
+    # phase 1 again from its checkpoint, now with a prior head: refused by name, not a torch error
+    with pytest.raises(toktool.CheckpointError, match="another hypernetwork shape"):
+        train(load_causal_lm(tiny_dir), _tok(tiny_dir), corpus,
+              TrainConfig(**base, output_steps=5), tmp_path / "run", progress=False)
+    with pytest.raises(toktool.InvalidInputError, match="trainable"):
+        train(load_causal_lm(tiny_dir), _tok(tiny_dir), corpus,
+              TrainConfig(**base, output_steps=5, output_trainable="head"), tmp_path / "r2",
+              progress=False)
+
+
+def test_cli_corpus_names_cover_every_debian_language() -> None:
+    from toktool import artifacts
+    from toktool.cli.zett import read_corpus
+
+    docs = artifacts.multilingual_corpus()
+    assert read_corpus(["debian-ja"]) == [docs["ja"]]
+    assert read_corpus(["debian"]) == list(docs.values())
+    with pytest.raises(toktool.InvalidInputError, match="zh-cn"):
+        read_corpus(["debian-klingon"])

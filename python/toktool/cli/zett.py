@@ -24,8 +24,9 @@ zett_app = typer.Typer(
 
 CORPUS_HELP = (
     "Training text: files or directories (*.py, *.txt, *.md, *.rst read recursively), or the "
-    "names 'stdlib' (this Python's standard library sources) and 'debian-en' (Debian Reference, "
-    "English). Repeat the option for several."
+    "names 'stdlib' (this Python's standard library sources), 'debian-LANG' (the Debian "
+    "Reference in one language: en, de, es, fr, id, it, ja, pt, zh-cn) and 'debian' (all nine). "
+    "Repeat the option for several."
 )
 _SUFFIXES = {".py", ".txt", ".md", ".rst"}
 
@@ -39,8 +40,16 @@ def read_corpus(specs: list[str]) -> list[str]:
         if spec == "stdlib":
             texts.extend(artifacts.stdlib_corpus())
             continue
-        if spec == "debian-en":
-            texts.append(artifacts.multilingual_corpus()["en"])
+        if spec == "debian":
+            texts.extend(artifacts.multilingual_corpus().values())
+            continue
+        if spec.startswith("debian-"):
+            docs = artifacts.multilingual_corpus()
+            if spec[len("debian-"):] not in docs:
+                raise toktool.InvalidInputError(
+                    f"{spec}: no such corpus; the Debian Reference languages are "
+                    f"{', '.join(docs)}")
+            texts.append(docs[spec[len("debian-"):]])
             continue
         path = Path(spec)
         if path.is_dir():
@@ -97,11 +106,23 @@ def train(
         "chunks). Default: on for a tied model. The converted model is untied.",
     ),
     output_steps: int = typer.Option(
-        0, "--output-steps", min=0,
-        help="Phase 1b: distillation steps training the output tower's correction on the "
-        "cached states (~4 s a step on CPU; the best step by held-out loss is kept). 0 by "
-        "default: in docs/ZETT.md it lowered the held-out loss on sampled vocabularies but "
-        "made transfer to real ones worse.",
+        60, "--output-steps", min=0,
+        help="Phase 1b: distillation steps on the cached states (5-15 s a step on a 2-core "
+        "CPU; the best step by held-out loss is kept). By default they train a per-token "
+        "adjustment of the length prior over vocabularies sampled from all cached texts "
+        "(docs/ZETT.md). 0: the calibrated length prior alone.",
+    ),
+    output_trainable: str = typer.Option(
+        "prior", "--output-trainable",
+        help="Phase 1b: 'prior' trains a per-token adjustment of the length prior (one number "
+        "per token, read from the tower's state); 'all' also the tower's vector correction "
+        "(overfits the proxy in docs/ZETT.md).",
+    ),
+    output_vocab: str = typer.Option(
+        "pool", "--output-vocab",
+        help="Phase 1b: 'pool' samples each distillation step's vocabulary from all cached "
+        "texts, like a real target vocabulary with tokens the scored text never uses; 'batch' "
+        "from the step's own texts (rewards long tokens).",
     ),
     output_texts: int = typer.Option(
         400, "--output-texts", min=2,
@@ -136,14 +157,14 @@ def train(
     Phase 1 (--reconstruct-steps): predict each original token's embedding from smaller
     original tokens (its own vocabulary as solved examples; no LM forward). Phase 1b
     (--output-tower, tied models): the output rows get a tower of their own, FVT plus a length
-    prior calibrated on the LM's cached hidden states (--output-steps also trains its
-    correction on them). Phase 2 (--steps):
+    prior calibrated on the LM's cached hidden states, then --output-steps train a per-token
+    adjustment of that prior on them. Phase 2 (--steps):
     the LM's next-token loss on text segmented by a freshly sampled tokenizer each step.
 
     Data-parallel on several processes or GPUs: torchrun --nproc_per_node 2 -m toktool.cli zett
     train ... (gloo on CPU, nccl on GPU; each process draws its own batches).
 
-    Example: toktool zett train --model smollm2 --corpus stdlib --corpus debian-en --out hn/
+    Example: toktool zett train --model smollm2 --corpus stdlib --corpus debian --out hn/
     """
     from toktool.hf import load_causal_lm
     from toktool.zett.train import TrainConfig
@@ -163,7 +184,8 @@ def train(
             noise=noise, lr=lr, num_layers=layers, max_length=max_length, residual=residual,
             save_every=save_every, seed=seed, reconstruct_steps=reconstruct_steps,
             reconstruct_identity=identity_share, output_tower=output_tower,
-            output_steps=output_steps,
+            output_steps=output_steps, output_trainable=output_trainable,
+            output_vocab_from=output_vocab,
             output_texts=output_texts,
         )
         result = run_training(lm, tokenizer, texts, config, out, resume=resume, device=device)

@@ -194,6 +194,19 @@ class OutputConfig:
     holdout: float = 0.1  # share of the cached texts kept for the held-out loss
     eval_every: int = 50
     seed: int = 0
+    # where each step's vocabulary comes from: "pool" samples it from ALL the cached training
+    # texts (a real target vocabulary holds tokens that never occur in the scored text), "batch"
+    # from the step's own texts (rewards long tokens; transferred worse, see docs/ZETT.md)
+    vocab_from: str = "pool"
+    # what trains: "prior" the per-token prior adjustment (``output_prior_head``) and the
+    # tower's trunk, the vector correction kept at zero; "all" the whole tower
+    trainable: str = "prior"
+
+    def __post_init__(self) -> None:
+        if self.vocab_from not in ("pool", "batch"):
+            raise InvalidInputError(f"vocab_from must be 'pool' or 'batch', not {self.vocab_from!r}")
+        if self.trainable not in ("prior", "all"):
+            raise InvalidInputError(f"trainable must be 'prior' or 'all', not {self.trainable!r}")
 
     def lr_at(self, step: int) -> float:
         return warmup_cosine(step, self.lr, self.warmup, self.steps, floor=0.05)
@@ -264,16 +277,44 @@ def _split(cache: HiddenStates, holdout: float) -> tuple[np.ndarray, np.ndarray]
 
 
 def _step_batch(tokenizer: Any, cache: HiddenStates, texts: np.ndarray, config: OutputConfig,
-                seed: int, max_length: int) -> tuple[np.ndarray, np.ndarray, Any]:
-    from toktool.zett.sampler import sample_tokenizer
+                seed: int, max_length: int,
+                pool: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray, Any]:
+    """(cache rows, target ids, decomposition of the vocabulary) for one step over ``texts``.
+    With ``pool`` (cached text indices, ``texts`` among them) the vocabulary is sampled from
+    all of the pool and ``texts`` are segmented with it; otherwise from ``texts`` alone."""
+    from toktool.zett.sampler import SampledTokenizer, sample_tokenizer
     from toktool.zett.train import _decompose_lenient
 
-    sampled = sample_tokenizer(tokenizer, [cache.texts[int(i)] for i in texts],
+    source = texts if pool is None else pool
+    sampled = sample_tokenizer(tokenizer, [cache.texts[int(i)] for i in source],
                                config.vocab_size, max_token_bytes=config.max_token_bytes,
                                noise=config.noise, seed=seed)
+    if pool is not None:
+        where = {int(t): j for j, t in enumerate(pool)}
+        sampled = SampledTokenizer(vocab=sampled.vocab, scores=sampled.scores,
+                                   ids=[sampled.ids[where[int(t)]] for t in texts])
     rows, targets = boundary_targets(cache, [int(i) for i in texts], sampled)
     parts = _decompose_lenient(tokenizer, sampled.vocab, max_length)
     return rows, targets, parts
+
+
+def _pool(cache: HiddenStates, config: OutputConfig) -> Optional[np.ndarray]:
+    """The texts a step's vocabulary is sampled from under ``vocab_from="pool"``: all cached
+    texts (training and held-out, so held-out texts can be segmented with it)."""
+    return np.arange(len(cache)) if config.vocab_from == "pool" else None
+
+
+def output_parameters(hypernet: Any, config: OutputConfig) -> list[Any]:
+    """The output tower's parameters that distillation trains (``config.trainable``)."""
+    tower = hypernet.output_tower
+    if tower is None:
+        raise InvalidInputError("output distillation needs a hypernetwork with an output tower")
+    if config.trainable == "all":
+        return list(tower.parameters())
+    if tower.prior_head is None:
+        raise InvalidInputError(
+            "trainable='prior' needs an output tower with a prior head (output_prior_head=True)")
+    return [p for name, p in tower.named_parameters() if not name.startswith("head.")]
 
 
 def held_out_loss(hypernet: Any, tokenizer: Any, cache: HiddenStates, config: OutputConfig,
@@ -288,7 +329,7 @@ def held_out_loss(hypernet: Any, tokenizer: Any, cache: HiddenStates, config: Ou
     with torch.no_grad():
         for draw in range(draws):
             rows, targets, parts = _step_batch(tokenizer, cache, held, config, 10_000 + draw,
-                                               hypernet.config.max_length)
+                                               hypernet.config.max_length, _pool(cache, config))
             if len(rows):
                 total += float(output_loss(hypernet, cache, rows, targets, parts)) * len(rows)
                 count += len(rows)
@@ -334,14 +375,17 @@ def calibrate_output_prior(
             keep = np.random.default_rng(seed).choice(len(rows), positions, replace=False)
             rows, targets = rows[keep], targets[keep]
         parts = _decompose_lenient(tokenizer, sampled.vocab, hypernet.config.max_length)
-        saved = {k: v.clone() for k, v in tower.head.state_dict().items()}
-        tower.head.weight.zero_()
-        tower.head.bias.zero_()
+        heads = [m for m in (tower.head, getattr(tower, "prior_head", None)) if m is not None]
+        saved = [{k: v.clone() for k, v in m.state_dict().items()} for m in heads]
+        for m in heads:
+            m.weight.zero_()
+            m.bias.zero_()
         losses: dict[float, float] = {}
         for value in grid:
             tower.length_bias.fill_(float(value))
             losses[float(value)] = float(output_loss(hypernet, cache, rows, targets, parts))
-        tower.head.load_state_dict(saved)
+        for m, state in zip(heads, saved):
+            m.load_state_dict(state)
         best = min(losses, key=lambda v: losses[v])
         tower.length_bias.fill_(best)
     return {"length_bias": best, "losses": losses, "vocab_size": len(sampled.vocab),
@@ -383,9 +427,9 @@ def train_output(
                 for mine, theirs in zip(tower.encoder.layers, hypernet.encoder.layers):
                     mine.load_state_dict(theirs.state_dict())
             tower.positions.copy_(hypernet.positions)
+    trained = output_parameters(hypernet, config)
     if optimizer is None:
-        optimizer = torch.optim.AdamW(tower.parameters(), lr=config.lr,
-                                      weight_decay=config.weight_decay)
+        optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
     scores: dict[int, float] = {}
 
     def score(done: int) -> None:
@@ -413,7 +457,8 @@ def train_output(
         rng = np.random.default_rng([config.seed, step, 11])
         texts = train_texts[rng.choice(len(train_texts), size, replace=False)]
         rows, targets, parts = _step_batch(tokenizer, cache, texts, config,
-                                           int(rng.integers(2**62)), hypernet.config.max_length)
+                                           int(rng.integers(2**62)), hypernet.config.max_length,
+                                           _pool(cache, config))
         if len(rows) > config.positions:
             keep = rng.choice(len(rows), config.positions, replace=False)
             rows, targets = rows[keep], targets[keep]
@@ -425,7 +470,7 @@ def train_output(
             raise FloatingPointError(f"the output distillation loss is {float(loss)}")
         loss.backward()
         if config.clip:
-            torch.nn.utils.clip_grad_norm_(tower.parameters(), config.clip)
+            torch.nn.utils.clip_grad_norm_(trained, config.clip)
         optimizer.step()
         value = float(loss.detach())
         losses.append(value)

@@ -71,6 +71,10 @@ class HypernetConfig:
     output_tower: bool = False
     output_layers: int = 1  # transformer layers of the output tower (it runs on every
     # multi-part token of a sampled vocabulary at every distillation step)
+    # the output tower also predicts a per-token adjustment of its length prior, in nats
+    # (one scalar per token, zero-initialised; trained by output distillation over
+    # vocabularies sampled from the whole pool of cached texts)
+    output_prior_head: bool = False
 
     def __post_init__(self) -> None:
         for name in ("hidden_size", "original_vocab_size", "max_length", "ffn_multiplier"):
@@ -80,6 +84,8 @@ class HypernetConfig:
             raise InvalidInputError("HypernetConfig.num_layers/output_layers must be >= 0")
         if self.residual not in _RESIDUALS:
             raise InvalidInputError(f"residual must be one of {_RESIDUALS}, not {self.residual!r}")
+        if self.output_prior_head and not self.output_tower:
+            raise InvalidInputError("output_prior_head is part of the output tower: set output_tower")
         if self.output_tower and not self.tied:
             raise InvalidInputError(
                 "output_tower is for tied models (an untied model's hypernetwork already "
@@ -168,7 +174,9 @@ class _OutputTower(_module_base()):  # type: ignore[misc]
     plus ``length_bias * (parts - 1)`` along ``logit_direction`` (the mean final hidden state
     over its squared norm, so the shift lowers every logit of a k-part token by about
     ``-length_bias * (k - 1)`` nats: the continuation a mean embedding cannot express) plus a
-    learned correction. ``logit_direction`` is zero until
+    learned correction. With ``output_prior_head`` a zero-initialised linear head adds a
+    per-token term (nats) to that prior, read from the tower's state: how likely this
+    token's continuation is, beyond its length. ``logit_direction`` is zero until
     :func:`toktool.zett.distill.calibrate_output_prior` sets it. A
     one-part token keeps its part's row exactly (distillation never trains on one, as
     transfer copies them)."""
@@ -181,13 +189,22 @@ class _OutputTower(_module_base()):  # type: ignore[misc]
             setattr(self, name, module)
         self.length_bias = torch.nn.Parameter(torch.tensor(-2.0))
         self.register_buffer("logit_direction", torch.zeros(config.hidden_size))
+        self.prior_head = None
+        if config.output_prior_head:
+            self.prior_head = torch.nn.Linear(config.hidden_size, 1)
+            torch.nn.init.zeros_(self.prior_head.weight)
+            torch.nn.init.zeros_(self.prior_head.bias)
 
     def forward(self, parts: Any, pad: Any, scale: Any, positions: int) -> Any:
         x = self.in_proj(parts / scale) + self.positions[:positions]
-        correction = self.head(self.norm(_tower_state(x, self.encoder, pad))) * scale
+        state = self.norm(_tower_state(x, self.encoder, pad))
+        correction = self.head(state) * scale
         count = (~pad).sum(dim=1, keepdim=True).clamp(min=1).to(parts.dtype)
         base = parts.sum(dim=1) / count
-        shift = self.length_bias * (count - 1) * self.logit_direction.to(parts.dtype)
+        prior = self.length_bias * (count - 1)
+        if self.prior_head is not None:  # a per-token adjustment of the prior, in nats
+            prior = prior + self.prior_head(state)
+        shift = prior * self.logit_direction.to(parts.dtype)
         # a one-part token is an original token: its row stays the original's exactly
         return base + (shift + correction) * (count > 1).to(parts.dtype)
 

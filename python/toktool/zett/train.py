@@ -371,6 +371,8 @@ class TrainConfig:
     output_chunk_bytes: int = 512
     output_vocab_size: int = 16384
     output_lr: float = 5e-4
+    output_vocab_from: str = "pool"  # see toktool.zett.distill.OutputConfig.vocab_from
+    output_trainable: str = "prior"  # see OutputConfig.trainable ("prior" adds a prior head)
     # phase 2 early stopping: with train(evaluate=...), score every eval_every LM steps (and
     # before the first) and keep the best-scoring hypernetwork in OUT/best
     eval_every: int = 0
@@ -490,6 +492,10 @@ def _resume_phase(hypernet: HyperNetwork, optimizer: Any, where: Optional[Path],
         return None
     meta = read_checkpoint_meta(where)
     loaded = load_hypernet(where, hypernet.input_embeddings, hypernet.output_embeddings)
+    if loaded.config != hypernet.config:
+        raise CheckpointError(
+            f"{where}: a phase checkpoint of another hypernetwork shape ({loaded.config}, asked "
+            f"for {hypernet.config}); use another --out, or --no-resume")
     hypernet.load_state_dict(loaded.state_dict())
     _load_optimizer(optimizer, where)
     return meta
@@ -542,7 +548,7 @@ def _output_phase(
     torch = _torch()
     from toktool.zett.distill import (
         OutputConfig, cache_hidden_states, calibrate_output_prior, load_hidden_states,
-        save_hidden_states, train_output,
+        output_parameters, save_hidden_states, train_output,
     )
 
     tower = hypernet.output_tower
@@ -550,7 +556,8 @@ def _output_phase(
         raise InvalidInputError("output distillation needs a hypernetwork with an output tower")
     ocfg = OutputConfig(steps=config.output_steps, vocab_size=config.output_vocab_size,
                         lr=config.output_lr, seed=config.seed, noise=config.noise,
-                        max_token_bytes=config.max_token_bytes)
+                        max_token_bytes=config.max_token_bytes,
+                        vocab_from=config.output_vocab_from, trainable=config.output_trainable)
     cache_path = out_dir / "hidden.safetensors" if out_dir is not None else None
     cache = None
     if resume and cache_path is not None and cache_path.exists():
@@ -563,7 +570,8 @@ def _output_phase(
                                     progress=progress)
         if cache_path is not None:
             save_hidden_states(cache, cache_path)
-    optimizer = torch.optim.AdamW(tower.parameters(), lr=ocfg.lr, weight_decay=ocfg.weight_decay)
+    trained = output_parameters(hypernet, ocfg) if ocfg.steps else list(tower.parameters())
+    optimizer = torch.optim.AdamW(trained, lr=ocfg.lr, weight_decay=ocfg.weight_decay)
     where = out_dir / "output" if out_dir is not None else None
     best_dir = out_dir / "output-best" if out_dir is not None else None
     meta = _resume_phase(hypernet, optimizer, where, resume)
@@ -618,9 +626,12 @@ def train(
     device: Optional[str] = None,
     on_step: Optional[Callable[[int, float], None]] = None,
     evaluate: Optional[Callable[[HyperNetwork], float]] = None,
+    output_corpus: Optional[Sequence[str]] = None,
 ) -> TrainResult:
     """Train a hypernetwork for ``model`` (a ``transformers`` causal LM, frozen) whose original
     tokenizer is ``tokenizer`` (a :class:`toktool.Tokenizer`) on the texts of ``corpus``.
+    ``output_corpus``: the texts phase 1b caches LM states over (``config.output_texts``
+    chunks drawn from them; default ``corpus``), e.g. a mixture with set shares per language.
 
     With ``out``, checkpoints go to ``out/checkpoint`` every ``config.save_every`` steps and at
     the end; with ``resume`` an existing checkpoint there is continued (its settings must match).
@@ -650,10 +661,16 @@ def train(
     )
     if config.output_steps and not config.output_tower:
         raise InvalidInputError("output_steps train the output tower: set output_tower too")
+    if config.output_tower:  # the phase-1b settings, checked before minutes of phase 1
+        from toktool.zett.distill import OutputConfig
+
+        OutputConfig(vocab_from=config.output_vocab_from, trainable=config.output_trainable)
     if config.output_tower:
         if not lm.tied:
             raise InvalidInputError("an output tower is for tied models")
         hypernet_kwargs["output_tower"] = True
+        hypernet_kwargs["output_prior_head"] = bool(config.output_steps) and (
+            config.output_trainable == "prior")
     if resume and checkpoint is not None and (checkpoint / "hypernet.json").exists():
         meta = read_checkpoint_meta(checkpoint)
         saved = meta.get("train", {})
@@ -663,7 +680,7 @@ def train(
                 f"asked for {config.output_tower!r} (use another --out, or --no-resume)"
             )
         for key in hypernet_kwargs:
-            if key == "output_tower":
+            if key in ("output_tower", "output_prior_head"):
                 continue
             if saved.get(key) != getattr(config, key):
                 raise CheckpointError(
@@ -694,8 +711,9 @@ def train(
         if dist is not None:  # every rank trained the same steps from the same seed
             dist.barrier()
     if fresh and config.output_tower:
+        texts = corpus if output_corpus is None else output_corpus
         reconstruction = {**(reconstruction or {}), "output": _output_phase(
-            hypernet, lm, tokenizer, corpus, config, out_dir if rank == 0 else None, resume,
+            hypernet, lm, tokenizer, texts, config, out_dir if rank == 0 else None, resume,
             progress and rank == 0)}
         if dist is not None:
             dist.barrier()
