@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::added::{AddedToken, Segment, TokenMatcher};
 use crate::bpe::{Bpe, MergeMap, UnkPolicy};
 use crate::byte_level::{byte_to_char_table, CharToByte};
+use crate::cuts::Cuts;
 use crate::error::{Error, Result};
 use crate::json::{kind, Node};
 use crate::normalizer::Normalizer;
@@ -22,6 +23,8 @@ pub struct Tokenizer {
     normalizer: Option<Normalizer>,
     pre_tokenizer: PreTokenizer,
     model: Bpe,
+    /// Where pre-tokens may be cut before BPE without changing the ids (proven at load time).
+    cuts: Cuts,
     /// Added tokens matched on the raw text.
     raw_added: Option<TokenMatcher>,
     /// Added tokens matched on the normalized text.
@@ -135,6 +138,7 @@ impl Tokenizer {
 
         let mut model = loaded.model;
         model.compute_self_encoding(vocab_size);
+        let cuts = Cuts::certify(&model, space_replacement);
 
         let (on_normalized, on_raw): (Vec<AddedToken>, Vec<AddedToken>) =
             added_tokens.iter().cloned().partition(|t| t.normalized);
@@ -163,6 +167,7 @@ impl Tokenizer {
             normalizer,
             pre_tokenizer,
             model,
+            cuts,
             raw_added: TokenMatcher::new(on_raw, &raw_patterns)?,
             normalized_added: TokenMatcher::new(on_normalized, &normalized_patterns)?,
             added_tokens,
@@ -214,14 +219,19 @@ impl Tokenizer {
     pub fn encode_at(&self, text: &str, at_start: bool) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(text.len() / 3 + 1);
         let model = &self.model;
+        let cuts = &self.cuts;
         piece_cache::with_cache(self.cache_owner, |cache| match cache {
             Some(cache) => self.encode_pieces(text, at_start, false, &mut |piece| match piece {
                 Piece::Token(id) => out.push(id),
-                Piece::Text(bytes) => cache.encode_piece(model, bytes, &mut out),
+                Piece::Text(bytes) => cuts.for_each_part(bytes, |part| {
+                    cache.encode_piece(model, part, &mut out);
+                }),
             }),
             None => self.encode_pieces(text, at_start, false, &mut |piece| match piece {
                 Piece::Token(id) => out.push(id),
-                Piece::Text(bytes) => model.encode_piece(bytes, &mut out),
+                Piece::Text(bytes) => {
+                    cuts.for_each_part(bytes, |part| model.encode_piece(part, &mut out));
+                }
             }),
         })?;
         Ok(out)
@@ -285,10 +295,12 @@ impl Tokenizer {
             self.encode_pieces(text, at_start, false, &mut |piece| {
                 match (piece, cache.as_deref_mut()) {
                     (Piece::Token(id), _) => ids.push(id),
-                    (Piece::Text(bytes), Some(cache)) => {
-                        cache.encode_piece(&self.model, bytes, &mut ids);
-                    }
-                    (Piece::Text(bytes), None) => self.model.encode_piece(bytes, &mut ids),
+                    (Piece::Text(bytes), Some(cache)) => self.cuts.for_each_part(bytes, |part| {
+                        cache.encode_piece(&self.model, part, &mut ids);
+                    }),
+                    (Piece::Text(bytes), None) => self
+                        .cuts
+                        .for_each_part(bytes, |part| self.model.encode_piece(part, &mut ids)),
                 }
                 words.resize(ids.len(), word);
                 word += 1;
