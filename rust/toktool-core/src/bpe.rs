@@ -44,9 +44,67 @@ pub struct Bpe {
     pub byte_chars: [char; 256],
     /// `self_encoding[id]`: BPE of the token's own key gives exactly `[id]`.
     pub self_encoding: Vec<bool>,
+    /// `key_to_id` for one-char keys, for char units (filled by [`Bpe::index_chars`]).
+    pub char_ids: CharIds,
+}
+
+/// The ids of one-char keys: a char's unit symbol without hashing and comparing byte slices.
+#[derive(Debug)]
+pub struct CharIds {
+    /// `ascii[b]`: the id of the one-byte key `b`, `NO_ID` when there is none.
+    ascii: Box<[u32; 128]>,
+    other: FxHashMap<char, u32>,
+}
+
+const NO_ID: u32 = u32::MAX;
+
+impl Default for CharIds {
+    fn default() -> CharIds {
+        CharIds {
+            ascii: Box::new([NO_ID; 128]),
+            other: FxHashMap::default(),
+        }
+    }
+}
+
+impl CharIds {
+    /// The one-char keys of `key_to_id`.
+    pub fn new(key_to_id: &FxHashMap<Box<[u8]>, u32>) -> CharIds {
+        let mut ascii = Box::new([NO_ID; 128]);
+        let mut other = FxHashMap::default();
+        for (key, &id) in key_to_id {
+            let Ok(s) = std::str::from_utf8(key) else {
+                continue;
+            };
+            let mut chars = s.chars();
+            if let (Some(c), None) = (chars.next(), chars.next()) {
+                match u8::try_from(c) {
+                    Ok(b) if b < 0x80 => ascii[usize::from(b)] = id,
+                    _ => {
+                        other.insert(c, id);
+                    }
+                }
+            }
+        }
+        CharIds { ascii, other }
+    }
+
+    /// `key_to_id[c's UTF-8]`.
+    #[inline]
+    pub fn get(&self, c: char) -> Option<u32> {
+        match u8::try_from(c) {
+            Ok(b) if b < 0x80 => Some(self.ascii[usize::from(b)]).filter(|&id| id != NO_ID),
+            _ => self.other.get(&c).copied(),
+        }
+    }
 }
 
 impl Bpe {
+    /// Fill `char_ids` from `key_to_id`. Call once after loading, before encoding.
+    pub fn index_chars(&mut self) {
+        self.char_ids = CharIds::new(&self.key_to_id);
+    }
+
     /// Fill `self_encoding` by running BPE on every token's key. Call once after loading.
     pub fn compute_self_encoding(&mut self, vocab_size: usize) {
         let keys: Vec<(&[u8], u32)> = self.key_to_id.iter().map(|(k, &v)| (&**k, v)).collect();
@@ -134,11 +192,10 @@ impl Bpe {
             let text = std::str::from_utf8(piece).unwrap_or_default();
             let mut buf = [0u8; 4];
             for c in text.chars() {
-                let key = c.encode_utf8(&mut buf).as_bytes();
-                if let Some(&id) = self.key_to_id.get(key) {
+                if let Some(id) = self.char_ids.get(c) {
                     push_known(out, &mut pending_unk, id);
                 } else {
-                    self.unknown_unit(key, out, &mut pending_unk);
+                    self.unknown_unit(c.encode_utf8(&mut buf).as_bytes(), out, &mut pending_unk);
                 }
             }
         }

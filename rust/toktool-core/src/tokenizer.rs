@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::added::{AddedToken, Segment, TokenMatcher};
-use crate::bpe::{Bpe, MergeMap, UnkPolicy};
+use crate::bpe::{Bpe, CharIds, MergeMap, UnkPolicy};
 use crate::byte_level::{byte_to_char_table, CharToByte};
 use crate::cuts::Cuts;
 use crate::error::{Error, Result};
@@ -137,6 +137,7 @@ impl Tokenizer {
         );
 
         let mut model = loaded.model;
+        model.index_chars();
         model.compute_self_encoding(vocab_size);
         let cuts = Cuts::certify(&model, space_replacement);
 
@@ -639,6 +640,7 @@ fn load_bpe(node: Node<'_>, byte_level: bool) -> Result<LoadedBpe> {
         ignore_merges: node.bool_or("ignore_merges", false)?,
         byte_chars: byte_to_char_table(),
         self_encoding: Vec::new(),
+        char_ids: CharIds::default(),
     };
     Ok(LoadedBpe { model, strings })
 }
