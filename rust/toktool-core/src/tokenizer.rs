@@ -340,7 +340,7 @@ impl Tokenizer {
     /// their text is split like any other text.
     pub fn for_each_pretoken(&self, text: &str, sink: &mut dyn FnMut(&[u8])) -> Result<()> {
         let normalized: Cow<'_, str> = match &self.normalizer {
-            Some(n) => Cow::Owned(n.apply(text.to_owned())?),
+            Some(n) => n.apply_str(text)?,
             None => Cow::Borrowed(text),
         };
         match self.space_replacement {
@@ -439,7 +439,7 @@ impl Tokenizer {
         sink: &mut F,
     ) -> Result<()> {
         let normalized: Cow<'_, str> = match &self.normalizer {
-            Some(n) => Cow::Owned(n.apply(segment.to_owned())?),
+            Some(n) => n.apply_str(segment)?,
             None => Cow::Borrowed(segment),
         };
         match &self.normalized_added {
