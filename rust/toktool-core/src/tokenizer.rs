@@ -25,6 +25,9 @@ pub struct Tokenizer {
     model: Bpe,
     /// Where pre-tokens may be cut before BPE without changing the ids (proven at load time).
     cuts: Cuts,
+    /// The UTF-8 of the space char of a char-unit model when it is several bytes (`▁`), which
+    /// the pre-token cache squeezes to fit more pieces in its keys.
+    cache_squeeze: Option<([u8; 4], usize)>,
     /// Added tokens matched on the raw text.
     raw_added: Option<TokenMatcher>,
     /// Added tokens matched on the normalized text.
@@ -140,6 +143,9 @@ impl Tokenizer {
         model.index_chars();
         model.compute_self_encoding(vocab_size);
         let cuts = Cuts::certify(&model, space_replacement);
+        let cache_squeeze = space_replacement
+            .filter(|c| !model.byte_level && c.len_utf8() > 1)
+            .map(utf8_of);
 
         let (on_normalized, on_raw): (Vec<AddedToken>, Vec<AddedToken>) =
             added_tokens.iter().cloned().partition(|t| t.normalized);
@@ -169,6 +175,7 @@ impl Tokenizer {
             pre_tokenizer,
             model,
             cuts,
+            cache_squeeze,
             raw_added: TokenMatcher::new(on_raw, &raw_patterns)?,
             normalized_added: TokenMatcher::new(on_normalized, &normalized_patterns)?,
             added_tokens,
@@ -221,11 +228,12 @@ impl Tokenizer {
         let mut out = Vec::with_capacity(text.len() / 3 + 1);
         let model = &self.model;
         let cuts = &self.cuts;
+        let squeeze = self.cache_squeeze();
         piece_cache::with_cache(self.cache_owner, |cache| match cache {
             Some(cache) => self.encode_pieces(text, at_start, false, &mut |piece| match piece {
                 Piece::Token(id) => out.push(id),
                 Piece::Text(bytes) => cuts.for_each_part(bytes, |part| {
-                    cache.encode_piece(model, part, &mut out);
+                    cache.encode_piece(model, part, squeeze, &mut out);
                 }),
             }),
             None => self.encode_pieces(text, at_start, false, &mut |piece| match piece {
@@ -236,6 +244,10 @@ impl Tokenizer {
             }),
         })?;
         Ok(out)
+    }
+
+    fn cache_squeeze(&self) -> Option<&[u8]> {
+        self.cache_squeeze.as_ref().map(|(buf, len)| &buf[..*len])
     }
 
     /// The slow, readable reference of [`Tokenizer::encode`], kept for property tests and the
@@ -292,12 +304,13 @@ impl Tokenizer {
         let mut ids = Vec::with_capacity(text.len() / 3 + 1);
         let mut words = Vec::with_capacity(ids.capacity());
         let mut word = 0u32;
+        let squeeze = self.cache_squeeze();
         piece_cache::with_cache(self.cache_owner, |mut cache| {
             self.encode_pieces(text, at_start, false, &mut |piece| {
                 match (piece, cache.as_deref_mut()) {
                     (Piece::Token(id), _) => ids.push(id),
                     (Piece::Text(bytes), Some(cache)) => self.cuts.for_each_part(bytes, |part| {
-                        cache.encode_piece(&self.model, part, &mut ids);
+                        cache.encode_piece(&self.model, part, squeeze, &mut ids);
                     }),
                     (Piece::Text(bytes), None) => self
                         .cuts
@@ -825,6 +838,13 @@ fn compute_token_bytes(
         out[t.id as usize] = Some(bytes.into_boxed_slice());
     }
     out
+}
+
+/// A char's UTF-8 bytes and their number.
+fn utf8_of(c: char) -> ([u8; 4], usize) {
+    let mut buf = [0u8; 4];
+    let len = c.encode_utf8(&mut buf).len();
+    (buf, len)
 }
 
 /// `<0xAB>` -> `0xAB`.
