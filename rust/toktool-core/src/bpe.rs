@@ -277,7 +277,77 @@ fn merge_in_place(merges: &MergeMap, symbols: &mut [u32]) -> usize {
 }
 
 /// Heap-based merge loop (HF's `Word::merge_all`), `O(n log n)`; returns the new length.
+///
+/// Kept small for long pieces, whose working set outgrows the CPU caches: neighbours as `u32`
+/// indices, a merged-away symbol marked in `symbols` itself, and heap entries as one `u64`
+/// (rank, then position: the order of HF's heap), built at once (`O(n)`). An entry does not
+/// carry the merged id: ranks are unique (a merge's index in the file), so an entry is current
+/// exactly when the pair now at its position has its rank, and the map gives the id.
 fn merge_with_heap(merges: &MergeMap, symbols: &mut [u32]) -> usize {
+    const NONE: u32 = u32::MAX;
+    /// Marks a symbol merged into its left neighbour (ids stay below 2^30).
+    const GONE: u32 = u32::MAX;
+    let n = symbols.len();
+    let Ok(n32) = u32::try_from(n) else {
+        return merge_with_heap_wide(merges, symbols);
+    };
+    if n32 == NONE {
+        return merge_with_heap_wide(merges, symbols);
+    }
+    let entry = |rank: u32, pos: u32| Reverse(u64::from(rank) << 32 | u64::from(pos));
+    let mut prev: Vec<u32> = (0..n32).map(|i| i.wrapping_sub(1)).collect();
+    let mut next: Vec<u32> = (1..=n32).map(|i| if i == n32 { NONE } else { i }).collect();
+    let initial: Vec<Reverse<u64>> = (0..n32.saturating_sub(1))
+        .filter_map(|i| {
+            let (a, b) = (symbols[i as usize], symbols[i as usize + 1]);
+            merges.get(&(a, b)).map(|&(rank, _)| entry(rank, i))
+        })
+        .collect();
+    let mut heap = BinaryHeap::from(initial);
+    while let Some(Reverse(top)) = heap.pop() {
+        let (rank, pos) = ((top >> 32) as u32, top as u32);
+        let p = pos as usize;
+        let right = next[p];
+        if symbols[p] == GONE || right == NONE {
+            continue;
+        }
+        let Some(&(current, new_id)) = merges.get(&(symbols[p], symbols[right as usize])) else {
+            continue;
+        };
+        if current != rank {
+            continue;
+        }
+        symbols[p] = new_id;
+        symbols[right as usize] = GONE;
+        let after = next[right as usize];
+        next[p] = after;
+        if after != NONE {
+            prev[after as usize] = pos;
+            if let Some(&(r, _)) = merges.get(&(new_id, symbols[after as usize])) {
+                heap.push(entry(r, pos));
+            }
+        }
+        let before = prev[p];
+        if before != NONE {
+            if let Some(&(r, _)) = merges.get(&(symbols[before as usize], new_id)) {
+                heap.push(entry(r, before));
+            }
+        }
+    }
+    let mut len = 0;
+    for i in 0..n {
+        if symbols[i] != GONE {
+            symbols[len] = symbols[i];
+            len += 1;
+        }
+    }
+    len
+}
+
+/// [`merge_with_heap`] for pieces of 2^32 units or more (`usize` positions, entries that carry
+/// the merged id).
+#[cold]
+fn merge_with_heap_wide(merges: &MergeMap, symbols: &mut [u32]) -> usize {
     const NONE: usize = usize::MAX;
     let n = symbols.len();
     let mut prev: Vec<usize> = (0..n).map(|i| if i == 0 { NONE } else { i - 1 }).collect();
@@ -381,9 +451,12 @@ mod tests {
             let mut a = units.clone();
             let la = merge_in_place(&merges, &mut a);
             prop_assert_eq!(&a[..la], &expected[..]);
-            let mut b = units;
+            let mut b = units.clone();
             let lb = merge_with_heap(&merges, &mut b);
             prop_assert_eq!(&b[..lb], &expected[..]);
+            let mut c = units;
+            let lc = merge_with_heap_wide(&merges, &mut c);
+            prop_assert_eq!(&c[..lc], &expected[..]);
         }
     }
 }
