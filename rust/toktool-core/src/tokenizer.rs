@@ -230,6 +230,14 @@ impl Tokenizer {
         let cuts = &self.cuts;
         let squeeze = self.cache_squeeze();
         piece_cache::with_cache(self.cache_owner, |cache| match cache {
+            // Files without cuts (all byte-level ones) keep the plain loop: one copy of the
+            // cache lookup per pre-token, no cut scan.
+            Some(cache) if !cuts.any() => {
+                self.encode_pieces(text, at_start, false, &mut |piece| match piece {
+                    Piece::Token(id) => out.push(id),
+                    Piece::Text(bytes) => cache.encode_piece(model, bytes, squeeze, &mut out),
+                })
+            }
             Some(cache) => self.encode_pieces(text, at_start, false, &mut |piece| match piece {
                 Piece::Token(id) => out.push(id),
                 Piece::Text(bytes) => cuts.for_each_part(bytes, |part| {
