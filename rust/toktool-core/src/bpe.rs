@@ -44,9 +44,67 @@ pub struct Bpe {
     pub byte_chars: [char; 256],
     /// `self_encoding[id]`: BPE of the token's own key gives exactly `[id]`.
     pub self_encoding: Vec<bool>,
+    /// `key_to_id` for one-char keys, for char units (filled by [`Bpe::index_chars`]).
+    pub char_ids: CharIds,
+}
+
+/// The ids of one-char keys: a char's unit symbol without hashing and comparing byte slices.
+#[derive(Debug)]
+pub struct CharIds {
+    /// `ascii[b]`: the id of the one-byte key `b`, `NO_ID` when there is none.
+    ascii: Box<[u32; 128]>,
+    other: FxHashMap<char, u32>,
+}
+
+const NO_ID: u32 = u32::MAX;
+
+impl Default for CharIds {
+    fn default() -> CharIds {
+        CharIds {
+            ascii: Box::new([NO_ID; 128]),
+            other: FxHashMap::default(),
+        }
+    }
+}
+
+impl CharIds {
+    /// The one-char keys of `key_to_id`.
+    pub fn new(key_to_id: &FxHashMap<Box<[u8]>, u32>) -> CharIds {
+        let mut ascii = Box::new([NO_ID; 128]);
+        let mut other = FxHashMap::default();
+        for (key, &id) in key_to_id {
+            let Ok(s) = std::str::from_utf8(key) else {
+                continue;
+            };
+            let mut chars = s.chars();
+            if let (Some(c), None) = (chars.next(), chars.next()) {
+                match u8::try_from(c) {
+                    Ok(b) if b < 0x80 => ascii[usize::from(b)] = id,
+                    _ => {
+                        other.insert(c, id);
+                    }
+                }
+            }
+        }
+        CharIds { ascii, other }
+    }
+
+    /// `key_to_id[c's UTF-8]`.
+    #[inline]
+    pub fn get(&self, c: char) -> Option<u32> {
+        match u8::try_from(c) {
+            Ok(b) if b < 0x80 => Some(self.ascii[usize::from(b)]).filter(|&id| id != NO_ID),
+            _ => self.other.get(&c).copied(),
+        }
+    }
 }
 
 impl Bpe {
+    /// Fill `char_ids` from `key_to_id`. Call once after loading, before encoding.
+    pub fn index_chars(&mut self) {
+        self.char_ids = CharIds::new(&self.key_to_id);
+    }
+
     /// Fill `self_encoding` by running BPE on every token's key. Call once after loading.
     pub fn compute_self_encoding(&mut self, vocab_size: usize) {
         let keys: Vec<(&[u8], u32)> = self.key_to_id.iter().map(|(k, &v)| (&**k, v)).collect();
@@ -134,11 +192,10 @@ impl Bpe {
             let text = std::str::from_utf8(piece).unwrap_or_default();
             let mut buf = [0u8; 4];
             for c in text.chars() {
-                let key = c.encode_utf8(&mut buf).as_bytes();
-                if let Some(&id) = self.key_to_id.get(key) {
+                if let Some(id) = self.char_ids.get(c) {
                     push_known(out, &mut pending_unk, id);
                 } else {
-                    self.unknown_unit(key, out, &mut pending_unk);
+                    self.unknown_unit(c.encode_utf8(&mut buf).as_bytes(), out, &mut pending_unk);
                 }
             }
         }
@@ -220,7 +277,77 @@ fn merge_in_place(merges: &MergeMap, symbols: &mut [u32]) -> usize {
 }
 
 /// Heap-based merge loop (HF's `Word::merge_all`), `O(n log n)`; returns the new length.
+///
+/// Kept small for long pieces, whose working set outgrows the CPU caches: neighbours as `u32`
+/// indices, a merged-away symbol marked in `symbols` itself, and heap entries as one `u64`
+/// (rank, then position: the order of HF's heap), built at once (`O(n)`). An entry does not
+/// carry the merged id: ranks are unique (a merge's index in the file), so an entry is current
+/// exactly when the pair now at its position has its rank, and the map gives the id.
 fn merge_with_heap(merges: &MergeMap, symbols: &mut [u32]) -> usize {
+    const NONE: u32 = u32::MAX;
+    /// Marks a symbol merged into its left neighbour (ids stay below 2^30).
+    const GONE: u32 = u32::MAX;
+    let n = symbols.len();
+    let Ok(n32) = u32::try_from(n) else {
+        return merge_with_heap_wide(merges, symbols);
+    };
+    if n32 == NONE {
+        return merge_with_heap_wide(merges, symbols);
+    }
+    let entry = |rank: u32, pos: u32| Reverse(u64::from(rank) << 32 | u64::from(pos));
+    let mut prev: Vec<u32> = (0..n32).map(|i| i.wrapping_sub(1)).collect();
+    let mut next: Vec<u32> = (1..=n32).map(|i| if i == n32 { NONE } else { i }).collect();
+    let initial: Vec<Reverse<u64>> = (0..n32.saturating_sub(1))
+        .filter_map(|i| {
+            let (a, b) = (symbols[i as usize], symbols[i as usize + 1]);
+            merges.get(&(a, b)).map(|&(rank, _)| entry(rank, i))
+        })
+        .collect();
+    let mut heap = BinaryHeap::from(initial);
+    while let Some(Reverse(top)) = heap.pop() {
+        let (rank, pos) = ((top >> 32) as u32, top as u32);
+        let p = pos as usize;
+        let right = next[p];
+        if symbols[p] == GONE || right == NONE {
+            continue;
+        }
+        let Some(&(current, new_id)) = merges.get(&(symbols[p], symbols[right as usize])) else {
+            continue;
+        };
+        if current != rank {
+            continue;
+        }
+        symbols[p] = new_id;
+        symbols[right as usize] = GONE;
+        let after = next[right as usize];
+        next[p] = after;
+        if after != NONE {
+            prev[after as usize] = pos;
+            if let Some(&(r, _)) = merges.get(&(new_id, symbols[after as usize])) {
+                heap.push(entry(r, pos));
+            }
+        }
+        let before = prev[p];
+        if before != NONE {
+            if let Some(&(r, _)) = merges.get(&(symbols[before as usize], new_id)) {
+                heap.push(entry(r, before));
+            }
+        }
+    }
+    let mut len = 0;
+    for i in 0..n {
+        if symbols[i] != GONE {
+            symbols[len] = symbols[i];
+            len += 1;
+        }
+    }
+    len
+}
+
+/// [`merge_with_heap`] for pieces of 2^32 units or more (`usize` positions, entries that carry
+/// the merged id).
+#[cold]
+fn merge_with_heap_wide(merges: &MergeMap, symbols: &mut [u32]) -> usize {
     const NONE: usize = usize::MAX;
     let n = symbols.len();
     let mut prev: Vec<usize> = (0..n).map(|i| if i == 0 { NONE } else { i - 1 }).collect();
@@ -324,9 +451,12 @@ mod tests {
             let mut a = units.clone();
             let la = merge_in_place(&merges, &mut a);
             prop_assert_eq!(&a[..la], &expected[..]);
-            let mut b = units;
+            let mut b = units.clone();
             let lb = merge_with_heap(&merges, &mut b);
             prop_assert_eq!(&b[..lb], &expected[..]);
+            let mut c = units;
+            let lc = merge_with_heap_wide(&merges, &mut c);
+            prop_assert_eq!(&c[..lc], &expected[..]);
         }
     }
 }

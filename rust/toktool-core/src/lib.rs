@@ -9,6 +9,7 @@ pub mod boundary;
 pub mod bpe;
 pub mod byte_level;
 pub mod covers;
+pub mod cuts;
 pub mod digits;
 pub mod error;
 pub mod gguf;

@@ -1,6 +1,11 @@
 //! Normalizers: the text transforms a `tokenizer.json` applies before pre-tokenization.
 
-use unicode_normalization::UnicodeNormalization;
+use std::borrow::Cow;
+
+use unicode_normalization::{
+    char::canonical_combining_class, is_nfc_quick, is_nfd_quick, is_nfkc_quick, is_nfkd_quick,
+    IsNormalized, UnicodeNormalization,
+};
 
 use crate::error::{Error, Result};
 use crate::json::{compile_regex, pattern_spec, Node, PatternSpec};
@@ -82,6 +87,26 @@ impl Normalizer {
         })
     }
 
+    /// [`Normalizer::apply`] on borrowed text: a Unicode normalization form returns the text
+    /// itself when it is already in that form (no copy), the other steps a new string.
+    pub fn apply_str<'a>(&self, text: &'a str) -> Result<Cow<'a, str>> {
+        match self.form() {
+            Some(form) => Ok(form.normalize(text)),
+            None => self.apply(text.to_owned()).map(Cow::Owned),
+        }
+    }
+
+    /// The Unicode normalization form this step is, if it is one.
+    fn form(&self) -> Option<Form> {
+        match self {
+            Normalizer::Nfc => Some(Form::Nfc),
+            Normalizer::Nfd => Some(Form::Nfd),
+            Normalizer::Nfkc => Some(Form::Nfkc),
+            Normalizer::Nfkd => Some(Form::Nfkd),
+            _ => None,
+        }
+    }
+
     /// Apply the normalizer to `text`.
     ///
     /// Fails (`InvalidInput`) rather than allocate without bound when the file's `Replace` or
@@ -104,10 +129,12 @@ impl Normalizer {
         };
         let grown = |len: usize, extra: usize| len.saturating_add(extra);
         Ok(match self {
-            Normalizer::Nfc => text.nfc().collect(),
-            Normalizer::Nfd => text.nfd().collect(),
-            Normalizer::Nfkc => text.nfkc().collect(),
-            Normalizer::Nfkd => text.nfkd().collect(),
+            Normalizer::Nfc | Normalizer::Nfd | Normalizer::Nfkc | Normalizer::Nfkd => {
+                match self.form().map(|form| form.normalize(&text)) {
+                    Some(Cow::Owned(normalized)) => normalized,
+                    _ => text,
+                }
+            }
             // Char by char, like HF: no final-sigma rule.
             Normalizer::Lowercase => text.chars().flat_map(char::to_lowercase).collect(),
             Normalizer::StripAccents => text
@@ -187,6 +214,183 @@ impl Normalizer {
             }
             Normalizer::Sequence(steps) => steps.iter().find_map(Normalizer::space_replacement),
             _ => None,
+        }
+    }
+}
+
+/// A Unicode normalization form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Nfc,
+    Nfd,
+    Nfkc,
+    Nfkd,
+}
+
+impl Form {
+    /// `text` in this form, borrowed when it already is. Only the stretches around chars that
+    /// the quick check does not pass are normalized (see [`Form::is_boundary_before`]): ASCII
+    /// text and text already in the form cost one pass of table lookups, and a fullwidth
+    /// parenthesis in a Japanese page no longer sends the whole page through the normalizer.
+    fn normalize(self, text: &str) -> Cow<'_, str> {
+        if text.is_ascii() {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::new();
+        // `text[..done]` is in `out`; `text[boundary..at]` passed the quick check so far.
+        let mut done = 0;
+        let mut boundary = 0;
+        let mut last_class = 0u8;
+        let mut at = 0;
+        while let Some(c) = text[at..].chars().next() {
+            let class = if c.is_ascii() {
+                0
+            } else {
+                canonical_combining_class(c)
+            };
+            if self.is_boundary_before(c, class) {
+                boundary = at;
+                last_class = 0;
+                at += c.len_utf8();
+                continue;
+            }
+            if self.quick_check(c) == IsNormalized::Yes && (class == 0 || last_class <= class) {
+                last_class = class;
+                at += c.len_utf8();
+                continue;
+            }
+            // Normalize from the last boundary to the next one.
+            let mut end = at + c.len_utf8();
+            while let Some(next) = text[end..].chars().next() {
+                let next_class = if next.is_ascii() {
+                    0
+                } else {
+                    canonical_combining_class(next)
+                };
+                if self.is_boundary_before(next, next_class) {
+                    break;
+                }
+                end += next.len_utf8();
+            }
+            out.push_str(&text[done..boundary]);
+            self.extend(&mut out, &text[boundary..end]);
+            done = end;
+            boundary = end;
+            last_class = 0;
+            at = end;
+        }
+        if done == 0 {
+            return Cow::Borrowed(text);
+        }
+        out.push_str(&text[done..]);
+        Cow::Owned(out)
+    }
+
+    /// Whether normalizing a text equals normalizing its part before `c` and its part from `c`
+    /// on, each alone: `c` is a starter (combining class 0, so reordering never moves a mark
+    /// across it) that the quick check passes (it is unchanged, and only chars whose check says
+    /// "maybe" compose with a char before them). ICU calls this a boundary before `c`.
+    #[inline]
+    fn is_boundary_before(self, c: char, class: u8) -> bool {
+        c.is_ascii() || (class == 0 && self.quick_check(c) == IsNormalized::Yes)
+    }
+
+    #[inline]
+    fn quick_check(self, c: char) -> IsNormalized {
+        let one = std::iter::once(c);
+        match self {
+            Form::Nfc => is_nfc_quick(one),
+            Form::Nfd => is_nfd_quick(one),
+            Form::Nfkc => is_nfkc_quick(one),
+            Form::Nfkd => is_nfkd_quick(one),
+        }
+    }
+
+    /// The full algorithm, appending to `out`.
+    fn extend(self, out: &mut String, text: &str) {
+        match self {
+            Form::Nfc => out.extend(text.nfc()),
+            Form::Nfd => out.extend(text.nfd()),
+            Form::Nfkc => out.extend(text.nfkc()),
+            Form::Nfkd => out.extend(text.nfkd()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const FORMS: [Form; 4] = [Form::Nfc, Form::Nfd, Form::Nfkc, Form::Nfkd];
+
+    /// The whole text through the full algorithm: the reference of [`Form::normalize`].
+    fn reference(form: Form, text: &str) -> String {
+        let mut out = String::new();
+        form.extend(&mut out, text);
+        out
+    }
+
+    /// Starters, marks in and out of canonical order, composable pairs (`e` + acute, `<` +
+    /// long solidus overlay), Hangul jamo that compose, compatibility chars (ligature, fullwidth,
+    /// superscript, circled digit, `ſ`), precomposed chars and chars that change under NFC alone
+    /// (Kelvin sign, Ångström sign, the Greek question mark).
+    const NASTY: &[&str] = &[
+        "e", "a", "<", " ", "\u{301}", "\u{323}", "\u{338}", "\u{327}", "\u{1100}", "\u{1161}",
+        "\u{11a8}", "\u{ac00}", "ﬁ", "（", "Ａ", "²", "①", "ſ", "é", "Å", "\u{212a}", "\u{212b}",
+        "\u{37e}", "日", "ｶ", "\u{3099}", "か", "\u{fb2c}", "\u{5b7}", "\u{1e9b}",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(2000)))]
+
+        /// Normalizing stretch by stretch equals normalizing the whole text (and the text is
+        /// borrowed only when it is already normalized).
+        #[test]
+        fn stretches_normalize_like_the_whole(
+            parts in prop::collection::vec(prop::sample::select(NASTY), 0..16),
+        ) {
+            let text = parts.concat();
+            for form in FORMS {
+                let expected = reference(form, &text);
+                let got = form.normalize(&text);
+                if matches!(got, Cow::Borrowed(_)) {
+                    prop_assert_eq!(&expected, &text);
+                }
+                prop_assert_eq!(got.as_ref(), expected.as_str(), "{:?}", form);
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_normalizes_like_the_whole(text in "\\PC{0,24}") {
+            for form in FORMS {
+                let expected = reference(form, &text);
+                let got = form.normalize(&text);
+                prop_assert_eq!(got.as_ref(), expected.as_str());
+            }
+        }
+    }
+
+    /// Every char of the first planes, alone and between two chars that compose or reorder
+    /// with neighbours.
+    #[test]
+    fn every_char_normalizes_like_the_whole() {
+        for c in (0..0x3_0000).filter_map(char::from_u32) {
+            for text in [
+                c.to_string(),
+                format!("e{c}\u{301}"),
+                format!("\u{1100}{c}\u{323}a"),
+            ] {
+                for form in FORMS {
+                    assert_eq!(
+                        form.normalize(&text).as_ref(),
+                        reference(form, &text),
+                        "{form:?} U+{:04X}",
+                        u32::from(c)
+                    );
+                }
+            }
         }
     }
 }

@@ -135,13 +135,29 @@ impl PieceCache {
     }
 
     /// `model.encode_piece(piece, out)`, from the table when the piece was seen before.
+    ///
+    /// `squeeze`: the UTF-8 of a multi-byte char (`▁`) that pieces of this model often repeat,
+    /// for models whose pieces are always UTF-8; a piece longer than [`MAX_KEY`] bytes is keyed
+    /// with that char written as the byte `0xFF` when that makes it fit (see [`squeezed`]).
     #[inline]
-    pub(crate) fn encode_piece(&mut self, model: &Bpe, piece: &[u8], out: &mut Vec<u32>) {
-        if piece.is_empty() || piece.len() > MAX_KEY {
+    pub(crate) fn encode_piece(
+        &mut self,
+        model: &Bpe,
+        piece: &[u8],
+        squeeze: Option<&[u8]>,
+        out: &mut Vec<u32>,
+    ) {
+        let key = if piece.is_empty() {
+            None
+        } else if piece.len() <= MAX_KEY {
+            Some(Key::new(piece))
+        } else {
+            squeeze.and_then(|s| squeezed(piece, s))
+        };
+        let Some(key) = key else {
             model.encode_piece(piece, out);
             return;
-        }
-        let key = Key::new(piece);
+        };
         let slot = &mut self.slots[key.hash() as usize & (SLOTS - 1)];
         if slot.len == key.len && slot.words == key.words {
             match slot.n_ids {
@@ -160,6 +176,28 @@ impl PieceCache {
             slot.ids[..ids.len()].copy_from_slice(ids);
         }
     }
+}
+
+/// The key of a piece longer than [`MAX_KEY`] bytes: the piece with every `squeeze` written as
+/// `0xFF`, if that is at most [`MAX_KEY`] bytes. Keys stay unique per table: `0xFF` is no byte of
+/// UTF-8, so squeezing is one-to-one on UTF-8 pieces, and a squeezed key (it has a `0xFF`, as
+/// squeezing shortened it) never equals the bytes of a short piece (UTF-8).
+#[inline]
+fn squeezed(piece: &[u8], squeeze: &[u8]) -> Option<Key> {
+    let mut buf = [0u8; MAX_KEY];
+    let mut len = 0;
+    let mut i = 0;
+    while i < piece.len() {
+        let (byte, step) = if piece[i..].starts_with(squeeze) {
+            (0xFF, squeeze.len())
+        } else {
+            (piece[i], 1)
+        };
+        *buf.get_mut(len)? = byte;
+        len += 1;
+        i += step;
+    }
+    Some(Key::new(&buf[..len]))
 }
 
 thread_local! {
@@ -226,6 +264,37 @@ mod tests {
             prop_assert_eq!(same_key(&a, &b), a == b);
             prop_assert_eq!(Key::new(&a).hash(), Key::new(&a.clone()).hash());
         }
+    }
+
+    proptest! {
+        /// Squeezed keys are one-to-one on UTF-8 pieces longer than a key, and never equal the
+        /// key of a short piece.
+        #[test]
+        fn squeezed_keys_are_unique(
+            a in prop::collection::vec(prop::sample::select(vec!["▁", "a", "é", "\u{ff}", "▁▁"]), 1..20),
+            b in prop::collection::vec(prop::sample::select(vec!["▁", "a", "é", "\u{ff}", "▁▁"]), 1..20),
+        ) {
+            let (a, b) = (a.concat(), b.concat());
+            let squeeze = "▁".as_bytes();
+            let key_of = |p: &str| {
+                if p.len() <= MAX_KEY {
+                    Some(Key::new(p.as_bytes()))
+                } else {
+                    squeezed(p.as_bytes(), squeeze)
+                }
+            };
+            if let (Some(ka), Some(kb)) = (key_of(&a), key_of(&b)) {
+                prop_assert_eq!(ka.len == kb.len && ka.words == kb.words, a == b);
+            }
+        }
+    }
+
+    #[test]
+    fn squeezing_makes_indented_words_fit() {
+        let piece = "▁▁▁▁▁▁▁▁return";
+        assert!(piece.len() > MAX_KEY);
+        assert!(squeezed(piece.as_bytes(), "▁".as_bytes()).is_some());
+        assert!(squeezed("▁".repeat(17).as_bytes(), "▁".as_bytes()).is_none());
     }
 
     #[test]

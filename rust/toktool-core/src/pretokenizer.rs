@@ -497,15 +497,12 @@ impl PreTokenizer {
                 prepend,
                 split,
             } => {
-                let mut text = piece.replace(' ', replacement.encode_utf8(&mut [0; 4]));
                 let wants_prefix = match prepend {
                     PrependScheme::Always => true,
                     PrependScheme::First => first,
                     PrependScheme::Never => false,
                 };
-                if wants_prefix && !text.starts_with(*replacement) {
-                    text.insert(0, *replacement);
-                }
+                let text = replace_spaces(piece, *replacement, wants_prefix);
                 if *split {
                     let matcher = Matcher::Literal(replacement.to_string());
                     for (s, e) in apply_behavior(
@@ -521,6 +518,30 @@ impl PreTokenizer {
         }
         Ok(())
     }
+}
+
+/// `Metaspace`'s text: `piece` with every space replaced by `replacement`, which is also put in
+/// front when `prefix` and the result does not already start with it. Copies the runs between
+/// spaces whole (`str::replace` searches char by char, and the prefix would shift the text).
+fn replace_spaces(piece: &str, replacement: char, prefix: bool) -> String {
+    let mut buf = [0u8; 4];
+    let with: &str = replacement.encode_utf8(&mut buf);
+    let bytes = piece.as_bytes();
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 2 + with.len());
+    if prefix && !piece.starts_with(' ') && !piece.starts_with(replacement) {
+        out.push_str(with);
+    }
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b' ' {
+            // A space byte is a whole char, so both ends of the run are char boundaries.
+            out.push_str(&piece[run..i]);
+            out.push_str(with);
+            run = i + 1;
+        }
+    }
+    out.push_str(&piece[run..]);
+    out
 }
 
 fn parse_into(node: Node<'_>, steps: &mut Vec<Step>) -> Result<()> {
@@ -654,6 +675,23 @@ mod tests {
             apply_behavior(s, Behavior::Contiguous),
             vec![(0, 1), (1, 2), (2, 3), (3, 5), (5, 6)]
         );
+    }
+
+    proptest::proptest! {
+        /// The run-copying replacement equals `str::replace` plus `insert` (the readable
+        /// version it replaced).
+        #[test]
+        fn replace_spaces_matches_str_replace(
+            text in "[ a▁é\n]{0,12}",
+            replacement in proptest::sample::select(vec!['▁', '_', ' ']),
+            prefix in proptest::bool::ANY,
+        ) {
+            let mut expected = text.replace(' ', replacement.encode_utf8(&mut [0; 4]));
+            if prefix && !expected.starts_with(replacement) {
+                expected.insert(0, replacement);
+            }
+            proptest::prop_assert_eq!(replace_spaces(&text, replacement, prefix), expected);
+        }
     }
 
     fn pretokens(json: &str, text: &str) -> Vec<String> {

@@ -6,8 +6,9 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::added::{AddedToken, Segment, TokenMatcher};
-use crate::bpe::{Bpe, MergeMap, UnkPolicy};
+use crate::bpe::{Bpe, CharIds, MergeMap, UnkPolicy};
 use crate::byte_level::{byte_to_char_table, CharToByte};
+use crate::cuts::Cuts;
 use crate::error::{Error, Result};
 use crate::json::{kind, Node};
 use crate::normalizer::Normalizer;
@@ -22,6 +23,11 @@ pub struct Tokenizer {
     normalizer: Option<Normalizer>,
     pre_tokenizer: PreTokenizer,
     model: Bpe,
+    /// Where pre-tokens may be cut before BPE without changing the ids (proven at load time).
+    cuts: Cuts,
+    /// The UTF-8 of the space char of a char-unit model when it is several bytes (`▁`), which
+    /// the pre-token cache squeezes to fit more pieces in its keys.
+    cache_squeeze: Option<([u8; 4], usize)>,
     /// Added tokens matched on the raw text.
     raw_added: Option<TokenMatcher>,
     /// Added tokens matched on the normalized text.
@@ -134,7 +140,12 @@ impl Tokenizer {
         );
 
         let mut model = loaded.model;
+        model.index_chars();
         model.compute_self_encoding(vocab_size);
+        let cuts = Cuts::certify(&model, space_replacement);
+        let cache_squeeze = space_replacement
+            .filter(|c| !model.byte_level && c.len_utf8() > 1)
+            .map(utf8_of);
 
         let (on_normalized, on_raw): (Vec<AddedToken>, Vec<AddedToken>) =
             added_tokens.iter().cloned().partition(|t| t.normalized);
@@ -163,6 +174,8 @@ impl Tokenizer {
             normalizer,
             pre_tokenizer,
             model,
+            cuts,
+            cache_squeeze,
             raw_added: TokenMatcher::new(on_raw, &raw_patterns)?,
             normalized_added: TokenMatcher::new(on_normalized, &normalized_patterns)?,
             added_tokens,
@@ -214,17 +227,35 @@ impl Tokenizer {
     pub fn encode_at(&self, text: &str, at_start: bool) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(text.len() / 3 + 1);
         let model = &self.model;
+        let cuts = &self.cuts;
+        let squeeze = self.cache_squeeze();
         piece_cache::with_cache(self.cache_owner, |cache| match cache {
+            // Files without cuts (all byte-level ones) keep the plain loop: one copy of the
+            // cache lookup per pre-token, no cut scan.
+            Some(cache) if !cuts.any() => {
+                self.encode_pieces(text, at_start, false, &mut |piece| match piece {
+                    Piece::Token(id) => out.push(id),
+                    Piece::Text(bytes) => cache.encode_piece(model, bytes, squeeze, &mut out),
+                })
+            }
             Some(cache) => self.encode_pieces(text, at_start, false, &mut |piece| match piece {
                 Piece::Token(id) => out.push(id),
-                Piece::Text(bytes) => cache.encode_piece(model, bytes, &mut out),
+                Piece::Text(bytes) => cuts.for_each_part(bytes, |part| {
+                    cache.encode_piece(model, part, squeeze, &mut out);
+                }),
             }),
             None => self.encode_pieces(text, at_start, false, &mut |piece| match piece {
                 Piece::Token(id) => out.push(id),
-                Piece::Text(bytes) => model.encode_piece(bytes, &mut out),
+                Piece::Text(bytes) => {
+                    cuts.for_each_part(bytes, |part| model.encode_piece(part, &mut out));
+                }
             }),
         })?;
         Ok(out)
+    }
+
+    fn cache_squeeze(&self) -> Option<&[u8]> {
+        self.cache_squeeze.as_ref().map(|(buf, len)| &buf[..*len])
     }
 
     /// The slow, readable reference of [`Tokenizer::encode`], kept for property tests and the
@@ -281,14 +312,17 @@ impl Tokenizer {
         let mut ids = Vec::with_capacity(text.len() / 3 + 1);
         let mut words = Vec::with_capacity(ids.capacity());
         let mut word = 0u32;
+        let squeeze = self.cache_squeeze();
         piece_cache::with_cache(self.cache_owner, |mut cache| {
             self.encode_pieces(text, at_start, false, &mut |piece| {
                 match (piece, cache.as_deref_mut()) {
                     (Piece::Token(id), _) => ids.push(id),
-                    (Piece::Text(bytes), Some(cache)) => {
-                        cache.encode_piece(&self.model, bytes, &mut ids);
-                    }
-                    (Piece::Text(bytes), None) => self.model.encode_piece(bytes, &mut ids),
+                    (Piece::Text(bytes), Some(cache)) => self.cuts.for_each_part(bytes, |part| {
+                        cache.encode_piece(&self.model, part, squeeze, &mut ids);
+                    }),
+                    (Piece::Text(bytes), None) => self
+                        .cuts
+                        .for_each_part(bytes, |part| self.model.encode_piece(part, &mut ids)),
                 }
                 words.resize(ids.len(), word);
                 word += 1;
@@ -327,7 +361,7 @@ impl Tokenizer {
     /// their text is split like any other text.
     pub fn for_each_pretoken(&self, text: &str, sink: &mut dyn FnMut(&[u8])) -> Result<()> {
         let normalized: Cow<'_, str> = match &self.normalizer {
-            Some(n) => Cow::Owned(n.apply(text.to_owned())?),
+            Some(n) => n.apply_str(text)?,
             None => Cow::Borrowed(text),
         };
         match self.space_replacement {
@@ -426,7 +460,7 @@ impl Tokenizer {
         sink: &mut F,
     ) -> Result<()> {
         let normalized: Cow<'_, str> = match &self.normalizer {
-            Some(n) => Cow::Owned(n.apply(segment.to_owned())?),
+            Some(n) => n.apply_str(segment)?,
             None => Cow::Borrowed(segment),
         };
         match &self.normalized_added {
@@ -627,6 +661,7 @@ fn load_bpe(node: Node<'_>, byte_level: bool) -> Result<LoadedBpe> {
         ignore_merges: node.bool_or("ignore_merges", false)?,
         byte_chars: byte_to_char_table(),
         self_encoding: Vec::new(),
+        char_ids: CharIds::default(),
     };
     Ok(LoadedBpe { model, strings })
 }
@@ -811,6 +846,13 @@ fn compute_token_bytes(
         out[t.id as usize] = Some(bytes.into_boxed_slice());
     }
     out
+}
+
+/// A char's UTF-8 bytes and their number.
+fn utf8_of(c: char) -> ([u8; 4], usize) {
+    let mut buf = [0u8; 4];
+    let len = c.encode_utf8(&mut buf).len();
+    (buf, len)
 }
 
 /// `<0xAB>` -> `0xAB`.

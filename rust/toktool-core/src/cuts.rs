@@ -1,0 +1,404 @@
+//! Places inside a pre-token that no token can span, proven from a file's merges at load time, so
+//! that one long pre-token can be merged as several short ones with the same ids.
+//!
+//! Why: SentencePiece-style files (`Metaspace` with `split: false`, or a `Replace(" ", "▁")`
+//! normalizer and no pre-tokenizer) hand the model a whole text as one pre-token, which would
+//! go through the heap merge loop and never through the pre-token cache.
+//!
+//! Why it is exact. Every merge `(L, R)` makes the token whose key is `key(L) + key(R)`
+//! (`load_bpe` looks the product up by the two strings joined), so a merged symbol's key starts
+//! with its left part's first char and ends with its right part's last char. Take a place
+//! between units `x` and `y` of a piece. As long as nothing has merged across it, the symbol on
+//! its left has a key ending like the unit symbol of `x`, the symbol on its right a key starting
+//! like that of `y`; a merge across it would be a merge `(L, R)` whose joint is that pair of
+//! chars. If the file has no such merge, nothing ever merges across, the pairs there never have
+//! a rank, and the merge loop on the whole piece makes the same merges in each part as the loop
+//! on each part alone (the lowest-ranked, leftmost pair of the whole is the lowest-ranked,
+//! leftmost pair of its part, and a merge in one part changes no pair of another). Unknown
+//! units need care: `fuse_unk` joins adjacent unknown chars into one symbol, a unit with neither
+//! byte fallback nor an unknown token vanishes (so its neighbours meet), and a pending unknown
+//! token waits across byte-fallback units. Hence the two kinds of cut:
+//!
+//! * **before `c`** (the file's space char, `▁`): where `c` follows a char other than `c`. The
+//!   certificate: `c` is a vocabulary unit (so the right side is always its own symbol, which
+//!   also flushes a pending unknown token), no unit ever vanishes (an unknown token or complete
+//!   byte fallback), the keys of byte-fallback tokens and of the unknown token do not end with
+//!   `c`, and every merge whose right part starts with `c` has a left part ending with `c`.
+//! * **between two ASCII chars** `x`, `y` that are both vocabulary units and that no merge
+//!   joins (no merge's left part ends with `x` while its right part starts with `y`).
+//!
+//! Files with `ignore_merges` (a whole pre-token found in the vocabulary is one id, merges or
+//! not) and byte-level files (their pre-tokenizers already cut) get no cuts. A file that fails a
+//! certificate keeps the whole-piece path for that kind of cut.
+
+use crate::bpe::Bpe;
+
+/// The cuts a model's merges allow. `Cuts::default()` allows none.
+#[derive(Debug, Default, Clone)]
+pub struct Cuts {
+    /// The UTF-8 bytes of the char `c` with "cut before `c` after a char other than `c`".
+    before: Option<([u8; 4], usize)>,
+    /// `ascii[x] >> y & 1`: cut between ASCII chars `x` and `y`.
+    ascii: Option<Box<[u128; 128]>>,
+}
+
+impl Cuts {
+    /// The cuts `model`'s vocabulary and merges prove safe, `space` being the char the file
+    /// writes for a space (`▁`), if any.
+    pub fn certify(model: &Bpe, space: Option<char>) -> Cuts {
+        if model.byte_level || model.ignore_merges {
+            return Cuts::default();
+        }
+        let keys = keys_by_id(model);
+        let joints = merge_joints(model, &keys);
+        let before = space
+            .filter(|&c| before_char_is_safe(model, &keys, &joints, c))
+            .map(|c| {
+                let mut buf = [0u8; 4];
+                let len = c.encode_utf8(&mut buf).len();
+                (buf, len)
+            });
+        let ascii = ascii_table(model, &joints);
+        Cuts { before, ascii }
+    }
+
+    /// Whether any cut is allowed (else pieces go to the model whole).
+    pub fn any(&self) -> bool {
+        self.before.is_some() || self.ascii.is_some()
+    }
+
+    /// Hand `piece` to `f` in parts, cut at every allowed place (the whole piece when none).
+    #[inline]
+    pub fn for_each_part(&self, piece: &[u8], mut f: impl FnMut(&[u8])) {
+        if !self.any() {
+            f(piece);
+            return;
+        }
+        let before = self.before.as_ref().map(|(buf, len)| &buf[..*len]);
+        let ascii = self.ascii.as_deref();
+        let mut start = 0;
+        for i in 1..piece.len() {
+            let b = piece[i];
+            let a = piece[i - 1];
+            // `c`'s first byte is ASCII or a lead byte, so it matches only where a char starts;
+            // then the bytes before `i` end with `c` exactly when the char before is `c`.
+            let cut =
+                (b < 0x80 && a < 0x80 && ascii.is_some_and(|t| t[usize::from(a)] >> b & 1 == 1))
+                    || before.is_some_and(|c| {
+                        b == c[0] && piece[i..].starts_with(c) && !piece[..i].ends_with(c)
+                    });
+            if cut {
+                f(&piece[start..i]);
+                start = i;
+            }
+        }
+        f(&piece[start..]);
+    }
+}
+
+/// `keys[id]`: the unit-space key of each vocabulary id.
+fn keys_by_id(model: &Bpe) -> Vec<Option<&[u8]>> {
+    let size = model
+        .key_to_id
+        .values()
+        .map(|&id| id as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut keys = vec![None; size];
+    for (key, &id) in &model.key_to_id {
+        keys[id as usize] = Some(&**key);
+    }
+    keys
+}
+
+/// The last char of every merge's left part and the first char of its right part.
+fn merge_joints(model: &Bpe, keys: &[Option<&[u8]>]) -> Vec<(char, char)> {
+    let text_of = |id: u32| {
+        keys.get(id as usize)
+            .copied()
+            .flatten()
+            .and_then(|k| std::str::from_utf8(k).ok())
+    };
+    let mut joints: Vec<(char, char)> = model
+        .merges
+        .keys()
+        .map(|&(l, r)| {
+            // A part that is no UTF-8 key (never in files this loader accepts) joins anything.
+            let last = text_of(l).and_then(|s| s.chars().next_back());
+            let first = text_of(r).and_then(|s| s.chars().next());
+            (last.unwrap_or(char::MAX), first.unwrap_or(char::MAX))
+        })
+        .collect();
+    joints.sort_unstable();
+    joints.dedup();
+    joints
+}
+
+/// Whether no merge's unit sequence can hold a unit without a key of its own.
+fn has_unknown_parts(joints: &[(char, char)]) -> bool {
+    joints
+        .iter()
+        .any(|&(l, r)| l == char::MAX || r == char::MAX)
+}
+
+fn is_unit(model: &Bpe, c: char) -> bool {
+    model
+        .key_to_id
+        .contains_key(c.encode_utf8(&mut [0; 4]).as_bytes())
+}
+
+/// The certificate of "cut before `c` where it follows a char other than `c`" (module docs).
+fn before_char_is_safe(
+    model: &Bpe,
+    keys: &[Option<&[u8]>],
+    joints: &[(char, char)],
+    c: char,
+) -> bool {
+    let nothing_vanishes = model.unk.id.is_some()
+        || model
+            .byte_fallback
+            .as_ref()
+            .is_some_and(|table| table.iter().all(Option::is_some));
+    let ends_with_c = |id: u32| {
+        keys.get(id as usize)
+            .copied()
+            .flatten()
+            .and_then(|k| std::str::from_utf8(k).ok())
+            .is_none_or(|s| s.ends_with(c))
+    };
+    let stand_ins_end_elsewhere = model.unk.id.is_none_or(|id| !ends_with_c(id))
+        && model
+            .byte_fallback
+            .iter()
+            .flatten()
+            .flatten()
+            .all(|&id| !ends_with_c(id));
+    is_unit(model, c)
+        && nothing_vanishes
+        && stand_ins_end_elsewhere
+        && !has_unknown_parts(joints)
+        && joints.iter().all(|&(l, r)| r != c || l == c)
+}
+
+/// The certificate of the ASCII cuts: `None` when no pair of ASCII units is left unjoined.
+fn ascii_table(model: &Bpe, joints: &[(char, char)]) -> Option<Box<[u128; 128]>> {
+    if has_unknown_parts(joints) {
+        return None;
+    }
+    // Bit `b` set for every ASCII unit `b`; each unit's row starts as all of them.
+    let units = (0..128u8)
+        .filter(|&b| is_unit(model, char::from(b)))
+        .fold(0u128, |set, b| set | 1 << b);
+    let mut table = Box::new([0u128; 128]);
+    for (x, row) in table.iter_mut().enumerate() {
+        if units >> x & 1 == 1 {
+            *row = units;
+        }
+    }
+    for &(l, r) in joints {
+        if l.is_ascii() && r.is_ascii() {
+            table[l as usize] &= !(1u128 << (r as u32));
+        }
+    }
+    table.iter().any(|&row| row != 0).then_some(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Tokenizer;
+    use serde_json::json;
+
+    /// A `SentencePiece`-style file: chars `▁abc.` and byte fallback for the rest, the given
+    /// merges (in rank order, as pairs of strings).
+    fn sp_tokenizer(merges: &[(&str, &str)], fuse_unk: bool) -> Tokenizer {
+        let mut vocab = serde_json::Map::new();
+        vocab.insert("<unk>".into(), json!(0));
+        for b in 0..=255u8 {
+            vocab.insert(format!("<0x{b:02X}>"), json!(vocab.len()));
+        }
+        for c in ["▁", "a", "b", "c", "."] {
+            vocab.insert(c.into(), json!(vocab.len()));
+        }
+        for (l, r) in merges {
+            let joined = format!("{l}{r}");
+            if !vocab.contains_key(&joined) {
+                vocab.insert(joined, json!(vocab.len()));
+            }
+        }
+        let doc = json!({
+            "pre_tokenizer": {"type": "Metaspace", "replacement": "▁",
+                              "prepend_scheme": "first", "split": false},
+            "model": {"type": "BPE", "vocab": vocab, "merges": merges,
+                      "unk_token": "<unk>", "fuse_unk": fuse_unk, "byte_fallback": true},
+        });
+        Tokenizer::from_json_str(&doc.to_string()).expect("test file loads")
+    }
+
+    fn parts(cuts: &Cuts, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        cuts.for_each_part(text.as_bytes(), |p| {
+            out.push(String::from_utf8(p.to_vec()).expect("cuts at char boundaries"));
+        });
+        out
+    }
+
+    #[test]
+    fn space_cut_is_certified_only_without_a_merge_into_the_space() {
+        let good = sp_tokenizer(&[("▁", "a"), ("▁", "▁"), ("a", "b"), ("▁a", "b")], true);
+        let cuts = Cuts::certify(good.bpe(), Some('▁'));
+        assert!(cuts.before.is_some());
+        // `a` then `▁` is joined by no merge: cut; `▁▁` is (and starts no cut anyway).
+        let bad = sp_tokenizer(&[("▁", "a"), ("a", "▁")], true);
+        assert!(Cuts::certify(bad.bpe(), Some('▁')).before.is_none());
+        // A merge of a longer left part ending in a non-space into a part starting with one.
+        let bad = sp_tokenizer(&[("a", "b"), ("▁", "c"), ("ab", "▁c")], true);
+        assert!(Cuts::certify(bad.bpe(), Some('▁')).before.is_none());
+        // No space char, no cut before it.
+        assert!(Cuts::certify(good.bpe(), None).before.is_none());
+    }
+
+    #[test]
+    fn ascii_cuts_leave_joined_pairs_whole() {
+        let tok = sp_tokenizer(&[("a", "b"), ("▁", "a"), ("b", "."), ("▁", "▁")], true);
+        let cuts = Cuts::certify(tok.bpe(), Some('▁'));
+        assert_eq!(
+            parts(&cuts, "▁ab.c▁▁a▁éa"),
+            ["▁ab.", "c", "▁▁a", "▁éa"],
+            "cuts before `▁` after a non-space, between unjoined ASCII units"
+        );
+        // `é` is not a unit: no ASCII cut beside it, and `▁▁` is never cut.
+        assert_eq!(parts(&cuts, "é▁▁é"), ["é", "▁▁é"]);
+        // Only ASCII cuts (a merge into `▁`): never inside a char, whatever its bytes.
+        let tok = sp_tokenizer(&[("a", "▁")], true);
+        let cuts = Cuts::certify(tok.bpe(), Some('▁'));
+        assert!(cuts.before.is_none() && cuts.ascii.is_some());
+        assert_eq!(parts(&cuts, "a😀—▁.a"), ["a😀—▁.", "a"]);
+    }
+
+    /// The model's ids for `text` (spaces already `▁`) merged whole by the reference loop.
+    fn whole(tok: &Tokenizer, text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        tok.bpe().encode_piece_reference(text.as_bytes(), &mut out);
+        out
+    }
+
+    /// The same, merged part by part.
+    fn by_parts(tok: &Tokenizer, cuts: &Cuts, text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        cuts.for_each_part(text.as_bytes(), |p| {
+            tok.bpe().encode_piece_reference(p, &mut out)
+        });
+        out
+    }
+
+    #[test]
+    fn cutting_where_a_merge_joins_would_change_the_ids() {
+        // `a▁` is a token: the certificate refuses the cut before `▁`, and rightly so.
+        let tok = sp_tokenizer(&[("a", "▁")], true);
+        assert!(Cuts::certify(tok.bpe(), Some('▁')).before.is_none());
+        let forced = Cuts {
+            before: Some(([0xE2, 0x96, 0x81, 0], 3)),
+            ascii: None,
+        };
+        assert_ne!(by_parts(&tok, &forced, "▁a▁b"), whole(&tok, "▁a▁b"));
+        assert_eq!(tok.encode(" a b").ok(), tok.encode_reference(" a b").ok());
+    }
+
+    /// A random `SentencePiece`-style file over `▁ a b .` (the unit-less `c`, `é`, `中`, `—`
+    /// and `😀` take byte fallback, the unknown token or vanish, as the flags say; `—` shares its
+    /// first byte with `▁`, and it and `😀` have a byte 0x80).
+    fn random_sp_file(
+        picks: &[(usize, usize)],
+        byte_fallback: bool,
+        unk: bool,
+        fuse_unk: bool,
+        legacy: bool,
+    ) -> Tokenizer {
+        let mut vocab = serde_json::Map::new();
+        if unk {
+            vocab.insert("<unk>".into(), json!(vocab.len()));
+        }
+        if byte_fallback {
+            for b in 0..=255u8 {
+                vocab.insert(format!("<0x{b:02X}>"), json!(vocab.len()));
+            }
+        }
+        let mut pieces: Vec<String> = ["▁", "a", "b", "."].map(String::from).to_vec();
+        for p in &pieces {
+            vocab.insert(p.clone(), json!(vocab.len()));
+        }
+        let mut merges = Vec::new();
+        for &(l, r) in picks {
+            let (left, right) = (&pieces[l % pieces.len()], &pieces[r % pieces.len()]);
+            let joined = format!("{left}{right}");
+            if joined.chars().count() > 6 || vocab.contains_key(&joined) {
+                continue;
+            }
+            vocab.insert(joined.clone(), json!(vocab.len()));
+            merges.push(json!([left, right]));
+            pieces.push(joined);
+        }
+        let mut model = json!({"type": "BPE", "vocab": vocab, "merges": merges,
+                               "fuse_unk": fuse_unk, "byte_fallback": byte_fallback});
+        if unk {
+            model["unk_token"] = json!("<unk>");
+        }
+        let doc = if legacy {
+            json!({"normalizer": {"type": "Sequence", "normalizers": [
+                       {"type": "Prepend", "prepend": "▁"},
+                       {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]},
+                   "model": model})
+        } else {
+            json!({"pre_tokenizer": {"type": "Metaspace", "replacement": "▁",
+                                     "prepend_scheme": "first", "split": false},
+                   "model": model})
+        };
+        Tokenizer::from_json_str(&doc.to_string()).expect("random file loads")
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(512)))]
+
+        /// Whatever a random file's certificates allow, the ids equal the reference (whole
+        /// pre-tokens through the readable merge loop), and merging the parts equals merging
+        /// the whole. Merges into `▁` (which fail the certificate) are drawn often.
+        #[test]
+        fn parts_merge_like_the_whole(
+            picks in proptest::collection::vec((0usize..12, 0usize..12), 0..24),
+            flags in proptest::array::uniform4(proptest::bool::ANY),
+            text in proptest::collection::vec(
+                proptest::sample::select(
+                    vec![" ", "▁", "a", "b", ".", "c", "é", "中", "—", "😀"]), 0..40),
+        ) {
+            let [byte_fallback, unk, fuse_unk, legacy] = flags;
+            let tok = random_sp_file(&picks, byte_fallback, unk, fuse_unk, legacy);
+            let text = text.concat();
+            proptest::prop_assert_eq!(tok.encode(&text)?, tok.encode_reference(&text)?);
+            let cuts = Cuts::certify(tok.bpe(), Some('▁'));
+            let spaced = format!("▁{}", text.replace(' ', "▁"));
+            proptest::prop_assert_eq!(by_parts(&tok, &cuts, &spaced), whole(&tok, &spaced));
+        }
+    }
+
+    #[test]
+    fn ignore_merges_and_byte_level_files_get_no_cuts() {
+        let tok = sp_tokenizer(&[("▁", "a")], false);
+        let mut model_cuts = Cuts::certify(tok.bpe(), Some('▁'));
+        assert!(model_cuts.any());
+        let doc = json!({
+            "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": false},
+            "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]},
+        });
+        let byte_level = Tokenizer::from_json_str(&doc.to_string()).expect("loads");
+        model_cuts = Cuts::certify(byte_level.bpe(), Some('▁'));
+        assert!(!model_cuts.any());
+        let doc = json!({
+            "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"],
+                      "ignore_merges": true},
+        });
+        let ignoring = Tokenizer::from_json_str(&doc.to_string()).expect("loads");
+        assert!(!Cuts::certify(ignoring.bpe(), Some('▁')).any());
+    }
+}
