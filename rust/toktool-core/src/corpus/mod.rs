@@ -1,0 +1,523 @@
+//! Corpus-scale encoding: text and JSONL files streamed into one flat token file.
+//!
+//! [`encode_files`] reads the inputs in chunks of whole documents (`chunk_bytes` of text at a
+//! time, so memory stays bounded whatever the size of the files), encodes each chunk's documents
+//! on the thread pool (through [`crate::parallel`], so the fork and environment switches hold)
+//! and appends their ids in input order to three files:
+//!
+//! - `OUT`: the ids of every document end to end, little-endian `uint16` or `uint32`
+//!   ([`Dtype`]); a document's ids are exactly [`Tokenizer::encode`] of its text, with the
+//!   optional BOS id before and EOS id after;
+//! - `OUT.idx` (the extension of `OUT` replaced): little-endian `uint64`, `n_docs + 1` entries;
+//!   document `i` is `tokens[idx[i]..idx[i + 1]]`;
+//! - `OUT.manifest.json`: the tokenizer's fingerprint, the options, every input's size and mtime
+//!   and how far the run got ([`manifest::Manifest`]).
+//!
+//! After each chunk both data files are synced and the manifest is replaced atomically, so an
+//! interrupted run (Ctrl-C, a crash, a killed job) resumes where the last chunk ended, and the
+//! result is byte-identical to an uninterrupted run: chunk boundaries fall between documents and
+//! never change a document's ids. The per-document reference is `Tokenizer::encode` itself; the
+//! tests compare against it.
+
+mod jsonl;
+pub mod manifest;
+mod output;
+mod reader;
+
+use std::borrow::Cow;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::parallel::maybe_par_map;
+use crate::tokenizer::Tokenizer;
+
+pub use jsonl::{string_field, FieldError};
+use manifest::{InputRecord, Manifest, Position, TokenizerRecord};
+use output::TokenWriter;
+use reader::{Chunk, DocRef, DocumentReader};
+
+/// How an input file holds its documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    /// Plain UTF-8 text: one document per file, or per line with [`Split::Lines`].
+    Text,
+    /// One JSON object per line; the document is one string field of it.
+    Jsonl,
+}
+
+impl InputFormat {
+    pub const NAMES: [&'static str; 2] = ["text", "jsonl"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            InputFormat::Text => "text",
+            InputFormat::Jsonl => "jsonl",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Result<InputFormat> {
+        match name {
+            "text" => Ok(InputFormat::Text),
+            "jsonl" => Ok(InputFormat::Jsonl),
+            _ => Err(Error::InvalidInput(format!(
+                "unknown input format {name:?} (known: {})",
+                Self::NAMES.join(", ")
+            ))),
+        }
+    }
+
+    /// The format a file name says (`.jsonl`/`.ndjson`, optionally `.gz`: JSONL; else text),
+    /// and whether the file is gzip-compressed (`.gz`).
+    pub fn of_path(path: &Path) -> (InputFormat, bool) {
+        let is = |p: &Path, ext: &str| p.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext));
+        let gzip = is(path, "gz");
+        let inner = if gzip {
+            path.with_extension("")
+        } else {
+            path.to_path_buf()
+        };
+        let format = if is(&inner, "jsonl") || is(&inner, "ndjson") {
+            InputFormat::Jsonl
+        } else {
+            InputFormat::Text
+        };
+        (format, gzip)
+    }
+}
+
+/// What a document is in a text file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Split {
+    /// The whole file.
+    #[default]
+    File,
+    /// Each line (`\n` or `\r\n`, not part of the document; empty lines are empty documents).
+    Lines,
+}
+
+impl Split {
+    pub const NAMES: [&'static str; 2] = ["file", "lines"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::File => "file",
+            Split::Lines => "lines",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Result<Split> {
+        match name {
+            "file" => Ok(Split::File),
+            "lines" => Ok(Split::Lines),
+            _ => Err(Error::InvalidInput(format!(
+                "unknown split {name:?} (known: {})",
+                Self::NAMES.join(", ")
+            ))),
+        }
+    }
+}
+
+/// The element type of the token file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtype {
+    U16,
+    U32,
+}
+
+impl Dtype {
+    pub const NAMES: [&'static str; 2] = ["uint16", "uint32"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::U16 => "uint16",
+            Dtype::U32 => "uint32",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Result<Dtype> {
+        match name {
+            "uint16" => Ok(Dtype::U16),
+            "uint32" => Ok(Dtype::U32),
+            _ => Err(Error::InvalidInput(format!(
+                "unknown dtype {name:?} (known: {})",
+                Self::NAMES.join(", ")
+            ))),
+        }
+    }
+
+    /// The narrowest type that holds every id of a vocabulary of `vocab_size`.
+    pub fn for_vocab(vocab_size: usize) -> Dtype {
+        if vocab_size <= 1 << 16 {
+            Dtype::U16
+        } else {
+            Dtype::U32
+        }
+    }
+
+    /// Bytes per id.
+    pub fn width(self) -> u64 {
+        match self {
+            Dtype::U16 => 2,
+            Dtype::U32 => 4,
+        }
+    }
+
+    /// `bos`, `ids`, `eos` in the file's layout (little-endian); ids must fit (checked against
+    /// the vocabulary size when the run starts).
+    fn encode(self, bos: Option<u32>, ids: &[u32], eos: Option<u32>) -> Vec<u8> {
+        let count = ids.len() + usize::from(bos.is_some()) + usize::from(eos.is_some());
+        let mut out = Vec::with_capacity(count * self.width() as usize);
+        let all = bos.iter().chain(ids).chain(eos.iter());
+        match self {
+            Dtype::U16 => all.for_each(|&id| out.extend_from_slice(&(id as u16).to_le_bytes())),
+            Dtype::U32 => all.for_each(|&id| out.extend_from_slice(&id.to_le_bytes())),
+        }
+        out
+    }
+}
+
+/// Everything [`encode_files`] takes besides the tokenizer, the inputs and the output path.
+#[derive(Debug, Clone)]
+pub struct EncodeFilesOptions {
+    /// `None`: by file name ([`InputFormat::of_path`]).
+    pub format: Option<InputFormat>,
+    pub split: Split,
+    /// The JSONL field holding each document's text.
+    pub jsonl_field: String,
+    /// `None`: [`Dtype::for_vocab`].
+    pub dtype: Option<Dtype>,
+    /// An id put before / after every document.
+    pub bos: Option<u32>,
+    pub eos: Option<u32>,
+    /// Text bytes per chunk: the unit of parallel work, of memory and of resuming.
+    pub chunk_bytes: usize,
+    /// Continue the run recorded in the manifest (if any) instead of starting over.
+    pub resume: bool,
+    /// Recorded in the manifest: a name for the tokenizer, and its [`fingerprint`].
+    pub tokenizer_name: String,
+    pub tokenizer_fingerprint: String,
+}
+
+impl Default for EncodeFilesOptions {
+    fn default() -> Self {
+        EncodeFilesOptions {
+            format: None,
+            split: Split::File,
+            jsonl_field: "text".into(),
+            dtype: None,
+            bos: None,
+            eos: None,
+            chunk_bytes: DEFAULT_CHUNK_BYTES,
+            resume: true,
+            tokenizer_name: String::new(),
+            tokenizer_fingerprint: String::new(),
+        }
+    }
+}
+
+/// 16 MiB: a few thousand documents to spread over the cores, a commit every fraction of a
+/// second, and about 3 x 16 MiB of memory (the text, its ids, the buffers).
+pub const DEFAULT_CHUNK_BYTES: usize = 16 << 20;
+
+/// How far a run got, after each chunk.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    /// On-disk bytes of the inputs read (compressed bytes for `.gz`), of `bytes_total`.
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// `bytes_done` when this call started (more than 0 when it continues a run).
+    pub bytes_at_start: u64,
+    pub documents: u64,
+    pub tokens: u64,
+}
+
+/// What [`encode_files`] did.
+#[derive(Debug, Clone)]
+pub struct EncodeFilesSummary {
+    pub tokens_path: PathBuf,
+    pub index_path: PathBuf,
+    pub manifest_path: PathBuf,
+    pub dtype: Dtype,
+    /// Totals of the output (over every run that wrote it).
+    pub documents: u64,
+    pub tokens: u64,
+    pub files: usize,
+    /// Text bytes read by this call, and its seconds (for throughput).
+    pub text_bytes: u64,
+    pub seconds: f64,
+    /// Whether this call continued an earlier run.
+    pub resumed: bool,
+    /// Whether every input was encoded (false when the progress callback stopped the run).
+    pub complete: bool,
+}
+
+/// The index and manifest paths of token file `out`: `out` with the extension `idx`, and with
+/// `manifest.json`.
+pub fn output_paths(out: &Path) -> Result<(PathBuf, PathBuf)> {
+    let index = out.with_extension("idx");
+    let manifest = out.with_extension("manifest.json");
+    if index == out || manifest == out || out.file_name().is_none() {
+        return Err(Error::InvalidInput(format!(
+            "{}: name the token file something like tokens.bin (its index is written to \
+             NAME.idx, its manifest to NAME.manifest.json)",
+            out.display()
+        )));
+    }
+    Ok((index, manifest))
+}
+
+/// A short stable hash of a tokenizer's JSON text (64-bit FNV-1a), for the manifest.
+pub fn fingerprint(json: &str) -> String {
+    let hash = json.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("fnv1a64:{hash:016x}")
+}
+
+/// Encode every document of `inputs` into the token file `out` (see the module docs).
+/// `on_chunk` runs after each committed chunk; `ControlFlow::Break` stops the run there (it can
+/// be resumed later), and the summary says `complete: false`.
+pub fn encode_files(
+    tokenizer: &Tokenizer,
+    inputs: &[PathBuf],
+    out: &Path,
+    options: &EncodeFilesOptions,
+    on_chunk: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+) -> Result<EncodeFilesSummary> {
+    let started = Instant::now();
+    let (index_path, manifest_path) = output_paths(out)?;
+    let dtype = check_options(tokenizer, options)?;
+    let records = describe_inputs(inputs, options.format, &[out, &index_path, &manifest_path])?;
+    let fresh = Manifest::new(
+        TokenizerRecord {
+            name: options.tokenizer_name.clone(),
+            fingerprint: options.tokenizer_fingerprint.clone(),
+            vocab_size: tokenizer.vocab_size(),
+        },
+        dtype,
+        options,
+        records,
+    );
+    let mut run = Run {
+        summary: EncodeFilesSummary {
+            tokens_path: out.to_path_buf(),
+            index_path,
+            manifest_path,
+            dtype,
+            documents: 0,
+            tokens: 0,
+            files: inputs.len(),
+            text_bytes: 0,
+            seconds: 0.0,
+            resumed: false,
+            complete: false,
+        },
+        manifest: fresh,
+        started,
+    };
+    // A run that committed nothing has nothing to continue (say it failed on a bad first
+    // chunk and the file was fixed since): it starts over.
+    let previous = if options.resume {
+        Manifest::load(&run.summary.manifest_path)?
+            .filter(|old| old.position != Position::default())
+    } else {
+        None
+    };
+    let mut writer = if let Some(old) = previous {
+        if let Some(why) = old.resume_conflict(&run.manifest) {
+            return Err(Error::InvalidInput(format!(
+                "{}: cannot continue that run: {why}; start over with resume=False \
+                 (--no-resume) or choose another output",
+                run.summary.manifest_path.display()
+            )));
+        }
+        run.manifest = old;
+        run.summary.resumed = true;
+        if run.manifest.complete {
+            return Ok(run.finish());
+        }
+        TokenWriter::resume(
+            out,
+            &run.summary.index_path,
+            dtype,
+            run.manifest.documents,
+            run.manifest.tokens,
+        )?
+    } else {
+        let writer = TokenWriter::create(out, &run.summary.index_path, dtype)?;
+        run.manifest.save(&run.summary.manifest_path)?;
+        writer
+    };
+    run.encode(tokenizer, options, dtype, &mut writer, on_chunk)?;
+    Ok(run.finish())
+}
+
+/// The state of one call of [`encode_files`].
+struct Run {
+    summary: EncodeFilesSummary,
+    manifest: Manifest,
+    started: Instant,
+}
+
+impl Run {
+    /// Encode from the manifest's position to the end (or until `on_chunk` says stop).
+    fn encode(
+        &mut self,
+        tokenizer: &Tokenizer,
+        options: &EncodeFilesOptions,
+        dtype: Dtype,
+        writer: &mut TokenWriter,
+        on_chunk: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let inputs = self.manifest.inputs.clone();
+        let bytes_total = inputs.iter().map(|input| input.size).sum();
+        let mut reader = DocumentReader::new(&inputs, options.split, self.manifest.position);
+        let mut chunk = Chunk::default();
+        let bytes_at_start = reader.disk_bytes_done();
+        loop {
+            let read = reader.next_chunk(&mut chunk, options.chunk_bytes)?;
+            if chunk.docs.is_empty() {
+                break;
+            }
+            let text = &chunk.text;
+            let encoded = maybe_par_map(&chunk.docs, |doc| {
+                encode_document(tokenizer, text, doc, &inputs, options, dtype)
+            });
+            for (doc, bytes) in chunk.docs.iter().zip(encoded) {
+                writer.push(&bytes?)?;
+                self.manifest.inputs[doc.file].documents += 1;
+            }
+            writer.sync()?;
+            self.manifest.position = reader.position();
+            self.manifest.documents += chunk.docs.len() as u64;
+            self.manifest.tokens = writer.tokens();
+            self.manifest.text_bytes += read;
+            self.summary.text_bytes += read;
+            self.manifest.save(&self.summary.manifest_path)?;
+            let progress = Progress {
+                bytes_done: reader.disk_bytes_done(),
+                bytes_total,
+                bytes_at_start,
+                documents: self.manifest.documents,
+                tokens: self.manifest.tokens,
+            };
+            if on_chunk(&progress).is_break() {
+                return Ok(());
+            }
+        }
+        self.manifest.position = reader.position();
+        self.manifest.complete = true;
+        self.manifest.save(&self.summary.manifest_path)
+    }
+
+    fn finish(mut self) -> EncodeFilesSummary {
+        self.summary.documents = self.manifest.documents;
+        self.summary.tokens = self.manifest.tokens;
+        self.summary.complete = self.manifest.complete;
+        self.summary.seconds = self.started.elapsed().as_secs_f64();
+        self.summary
+    }
+}
+
+/// The dtype of the run, after checking that it and the BOS/EOS ids fit the vocabulary.
+fn check_options(tokenizer: &Tokenizer, options: &EncodeFilesOptions) -> Result<Dtype> {
+    let vocab_size = tokenizer.vocab_size();
+    let dtype = options.dtype.unwrap_or(Dtype::for_vocab(vocab_size));
+    if dtype == Dtype::U16 && vocab_size > 1 << 16 {
+        return Err(Error::InvalidInput(format!(
+            "dtype uint16 cannot hold the ids of a vocabulary of {vocab_size}; use uint32"
+        )));
+    }
+    for id in [options.bos, options.eos].into_iter().flatten() {
+        tokenizer.token_bytes(id)?;
+    }
+    if options.jsonl_field.is_empty() {
+        return Err(Error::InvalidInput("the JSONL field name is empty".into()));
+    }
+    Ok(dtype)
+}
+
+/// Each input as it is now; missing files and inputs that are also outputs are refused.
+fn describe_inputs(
+    inputs: &[PathBuf],
+    format: Option<InputFormat>,
+    outputs: &[&Path],
+) -> Result<Vec<InputRecord>> {
+    if inputs.is_empty() {
+        return Err(Error::InvalidInput("no input files".into()));
+    }
+    let outputs: Vec<PathBuf> = outputs
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    inputs
+        .iter()
+        .map(|path| {
+            let absolute = std::path::absolute(path).map_err(|e| io_error(path, &e))?;
+            let (by_name, gzip) = InputFormat::of_path(path);
+            let record = InputRecord::of(&absolute, format.unwrap_or(by_name), gzip)?;
+            if std::fs::canonicalize(path).is_ok_and(|p| outputs.contains(&p)) {
+                return Err(Error::InvalidInput(format!(
+                    "{}: is both an input and an output",
+                    path.display()
+                )));
+            }
+            Ok(record)
+        })
+        .collect()
+}
+
+/// One document's ids (with BOS/EOS) in the token file's layout.
+fn encode_document(
+    tokenizer: &Tokenizer,
+    text: &[u8],
+    doc: &DocRef,
+    inputs: &[InputRecord],
+    options: &EncodeFilesOptions,
+    dtype: Dtype,
+) -> Result<Vec<u8>> {
+    let raw = &text[doc.start..doc.end];
+    // Where the document is, for error messages only (formatted when one is raised).
+    let at = || {
+        let path = inputs[doc.file].path.display();
+        if doc.line > 0 {
+            format!("{path}:{}", doc.line)
+        } else {
+            path.to_string()
+        }
+    };
+    let content: Cow<str> = if doc.jsonl {
+        let field = &options.jsonl_field;
+        string_field(raw, field).map_err(|e| {
+            let at = at();
+            Error::InvalidInput(match e {
+                FieldError::Missing => {
+                    format!("{at}: no {field:?} field (the JSONL field option names it)")
+                }
+                FieldError::NotAString => format!("{at}: the {field:?} field is not a string"),
+                FieldError::Syntax(message) => format!("{at}: not a JSON object ({message})"),
+            })
+        })?
+    } else {
+        Cow::Borrowed(std::str::from_utf8(raw).map_err(|e| {
+            Error::InvalidInput(format!(
+                "{}: not UTF-8 text (at byte {} of the {})",
+                at(),
+                e.valid_up_to(),
+                if doc.line > 0 { "line" } else { "file" }
+            ))
+        })?)
+    };
+    let ids = tokenizer.encode(&content)?;
+    Ok(dtype.encode(options.bos, &ids, options.eos))
+}
+
+/// An I/O error on `path`, as the core reports it.
+fn io_error(path: &Path, e: &std::io::Error) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
