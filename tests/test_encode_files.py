@@ -55,6 +55,8 @@ def write_jsonl(path: Path, docs: list[str]) -> None:
     with opener(path, "wt", encoding="utf-8") as f:
         for i, doc in enumerate(docs):
             f.write(json.dumps({"id": i, "text": doc, "meta": {"text": None}}, ensure_ascii=i % 2 == 0) + "\n")
+            if i % 50 == 49:
+                f.write("\n \n")  # blank lines hold no document
 
 
 def documents(out: Path) -> list[list[int]]:

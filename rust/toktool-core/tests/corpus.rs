@@ -235,6 +235,28 @@ proptest! {
 }
 
 #[test]
+fn chunks_of_empty_documents_stay_small() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blank = dir.path().join("blank.txt");
+    std::fs::write(&blank, "\n".repeat(1000)).expect("write");
+    let out = dir.path().join("t.bin");
+    let opts = EncodeFilesOptions {
+        split: Split::Lines,
+        chunk_bytes: 10,
+        ..options()
+    };
+    let mut sizes = Vec::new();
+    let summary = encode_files(&tokenizer(), &[blank], &out, &opts, &mut |progress| {
+        sizes.push(progress.documents);
+        ControlFlow::Continue(())
+    })
+    .expect("encodes");
+    assert_eq!(summary.documents, 1000);
+    assert_eq!(sizes.len(), 100, "ten empty lines per chunk");
+    assert_eq!(read_back(&out, Dtype::U16), vec![Vec::<u32>::new(); 1000]);
+}
+
+#[test]
 fn serial_and_parallel_runs_write_the_same_bytes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (jsonl, txt, _) = write_inputs(dir.path());

@@ -378,7 +378,7 @@ impl Run {
         let bytes_at_start = reader.disk_bytes_done();
         loop {
             let read = reader.next_chunk(&mut chunk, options.chunk_bytes)?;
-            if chunk.docs.is_empty() {
+            if chunk.docs.is_empty() && reader.at_end() {
                 break;
             }
             let text = &chunk.text;

@@ -60,6 +60,11 @@ impl<'a> DocumentReader<'a> {
         }
     }
 
+    /// Whether every input was read to its end.
+    pub fn at_end(&self) -> bool {
+        self.position.file >= self.inputs.len()
+    }
+
     /// Where the next document starts.
     pub fn position(&self) -> Position {
         self.position
@@ -79,13 +84,15 @@ impl<'a> DocumentReader<'a> {
         finished + current
     }
 
-    /// Refill `chunk` with the next documents, up to `chunk_bytes` of text (more when one
-    /// document alone is larger). Returns the bytes read; `chunk` is empty only at the end.
+    /// Refill `chunk` with the next documents, up to `chunk_bytes` of text read (more when one
+    /// document alone is larger). Returns the bytes read. `chunk` may be empty before the end
+    /// (a run of blank JSONL lines); [`DocumentReader::at_end`] says when the inputs are done.
+    /// Bytes read, not kept, bound the chunk: a file of empty lines still makes small chunks.
     pub fn next_chunk(&mut self, chunk: &mut Chunk, chunk_bytes: usize) -> Result<u64> {
         chunk.text.clear();
         chunk.docs.clear();
         let mut read = 0;
-        while chunk.text.len() < chunk_bytes.max(1) && self.position.file < self.inputs.len() {
+        while read < chunk_bytes.max(1) as u64 && self.position.file < self.inputs.len() {
             if let Some(n) = self.next_document(chunk)? {
                 read += n;
             } else {
