@@ -317,40 +317,9 @@ pub fn encode_files(
         manifest: fresh,
         started,
     };
-    // A run that committed nothing has nothing to continue (say it failed on a bad first
-    // chunk and the file was fixed since): it starts over.
-    let previous = if options.resume {
-        Manifest::load(&run.summary.manifest_path)?
-            .filter(|old| old.position != Position::default())
-    } else {
-        None
-    };
-    let mut writer = if let Some(old) = previous {
-        if let Some(why) = old.resume_conflict(&run.manifest) {
-            return Err(Error::InvalidInput(format!(
-                "{}: cannot continue that run: {why}; start over with resume=False \
-                 (--no-resume) or choose another output",
-                run.summary.manifest_path.display()
-            )));
-        }
-        run.manifest = old;
-        run.summary.resumed = true;
-        if run.manifest.complete {
-            return Ok(run.finish());
-        }
-        TokenWriter::resume(
-            out,
-            &run.summary.index_path,
-            dtype,
-            run.manifest.documents,
-            run.manifest.tokens,
-        )?
-    } else {
-        let writer = TokenWriter::create(out, &run.summary.index_path, dtype)?;
-        run.manifest.save(&run.summary.manifest_path)?;
-        writer
-    };
-    run.encode(tokenizer, options, dtype, &mut writer, on_chunk)?;
+    if let Some(mut writer) = run.open(options, dtype)? {
+        run.encode(tokenizer, options, dtype, &mut writer, on_chunk)?;
+    }
     Ok(run.finish())
 }
 
@@ -362,6 +331,42 @@ struct Run {
 }
 
 impl Run {
+    /// Open the output files: continue the run the manifest on disk describes (if `resume` and
+    /// it is the same run), or start afresh. `None` when that run is already complete.
+    fn open(&mut self, options: &EncodeFilesOptions, dtype: Dtype) -> Result<Option<TokenWriter>> {
+        let (out, index, manifest) = (
+            &self.summary.tokens_path,
+            &self.summary.index_path,
+            &self.summary.manifest_path,
+        );
+        // A run that committed nothing has nothing to continue (say it failed on a bad first
+        // chunk and the file was fixed since): it starts over.
+        let previous = if options.resume {
+            Manifest::load(manifest)?.filter(|old| old.position != Position::default())
+        } else {
+            None
+        };
+        let Some(old) = previous else {
+            let writer = TokenWriter::create(out, index, dtype)?;
+            self.manifest.save(manifest)?;
+            return Ok(Some(writer));
+        };
+        if let Some(why) = old.resume_conflict(&self.manifest) {
+            return Err(Error::InvalidInput(format!(
+                "{}: cannot continue that run: {why}; start over with resume=False \
+                 (--no-resume) or choose another output",
+                manifest.display()
+            )));
+        }
+        self.manifest = old;
+        self.summary.resumed = true;
+        if self.manifest.complete {
+            return Ok(None);
+        }
+        let (documents, tokens) = (self.manifest.documents, self.manifest.tokens);
+        TokenWriter::resume(out, index, dtype, documents, tokens).map(Some)
+    }
+
     /// Encode from the manifest's position to the end (or until `on_chunk` says stop).
     fn encode(
         &mut self,
