@@ -3,7 +3,8 @@
 //! [`encode_files`] reads the inputs in chunks of whole documents (`chunk_bytes` of text at a
 //! time, so memory stays bounded whatever the size of the files), encodes each chunk's documents
 //! on the thread pool (through [`crate::parallel`], so the fork and environment switches hold)
-//! and appends their ids in input order to three files:
+//! while the next chunk is read and the last one written ([`pipeline`]), and appends their ids
+//! in input order to three files:
 //!
 //! - `OUT`: the ids of every document end to end, little-endian `uint16` or `uint32`
 //!   ([`Dtype`]); a document's ids are exactly [`Tokenizer::encode`] of its text, with the
@@ -22,6 +23,7 @@
 mod jsonl;
 pub mod manifest;
 mod output;
+mod pipeline;
 mod reader;
 
 use std::borrow::Cow;
@@ -30,13 +32,30 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::parallel::maybe_par_map;
+use crate::parallel::{maybe_par_map, parallelism};
 use crate::tokenizer::Tokenizer;
 
 pub use jsonl::{string_field, FieldError};
 use manifest::{InputRecord, Manifest, Position, TokenizerRecord};
 use output::TokenWriter;
 use reader::{Chunk, DocRef, DocumentReader};
+
+/// A chunk as read, with where the reader stood after it.
+struct ReadChunk {
+    chunk: Chunk,
+    read: u64,
+    position: Position,
+    disk_bytes_done: u64,
+}
+
+/// A chunk's documents in the token file's layout, and which input each came from.
+struct EncodedChunk {
+    files: Vec<usize>,
+    documents: Vec<Vec<u8>>,
+    read: u64,
+    position: Position,
+    disk_bytes_done: u64,
+}
 
 /// How an input file holds its documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -367,7 +386,8 @@ impl Run {
         TokenWriter::resume(out, index, dtype, documents, tokens).map(Some)
     }
 
-    /// Encode from the manifest's position to the end (or until `on_chunk` says stop).
+    /// Encode from the manifest's position to the end (or until `on_chunk` says stop), reading,
+    /// encoding and writing as [`pipeline::run_stages`] schedules them.
     fn encode(
         &mut self,
         tokenizer: &Tokenizer,
@@ -379,41 +399,67 @@ impl Run {
         let inputs = self.manifest.inputs.clone();
         let bytes_total = inputs.iter().map(|input| input.size).sum();
         let mut reader = DocumentReader::new(&inputs, options.split, self.manifest.position);
-        let mut chunk = Chunk::default();
         let bytes_at_start = reader.disk_bytes_done();
-        loop {
+        let read = move || -> Result<Option<ReadChunk>> {
+            let mut chunk = Chunk::default();
             let read = reader.next_chunk(&mut chunk, options.chunk_bytes)?;
             if chunk.docs.is_empty() && reader.at_end() {
-                break;
+                return Ok(None);
             }
-            let text = &chunk.text;
-            let encoded = maybe_par_map(&chunk.docs, |doc| {
+            let (position, disk_bytes_done) = (reader.position(), reader.disk_bytes_done());
+            Ok(Some(ReadChunk {
+                chunk,
+                read,
+                position,
+                disk_bytes_done,
+            }))
+        };
+        let encode = |read: ReadChunk| -> Result<EncodedChunk> {
+            let text = &read.chunk.text;
+            let documents = maybe_par_map(&read.chunk.docs, |doc| {
                 encode_document(tokenizer, text, doc, &inputs, options, dtype)
             });
-            for (doc, bytes) in chunk.docs.iter().zip(encoded) {
-                writer.push(&bytes?)?;
-                self.manifest.inputs[doc.file].documents += 1;
-            }
-            writer.sync()?;
-            self.manifest.position = reader.position();
-            self.manifest.documents += chunk.docs.len() as u64;
-            self.manifest.tokens = writer.tokens();
-            self.manifest.text_bytes += read;
-            self.summary.text_bytes += read;
-            self.manifest.save(&self.summary.manifest_path)?;
-            let progress = Progress {
-                bytes_done: reader.disk_bytes_done(),
+            Ok(EncodedChunk {
+                files: read.chunk.docs.iter().map(|doc| doc.file).collect(),
+                documents: documents.into_iter().collect::<Result<_>>()?,
+                read: read.read,
+                position: read.position,
+                disk_bytes_done: read.disk_bytes_done,
+            })
+        };
+        let commit = |encoded: EncodedChunk| -> Result<ControlFlow<()>> {
+            self.commit(writer, &encoded)?;
+            Ok(on_chunk(&Progress {
+                bytes_done: encoded.disk_bytes_done,
                 bytes_total,
                 bytes_at_start,
                 documents: self.manifest.documents,
                 tokens: self.manifest.tokens,
+            }))
+        };
+        if pipeline::run_stages(parallelism(), read, encode, commit)? {
+            self.manifest.position = Position {
+                file: inputs.len(),
+                ..Position::default()
             };
-            if on_chunk(&progress).is_break() {
-                return Ok(());
-            }
+            self.manifest.complete = true;
+            self.manifest.save(&self.summary.manifest_path)?;
         }
-        self.manifest.position = reader.position();
-        self.manifest.complete = true;
+        Ok(())
+    }
+
+    /// Append a chunk's documents, sync, and move the manifest past them.
+    fn commit(&mut self, writer: &mut TokenWriter, encoded: &EncodedChunk) -> Result<()> {
+        for (&file, document) in encoded.files.iter().zip(&encoded.documents) {
+            writer.push(document)?;
+            self.manifest.inputs[file].documents += 1;
+        }
+        writer.sync()?;
+        self.manifest.position = encoded.position;
+        self.manifest.documents += encoded.documents.len() as u64;
+        self.manifest.tokens = writer.tokens();
+        self.manifest.text_bytes += encoded.read;
+        self.summary.text_bytes += encoded.read;
         self.manifest.save(&self.summary.manifest_path)
     }
 

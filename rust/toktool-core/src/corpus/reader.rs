@@ -4,10 +4,10 @@
 //! end to end in one buffer, and where each one lies; decoding (UTF-8, JSON) happens later, in
 //! parallel. Chunks run across file boundaries, so many small files still fill the cores.
 
-use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
-use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::manifest::{InputRecord, Position};
 use super::{io_error, InputFormat, Split};
@@ -35,8 +35,8 @@ pub struct Chunk {
 
 /// An open input file with the number of its on-disk bytes read so far.
 struct OpenFile {
-    reader: Box<dyn BufRead>,
-    disk_read: Rc<Cell<u64>>,
+    reader: Box<dyn BufRead + Send>,
+    disk_read: Arc<AtomicU64>,
     gzip: bool,
 }
 
@@ -77,7 +77,7 @@ impl<'a> DocumentReader<'a> {
             .map(|input| input.size)
             .sum();
         let current = match (&self.open, self.inputs.get(self.position.file)) {
-            (Some(open), _) if open.gzip => open.disk_read.get(),
+            (Some(open), _) if open.gzip => open.disk_read.load(Ordering::Relaxed),
             (None, Some(input)) if input.gzip => 0, // not reopened yet
             _ => self.position.offset,
         };
@@ -163,11 +163,11 @@ impl<'a> DocumentReader<'a> {
 fn open_at(input: &InputRecord, offset: u64) -> Result<OpenFile> {
     let path = &input.path;
     let mut file = File::open(path).map_err(|e| io_error(path, &e))?;
-    let disk_read = Rc::new(Cell::new(0));
+    let disk_read = Arc::new(AtomicU64::new(0));
     if !input.gzip {
         file.seek(SeekFrom::Start(offset))
             .map_err(|e| io_error(path, &e))?;
-        disk_read.set(offset);
+        disk_read.store(offset, Ordering::Relaxed);
         return Ok(OpenFile {
             reader: Box::new(BufReader::with_capacity(READ_BUFFER, file)),
             disk_read,
@@ -176,7 +176,7 @@ fn open_at(input: &InputRecord, offset: u64) -> Result<OpenFile> {
     }
     let counted = Counting {
         inner: file,
-        count: Rc::clone(&disk_read),
+        count: Arc::clone(&disk_read),
     };
     let decoder = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(READ_BUFFER, counted));
     let mut reader = BufReader::with_capacity(READ_BUFFER, decoder);
@@ -198,13 +198,13 @@ fn open_at(input: &InputRecord, offset: u64) -> Result<OpenFile> {
 /// A reader that counts the bytes it returns.
 struct Counting<R> {
     inner: R,
-    count: Rc<Cell<u64>>,
+    count: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.set(self.count.get() + n as u64);
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
