@@ -3,7 +3,7 @@
 //! [`encode_files`] reads the inputs in chunks of whole documents (`chunk_bytes` of text at a
 //! time, so memory stays bounded whatever the size of the files), encodes each chunk's documents
 //! on the thread pool (through [`crate::parallel`], so the fork and environment switches hold)
-//! while the next chunk is read and the last one written ([`pipeline`]), and appends their ids
+//! while the next chunk is read and the last one written (`pipeline.rs`), and appends their ids
 //! in input order to three files:
 //!
 //! - `OUT`: the ids of every document end to end, little-endian `uint16` or `uint32`
