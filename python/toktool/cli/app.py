@@ -94,7 +94,7 @@ def encode(
     ),
     chunk_mb: float = typer.Option(
         16.0, help="MB of text per chunk: the unit of parallel work and of resuming; memory "
-                   "stays near 3 chunks (or the largest document, if larger).",
+                   "stays near 4 chunks (more if one document is larger than a chunk).",
     ),
     resume: bool = typer.Option(
         True, help="Continue an interrupted run from its manifest (--no-resume: start over)."

@@ -237,7 +237,8 @@ impl Default for EncodeFilesOptions {
 }
 
 /// 16 MiB: a few thousand documents to spread over the cores, a commit every fraction of a
-/// second, and about 3 x 16 MiB of memory (the text, its ids, the buffers).
+/// second, and about 4 x 16 MiB of memory (the text being read and the text being encoded,
+/// the ids being made and the ids being written; more when one document is larger).
 pub const DEFAULT_CHUNK_BYTES: usize = 16 << 20;
 
 /// How far a run got, after each chunk.
@@ -401,7 +402,10 @@ impl Run {
         let mut reader = DocumentReader::new(&inputs, options.split, self.manifest.position);
         let bytes_at_start = reader.disk_bytes_done();
         let read = move || -> Result<Option<ReadChunk>> {
-            let mut chunk = Chunk::default();
+            let mut chunk = Chunk {
+                text: Vec::with_capacity(options.chunk_bytes.min(DEFAULT_CHUNK_BYTES * 4)),
+                docs: Vec::new(),
+            };
             let read = reader.next_chunk(&mut chunk, options.chunk_bytes)?;
             if chunk.docs.is_empty() && reader.at_end() {
                 return Ok(None);

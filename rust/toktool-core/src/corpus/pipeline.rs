@@ -5,8 +5,9 @@
 //! writing the last one overlap the encoding of the one between them; otherwise that I/O would
 //! be a serial part of every chunk, costing more the more cores encode. With parallelism off
 //! (after `fork()`, `TOKTOOL_NO_PARALLELISM`) all three run in the calling thread. Chunks are
-//! committed in the order they were read either way, so the output is the same. At most one
-//! chunk waits between two stages, so memory stays bounded.
+//! committed in the order they were read either way, so the output is the same. Stages hand
+//! chunks over without a queue (rendezvous channels), so at most three chunks are alive: one
+//! being read, one being encoded, one being written.
 
 use std::ops::ControlFlow;
 use std::sync::mpsc::sync_channel;
@@ -31,8 +32,8 @@ pub fn run_stages<R: Send, E: Send>(
         return Ok(true);
     }
     std::thread::scope(|scope| {
-        let (read_tx, read_rx) = sync_channel::<Result<R>>(1);
-        let (encoded_tx, encoded_rx) = sync_channel::<Result<E>>(1);
+        let (read_tx, read_rx) = sync_channel::<Result<R>>(0);
+        let (encoded_tx, encoded_rx) = sync_channel::<Result<E>>(0);
         scope.spawn(move || {
             // A failed send means the run ended downstream: stop reading.
             while let Some(item) = read().transpose() {
