@@ -199,6 +199,31 @@ def test_a_killed_process_resumes_to_the_same_bytes(tmp_path: Path, cl100k: tokt
         assert a.read_bytes() == b.read_bytes()
 
 
+PEAK_MEMORY = """
+import resource, sys, toktool
+tok = toktool.load_tokenizer("smollm2")
+small, big, out = sys.argv[1:4]
+tok.encode_files([small], out, split="lines", chunk_bytes=1_000_000, resume=False)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tok.encode_files([big], out, split="lines", chunk_bytes=1_000_000, resume=False)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+"""
+
+
+def test_memory_is_bounded_by_the_chunk_size_not_the_file_size(tmp_path: Path) -> None:
+    text = "".join(artifacts.stdlib_corpus(max_bytes=2_000_000))
+    small, big = tmp_path / "small.txt", tmp_path / "big.txt"
+    small.write_text(text, encoding="utf-8")
+    with big.open("w", encoding="utf-8") as f:
+        for _ in range(30):  # 60 MB
+            f.write(text)
+    args = [sys.executable, "-c", PEAK_MEMORY, str(small), str(big), str(tmp_path / "t.bin")]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    growth = int(proc.stdout.split()[-1])
+    assert growth < 25_000_000, f"peak memory grew by {growth / 1e6:.1f} MB for a 60 MB file"
+
+
 def _encode_in_child(paths: list[Path], out: Path, expected: bytes, queue: "multiprocessing.Queue[bool]") -> None:
     tok = toktool.load_tokenizer("smollm2")
     tok.encode_files(paths, out)

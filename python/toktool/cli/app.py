@@ -94,7 +94,8 @@ def encode(
     ),
     chunk_mb: float = typer.Option(
         16.0, help="MB of text per chunk: the unit of parallel work and of resuming; memory "
-                   "stays near 4 chunks (more if one document is larger than a chunk).",
+                   "stays near 4 chunks (more if one document is larger than a chunk; up to twice that "
+                   "for files of very short lines, about 40 bytes of bookkeeping per document).",
     ),
     resume: bool = typer.Option(
         True, help="Continue an interrupted run from its manifest (--no-resume: start over)."

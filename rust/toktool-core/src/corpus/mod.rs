@@ -48,13 +48,55 @@ struct ReadChunk {
     disk_bytes_done: u64,
 }
 
-/// A chunk's documents in the token file's layout, and which input each came from.
+/// A chunk's documents in the token file's layout, by group (see [`groups`]), and how many
+/// came from each input file.
 struct EncodedChunk {
-    files: Vec<usize>,
-    documents: Vec<Vec<u8>>,
+    groups: Vec<EncodedGroup>,
+    files: Vec<(usize, u64)>,
+    documents: u64,
     read: u64,
     position: Position,
     disk_bytes_done: u64,
+}
+
+/// The ids of consecutive documents end to end, and how many each has.
+struct EncodedGroup {
+    bytes: Vec<u8>,
+    lengths: Vec<u64>,
+}
+
+/// Text bytes per unit of work on the thread pool. Documents are encoded in groups of about
+/// this size, each into one buffer: one buffer per document would cost more in allocations
+/// and bookkeeping than in ids for files of short lines (about 60 bytes per document).
+const GROUP_BYTES: usize = 1 << 16;
+
+/// `docs` cut into runs of at least [`GROUP_BYTES`] of text (the last one may be shorter).
+fn groups(docs: &[DocRef]) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, doc) in docs.iter().enumerate() {
+        size += doc.end - doc.start + 1;
+        if size >= GROUP_BYTES {
+            groups.push(start..i + 1);
+            (start, size) = (i + 1, 0);
+        }
+    }
+    if start < docs.len() {
+        groups.push(start..docs.len());
+    }
+    groups
+}
+
+/// Documents per input file, in order, as `(input index, documents)` runs.
+fn documents_per_file(docs: &[DocRef]) -> Vec<(usize, u64)> {
+    let mut runs: Vec<(usize, u64)> = Vec::new();
+    for doc in docs {
+        match runs.last_mut() {
+            Some((file, count)) if *file == doc.file => *count += 1,
+            _ => runs.push((doc.file, 1)),
+        }
+    }
+    runs
 }
 
 /// How an input file holds its documents.
@@ -183,17 +225,16 @@ impl Dtype {
         }
     }
 
-    /// `bos`, `ids`, `eos` in the file's layout (little-endian); ids must fit (checked against
-    /// the vocabulary size when the run starts).
-    fn encode(self, bos: Option<u32>, ids: &[u32], eos: Option<u32>) -> Vec<u8> {
+    /// Append `bos`, `ids`, `eos` to `out` in the file's layout (little-endian); ids must fit
+    /// (checked against the vocabulary size when the run starts).
+    fn append(self, bos: Option<u32>, ids: &[u32], eos: Option<u32>, out: &mut Vec<u8>) {
         let count = ids.len() + usize::from(bos.is_some()) + usize::from(eos.is_some());
-        let mut out = Vec::with_capacity(count * self.width() as usize);
+        out.reserve(count * self.width() as usize);
         let all = bos.iter().chain(ids).chain(eos.iter());
         match self {
             Dtype::U16 => all.for_each(|&id| out.extend_from_slice(&(id as u16).to_le_bytes())),
             Dtype::U32 => all.for_each(|&id| out.extend_from_slice(&id.to_le_bytes())),
         }
-        out
     }
 }
 
@@ -238,7 +279,8 @@ impl Default for EncodeFilesOptions {
 
 /// 16 MiB: a few thousand documents to spread over the cores, a commit every fraction of a
 /// second, and about 4 x 16 MiB of memory (the text being read and the text being encoded,
-/// the ids being made and the ids being written; more when one document is larger).
+/// the ids being made and the ids being written; more when one document is larger, and up to
+/// twice that for files of very short lines, whose documents cost about 40 bytes each to track).
 pub const DEFAULT_CHUNK_BYTES: usize = 16 << 20;
 
 /// How far a run got, after each chunk.
@@ -367,7 +409,7 @@ impl Run {
             None
         };
         let Some(old) = previous else {
-            let writer = TokenWriter::create(out, index, dtype)?;
+            let writer = TokenWriter::create(out, index)?;
             self.manifest.save(manifest)?;
             return Ok(Some(writer));
         };
@@ -402,8 +444,10 @@ impl Run {
         let mut reader = DocumentReader::new(&inputs, options.split, self.manifest.position);
         let bytes_at_start = reader.disk_bytes_done();
         let read = move || -> Result<Option<ReadChunk>> {
+            // Room for the line that crosses the chunk's end without doubling the buffer.
+            let capacity = options.chunk_bytes + options.chunk_bytes / 8 + (64 << 10);
             let mut chunk = Chunk {
-                text: Vec::with_capacity(options.chunk_bytes.min(DEFAULT_CHUNK_BYTES * 4)),
+                text: Vec::with_capacity(capacity.min(DEFAULT_CHUNK_BYTES * 4)),
                 docs: Vec::new(),
             };
             let read = reader.next_chunk(&mut chunk, options.chunk_bytes)?;
@@ -419,13 +463,21 @@ impl Run {
             }))
         };
         let encode = |read: ReadChunk| -> Result<EncodedChunk> {
-            let text = &read.chunk.text;
-            let documents = maybe_par_map(&read.chunk.docs, |doc| {
-                encode_document(tokenizer, text, doc, &inputs, options, dtype)
+            let (text, docs) = (&read.chunk.text, &read.chunk.docs);
+            let encoded = maybe_par_map(&groups(docs), |range| {
+                encode_group(
+                    tokenizer,
+                    text,
+                    &docs[range.clone()],
+                    &inputs,
+                    options,
+                    dtype,
+                )
             });
             Ok(EncodedChunk {
-                files: read.chunk.docs.iter().map(|doc| doc.file).collect(),
-                documents: documents.into_iter().collect::<Result<_>>()?,
+                groups: encoded.into_iter().collect::<Result<_>>()?,
+                files: documents_per_file(docs),
+                documents: docs.len() as u64,
                 read: read.read,
                 position: read.position,
                 disk_bytes_done: read.disk_bytes_done,
@@ -454,13 +506,15 @@ impl Run {
 
     /// Append a chunk's documents, sync, and move the manifest past them.
     fn commit(&mut self, writer: &mut TokenWriter, encoded: &EncodedChunk) -> Result<()> {
-        for (&file, document) in encoded.files.iter().zip(&encoded.documents) {
-            writer.push(document)?;
-            self.manifest.inputs[file].documents += 1;
+        for group in &encoded.groups {
+            writer.push(&group.bytes, &group.lengths)?;
         }
         writer.sync()?;
+        for &(file, documents) in &encoded.files {
+            self.manifest.inputs[file].documents += documents;
+        }
         self.manifest.position = encoded.position;
-        self.manifest.documents += encoded.documents.len() as u64;
+        self.manifest.documents += encoded.documents;
         self.manifest.tokens = writer.tokens();
         self.manifest.text_bytes += encoded.read;
         self.summary.text_bytes += encoded.read;
@@ -524,7 +578,38 @@ fn describe_inputs(
         .collect()
 }
 
-/// One document's ids (with BOS/EOS) in the token file's layout.
+/// Consecutive documents' ids (with BOS/EOS) in the token file's layout, one buffer for all.
+fn encode_group(
+    tokenizer: &Tokenizer,
+    text: &[u8],
+    docs: &[DocRef],
+    inputs: &[InputRecord],
+    options: &EncodeFilesOptions,
+    dtype: Dtype,
+) -> Result<EncodedGroup> {
+    let mut group = EncodedGroup {
+        bytes: Vec::new(),
+        lengths: Vec::with_capacity(docs.len()),
+    };
+    for doc in docs {
+        let before = group.bytes.len();
+        encode_document(
+            tokenizer,
+            text,
+            doc,
+            inputs,
+            options,
+            dtype,
+            &mut group.bytes,
+        )?;
+        group
+            .lengths
+            .push((group.bytes.len() - before) as u64 / dtype.width());
+    }
+    Ok(group)
+}
+
+/// Append one document's ids (with BOS/EOS) to `out` in the token file's layout.
 fn encode_document(
     tokenizer: &Tokenizer,
     text: &[u8],
@@ -532,7 +617,8 @@ fn encode_document(
     inputs: &[InputRecord],
     options: &EncodeFilesOptions,
     dtype: Dtype,
-) -> Result<Vec<u8>> {
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let raw = &text[doc.start..doc.end];
     // Where the document is, for error messages only (formatted when one is raised).
     let at = || {
@@ -566,7 +652,8 @@ fn encode_document(
         })?)
     };
     let ids = tokenizer.encode(&content)?;
-    Ok(dtype.encode(options.bos, &ids, options.eos))
+    dtype.append(options.bos, &ids, options.eos, out);
+    Ok(())
 }
 
 /// An I/O error on `path`, as the core reports it.
@@ -574,5 +661,51 @@ fn io_error(path: &Path, e: &std::io::Error) -> Error {
     Error::Io {
         path: path.display().to_string(),
         message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs(sizes: &[(usize, usize)]) -> Vec<DocRef> {
+        let mut start = 0;
+        sizes
+            .iter()
+            .map(|&(file, size)| {
+                start += size;
+                DocRef {
+                    file,
+                    line: 1,
+                    start: start - size,
+                    end: start,
+                    jsonl: false,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn groups_cover_every_document_once_in_order() {
+        let small = docs(&vec![(0, 10); 20_000]);
+        let big = docs(&[(0, 200_000), (0, 5), (1, 70_000), (1, 0)]);
+        for docs in [small, big, Vec::new()] {
+            let groups = groups(&docs);
+            let flat: Vec<usize> = groups.iter().flat_map(Clone::clone).collect();
+            assert_eq!(flat, (0..docs.len()).collect::<Vec<_>>());
+            for range in &groups[..groups.len().saturating_sub(1)] {
+                let text: usize = docs[range.clone()]
+                    .iter()
+                    .map(|d| d.end - d.start + 1)
+                    .sum();
+                assert!(text >= GROUP_BYTES);
+            }
+        }
+    }
+
+    #[test]
+    fn documents_are_counted_per_file_in_runs() {
+        let docs = docs(&[(0, 1), (0, 1), (2, 1), (3, 1), (3, 1), (3, 1)]);
+        assert_eq!(documents_per_file(&docs), vec![(0, 2), (2, 1), (3, 3)]);
     }
 }

@@ -13,7 +13,6 @@ pub struct TokenWriter {
     index: BufWriter<File>,
     tokens_path: PathBuf,
     index_path: PathBuf,
-    dtype: Dtype,
     /// Ids written so far: the value of the next index entry's start.
     written: u64,
 }
@@ -22,10 +21,10 @@ const WRITE_BUFFER: usize = 1 << 22;
 
 impl TokenWriter {
     /// Start both files afresh: no tokens, and the index's first entry, 0.
-    pub fn create(tokens_path: &Path, index_path: &Path, dtype: Dtype) -> Result<TokenWriter> {
+    pub fn create(tokens_path: &Path, index_path: &Path) -> Result<TokenWriter> {
         let tokens = File::create(tokens_path).map_err(|e| io_error(tokens_path, &e))?;
         let index = File::create(index_path).map_err(|e| io_error(index_path, &e))?;
-        let mut writer = TokenWriter::wrap(tokens, index, tokens_path, index_path, dtype, 0);
+        let mut writer = TokenWriter::wrap(tokens, index, tokens_path, index_path, 0);
         writer
             .index
             .write_all(&0u64.to_le_bytes())
@@ -50,7 +49,6 @@ impl TokenWriter {
             index_file,
             tokens_path,
             index_path,
-            dtype,
             tokens,
         ))
     }
@@ -60,7 +58,6 @@ impl TokenWriter {
         index: File,
         tokens_path: &Path,
         index_path: &Path,
-        dtype: Dtype,
         written: u64,
     ) -> TokenWriter {
         TokenWriter {
@@ -68,20 +65,23 @@ impl TokenWriter {
             index: BufWriter::with_capacity(WRITE_BUFFER, index),
             tokens_path: tokens_path.to_path_buf(),
             index_path: index_path.to_path_buf(),
-            dtype,
             written,
         }
     }
 
-    /// Append one document, already in the file's byte layout (see [`Dtype::encode`]).
-    pub fn push(&mut self, document: &[u8]) -> Result<()> {
+    /// Append documents: their ids end to end in the file's byte layout, and how many ids each
+    /// has (one index entry each).
+    pub fn push(&mut self, bytes: &[u8], lengths: &[u64]) -> Result<()> {
         self.tokens
-            .write_all(document)
+            .write_all(bytes)
             .map_err(|e| io_error(&self.tokens_path, &e))?;
-        self.written += document.len() as u64 / self.dtype.width();
-        self.index
-            .write_all(&self.written.to_le_bytes())
-            .map_err(|e| io_error(&self.index_path, &e))
+        for &length in lengths {
+            self.written += length;
+            self.index
+                .write_all(&self.written.to_le_bytes())
+                .map_err(|e| io_error(&self.index_path, &e))?;
+        }
+        Ok(())
     }
 
     /// Ids written so far.
