@@ -334,6 +334,36 @@ def test_cli_encodes_files_to_the_same_output(tmp_path: Path, cl100k: toktool.To
     assert "--out tokens.bin" in help_text and "read_tokens" in help_text
 
 
+def test_ctrl_c_stops_the_cli_after_a_chunk_and_the_same_command_finishes(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    text = tmp_path / "lines.txt"
+    text.write_text("".join(artifacts.stdlib_corpus(max_bytes=2_000_000)) * 3, encoding="utf-8")
+    out = tmp_path / "t.bin"
+    command = [sys.executable, "-m", "toktool.cli", "encode", "-t", "smollm2", "--split", "lines",
+               "--chunk-mb", "0.02", "--out", str(out), str(text)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    manifest = output_paths(out)[2]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if manifest.exists() and json.loads(manifest.read_text() or "{}").get("documents", 0) > 0:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C while the core holds no GIL
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "run the same command again" in err
+    assert not json.loads(manifest.read_text())["complete"]
+    finish = subprocess.run([*command, "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert finish.returncode == 0 and "continued an interrupted run" in finish.stdout, finish.stderr
+    tok = toktool.load_tokenizer("smollm2")
+    whole = tmp_path / "whole.bin"
+    tok.encode_files([text], whole, split="lines")
+    for a, b in zip(output_paths(whole)[:2], output_paths(out)[:2]):
+        assert a.read_bytes() == b.read_bytes()
+
+
 def test_read_tokens_maps_documents_without_loading_them(tmp_path: Path, smollm2: toktool.Tokenizer) -> None:
     paths, texts = stdlib_files(tmp_path, max_bytes=50_000)
     out = tmp_path / "t.bin"
