@@ -117,20 +117,21 @@ class ProgressBar:
     :class:`EncodeFilesProgress` works as ``progress=`` too."""
 
     def __init__(self, description: str = "encoding") -> None:
-        self.description = description
-        self._bar: Any = None
+        # rich is imported here, before the run, not in the first callback: a Ctrl-C in the
+        # middle of an import would surface as a confusing RuntimeError from the import.
+        from rich.console import Console
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
+                                   TimeRemainingColumn, TransferSpeedColumn)
+
+        self._bar: Any = Progress(TextColumn(description), BarColumn(), DownloadColumn(),
+                                  TransferSpeedColumn(), TimeRemainingColumn(),
+                                  TextColumn("{task.fields[documents]:,} docs"),
+                                  console=Console(stderr=True))
         self._task: Any = None
+        self.description = description
 
     def __call__(self, progress: EncodeFilesProgress) -> None:
-        if self._bar is None:
-            from rich.console import Console
-            from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                                       TimeRemainingColumn, TransferSpeedColumn)
-
-            self._bar = Progress(TextColumn(self.description), BarColumn(), DownloadColumn(),
-                                 TransferSpeedColumn(), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[documents]:,} docs"),
-                                 console=Console(stderr=True))
+        if self._task is None:
             self._task = self._bar.add_task(self.description, total=progress.bytes_total,
                                             completed=progress.bytes_at_start, documents=0)
             self._bar.start()
@@ -139,6 +140,6 @@ class ProgressBar:
 
     def close(self) -> None:
         """Stop redrawing (``encode_files`` calls it when the run ends, however it ends)."""
-        if self._bar is not None:
+        if self._task is not None:
             self._bar.stop()
-            self._bar = None
+            self._task = None
