@@ -45,6 +45,7 @@ bench: install
 	$(PY) bench/bench_encode.py --out docs/BENCHMARKS.md
 	PYTHON=$(PY) bash bench/install-peers.sh
 	RAYON_NUM_THREADS=1 $(PY) bench/bench_peers.py --out docs/BENCHMARKS.md
+	$(PY) bench/bench_corpus.py --out docs/BENCHMARKS.md
 	$(PY) bench/digits_report.py --out docs/DIGITS.md
 	$(PY) bench/bench_merge.py --out docs/MERGE.md
 	$(PY) bench/bench_healing.py --out docs/HEALING.md

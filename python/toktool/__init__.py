@@ -22,6 +22,7 @@ from toktool._toktool import (
     set_pretoken_cache,
 )
 from toktool.bytes import ByteEnsemble, ByteLM, ByteState
+from toktool.corpus import TokenFile, read_tokens
 from toktool.errors import (
     ArtifactError,
     CheckpointError,
@@ -69,6 +70,7 @@ __all__ = [
     "MergeResult",
     "ToktoolError",
     "ToktoolIOError",
+    "TokenFile",
     "TokenHealer",
     "Tokenizer",
     "TokenizerFormatError",
@@ -88,6 +90,7 @@ __all__ = [
     "naive_generate",
     "parallelism",
     "pretoken_cache",
+    "read_tokens",
     "set_parallelism",
     "set_pretoken_cache",
     "testing",

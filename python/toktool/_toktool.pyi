@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from pathlib import Path
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, final, overload
 
 import numpy as np
@@ -21,6 +22,8 @@ __all__ = [
     "CoverGroup",
     "Covers",
     "Decomposition",
+    "EncodeFilesProgress",
+    "EncodeFilesSummary",
     "Healed",
     "MergedBatch",
     "SampledTokenizer",
@@ -70,6 +73,22 @@ class Tokenizer:
         self, texts: Iterable[str], as_array: Literal[True]
     ) -> list[npt.NDArray[np.uint32]]: ...
     def encode_with_pretokens(self, text: str) -> tuple[list[int], list[int]]: ...
+    def encode_files(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        out: str | os.PathLike[str],
+        *,
+        split: Literal["file", "lines"] = "file",
+        jsonl_field: str = "text",
+        format: Literal["text", "jsonl"] | None = None,
+        dtype: Literal["auto", "uint16", "uint32"] = "auto",
+        bos: int | str | None = None,
+        eos: int | str | None = None,
+        chunk_bytes: int = 16777216,
+        resume: bool = True,
+        progress: bool | Callable[[EncodeFilesProgress], object] | None = None,
+        name: str | None = None,
+    ) -> EncodeFilesSummary: ...
     def bpe_bytes(self, piece: bytes) -> list[int]: ...
     def decode_bytes(self, ids: Sequence[int]) -> bytes: ...
     def token_bytes(self, id: int) -> bytes: ...
@@ -178,6 +197,50 @@ class Healed:
     def constraint(self) -> bytes: ...
     @property
     def prompt_ids(self) -> list[int]: ...
+
+@final
+class EncodeFilesProgress:
+    """How far ``Tokenizer.encode_files`` got; passed to its ``progress`` callback per chunk."""
+
+    @property
+    def bytes_done(self) -> int: ...
+    @property
+    def bytes_total(self) -> int: ...
+    @property
+    def bytes_at_start(self) -> int: ...
+    @property
+    def documents(self) -> int: ...
+    @property
+    def tokens(self) -> int: ...
+
+@final
+class EncodeFilesSummary:
+    """What ``Tokenizer.encode_files`` wrote (totals over every run of the output)."""
+
+    @property
+    def tokens_path(self) -> Path: ...
+    @property
+    def index_path(self) -> Path: ...
+    @property
+    def manifest_path(self) -> Path: ...
+    @property
+    def dtype(self) -> Literal["uint16", "uint32"]: ...
+    @property
+    def documents(self) -> int: ...
+    @property
+    def tokens(self) -> int: ...
+    @property
+    def files(self) -> int: ...
+    @property
+    def text_bytes(self) -> int: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def resumed(self) -> bool: ...
+    @property
+    def complete(self) -> bool: ...
+    @property
+    def mb_per_s(self) -> float: ...
 
 @final
 class MergedBatch:

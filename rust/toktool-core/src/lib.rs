@@ -8,6 +8,7 @@ pub mod added;
 pub mod boundary;
 pub mod bpe;
 pub mod byte_level;
+pub mod corpus;
 pub mod covers;
 pub mod cuts;
 pub mod digits;

@@ -17,6 +17,7 @@ use pyo3::sync::PyOnceLock;
 use toktool_core::Error;
 
 mod convert;
+mod corpus;
 mod covers;
 mod digits;
 mod healing;
@@ -127,6 +128,7 @@ fn _toktool(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pretoken_cache, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     results::register(m)?;
+    corpus::register(m)?;
     m.add(
         "BOUNDARIES",
         pyo3::types::PyTuple::new(m.py(), merge::boundary_names())?,

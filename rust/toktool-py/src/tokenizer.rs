@@ -116,6 +116,56 @@ impl PyTokenizer {
             .collect()
     }
 
+    /// Encode text and JSONL files into one flat token file `out` (plus `out.idx` and
+    /// `out.manifest.json`), in chunks on all cores with the GIL released; see
+    /// `toktool.corpus` for the format and the options. Resumes an interrupted run.
+    #[pyo3(signature = (
+        paths, out, *, split = "file".to_owned(), jsonl_field = "text".to_owned(), format = None,
+        dtype = "auto".to_owned(), bos = None, eos = None,
+        chunk_bytes = toktool_core::corpus::DEFAULT_CHUNK_BYTES, resume = true, progress = None,
+        name = None,
+    ))]
+    // The defaults written out (PyO3 shows expressions as `...`).
+    #[pyo3(
+        text_signature = "(self, paths, out, *, split='file', jsonl_field='text', \
+        format=None, dtype='auto', bos=None, eos=None, chunk_bytes=16777216, resume=True, \
+        progress=None, name=None)"
+    )]
+    #[allow(clippy::too_many_arguments)] // the keyword arguments of one Python method
+    fn encode_files<'py>(
+        &self,
+        py: Python<'py>,
+        paths: Vec<std::path::PathBuf>,
+        out: std::path::PathBuf,
+        split: String,
+        jsonl_field: String,
+        format: Option<String>,
+        dtype: String,
+        bos: Option<Bound<'py, PyAny>>,
+        eos: Option<Bound<'py, PyAny>>,
+        chunk_bytes: usize,
+        resume: bool,
+        progress: Option<Bound<'py, PyAny>>,
+        name: Option<String>,
+    ) -> PyResult<crate::corpus::PyEncodeFilesSummary> {
+        let args = crate::corpus::EncodeFilesArgs {
+            paths,
+            out,
+            split,
+            jsonl_field,
+            format,
+            dtype,
+            bos,
+            eos,
+            chunk_bytes,
+            resume,
+            progress,
+            name,
+            fingerprint: toktool_core::corpus::fingerprint(&self.json),
+        };
+        crate::corpus::encode_files(py, &self.inner, args)
+    }
+
     /// `(ids, pretoken_index)`: which pre-token (or added token) produced each id.
     fn encode_with_pretokens(
         &self,
