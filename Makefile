@@ -61,10 +61,10 @@ eval-merge: install
 # states, ~3 min, and ZETT_OUTPUT_STEPS distillation steps, 0 by default; phase 2: ZETT_STEPS LM
 # steps, 0 by default), then transfer and score.
 ZETT_RECON_STEPS ?= 500
-ZETT_OUTPUT_STEPS ?= 60
+ZETT_OUTPUT_STEPS ?= 0
 ZETT_STEPS ?= 0
 ZETT_IDENTITY ?= 10
-ZETT_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)-i$(ZETT_IDENTITY)-op$(ZETT_OUTPUT_STEPS)-ml30-s$(ZETT_STEPS)/checkpoint
+ZETT_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)-i$(ZETT_IDENTITY)-op$(ZETT_OUTPUT_STEPS)-s$(ZETT_STEPS)/checkpoint
 eval-zett: install
 	$(PY) bench/eval_zett.py --reconstruct-steps $(ZETT_RECON_STEPS) --output-steps $(ZETT_OUTPUT_STEPS) --steps $(ZETT_STEPS) --identity-share 0.$(ZETT_IDENTITY) --out docs/ZETT.md
 

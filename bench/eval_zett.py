@@ -147,11 +147,12 @@ def main() -> None:
     parser.add_argument("--output-tower", action=argparse.BooleanOptionalAction, default=True,
                         help="phase 1b: an output tower with a length prior calibrated on the "
                         "LM's cached hidden states (--no-output-tower: outputs tied to inputs)")
-    parser.add_argument("--output-steps", type=int, default=60,
+    parser.add_argument("--output-steps", type=int, default=0,
                         help="phase 1b: distillation steps of the output tower's correction")
-    parser.add_argument("--output-languages", default="de,es,fr,id,it,ja,pt,zh-cn",
+    parser.add_argument("--output-languages", default="",
                         help="phase 1b: Debian Reference languages whose first three quarters "
-                        "join the cached texts ('' for code and English only)")
+                        "join the cached texts, e.g. de,es,fr,id,it,ja,pt,zh-cn (default: none, "
+                        "code and English only; see docs/ZETT.md's variants)")
     parser.add_argument("--output-per-language", type=int, default=30,
                         help="phase 1b: 512-byte chunks cached per --output-languages language")
     parser.add_argument("--output-texts", type=int, default=400,

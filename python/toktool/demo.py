@@ -55,6 +55,21 @@ def engine(tok: toktool.Tokenizer, name: str) -> None:
         f"{nbytes / (t1 - t0) / 1e6:.1f} MB/s, HF tokenizers {nbytes / (t2 - t1) / 1e6:.1f} MB/s "
         f"({(t2 - t1) / (t1 - t0):.1f}x), {same}"
     )
+    import json
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:  # the corpus path: JSONL in, flat ids out
+        source = Path(tmp) / "stdlib.jsonl"
+        source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+        summary = tok.encode_files([source], Path(tmp) / "tokens.bin")
+        data = toktool.read_tokens(Path(tmp) / "tokens.bin")
+        check = "each document's ids = encode(document)" if all(
+            data[i].tolist() == ours[i] for i in (0, len(texts) // 2, len(texts) - 1)
+        ) else "IDS DIFFER"
+        print(f"  toktool encode --out: the same {len(texts)} files as JSONL -> "
+              f"{summary.tokens:,} {summary.dtype} ids in {summary.seconds * 1e3:.0f} ms "
+              f"({summary.mb_per_s:.0f} MB/s, all cores); {check}")
 
 
 @section("Dynamic batch merging: BPE merges learned on the batch itself")
@@ -328,12 +343,15 @@ def zett_transfer(tok: toktool.Tokenizer, name: str) -> None:
     transferred = bits(target, fvt.input_rows)
     print(f"  bits per byte of a small function: original model {original:.2f}, moved to "
           f"cl100k with FVT {transferred:.2f} ({time.perf_counter() - t0:.1f} s)")
+    # the default recipe's run (`make eval-zett`, Makefile ZETT_CHECKPOINT) first, else the newest
+    default = artifacts.cache_dir() / "zett" / "smollm2-mean-r500-i10-op0-s0" / "checkpoint"
     checkpoints = sorted((artifacts.cache_dir() / "zett").glob("smollm2-*/checkpoint"),
-                         key=lambda p: p.stat().st_mtime)
+                         key=lambda p: (p == default, p.stat().st_mtime))
     if not checkpoints:
         print("  hypernetwork: no checkpoint in the cache yet; `make eval-zett` (or `toktool "
-              "zett train --out DIR`, ~30 min on a CPU: reconstruction, then output distillation) trains "
-              "one, then this demo shows it here; numbers in docs/ZETT.md.")
+              "zett train --out DIR`, ~20-30 min on a 2-core CPU: reconstruction, then the "
+              "output tower's prior) trains one, then this demo shows it here; numbers in "
+              "docs/ZETT.md.")
         return
     try:
         hypernet = lm.load_hypernet(checkpoints[-1])
