@@ -173,8 +173,9 @@ def quality(args: argparse.Namespace) -> str:
         f"| **mean** | | | {mean['base']:.3f} | {cell(mean, '100')} | {cell(mean, 'sat')} | "
         f"{cell(mean, 'hn100')} | {cell(mean, 'hnsat')} |",
         "",
-        (f"Hypernetwork: `{args.hypernet.name}` of `{args.hypernet.parent.name}` (see docs/ZETT.md for how it was trained; its "
-         "training text excludes the scored fifth of the English document)."
+        (f"Hypernetwork: `{args.hypernet.name}` of `{args.hypernet.parent.name}` (`make "
+         "eval-merge` trains it; docs/ZETT.md says how; its training text excludes the "
+         "scored last fifth of every language's document)."
          if args.hypernet is not None else
          "*not run*: pass `--hypernet CKPT` (a ZeTT checkpoint, docs/ZETT.md) to fill these "
          "columns."),
