@@ -194,9 +194,10 @@ class OutputConfig:
     holdout: float = 0.1  # share of the cached texts kept for the held-out loss
     eval_every: int = 50
     seed: int = 0
-    # where each step's vocabulary comes from: "pool" samples it from ALL the cached training
-    # texts (a real target vocabulary holds tokens that never occur in the scored text), "batch"
-    # from the step's own texts (rewards long tokens; transferred worse, see docs/ZETT.md)
+    # where each step's vocabulary comes from: "pool" samples it from ALL the cached texts (a
+    # real target vocabulary holds tokens that never occur in the scored text), "batch" from
+    # the step's own texts (rewards long tokens); both transferred worse than no distillation
+    # to cl100k (docs/ZETT.md)
     vocab_from: str = "pool"
     # what trains: "prior" the per-token prior adjustment (``output_prior_head``) and the
     # tower's trunk, the vector correction kept at zero; "all" the whole tower
@@ -375,7 +376,7 @@ def calibrate_output_prior(
             keep = np.random.default_rng(seed).choice(len(rows), positions, replace=False)
             rows, targets = rows[keep], targets[keep]
         parts = _decompose_lenient(tokenizer, sampled.vocab, hypernet.config.max_length)
-        heads = [m for m in (tower.head, getattr(tower, "prior_head", None)) if m is not None]
+        heads = [m for m in (tower.head, tower.prior_head) if m is not None]
         saved = [{k: v.clone() for k, v in m.state_dict().items()} for m in heads]
         for m in heads:
             m.weight.zero_()

@@ -661,11 +661,11 @@ def train(
     )
     if config.output_steps and not config.output_tower:
         raise InvalidInputError("output_steps train the output tower: set output_tower too")
-    if config.output_tower:  # the phase-1b settings, checked before minutes of phase 1
+    if config.output_tower:
         from toktool.zett.distill import OutputConfig
 
+        # the phase-1b settings, checked before minutes of phase 1
         OutputConfig(vocab_from=config.output_vocab_from, trainable=config.output_trainable)
-    if config.output_tower:
         if not lm.tied:
             raise InvalidInputError("an output tower is for tied models")
         hypernet_kwargs["output_tower"] = True
