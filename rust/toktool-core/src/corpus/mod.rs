@@ -108,8 +108,27 @@ pub enum InputFormat {
     Jsonl,
 }
 
+/// The value of `all` that `name_of` spells `given`, or an error listing the known names.
+fn by_name<T: Copy>(
+    all: &[T],
+    name_of: fn(T) -> &'static str,
+    what: &str,
+    given: &str,
+) -> Result<T> {
+    all.iter()
+        .copied()
+        .find(|&v| name_of(v) == given)
+        .ok_or_else(|| {
+            let known: Vec<&str> = all.iter().map(|&v| name_of(v)).collect();
+            Error::InvalidInput(format!(
+                "unknown {what} {given:?} (known: {})",
+                known.join(", ")
+            ))
+        })
+}
+
 impl InputFormat {
-    pub const NAMES: [&'static str; 2] = ["text", "jsonl"];
+    pub const ALL: [InputFormat; 2] = [InputFormat::Text, InputFormat::Jsonl];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -119,14 +138,7 @@ impl InputFormat {
     }
 
     pub fn from_name(name: &str) -> Result<InputFormat> {
-        match name {
-            "text" => Ok(InputFormat::Text),
-            "jsonl" => Ok(InputFormat::Jsonl),
-            _ => Err(Error::InvalidInput(format!(
-                "unknown input format {name:?} (known: {})",
-                Self::NAMES.join(", ")
-            ))),
-        }
+        by_name(&Self::ALL, Self::name, "input format", name)
     }
 
     /// The format a file name says (`.jsonl`/`.ndjson`, optionally `.gz`: JSONL; else text),
@@ -159,7 +171,7 @@ pub enum Split {
 }
 
 impl Split {
-    pub const NAMES: [&'static str; 2] = ["file", "lines"];
+    pub const ALL: [Split; 2] = [Split::File, Split::Lines];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -169,14 +181,7 @@ impl Split {
     }
 
     pub fn from_name(name: &str) -> Result<Split> {
-        match name {
-            "file" => Ok(Split::File),
-            "lines" => Ok(Split::Lines),
-            _ => Err(Error::InvalidInput(format!(
-                "unknown split {name:?} (known: {})",
-                Self::NAMES.join(", ")
-            ))),
-        }
+        by_name(&Self::ALL, Self::name, "split", name)
     }
 }
 
@@ -188,7 +193,7 @@ pub enum Dtype {
 }
 
 impl Dtype {
-    pub const NAMES: [&'static str; 2] = ["uint16", "uint32"];
+    pub const ALL: [Dtype; 2] = [Dtype::U16, Dtype::U32];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -198,14 +203,7 @@ impl Dtype {
     }
 
     pub fn from_name(name: &str) -> Result<Dtype> {
-        match name {
-            "uint16" => Ok(Dtype::U16),
-            "uint32" => Ok(Dtype::U32),
-            _ => Err(Error::InvalidInput(format!(
-                "unknown dtype {name:?} (known: {})",
-                Self::NAMES.join(", ")
-            ))),
-        }
+        by_name(&Self::ALL, Self::name, "dtype", name)
     }
 
     /// The narrowest type that holds every id of a vocabulary of `vocab_size`.
