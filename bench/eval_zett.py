@@ -60,17 +60,14 @@ def output_texts(corpus: list[str], languages: list[str], count: int,
     Debian Reference in each of ``languages`` (the last quarter stays held out, and with it the
     last fifth bench/eval_merge.py scores)."""
     from toktool import artifacts
-    from toktool.zett.train import text_chunks
+    from toktool.zett.train import draw_chunks
 
-    rng = np.random.default_rng([0, 5])
-    chunks = sorted(set(text_chunks(corpus, 512)))
-    picked = [chunks[int(i)] for i in np.sort(rng.choice(len(chunks), count, replace=False))]
+    rng = np.random.default_rng([0, 5])  # the draw phase 1b makes itself from the corpus
+    picked = draw_chunks(corpus, count, 512, rng)
     docs = artifacts.multilingual_corpus()
     for lang in languages:
-        doc = docs[lang][: int(len(docs[lang]) * 0.75)]
-        own = sorted(set(text_chunks([doc], 512)))
-        take = min(per_language, len(own))
-        picked += [own[int(i)] for i in np.sort(rng.choice(len(own), take, replace=False))]
+        picked += draw_chunks([docs[lang][: int(len(docs[lang]) * 0.75)]], per_language, 512,
+                              rng)
     return picked
 
 

@@ -218,6 +218,14 @@ def text_chunks(texts: Sequence[str], chunk_bytes: int) -> list[str]:
     return [c for c in chunks if c.strip()]
 
 
+def draw_chunks(texts: Sequence[str], count: int, chunk_bytes: int, rng: Any) -> list[str]:
+    """``count`` distinct chunks of ``texts`` (:func:`text_chunks`; all of them when there are
+    fewer) drawn with the NumPy generator ``rng``, in sorted order."""
+    chunks = sorted(set(text_chunks(texts, chunk_bytes)))
+    picked = rng.choice(len(chunks), min(count, len(chunks)), replace=False)
+    return [chunks[int(i)] for i in np.sort(picked)]
+
+
 def make_batch(
     tokenizer: Any,
     texts: Sequence[str],
@@ -563,11 +571,9 @@ def _output_phase(
     if resume and cache_path is not None and cache_path.exists():
         cache = load_hidden_states(cache_path)
     if cache is None:
-        chunks = sorted(set(text_chunks(corpus, config.output_chunk_bytes)))
         rng = np.random.default_rng([config.seed, 5])
-        picked = rng.choice(len(chunks), min(config.output_texts, len(chunks)), replace=False)
-        cache = cache_hidden_states(lm, tokenizer, [chunks[int(i)] for i in np.sort(picked)],
-                                    progress=progress)
+        picked = draw_chunks(corpus, config.output_texts, config.output_chunk_bytes, rng)
+        cache = cache_hidden_states(lm, tokenizer, picked, progress=progress)
         if cache_path is not None:
             save_hidden_states(cache, cache_path)
     trained = output_parameters(hypernet, ocfg) if ocfg.steps else list(tower.parameters())
