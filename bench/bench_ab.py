@@ -5,6 +5,8 @@ its compiled ``_toktool`` module next to the sources). Rounds alternate old and 
 fresh processes; each process times one mode over the text cut into 4 KB chunks and reports
 its best pass: ``calls`` (default) is ``Tokenizer.encode`` per chunk, ``batch`` is
 ``encode_batch`` of all chunks (ids as lists), ``batch-array`` the same with ``as_array=True``.
+``--text stdlib-uneven`` (or ``multilingual-uneven``) makes the first half of the text one
+item before 4 KB chunks of the rest, for how the threads share one huge text among small ones.
 ``--threads`` sets ``RAYON_NUM_THREADS`` in the children (default 1; ``--threads 1,2`` runs
 each build at both and also prints each build's 2-thread/1-thread ratio). Prints every round
 and the best MB/s of each build with their ratio; the ids of the two builds are compared by
@@ -47,8 +49,13 @@ def child(name: str, kind: str, mb: float, passes: int, mode: str) -> None:
     from toktool import artifacts
 
     tok = toktool.Tokenizer.from_file(artifacts.tokenizer_json(name))
-    text = text_of(kind, mb)
-    chunks = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)]
+    text = text_of(kind.removesuffix("-uneven"), mb)
+    if kind.endswith("-uneven"):
+        # One text of half the total among 4 KB chunks of the other half.
+        half = len(text) // 2
+        chunks = [text[:half], *(text[i : i + CHUNK] for i in range(half, len(text), CHUNK))]
+    else:
+        chunks = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)]
     encode = {
         "calls": lambda: [tok.encode(c) for c in chunks],
         "batch": lambda: tok.encode_batch(chunks),
@@ -100,7 +107,7 @@ def main() -> None:
     ap.add_argument("--old", required=True, help="directory holding the old build's toktool")
     ap.add_argument("--new", required=True, help="directory holding the new build's toktool")
     ap.add_argument("--names", default="claude,mistral-sp")
-    ap.add_argument("--text", action="append", help="stdlib or multilingual (repeatable)")
+    ap.add_argument("--text", action="append", help="stdlib or multilingual, optionally with -uneven (repeatable)")
     ap.add_argument("--mb", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--passes", type=int, default=3)
