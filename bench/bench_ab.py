@@ -1,14 +1,21 @@
-"""A/B speed of two toktool builds, single thread, alternating in one session.
+"""A/B speed of two toktool builds, alternating in one session.
 
 Each build is a directory holding a ``toktool`` package (e.g. ``python/`` of a checkout with
 its compiled ``_toktool`` module next to the sources). Rounds alternate old and new builds in
-fresh processes; each process times ``Tokenizer.encode`` on 4 KB calls (ids as lists) over the
-text and reports its best pass. Prints every round and the best MB/s of each build with their
-ratio; the ids of the two builds are compared by checksum. On a shared machine trust the ratio
-of bests over several rounds, never one run.
+fresh processes; each process times one mode over the text cut into 4 KB chunks and reports
+its best pass: ``calls`` (default) is ``Tokenizer.encode`` per chunk, ``batch`` is
+``encode_batch`` of all chunks (ids as lists), ``batch-array`` the same with ``as_array=True``.
+``--text stdlib-uneven`` (or ``multilingual-uneven``) makes the first half of the text one
+item before 4 KB chunks of the rest, for how the threads share one huge text among small ones.
+``--threads`` sets ``RAYON_NUM_THREADS`` in the children (default 1; ``--threads 1,2`` runs
+each build at both and also prints each build's 2-thread/1-thread ratio). Prints every round
+and the best MB/s of each build with their ratio; the ids of the two builds are compared by
+checksum. On a shared machine trust the ratio of bests over several rounds, never one run.
 
     python bench/bench_ab.py --old /tmp/old-python --new python --names claude,mistral-sp \\
         --text stdlib --text multilingual --rounds 4
+    python bench/bench_ab.py --old /tmp/old-python --new python --names cl100k \\
+        --mode batch --threads 1,2 --mb 8
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 CHUNK = 4096
 
@@ -36,21 +44,32 @@ def text_of(kind: str, mb: float) -> str:
     return text.encode()[: int(mb * 1e6)].decode("utf-8", "ignore")
 
 
-def child(name: str, kind: str, mb: float, passes: int) -> None:
+def child(name: str, kind: str, mb: float, passes: int, mode: str) -> None:
     """Time one build (the ``toktool`` on ``sys.path``) and print a JSON line."""
     import toktool
     from toktool import artifacts
 
     tok = toktool.Tokenizer.from_file(artifacts.tokenizer_json(name))
-    text = text_of(kind, mb)
-    chunks = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)]
-    checksum = 0
+    text = text_of(kind.removesuffix("-uneven"), mb)
+    if kind.endswith("-uneven"):
+        # One text of half the total among 4 KB chunks of the other half.
+        half = len(text) // 2
+        chunks = [text[:half], *(text[i : i + CHUNK] for i in range(half, len(text), CHUNK))]
+    else:
+        chunks = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)]
+    encode = {
+        "calls": lambda: [tok.encode(c) for c in chunks],
+        "batch": lambda: tok.encode_batch(chunks),
+        "batch-array": lambda: tok.encode_batch(chunks, as_array=True),
+    }[mode]
     best = float("inf")
+    ids: Any = None
     for _ in range(passes):
+        ids = None  # free the last pass's ids outside the timed call
         started = time.perf_counter()
-        ids = [tok.encode(c) for c in chunks]
+        ids = encode()
         best = min(best, time.perf_counter() - started)
-        checksum = hash(tuple(map(tuple, ids)))
+    checksum = hash(tuple(tuple(int(i) for i in seq) for seq in ids))
     print(
         json.dumps(
             {
@@ -62,12 +81,17 @@ def child(name: str, kind: str, mb: float, passes: int) -> None:
     )
 
 
-def run(build: str, name: str, kind: str, mb: float, passes: int) -> dict[str, object]:
+def run(
+    build: str, name: str, kind: str, mb: float, passes: int, mode: str, threads: str
+) -> dict[str, object]:
     env = dict(
-        os.environ, PYTHONPATH=os.path.abspath(build), RAYON_NUM_THREADS="1", PYTHONHASHSEED="0"
+        os.environ,
+        PYTHONPATH=os.path.abspath(build),
+        RAYON_NUM_THREADS=threads,
+        PYTHONHASHSEED="0",
     )
     out = subprocess.run(
-        [sys.executable, __file__, "--child", name, kind, str(mb), str(passes)],
+        [sys.executable, __file__, "--child", name, kind, str(mb), str(passes), mode],
         env=env,
         check=True,
         capture_output=True,
@@ -78,36 +102,52 @@ def run(build: str, name: str, kind: str, mb: float, passes: int) -> dict[str, o
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        name, kind, mb, passes = sys.argv[2:6]
-        child(name, kind, float(mb), int(passes))
+        name, kind, mb, passes, mode = sys.argv[2:7]
+        child(name, kind, float(mb), int(passes), mode)
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--old", required=True, help="directory holding the old build's toktool")
     ap.add_argument("--new", required=True, help="directory holding the new build's toktool")
     ap.add_argument("--names", default="claude,mistral-sp")
-    ap.add_argument("--text", action="append", help="stdlib or multilingual (repeatable)")
+    ap.add_argument("--text", action="append", help="stdlib or multilingual, optionally with -uneven (repeatable)")
     ap.add_argument("--mb", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--mode", choices=("calls", "batch", "batch-array"), default="calls")
+    ap.add_argument("--threads", default="1", help="RAYON_NUM_THREADS values, comma-separated")
     args = ap.parse_args()
+    threads = args.threads.split(",")
     for kind in args.text or ["stdlib"]:
         for name in args.names.split(","):
-            best = {"old": 0.0, "new": 0.0}
+            best = {(label, t): 0.0 for label in ("old", "new") for t in threads}
             sums = {}
             for r in range(args.rounds):
                 for label in ("old", "new") if r % 2 == 0 else ("new", "old"):
-                    result = run(getattr(args, label), name, kind, args.mb, args.passes)
-                    best[label] = max(best[label], float(result["mbps"]))  # type: ignore[arg-type]
-                    sums[label] = result["checksum"]
-                    print(
-                        f"  {kind} {name} round {r} {label}: {result['mbps']:.1f} MB/s",
-                        file=sys.stderr,
-                    )
+                    for t in threads:
+                        build = getattr(args, label)
+                        result = run(build, name, kind, args.mb, args.passes, args.mode, t)
+                        mbps = float(result["mbps"])  # type: ignore[arg-type]
+                        best[label, t] = max(best[label, t], mbps)
+                        sums[label] = result["checksum"]
+                        print(
+                            f"  {kind} {name} {args.mode} round {r} {label} threads {t}: "
+                            f"{mbps:.1f} MB/s",
+                            file=sys.stderr,
+                        )
             same = "ids identical" if sums["old"] == sums["new"] else "IDS DIFFER"
-            print(
-                f"{kind:12} {name:12} old {best['old']:6.1f} MB/s  new {best['new']:6.1f} MB/s"
-                f"  new/old {best['new'] / best['old']:.2f}x  ({same}, best of {args.rounds})"
-            )
+            for t in threads:
+                old, new = best["old", t], best["new", t]
+                print(
+                    f"{kind:12} {name:12} {args.mode} threads {t}: old {old:6.1f} MB/s"
+                    f"  new {new:6.1f} MB/s  new/old {new / old:.2f}x"
+                    f"  ({same}, best of {args.rounds})"
+                )
+            for t in threads[1:]:
+                print(
+                    f"{kind:12} {name:12} {args.mode} threads {t}/{threads[0]}: "
+                    f"old {best['old', t] / best['old', threads[0]]:.2f}x"
+                    f"  new {best['new', t] / best['new', threads[0]]:.2f}x"
+                )
 
 
 if __name__ == "__main__":

@@ -250,6 +250,18 @@ def test_lone_surrogates_are_invalid_input() -> None:
         tiny().encode_batch(["ok", "\udfff"])
 
 
+def test_encode_batch_raises_for_its_first_bad_item() -> None:
+    tok = tiny()
+    many = ["ok", "héllo"] * 500
+    with pytest.raises(TypeError, match="expected str, got int"):
+        tok.encode_batch([*many, 1, "\udfff"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="expected str, got bytes"):
+        tok.encode_batch(iter([*many, b"x"]))  # type: ignore[list-item]
+    with pytest.raises(toktool.InvalidInputError, match="lone surrogate"):
+        tok.encode_batch([*many, "ok \ud800", 1])  # type: ignore[list-item]
+    assert tok.encode_batch(many) == [tok.encode(t) for t in many]
+
+
 def test_wrong_types_raise_type_error() -> None:
     with pytest.raises(TypeError):
         tiny().encode(b"bytes")  # type: ignore[arg-type]

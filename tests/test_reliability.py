@@ -88,6 +88,21 @@ def test_tokenizer_methods_from_8_threads_equal_serial(tok: toktool.Tokenizer) -
     assert in_threads(work, len(texts)) == serial
 
 
+def test_large_encode_batches_from_8_threads_equal_serial(tok: toktool.Tokenizer) -> None:
+    # Batches of hundreds of texts: each call's own thread converts blocks between encoding
+    # them, taking and releasing the GIL many times while the other calls do the same.
+    texts = [("hello ab 1a " * (i % 29 + 1)) + str(i) for i in range(1200)]
+
+    def work(i: int) -> object:
+        return tok.encode_batch(texts[i * 50 : i * 50 + 400]), tok.encode_batch(
+            texts[i * 50 : i * 50 + 400], as_array=True
+        )[-1].tolist()
+
+    serial = [work(i) for i in range(16)]
+    assert serial[0][0] == [tok.encode(t) for t in texts[:400]]
+    assert in_threads(work, 16) == serial
+
+
 def test_cover_search_from_8_threads_equals_serial(tok: toktool.Tokenizer) -> None:
     search = toktool.CoverSearch(tok)
     prefixes = [f"ab {i} hel".encode() for i in range(64)]

@@ -90,6 +90,35 @@ def test_stdlib_sources(name: str) -> None:
         assert g == e, f"{name}: first difference in {text[:80]!r}"
 
 
+@functools.lru_cache(maxsize=1)
+def uneven_batch() -> list[str]:
+    """Small texts (empty, non-ASCII, code) around one 1 MB text: blocks of the batch differ in
+    cost ten-thousandfold, and every text differs from its neighbours, so a misplaced result
+    shows."""
+    corpus = artifacts.multilingual_corpus()
+    prose = [corpus[lang][:i * 37 % 900] for i, lang in enumerate(sorted(corpus) * 8)]
+    code = [t[:2000] for t in stdlib_sample()[:200]]
+    big = ("".join(stdlib_sample()) + "".join(corpus.values())) * 2
+    big = big.encode()[:1_000_000].decode("utf-8", "ignore")
+    small = [t for group in zip(code, prose * 4, TRICKY * 6) for t in group]
+    return ["", *small[:300], big, *small[300:], "", "ünïcödé 中文 😀"]
+
+
+def test_encode_batch_of_uneven_texts_equals_encode(name: str) -> None:
+    ours, _ = load(name)
+    texts = uneven_batch()
+    assert max(len(t.encode()) for t in texts) > 900_000 and "" in texts
+    expected = [ours.encode(t) for t in texts]
+    assert ours.encode_batch(texts) == expected
+    assert ours.encode_batch(iter(texts)) == expected
+    assert [a.tolist() for a in ours.encode_batch(texts, as_array=True)] == expected
+    toktool.set_parallelism(False)
+    try:
+        assert ours.encode_batch(texts) == expected
+    finally:
+        toktool.set_parallelism(True)
+
+
 def test_multilingual_document(name: str) -> None:
     corpus = artifacts.multilingual_corpus()
     ours, theirs = load(name)

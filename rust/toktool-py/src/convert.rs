@@ -12,6 +12,8 @@
 //! prompt, which Python walks one by one, as lists. Results with several parts are the frozen
 //! classes of `results.rs`, never dicts or tuples.
 
+use std::borrow::Cow;
+
 use numpy::{Element, IntoPyArray, PyArray1, PyReadonlyArrayDyn, PyUntypedArray};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -63,10 +65,21 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 
 /// A Python `str` as an owned Rust string; lone surrogates are an `InvalidInputError`.
 pub(crate) fn owned_text(py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<String> {
+    borrowed_text(py, text).map(Cow::into_owned)
+}
+
+/// A Python `str` as UTF-8 borrowed from the object (errors as `owned_text`). `str` is
+/// immutable and the borrow lives no longer than `text`, so other threads may read it with the
+/// GIL released. `CPython` hands out a compact ASCII string's own bytes and caches any other
+/// string's UTF-8 in the object: a second call is free, and the cache lives as long as the `str`.
+pub(crate) fn borrowed_text<'a>(
+    py: Python<'_>,
+    text: &'a Bound<'_, PyAny>,
+) -> PyResult<Cow<'a, str>> {
     let s = text
         .cast::<PyString>()
         .map_err(|_| PyTypeError::new_err(format!("expected str, got {}", type_name(text))))?;
-    s.to_cow().map(std::borrow::Cow::into_owned).map_err(|e| {
+    s.to_cow().map_err(|e| {
         invalid_input(
             py,
             format!("text is not valid Unicode (lone surrogate?): {e}"),

@@ -65,7 +65,7 @@ pub(crate) fn guarded<T>(py: Python<'_>, f: impl FnOnce() -> Result<T, Error>) -
 }
 
 /// The panic guard: a panic in `f` becomes `Error::Internal` with the panic's message.
-fn catch_panic<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+pub(crate) fn catch_panic<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<&str>()

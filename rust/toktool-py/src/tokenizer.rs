@@ -1,5 +1,6 @@
 //! `toktool._toktool.Tokenizer`: the HF-exact BPE engine.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use numpy::IntoPyArray;
@@ -8,10 +9,11 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use toktool_core::gguf_tokenizer::GgufTokenizerInfo;
+use toktool_core::parallel::par_map_streamed;
 use toktool_core::{Error, Tokenizer};
 
-use crate::convert::{owned_id, owned_ids, owned_text};
-use crate::{detached, guarded};
+use crate::convert::{borrowed_text, owned_id, owned_ids, owned_text};
+use crate::{catch_panic, detached, guarded, to_py_err};
 
 /// A BPE tokenizer loaded from a Hugging Face `tokenizer.json`, giving HF-exact ids.
 #[pyclass(frozen, module = "toktool._toktool", name = "Tokenizer")]
@@ -97,6 +99,11 @@ impl PyTokenizer {
     }
 
     /// `encode` of each text, in parallel with the GIL released (`as_array`: see `encode`).
+    ///
+    /// Ids become Python objects on this thread (they need the GIL) while the pool's threads
+    /// keep encoding: `par_map_streamed` hands this thread every finished block between blocks
+    /// it encodes itself, and the GIL is taken only around that conversion. The texts are read
+    /// in place (`borrowed_text`); `texts` keeps the objects alive until the end.
     #[pyo3(signature = (texts, as_array = false))]
     fn encode_batch(
         &self,
@@ -104,16 +111,32 @@ impl PyTokenizer {
         texts: &Bound<'_, PyAny>,
         as_array: bool,
     ) -> PyResult<Vec<Py<PyAny>>> {
-        let texts: Vec<String> = texts
+        // Checked in one pass so that the first bad item raises, as `encode` of it would.
+        let objects: Vec<Bound<'_, PyAny>> = texts
             .try_iter()?
-            .map(|item| owned_text(py, &item?))
+            .map(|item| {
+                let item = item?;
+                borrowed_text(py, &item)?;
+                Ok(item)
+            })
             .collect::<PyResult<_>>()?;
-        let tok = Arc::clone(&self.inner);
-        let batch = detached(py, move || tok.encode_batch(&texts))?;
-        batch
-            .into_iter()
-            .map(|ids| self.ids_to_py(py, ids, as_array))
-            .collect()
+        let texts: Vec<Cow<'_, str>> = objects
+            .iter()
+            .map(|text| borrowed_text(py, text))
+            .collect::<PyResult<_>>()?;
+        let mut batch = BatchIds {
+            slots: std::iter::repeat_with(|| None).take(texts.len()).collect(),
+            failed: None,
+        };
+        let tok = &*self.inner;
+        detached(py, || {
+            Ok(par_map_streamed(
+                &texts,
+                |text| catch_panic(|| tok.encode(text)),
+                |ready| Python::attach(|py| batch.store(py, self, ready, as_array)),
+            ))
+        })??;
+        batch.into_result(py)
     }
 
     /// Encode text and JSONL files into one flat token file `out` (plus `out.idx` and
@@ -330,5 +353,60 @@ impl PyTokenizer {
                 .map_or_else(|| py_int(py, i), |int| int.clone_ref(py))
         });
         Ok(PyList::new(py, items)?.into_any().unbind())
+    }
+}
+
+/// Consecutive texts' encodings from `par_map_streamed`: the first text's index and the results.
+type EncodedBlock = (usize, Vec<Result<Vec<u32>, Error>>);
+
+/// The results of `encode_batch` as they come in, one slot per text.
+struct BatchIds {
+    slots: Vec<Option<Py<PyAny>>>,
+    /// The failed text with the lowest index and its error: the one a serial loop meets first.
+    failed: Option<(usize, Error)>,
+}
+
+impl BatchIds {
+    /// Convert a batch of finished blocks (`(first index, results)`) into their slots.
+    fn store(
+        &mut self,
+        py: Python<'_>,
+        tok: &PyTokenizer,
+        ready: Vec<EncodedBlock>,
+        as_array: bool,
+    ) -> PyResult<()> {
+        for (start, results) in ready {
+            for (i, result) in (start..).zip(results) {
+                match result {
+                    // After a failure the call raises: converting more is wasted work.
+                    Ok(ids) if self.failed.is_none() => {
+                        self.slots[i] = Some(tok.ids_to_py(py, ids, as_array)?);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if self.failed.as_ref().is_none_or(|(first, _)| i < *first) {
+                            self.failed = Some((i, e));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The list of every text's ids, or the error of the first failed text.
+    fn into_result(self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
+        if let Some((_, e)) = self.failed {
+            return Err(to_py_err(py, &e));
+        }
+        self.slots
+            .into_iter()
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                to_py_err(
+                    py,
+                    &Error::Internal("encode_batch: a text was not encoded".into()),
+                )
+            })
     }
 }
