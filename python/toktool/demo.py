@@ -365,3 +365,14 @@ def zett_transfer(tok: toktool.Tokenizer, name: str) -> None:
     print(f"  with the ZeTT hypernetwork ({checkpoints[-1].parent.name}, from the cache): "
           f"{predicted:.2f} bits per byte ({time.perf_counter() - t0:.1f} s for cl100k's "
           "embeddings); held-out numbers in docs/ZETT.md.")
+    if getattr(hypernet, "output_tower", None) is None:
+        return
+    from toktool.zett.continuation import ContinuationCounts
+
+    t0 = time.perf_counter()
+    continuation = ContinuationCounts(tok, artifacts.stdlib_corpus(max_bytes=4_000_000))
+    mixed = new_embeddings(model, tok, target, method="hypernet", hypernet=hypernet,
+                           continuation=continuation)
+    print(f"  + a continuation prior counted on 4 MB of stdlib code (`--continuation-corpus`): "
+          f"{bits(target, mixed.input_rows, mixed.output_rows):.2f} bits per byte "
+          f"({time.perf_counter() - t0:.1f} s)")

@@ -142,6 +142,18 @@ def convert_model(
         help="Tokens that are exactly one original token keep its embedding.",
     ),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+    continuation_corpus: Optional[list[str]] = typer.Option(
+        None, "--continuation-corpus",
+        help="With --method hypernet: the model's training text (the names or files of "
+        "'toktool zett train --corpus'), whose counts give a continuation prior mixed into "
+        "the output rows of tokens of 2+ parts; better transfer in docs/ZETT.md. Repeat for "
+        "several.",
+    ),
+    continuation_mb: float = typer.Option(
+        16.0, "--continuation-mb", help="Megabytes of --continuation-corpus to count."),
+    continuation_mix: float = typer.Option(
+        0.5, "--continuation-mix",
+        help="Weight of the counted prior's rows against the output tower's (0 to 1)."),
 ) -> None:
     """Give MODEL a new tokenizer: write an HF model directory with embeddings for the new
     vocabulary (special tokens copied) that transformers loads with
@@ -150,12 +162,19 @@ def convert_model(
     OUT is written to a temporary directory and renamed when complete.
 
     Example: toktool convert model -m smollm2 -t cl100k --method fvt -o smollm2-cl100k
+
+    Example: toktool convert model -m smollm2 -t cl100k --hypernet hn/checkpoint
+    --continuation-corpus stdlib --continuation-corpus debian-en -o smollm2-cl100k
     """
+    from toktool.cli.zett import read_corpus
     from toktool.zett.transfer import convert_model as run
 
     try:
+        texts = read_corpus(continuation_corpus) if continuation_corpus else None
         transfer = run(model, tokenizer, out, method=method.value, hypernet_path=hypernet,
-                       copy_shared=copy_shared, force=force, progress=True)
+                       copy_shared=copy_shared, force=force, progress=True,
+                       continuation_texts=texts, continuation_mb=continuation_mb,
+                       continuation_mix=continuation_mix)
     except toktool.ToktoolError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc

@@ -11,7 +11,9 @@ retraining. The parts:
 - ``toktool.zett.reconstruct``: reconstruction pretraining (each original token predicted from
   smaller original tokens, no LM forward);
 - ``toktool.zett.train``: the training loop (single process or ``torchrun`` DDP);
-- ``toktool.zett.transfer``: writing a converted Hugging Face model directory.
+- ``toktool.zett.transfer``: writing a converted Hugging Face model directory;
+- ``toktool.zett.continuation``: a continuation prior counted on training text, mixed into the
+  output rows at transfer.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ _TORCH_NAMES = {
     "FrozenLM": "toktool.zett.train",
     "TrainConfig": "toktool.zett.train",
     "train": "toktool.zett.train",
+    "ContinuationCounts": "toktool.zett.continuation",
     "convert_model": "toktool.zett.transfer",
     "new_embeddings": "toktool.zett.transfer",
 }

@@ -227,6 +227,11 @@ class ReconConfig:
     identity_share: float = 0.1  # share of each batch that is identity rows (0: none)
     holdout: float = 0.05
     seed: int = 0
+    #: Rows are drawn with probability proportional to ``(count + 1) ** frequency_power`` of
+    #: their target token, ``count`` from ``token_counts`` (how often the original tokenizer
+    #: emits the token on the training text). 0 draws every row alike.
+    frequency_power: float = 0.0
+    token_counts: Optional[np.ndarray] = dataclasses.field(default=None, repr=False)
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up, then cosine decay to 5% of ``lr``."""
@@ -237,6 +242,22 @@ def _concat(a: Decompositions, b: Decompositions) -> Decompositions:
     return Decompositions(np.concatenate([a.ids, b.ids]), np.concatenate([a.lengths, b.lengths]),
                           np.concatenate([a.targets, b.targets]),
                           np.concatenate([a.kinds, b.kinds]))
+
+
+def row_weights(rows: Decompositions, token_counts: Optional[np.ndarray],
+                power: float) -> Optional[np.ndarray]:
+    """Sampling probabilities of ``rows``: ``(count[target] + 1) ** power``, normalised; ``None``
+    (draw alike) when ``power`` is 0 or there are no counts."""
+    if power == 0.0 or token_counts is None:
+        return None
+    if power < 0:
+        raise InvalidInputError(f"frequency_power must be >= 0, got {power}")
+    counts = np.asarray(token_counts, dtype=np.float64)
+    per_row = np.zeros(len(rows.targets), dtype=np.float64)
+    inside = rows.targets < len(counts)
+    per_row[inside] = counts[rows.targets[inside]]
+    weights = (per_row + 1.0) ** power
+    return weights / weights.sum()
 
 
 def split_rows(rows: Decompositions, vocab_size: int, holdout: float) -> tuple[Decompositions, Decompositions]:
@@ -274,6 +295,7 @@ def train_reconstruction(
         identity_rows(tokenizer, max_length=hypernet.config.max_length), vocab, config.holdout)
     n_ident = min(int(round(config.identity_share * config.batch_size)), len(ident_train))
     size = min(config.batch_size - n_ident, len(train_rows))
+    weights = row_weights(train_rows, config.token_counts, config.frequency_power)
     if optimizer is None:
         optimizer = torch.optim.AdamW(hypernet.parameters(), lr=config.lr,
                                       weight_decay=config.weight_decay)
@@ -296,7 +318,10 @@ def train_reconstruction(
     hypernet.train()
     for step in range(start, config.steps):
         rng = np.random.default_rng([config.seed, step, 7])
-        batch = train_rows.select(rng.choice(len(train_rows), size, replace=False))
+        if weights is None:
+            batch = train_rows.select(rng.choice(len(train_rows), size, replace=False))
+        else:
+            batch = train_rows.select(rng.choice(len(train_rows), size, p=weights))
         if n_ident:
             extra = ident_train.select(rng.choice(len(ident_train), n_ident, replace=False))
             batch = _concat(batch, extra)

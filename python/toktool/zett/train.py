@@ -370,6 +370,8 @@ class TrainConfig:
     reconstruct_batch: int = 256
     reconstruct_lr: float = 5e-4
     reconstruct_identity: float = 0.1  # share of each phase-1 batch that is identity rows
+    #: phase 1 draws rows by (count + 1) ** this of their target's count in the training text
+    reconstruct_frequency: float = 0.0
     # phase 1b (toktool.zett.distill; tied models): an output tower whose length prior is
     # calibrated on the LM's hidden states over output_texts cached chunks, then output_steps
     # of distillation of its correction (no LM forward per step)
@@ -509,9 +511,17 @@ def _resume_phase(hypernet: HyperNetwork, optimizer: Any, where: Optional[Path],
     return meta
 
 
+def token_counts(tokenizer: Any, corpus: Sequence[str]) -> np.ndarray:
+    """How often the original tokenizer emits each id on ``corpus`` (a ``vocab_size`` array)."""
+    counts = np.zeros(int(tokenizer.vocab_size), dtype=np.int64)
+    for ids in tokenizer.encode_batch(list(corpus), as_array=True):
+        counts += np.bincount(np.asarray(ids, dtype=np.int64), minlength=len(counts))[: len(counts)]
+    return counts
+
+
 def _reconstruct_phase(
     hypernet: HyperNetwork, tokenizer: Any, config: TrainConfig, out_dir: Optional[Path],
-    resume: bool, progress: bool,
+    resume: bool, progress: bool, corpus: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Phase 1: reconstruction pretraining, checkpointed in ``out/reconstruct`` every ``save_every`` steps
     (hypernetwork + optimizer), resumed from there. Returns the held-out metrics (hypernetwork
@@ -521,7 +531,10 @@ def _reconstruct_phase(
 
     recon = ReconConfig(steps=config.reconstruct_steps, batch_size=config.reconstruct_batch,
                         lr=config.reconstruct_lr, seed=config.seed,
-                        identity_share=config.reconstruct_identity)
+                        identity_share=config.reconstruct_identity,
+                        frequency_power=config.reconstruct_frequency,
+                        token_counts=token_counts(tokenizer, corpus)
+                        if config.reconstruct_frequency else None)
     optimizer = torch.optim.AdamW(hypernet.parameters(), lr=recon.lr,
                                   weight_decay=recon.weight_decay)
     where = out_dir / "reconstruct" if out_dir is not None else None
@@ -713,7 +726,7 @@ def train(
     fresh = not (resume and checkpoint is not None and (checkpoint / "hypernet.json").exists())
     if fresh and config.reconstruct_steps:
         reconstruction = _reconstruct_phase(hypernet, tokenizer, config, out_dir, resume,
-                                            progress and rank == 0)
+                                            progress and rank == 0, corpus)
         if dist is not None:  # every rank trained the same steps from the same seed
             dist.barrier()
     if fresh and config.output_tower:

@@ -22,12 +22,15 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from toktool.errors import InvalidInputError, ToktoolIOError
 from toktool._torch import load_torch as _torch
+
+if TYPE_CHECKING:
+    from toktool.zett.continuation import ContinuationCounts
 
 __all__ = ["METHODS", "Transfer", "convert_model", "new_embeddings"]
 
@@ -95,8 +98,15 @@ def new_embeddings(
     hypernet: Any = None,
     copy_shared: bool = True,
     progress: bool = False,
+    continuation: Optional[ContinuationCounts] = None,
+    continuation_mix: float = 0.5,
 ) -> Transfer:
-    """Embeddings of ``new``'s vocabulary for ``model`` (whose tokenizer is ``original``)."""
+    """Embeddings of ``new``'s vocabulary for ``model`` (whose tokenizer is ``original``).
+
+    ``continuation`` (method ``hypernet`` with an output tower): counts over a sample of the
+    training text; the output row of each token of 2+ parts becomes the mix
+    (:func:`toktool.zett.continuation.mix_output_rows`, weight ``continuation_mix``) of the
+    tower's row and its first part's row shifted by the counted continuation prior."""
     torch = _torch()
     from toktool.zett.decompose import decompose_vocab
     from toktool.zett.train import model_embeddings
@@ -105,6 +115,10 @@ def new_embeddings(
         raise InvalidInputError(f"method must be one of {METHODS}, not {method!r}")
     if method == "hypernet" and hypernet is None:
         raise InvalidInputError("method 'hypernet' needs a hypernetwork (--hypernet CKPT)")
+    if continuation is not None and (method != "hypernet"
+                                     or getattr(hypernet, "output_tower", None) is None):
+        raise InvalidInputError(
+            "a continuation prior needs method 'hypernet' and a hypernetwork with an output tower")
     inputs, outputs, tied = model_embeddings(model)
     if inputs.shape[0] < original.vocab_size:
         raise InvalidInputError(
@@ -124,6 +138,9 @@ def new_embeddings(
             rows_in, rows_out = hypernet.predict(ids, lengths, progress=progress)
             rows_in = rows_in.to(emb_in.dtype)
             rows_out = None if rows_out is None else rows_out.to(emb_in.dtype)
+            if continuation is not None:
+                rows_out = _continuation_rows(hypernet, original, new, emb_in, emb_out, ids,
+                                              lengths, rows_out, continuation, continuation_mix)
         elif method == "fvt":
             rows_in = _mean_rows(emb_in, ids, lengths)
             rows_out = None if emb_out is None else _mean_rows(emb_out, ids, lengths)
@@ -159,6 +176,26 @@ def new_embeddings(
         truncated=int(parts.truncated),
         specials=specials,
     )
+
+
+def _continuation_rows(hypernet: Any, original: Any, new: Any, emb_in: Any, emb_out: Any,
+                       ids: np.ndarray, lengths: np.ndarray, tower_rows: Any,
+                       counts: ContinuationCounts, mix: float) -> Any:
+    """The tower's output rows mixed with first part + counted continuation prior."""
+    from toktool.zett.continuation import continuation_prior, mix_output_rows
+
+    torch = _torch()
+    tower = hypernet.output_tower
+    source = emb_in if emb_out is None else emb_out
+    first = np.where(lengths > 0, ids[:, 0], 0)
+    orig_bytes = original.all_token_bytes()
+    new_bytes = [bytes(b) if b else b"" for b in new.all_token_bytes()]
+    first_bytes = [bytes(orig_bytes[int(i)] or b"") for i in first]
+    prior = continuation_prior(counts, new_bytes, first_bytes, lengths,
+                               float(tower.length_bias.detach()))
+    first_rows = source[torch.as_tensor(first, dtype=torch.long, device=source.device)]
+    return mix_output_rows(tower_rows, first_rows.to(tower_rows.dtype), prior,
+                           tower.logit_direction.detach(), lengths, mix)
 
 
 def _mean_rows(matrix: Any, ids: np.ndarray, lengths: np.ndarray) -> Any:
@@ -261,9 +298,16 @@ def convert_model(
     copy_shared: bool = True,
     force: bool = False,
     progress: bool = False,
+    continuation_texts: Optional[list[str]] = None,
+    continuation_mb: float = 16.0,
+    continuation_mix: float = 0.5,
 ) -> Transfer:
     """Write ``out``: ``model_path``'s model with ``tokenizer_path``'s tokenizer and embeddings
     made by ``method``, loadable with ``AutoModelForCausalLM``/``AutoTokenizer``.
+
+    ``continuation_texts`` (method ``hypernet``): the model's training text, of which
+    ``continuation_mb`` megabytes give the continuation prior mixed into the output rows (see
+    :func:`new_embeddings` and :mod:`toktool.zett.continuation`).
 
     ``model_path`` is ``"smollm2"``, a GGUF file or a local HF directory (with its
     ``tokenizer.json``); ``tokenizer_path`` a ``tokenizer.json`` (or bundled name such as
@@ -291,8 +335,14 @@ def convert_model(
         if hypernet_path is None:
             raise InvalidInputError("method 'hypernet' needs --hypernet CKPT")
         hypernet = FrozenLM(model).load_hypernet(hypernet_path)
+    counts = None
+    if continuation_texts is not None:
+        from toktool.zett.continuation import ContinuationCounts, sample_texts
+
+        counts = ContinuationCounts(original, sample_texts(continuation_texts, continuation_mb))
     transfer = new_embeddings(
         model, original, new, method=method, hypernet=hypernet, copy_shared=copy_shared,
+        continuation=counts, continuation_mix=continuation_mix,
         progress=progress,
     )
     special_ids = _new_special_ids(model, original, new)

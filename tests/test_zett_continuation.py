@@ -1,0 +1,123 @@
+"""The counted continuation prior of toktool.zett.continuation and its use at transfer."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+import toktool  # noqa: E402
+from toktool.zett.continuation import (  # noqa: E402
+    ContinuationCounts,
+    continuation_prior,
+    mix_output_rows,
+    sample_texts,
+)
+
+TEXTS = [
+    "def main():\n    print('hello world')\n    return 0\n",
+    "The hello of the world, and the other hello there. Theory and thesis.\n",
+    "for x in range(10):\n    print(x)\n",
+]
+
+
+def _boundary_count(tok: toktool.Tokenizer, texts: list[str], piece: bytes) -> int:
+    """The oracle: occurrences of ``piece`` at the start of a token of ``tok``'s encoding."""
+    n = 0
+    for text in texts:
+        raw = text.encode()
+        at = 0
+        for i in tok.encode(text):
+            if raw[at:at + len(piece)] == piece:
+                n += 1
+            at += len(tok.token_bytes(i))
+    return n
+
+
+def test_counts_are_occurrences_at_token_boundaries() -> None:
+    tok = toktool.load_tokenizer("smollm2")
+    counts = ContinuationCounts(tok, TEXTS, max_bytes=12)
+    pieces = [b" hello", b"hello", b"ello", b" the", b"Th", b"    print", b"print(", b"\n",
+              b"    ", b"or", b"zzz", b"", b"x" * 13]
+    got = counts.count(pieces)
+    for piece, n in zip(pieces, got):
+        expected = 0 if not piece or len(piece) > 12 else _boundary_count(tok, TEXTS, piece)
+        assert n == expected, piece
+    # inside a token is not a boundary: "ello" never starts a token here
+    assert got[2] == 0 and _boundary_count(tok, TEXTS, b" hello") > 0
+
+
+def test_prior_falls_back_to_the_length_prior_for_unseen_first_parts() -> None:
+    tok = toktool.load_tokenizer("smollm2")
+    counts = ContinuationCounts(tok, TEXTS)
+    prior = continuation_prior(counts, [b"qqqxyz", b" hello", b" hello"],
+                               [b"qqq", b" hel", b" hello"], np.array([3, 2, 1]), -1.5)
+    assert math.isclose(prior[0], -3.0)  # ln(1 * e^-3 / 1)
+    full = _boundary_count(tok, TEXTS, b" hello")
+    first = _boundary_count(tok, TEXTS, b" hel")
+    assert math.isclose(prior[1], math.log((full + math.exp(-1.5)) / (first + 1.0)))
+    assert prior[1] <= 0 and prior[2] == 0.0  # one-part tokens: no prior
+    with pytest.raises(toktool.InvalidInputError):
+        continuation_prior(counts, [b"a"], [b"a"], np.array([1]), -1.5, smoothing=0.0)
+    with pytest.raises(toktool.InvalidInputError):
+        ContinuationCounts(tok, ["", ""])
+
+
+def test_mix_keeps_one_part_rows_and_interpolates_the_rest() -> None:
+    tower = torch.randn(3, 4)
+    first = torch.randn(3, 4)
+    direction = torch.randn(4)
+    prior = np.array([0.0, -1.0, -2.0])
+    parts = np.array([1, 2, 3])
+    same = mix_output_rows(tower, first, prior, direction, parts, mix=0.0)
+    assert torch.equal(same, tower)
+    full = mix_output_rows(tower, first, prior, direction, parts, mix=1.0)
+    assert torch.equal(full[0], tower[0])
+    assert torch.allclose(full[2], first[2] - 2.0 * direction)
+    half = mix_output_rows(tower, first, prior, direction, parts, mix=0.5)
+    assert torch.allclose(half[1], 0.5 * tower[1] + 0.5 * (first[1] - direction))
+    with pytest.raises(toktool.InvalidInputError):
+        mix_output_rows(tower, first, prior, direction, parts, mix=1.5)
+
+
+def test_sample_texts_is_seeded_and_bounded() -> None:
+    texts = [f"text {i} " * 50 for i in range(200)]
+    a = sample_texts(texts, megabytes=0.01, seed=1)
+    assert a == sample_texts(texts, megabytes=0.01, seed=1)
+    assert sum(len(t) for t in a[:-1]) < 10_000 <= sum(len(t) for t in a) + 1
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from toktool.testing import tiny_causal_lm
+
+    return tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "lm", steps=20)
+
+
+def test_transfer_mixes_only_multi_part_output_rows(tiny_dir: Path) -> None:
+    from toktool.hf import load_causal_lm
+    from toktool.zett.decompose import decompose_vocab
+    from toktool.zett.train import FrozenLM
+    from toktool.zett.transfer import new_embeddings
+
+    model = load_causal_lm(tiny_dir)
+    lm = FrozenLM(model)
+    hypernet = lm.new_hypernet(num_layers=1, max_length=6, residual="mean", output_tower=True)
+    hypernet.output_tower.logit_direction.fill_(0.01)
+    original = toktool.Tokenizer.from_file(tiny_dir / "tokenizer.json")
+    new = toktool.load_tokenizer("cl100k")
+    counts = ContinuationCounts(original, TEXTS * 5)
+    plain = new_embeddings(model, original, new, hypernet=hypernet)
+    mixed = new_embeddings(model, original, new, hypernet=hypernet, continuation=counts)
+    parts = decompose_vocab(new, original, 6)
+    multi = torch.as_tensor(np.asarray(parts.lengths) > 1)
+    assert torch.equal(plain.input_rows, mixed.input_rows)
+    assert torch.equal(plain.output_rows[~multi], mixed.output_rows[~multi])
+    assert not torch.allclose(plain.output_rows[multi], mixed.output_rows[multi])
+    with pytest.raises(toktool.InvalidInputError):
+        new_embeddings(model, original, new, method="fvt", continuation=counts)
