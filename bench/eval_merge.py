@@ -121,6 +121,15 @@ def quality(args: argparse.Namespace) -> str:
             batch = windows(tok, corpus[lang], 0.8, args.eval_seqs + args.seqs, args.length)
             scored, learn = batch[: args.eval_seqs], batch[args.eval_seqs :]
         row: dict = {"lang": lang}
+        if args.hypernet is not None and args.continuation:
+            # the merged tokens' output rows get the continuation prior counted on the text of
+            # the batch the merges are learned on (never the scored windows)
+            from toktool.zett.continuation import ContinuationCounts
+
+            texts = [tok.decode_bytes(list(s)).decode("utf-8", errors="replace") for s in learn]
+            counts = ContinuationCounts(tok, texts)
+            embedders["hn"] = (embedders["hn"][0], HypernetEmbedder(
+                hypernet, output=True, continuation=counts, tokenizer=tok))
         for label, budget in (("base", 0), ("100", 100), ("sat", None)):
             learned = merge_batch(learn, tok, budget)
             result = apply_merges(scored, tok, learned.merges)
@@ -175,7 +184,11 @@ def quality(args: argparse.Namespace) -> str:
         "",
         (f"Hypernetwork: `{args.hypernet.name}` of `{args.hypernet.parent.name}` (`make "
          "eval-merge` trains it; docs/ZETT.md says how; its training text excludes the "
-         "scored last fifth of every language's document)."
+         "scored last fifth of every language's document)"
+         + ("; the merged tokens' output rows mixed 0.5:0.5 with the first part's row plus a "
+            "continuation prior counted on the text of the batch the merges were learned on "
+            "(`HypernetEmbedder(..., continuation=ContinuationCounts(tok, batch texts))`; "
+            "`--no-continuation`: the hypernetwork's rows alone)." if args.continuation else ".")
          if args.hypernet is not None else
          "*not run*: pass `--hypernet CKPT` (a ZeTT checkpoint, docs/ZETT.md) to fill these "
          "columns."),
@@ -187,6 +200,10 @@ def quality(args: argparse.Namespace) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokenizers", default="smollm2,cl100k")
+    parser.add_argument("--continuation", action=argparse.BooleanOptionalAction, default=True,
+                        help="with --hypernet: mix a continuation prior counted on the merge "
+                        "batch's text into the merged tokens' output rows "
+                        "(toktool.zett.continuation)")
     parser.add_argument("--seqs", type=int, default=32)
     parser.add_argument("--length", type=int, default=512)
     parser.add_argument("--eval-seqs", type=int, default=2,

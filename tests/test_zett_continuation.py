@@ -121,3 +121,31 @@ def test_transfer_mixes_only_multi_part_output_rows(tiny_dir: Path) -> None:
     assert not torch.allclose(plain.output_rows[multi], mixed.output_rows[multi])
     with pytest.raises(toktool.InvalidInputError):
         new_embeddings(model, original, new, method="fvt", continuation=counts)
+
+
+def test_merge_embedder_mixes_the_prior_into_merged_output_rows(tiny_dir: Path) -> None:
+    from toktool.zett.model import HypernetEmbedder
+    from toktool.zett.train import FrozenLM
+
+    from toktool.hf import load_causal_lm
+
+    lm = FrozenLM(load_causal_lm(tiny_dir))
+    hypernet = lm.new_hypernet(num_layers=1, max_length=6, residual="mean", output_tower=True)
+    hypernet.output_tower.logit_direction.fill_(0.01)
+    tok = toktool.Tokenizer.from_file(tiny_dir / "tokenizer.json")
+    counts = ContinuationCounts(tok, TEXTS * 5)
+    a, b = tok.encode("hello")[0], tok.encode(" world")[0]
+    new_tokens = [(a,), (a, b), (b, a, b)]
+    plain = HypernetEmbedder(hypernet, output=True).embed(new_tokens)
+    mixed = HypernetEmbedder(hypernet, output=True, continuation=counts, tokenizer=tok,
+                             mix=1.0).embed(new_tokens)
+    assert torch.equal(plain[0], mixed[0])  # one part: unchanged
+    whole = tok.token_bytes(a) + tok.token_bytes(b)
+    prior = continuation_prior(counts, [whole], [tok.token_bytes(a)], np.array([2]),
+                               float(hypernet.output_tower.length_bias.detach()))
+    expected = hypernet.input_embeddings[a] + float(prior[0]) * hypernet.output_tower.logit_direction
+    assert torch.allclose(mixed[1], expected, atol=1e-6)
+    with pytest.raises(toktool.InvalidInputError):
+        HypernetEmbedder(hypernet, output=False, continuation=counts, tokenizer=tok)
+    with pytest.raises(toktool.InvalidInputError):
+        HypernetEmbedder(hypernet, output=True, continuation=counts)

@@ -521,11 +521,25 @@ class HypernetEmbedder:
 
     ``output=True`` gives the output-side embeddings (the same as the input side for a tied
     model), e.g. for :func:`toktool.merge.merged_bits`.
+
+    ``continuation`` (output side, a hypernetwork with an output tower): counts over text, e.g.
+    the batch the merges were learned on, together with ``tokenizer`` (the original); the row of
+    a merged token of 2+ parts is mixed (weight ``mix``) with its first part's row plus the
+    counted continuation prior, as at transfer (:mod:`toktool.zett.continuation`).
     """
 
-    def __init__(self, hypernet: HyperNetwork, output: bool = False):
+    def __init__(self, hypernet: HyperNetwork, output: bool = False, *,
+                 continuation: Any = None, tokenizer: Any = None, mix: float = 0.5):
+        if continuation is not None and (not output or hypernet.output_tower is None
+                                         or tokenizer is None):
+            raise InvalidInputError(
+                "a continuation prior needs output=True, a hypernetwork with an output tower "
+                "and the original tokenizer")
         self.hypernet = hypernet
         self.output = output
+        self.continuation = continuation
+        self.tokenizer = tokenizer
+        self.mix = mix
 
     @property
     def embedding_matrix(self) -> Any:
@@ -550,4 +564,20 @@ class HypernetEmbedder:
             lengths[row] = len(cut)
         with torch.no_grad():
             rows_in, rows_out = self.hypernet.predict(ids, lengths)
-        return rows_out if (self.output and rows_out is not None) else rows_in
+        rows = rows_out if (self.output and rows_out is not None) else rows_in
+        if self.continuation is None:
+            return rows
+        from toktool.zett.continuation import continuation_prior, mix_output_rows
+
+        tower = self.hypernet.output_tower
+        assert tower is not None  # checked in __init__
+        vocab = self.tokenizer.all_token_bytes()
+        n_parts = np.array([len(parts) for parts in new_tokens])
+        whole = [b"".join(bytes(vocab[int(i)] or b"") for i in parts) for parts in new_tokens]
+        first = [bytes(vocab[int(parts[0])] or b"") for parts in new_tokens]
+        prior = continuation_prior(self.continuation, whole, first, n_parts,
+                                   float(tower.length_bias.detach()))
+        where = torch.as_tensor([int(parts[0]) for parts in new_tokens],
+                                device=self.embedding_matrix.device)
+        return mix_output_rows(rows, self.embedding_matrix[where].to(rows.dtype), prior,
+                               tower.logit_direction.detach(), n_parts, self.mix)
