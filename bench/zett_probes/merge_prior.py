@@ -1,6 +1,6 @@
 """Dynamic merging with the continuation prior on the merged tokens' output rows: bench/eval_merge.py's
 quality protocol (merges learned on 32 windows, applied to 2 held-out windows per language),
-the merge checkpoint's rows against the same rows mixed 0.5 with first part + a prior counted
+the merge checkpoint's rows against HypernetEmbedder(continuation=...): mixed MIX with first part + a prior counted
 on the text of the windows the merges were learned on.
 
 Usage: python bench/zett_probes/merge_prior.py [MIX]
@@ -10,45 +10,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from eval_merge import windows  # noqa: E402
 
 import toktool  # noqa: E402
 from toktool import artifacts  # noqa: E402
 from toktool.hf import load_causal_lm  # noqa: E402
 from toktool.merge import DynamicTokenizer, apply_merges, merge_batch, merged_bits  # noqa: E402
-from toktool.zett.continuation import ContinuationCounts, continuation_prior, mix_output_rows  # noqa: E402
+from toktool.zett.continuation import ContinuationCounts  # noqa: E402
 from toktool.zett.model import HypernetEmbedder  # noqa: E402
 from toktool.zett.train import FrozenLM  # noqa: E402
 
 MIX = float(sys.argv[1]) if len(sys.argv) > 1 else 0.5
 CKPT = artifacts.cache_dir() / "zett" / "smollm2-mean-r500-i10-op60-ml30-s0" / "checkpoint"
-
-
-class PriorEmbedder:
-    """Output rows of merged tokens: the hypernetwork's, mixed with first part + counted prior."""
-
-    def __init__(self, inner, hypernet, tok, counts, mix):
-        self.inner, self.hypernet, self.tok, self.counts, self.mix = inner, hypernet, tok, counts, mix
-        self.vocab = tok.all_token_bytes()
-
-    @property
-    def embedding_matrix(self):
-        return self.inner.embedding_matrix
-
-    def embed(self, new_tokens):
-        rows = self.inner.embed(new_tokens)
-        if not len(new_tokens):
-            return rows
-        tower = self.hypernet.output_tower
-        n_parts = np.array([len(t) for t in new_tokens])
-        full = [b"".join(bytes(self.vocab[i]) for i in t) for t in new_tokens]
-        first = [bytes(self.vocab[t[0]]) for t in new_tokens]
-        prior = continuation_prior(self.counts, full, first, n_parts,
-                                   float(tower.length_bias.detach()))
-        e_first = self.embedding_matrix[torch.as_tensor([t[0] for t in new_tokens])]
-        return mix_output_rows(rows, e_first.to(rows.dtype), prior,
-                               tower.logit_direction.detach(), n_parts, self.mix)
 
 
 corpus = artifacts.multilingual_corpus()
@@ -72,7 +45,8 @@ for lang in artifacts.LANGUAGES:
         nbytes = sum(embedded.n_bytes)
         row[label] = sum(merged_bits(model, embedded, emb_out)) / nbytes
         if budget != 0:
-            prior_out = PriorEmbedder(emb_out, hypernet, tok, counts, MIX)
+            prior_out = HypernetEmbedder(hypernet, output=True, continuation=counts,
+                                         tokenizer=tok, mix=MIX)
             row[label + "+prior"] = sum(merged_bits(model, embedded, prior_out)) / nbytes
     print(lang, {k: round(v - row["base"], 3) if k != "base" else round(v, 3)
                  for k, v in row.items()}, flush=True)

@@ -25,16 +25,15 @@ table per length); longer pieces count as never seen.
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from toktool.errors import InvalidInputError
 
-__all__ = ["ContinuationCounts", "continuation_prior", "mix_output_rows", "sample_texts"]
+__all__ = ["ContinuationCounts", "continuation_prior", "mix_output_rows", "mix_tower_rows",
+           "sample_texts"]
 
 _MULT = np.uint64(0x100000001B3)
 _SEPARATOR = b"\x00"
@@ -85,7 +84,6 @@ class ContinuationCounts:
             starts[at] = True
             starts[at + ends[:-1]] = True
             at += len(raw) + 1
-        self.n_bytes = len(blob) - len(encoded) + 1
         data = np.frombuffer(blob, dtype=np.uint8).astype(np.uint64)
         self._tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         h = np.zeros(len(data), dtype=np.uint64)
@@ -95,13 +93,6 @@ class ContinuationCounts:
                     break
                 h = h[: len(data) - n + 1] * _MULT + data[n - 1:] + np.uint64(1)
                 self._tables[n] = np.unique(h[starts[: len(h)]], return_counts=True)
-
-    @classmethod
-    def from_file(cls, tokenizer: Any, path: str | Path, max_bytes: int = 24) -> ContinuationCounts:
-        """Counts over a UTF-8 text file (``.gz`` read through gzip), one sample."""
-        path = Path(path)
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-        return cls(tokenizer, [raw.decode("utf-8", errors="replace")], max_bytes)
 
     def count(self, pieces: Sequence[bytes]) -> np.ndarray:
         """Occurrences of each piece at a token boundary (0 for empty or too long pieces)."""
@@ -159,3 +150,22 @@ def mix_output_rows(
     mixed = (1.0 - mix) * tower_rows.float() + mix * counted
     multi = torch.as_tensor(np.asarray(n_parts) > 1, device=tower_rows.device).unsqueeze(1)
     return torch.where(multi, mixed.to(tower_rows.dtype), tower_rows)
+
+
+def mix_tower_rows(
+    tower: Any,
+    counts: ContinuationCounts,
+    tower_rows: Any,
+    first_rows: Any,
+    tokens: Sequence[bytes],
+    first_parts: Sequence[bytes],
+    n_parts: np.ndarray,
+    mix: float = 0.5,
+) -> Any:
+    """:func:`mix_output_rows` with the prior of :func:`continuation_prior`, both from the
+    output ``tower`` of a hypernetwork (its length prior and logit direction): what transfer
+    and the merge embedder do with a tower's rows."""
+    prior = continuation_prior(counts, tokens, first_parts, n_parts,
+                               float(tower.length_bias.detach()))
+    return mix_output_rows(tower_rows, first_rows.to(tower_rows.dtype), prior,
+                           tower.logit_direction.detach(), n_parts, mix)

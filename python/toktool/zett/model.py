@@ -540,6 +540,8 @@ class HypernetEmbedder:
         self.continuation = continuation
         self.tokenizer = tokenizer
         self.mix = mix
+        # the original tokens' bytes, read once (embed runs once per merged batch)
+        self._vocab = None if continuation is None else tokenizer.all_token_bytes()
 
     @property
     def embedding_matrix(self) -> Any:
@@ -567,17 +569,14 @@ class HypernetEmbedder:
         rows = rows_out if (self.output and rows_out is not None) else rows_in
         if self.continuation is None:
             return rows
-        from toktool.zett.continuation import continuation_prior, mix_output_rows
+        from toktool.zett.continuation import mix_tower_rows
 
-        tower = self.hypernet.output_tower
-        assert tower is not None  # checked in __init__
-        vocab = self.tokenizer.all_token_bytes()
+        vocab = self._vocab
+        assert vocab is not None  # set with the continuation in __init__
         n_parts = np.array([len(parts) for parts in new_tokens])
         whole = [b"".join(bytes(vocab[int(i)] or b"") for i in parts) for parts in new_tokens]
         first = [bytes(vocab[int(parts[0])] or b"") for parts in new_tokens]
-        prior = continuation_prior(self.continuation, whole, first, n_parts,
-                                   float(tower.length_bias.detach()))
         where = torch.as_tensor([int(parts[0]) for parts in new_tokens],
                                 device=self.embedding_matrix.device)
-        return mix_output_rows(rows, self.embedding_matrix[where].to(rows.dtype), prior,
-                               tower.logit_direction.detach(), n_parts, self.mix)
+        return mix_tower_rows(self.hypernet.output_tower, self.continuation, rows,
+                              self.embedding_matrix[where], whole, first, n_parts, self.mix)

@@ -182,20 +182,17 @@ def _continuation_rows(hypernet: Any, original: Any, new: Any, emb_in: Any, emb_
                        ids: np.ndarray, lengths: np.ndarray, tower_rows: Any,
                        counts: ContinuationCounts, mix: float) -> Any:
     """The tower's output rows mixed with first part + counted continuation prior."""
-    from toktool.zett.continuation import continuation_prior, mix_output_rows
+    from toktool.zett.continuation import mix_tower_rows
 
     torch = _torch()
-    tower = hypernet.output_tower
     source = emb_in if emb_out is None else emb_out
     first = np.where(lengths > 0, ids[:, 0], 0)
     orig_bytes = original.all_token_bytes()
     new_bytes = [bytes(b) if b else b"" for b in new.all_token_bytes()]
     first_bytes = [bytes(orig_bytes[int(i)] or b"") for i in first]
-    prior = continuation_prior(counts, new_bytes, first_bytes, lengths,
-                               float(tower.length_bias.detach()))
     first_rows = source[torch.as_tensor(first, dtype=torch.long, device=source.device)]
-    return mix_output_rows(tower_rows, first_rows.to(tower_rows.dtype), prior,
-                           tower.logit_direction.detach(), lengths, mix)
+    return mix_tower_rows(hypernet.output_tower, counts, tower_rows, first_rows, new_bytes,
+                          first_bytes, lengths, mix)
 
 
 def _mean_rows(matrix: Any, ids: np.ndarray, lengths: np.ndarray) -> Any:
