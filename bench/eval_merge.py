@@ -113,7 +113,7 @@ def quality(args: argparse.Namespace) -> str:
         embedders["hn"] = (HypernetEmbedder(hypernet), HypernetEmbedder(hypernet, output=True))
     rows = []
     t0 = time.perf_counter()
-    for lang in artifacts.LANGUAGES:
+    for lang in args.languages.split(","):
         if args.in_batch:  # the scored sequences are part of the batch the merges come from
             batch = windows(tok, corpus[lang], 0.8, args.seqs, args.length)
             scored, learn = batch[: args.eval_seqs], batch
@@ -138,7 +138,8 @@ def quality(args: argparse.Namespace) -> str:
                     continue
                 dyn = DynamicTokenizer(tok, emb_in, max_merges=budget, bos_id=eos, cache_size=0)
                 embedded = dyn.embed(result)
-                bits = merged_bits(model, embedded, emb_out)
+                bits = merged_bits(model, embedded, emb_out, canonical=args.canonical,
+                                   floor=args.canonical_floor)
                 nbytes = sum(embedded.n_bytes)
                 row[prefix + label] = sum(bits) / nbytes
             row[label + "_tokens"] = sum(result.lengths)
@@ -204,6 +205,14 @@ def main() -> int:
                         help="with --hypernet: mix a continuation prior counted on the merge "
                         "batch's text into the merged tokens' output rows "
                         "(toktool.zett.continuation)")
+    parser.add_argument("--canonical", action=argparse.BooleanOptionalAction, default=False,
+                        help="score over the merged vocabulary with the split pairs' mass "
+                        "removed (toktool.merge.merged_log_softmax; measured worse with "
+                        "today's merged rows, see docs/MERGE.md)")
+    parser.add_argument("--canonical-floor", type=float, default=0.01,
+                        help="with --canonical: the share of a left part's probability it keeps")
+    parser.add_argument("--languages", default=",".join(artifacts.LANGUAGES),
+                        help="comma-separated languages for the quality table")
     parser.add_argument("--seqs", type=int, default=32)
     parser.add_argument("--length", type=int, default=512)
     parser.add_argument("--eval-seqs", type=int, default=2,

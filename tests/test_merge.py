@@ -26,6 +26,7 @@ from toktool.merge import (
     merge_batches,
     merge_units,
     merged_bits,
+    merged_log_softmax,
     token_windows,
 )
 
@@ -471,6 +472,45 @@ def test_merged_bits_without_merges_equal_the_model() -> None:
     assert all(b > 0 for b in merged_b)
     with pytest.raises(toktool.InvalidInputError):
         merged_bits(model, DynamicTokenizer(tok, fvt)(texts), fvt)
+
+
+def test_merged_log_softmax_is_exact_for_exact_merged_rows() -> None:
+    # A Markov chain over four tokens; merges (a, b) -> 4 and (4, c) -> 5. With the merged
+    # tokens given their exact probabilities (p(a) p(b|a), p(a) p(b|a) p(c|b)), removing the
+    # split mass must leave a distribution that sums to one before any renormalisation: p(a)
+    # becomes "a, then not b", p(ab) "ab, then not c".
+    gen = torch.Generator().manual_seed(0)
+    first = torch.softmax(torch.randn(4, generator=gen, dtype=torch.float64), -1)
+    trans = torch.softmax(torch.randn(4, 4, generator=gen, dtype=torch.float64), -1)
+    a, b, c = 0, 1, 2
+    p_ab = first[a] * trans[a, b]
+    p_abc = p_ab * trans[b, c]
+    logits = torch.log(torch.cat([first, torch.stack([p_ab, p_abc])]))
+    merges = [(a, b, 9), (4, c, 3)]
+    got = merged_log_softmax(logits, merges, 4).exp()
+    want = torch.cat([first, torch.stack([p_ab, p_abc])])
+    want[a] = first[a] - p_ab
+    want[4] = p_ab - p_abc
+    assert float(want.sum()) == pytest.approx(1.0, abs=1e-12)
+    assert torch.allclose(got, want, atol=1e-12)
+    # plain softmax counts the merged mass twice
+    assert float(torch.softmax(logits, -1)[3]) < float(got[3])
+    # without merges: the plain log-softmax; batched leading dimensions work alike
+    plain = torch.randn(3, 5, 6, generator=gen)
+    assert torch.allclose(merged_log_softmax(plain, [], 6),
+                          torch.log_softmax(plain.double(), -1))
+    batched = merged_log_softmax(logits.expand(2, 3, 6), merges, 4)
+    assert torch.allclose(batched, got.log().expand(2, 3, 6), atol=1e-12)
+
+
+def test_merged_log_softmax_keeps_a_floor() -> None:
+    # a merged row that claims more than its left part leaves the left part floor * p(a)
+    logits = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)  # p(ab) > p(a)
+    out = merged_log_softmax(logits, [(0, 1, 5)], 2, floor=0.01).exp()
+    p = torch.softmax(logits, -1)
+    kept = torch.tensor([0.01 * p[0], p[1], p[2]])
+    assert torch.allclose(out, kept / kept.sum(), atol=1e-12)
+    assert float(out.sum()) == pytest.approx(1.0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from toktool.zett.continuation import (  # noqa: E402
     continuation_prior,
     mix_output_rows,
     sample_texts,
+    unigram_shift,
 )
 
 TEXTS = [
@@ -113,7 +114,8 @@ def test_transfer_mixes_only_multi_part_output_rows(tiny_dir: Path) -> None:
     new = toktool.load_tokenizer("cl100k")
     counts = ContinuationCounts(original, TEXTS * 5)
     plain = new_embeddings(model, original, new, hypernet=hypernet)
-    mixed = new_embeddings(model, original, new, hypernet=hypernet, continuation=counts)
+    mixed = new_embeddings(model, original, new, hypernet=hypernet, continuation=counts,
+                           unigram_shift=0.0)
     parts = decompose_vocab(new, original, 6)
     multi = torch.as_tensor(np.asarray(parts.lengths) > 1)
     assert torch.equal(plain.input_rows, mixed.input_rows)
@@ -121,6 +123,57 @@ def test_transfer_mixes_only_multi_part_output_rows(tiny_dir: Path) -> None:
     assert not torch.allclose(plain.output_rows[multi], mixed.output_rows[multi])
     with pytest.raises(toktool.InvalidInputError):
         new_embeddings(model, original, new, method="fvt", continuation=counts)
+    # the label shift moves every row (specials aside) along the logit direction
+    shifted = new_embeddings(model, original, new, hypernet=hypernet, continuation=counts,
+                             unigram_shift=0.75)
+    lengths = np.asarray(parts.lengths)
+    ids = np.asarray(parts.ids)
+    prior = continuation_prior(counts, [bytes(b or b"") for b in new.all_token_bytes()],
+                               [original.token_bytes(int(i)) if n else b""
+                                for i, n in zip(ids[:, 0], lengths)],
+                               lengths, float(hypernet.output_tower.length_bias.detach()))
+    shift = unigram_shift(counts, new, np.where(lengths > 0, ids[:, 0], 0), lengths, prior)
+    expected = mixed.output_rows + 0.75 * torch.as_tensor(shift, dtype=torch.float32)[:, None] \
+        * hypernet.output_tower.logit_direction.detach()[None]
+    ordinary = torch.ones(new.vocab_size, dtype=torch.bool)
+    ordinary[list(new.special_tokens.values())] = False
+    assert torch.allclose(shifted.output_rows[ordinary], expected[ordinary], atol=1e-5)
+    assert not torch.allclose(shifted.output_rows[ordinary], mixed.output_rows[ordinary])
+    with pytest.raises(toktool.InvalidInputError):
+        new_embeddings(model, original, new, hypernet=hypernet, continuation=counts,
+                       unigram_shift=-1.0)
+
+
+def test_unigram_shift_is_the_log_ratio_of_token_frequencies() -> None:
+    import collections
+
+    original = toktool.load_tokenizer("smollm2")
+    new = toktool.load_tokenizer("cl100k")
+    texts = TEXTS * 3
+    counts = ContinuationCounts(original, texts)
+    emitted = collections.Counter(i for t in texts for i in new.encode(t))
+    orig = collections.Counter(i for t in texts for i in original.encode(t))
+    assert list(np.nonzero(counts.token_counts)[0]) == sorted(orig)
+    n_new, n_orig = sum(emitted.values()), sum(orig.values())
+    one = new.encode(" hello")  # one token in both vocabularies
+    assert len(one) == 1 and len(original.encode(" hello")) == 1
+    unseen = new.encode(" zebra")[0]
+    first_ids = np.array([original.encode(" hello")[0], original.encode(" z")[0],
+                          original.encode("for")[0]])
+    prior = np.array([0.0, 0.0, -0.7])
+    tokens = [one[0], unseen, new.encode("for")[0]]
+    n_parts = np.zeros(new.vocab_size, dtype=np.int64)
+    firsts = np.zeros(new.vocab_size, dtype=np.int64)
+    priors = np.zeros(new.vocab_size)
+    n_parts[tokens] = [1, 1, 2]
+    firsts[tokens] = first_ids
+    priors[tokens] = prior
+    shift = unigram_shift(counts, new, firsts, n_parts, priors)
+    for k, t in enumerate(tokens):
+        implied = orig[int(first_ids[k])] * math.exp(prior[k])
+        want = math.log((emitted[t] + 1) / n_new) - math.log((implied + 1) / n_orig)
+        assert math.isclose(shift[t], want, rel_tol=1e-9), k
+    assert shift[new.encode(" world")[0]] == 0.0  # no parts given: no shift
 
 
 def test_merge_embedder_mixes_the_prior_into_merged_output_rows(tiny_dir: Path) -> None:

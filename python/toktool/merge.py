@@ -58,6 +58,7 @@ __all__ = [
     "Reduction",
     "apply_merges",
     "merge_batch",
+    "merged_log_softmax",
     "merge_batches",
     "merge_units",
     "merged_bits",
@@ -520,7 +521,42 @@ class DynamicTokenizer:
         return self.embed(self.merge(texts))
 
 
-def merged_bits(model: Any, batch: DynamicBatch, output_embedder: Embedder) -> list[float]:
+def merged_log_softmax(logits: torch.Tensor, merges: Sequence[tuple[int, ...]], vocab_size: int,
+                       floor: float = 0.01) -> torch.Tensor:
+    """Log-probabilities over the original vocabulary plus merged tokens, without the split mass.
+
+    After ``apply_merges`` a merged pair never occurs split inside a unit: where the text goes
+    on ``a b``, the merged sequence says ``ab``, never ``a`` then ``b``. A model that scores
+    ``a`` by the original softmax still gives ``a`` the mass of every continuation, ``b``
+    included, so that mass is counted twice (under ``a`` and under ``ab``) and every token pays
+    for it in the normalisation. Here each token that is the left part of merges gives up what
+    those merged tokens were given: ``p'(a) = p(a) - sum p(ab)`` over the merges ``(a, b)``,
+    kept at least ``floor * p(a)`` (the right part may still follow ``a`` across a unit
+    boundary, and the merged rows are estimates), and the result is normalised again.
+    ``merges`` are ``MergeResult.merges`` (left, right, ...); merge ``k`` is column
+    ``vocab_size + k`` of ``logits`` (``[..., vocab_size + len(merges)]``). A merged left part
+    (``(ab, c)``) gives up mass to its own merges, never twice to ``a``. Float64 out.
+    """
+    th = _torch()
+    logp = th.log_softmax(logits.double(), dim=-1)
+    if not merges:
+        return logp
+    left = th.tensor([int(m[0]) for m in merges], dtype=th.long, device=logits.device)
+    parents = th.unique(left)
+    new_logp = logp[..., vocab_size : vocab_size + len(merges)]
+    # sum over a parent's merges of p(ab) / p(a), in a stable way per parent column
+    ratio = th.zeros(logp.shape[:-1] + (int(parents.shape[0]),), dtype=logp.dtype,
+                     device=logp.device)
+    slot = th.searchsorted(parents, left)
+    ratio.index_add_(-1, slot, (new_logp - logp[..., left]).exp())
+    keep = th.clamp(1.0 - ratio, min=floor).log()
+    adjusted = logp.clone()
+    adjusted[..., parents] += keep
+    return adjusted - th.logsumexp(adjusted, dim=-1, keepdim=True)
+
+
+def merged_bits(model: Any, batch: DynamicBatch, output_embedder: Embedder,
+                canonical: bool = False, floor: float = 0.01) -> list[float]:
     """Total bits (``-log2 p``) a causal LM assigns to each merged sequence of ``batch``.
 
     Each token is predicted from the ones before it over the original vocabulary plus the
@@ -556,7 +592,10 @@ def merged_bits(model: Any, batch: DynamicBatch, output_embedder: Embedder) -> l
                 logits = hidden @ weight.T
                 if new_rows is not None:
                     logits = th.cat([logits, hidden @ new_rows.T], dim=-1)
-                logp = th.log_softmax(logits.double(), dim=-1)
+                if canonical:
+                    logp = merged_log_softmax(logits, result.merges, vocab, floor)
+                else:
+                    logp = th.log_softmax(logits.double(), dim=-1)
                 targets = batch.input_ids[b, 1:n]
                 nats = -logp.gather(1, targets.unsqueeze(1)).sum()
                 bits.append(float(nats) / math.log(2))

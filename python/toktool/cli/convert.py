@@ -154,6 +154,10 @@ def convert_model(
     continuation_mix: float = typer.Option(
         0.5, "--continuation-mix",
         help="Weight of the counted prior's rows against the output tower's (0 to 1)."),
+    unigram_shift: float = typer.Option(
+        0.75, "--unigram-shift",
+        help="With --continuation-corpus: move each output row by this times the log ratio "
+        "of the new tokenizer's token frequency on the corpus over the original's (0: off)."),
 ) -> None:
     """Give MODEL a new tokenizer: write an HF model directory with embeddings for the new
     vocabulary (special tokens copied) that transformers loads with
@@ -174,7 +178,7 @@ def convert_model(
         transfer = run(model, tokenizer, out, method=method.value, hypernet_path=hypernet,
                        copy_shared=copy_shared, force=force, progress=True,
                        continuation_texts=texts, continuation_mb=continuation_mb,
-                       continuation_mix=continuation_mix)
+                       continuation_mix=continuation_mix, unigram_shift=unigram_shift)
     except toktool.ToktoolError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc

@@ -19,6 +19,15 @@ part's row shifted by the prior along the tower's logit direction ``u``), a prod
 estimates in probability. Measured in docs/ZETT.md (variants): on held-out code and prose it
 closes more of the FVT-to-original gap than either alone.
 
+:func:`unigram_shift` then corrects every output row for how often the new tokenizer emits
+the token (label shift): the original model's logits carry the original tokenization's token
+frequencies, and under the new tokenizer these change (a prose word the new vocabulary lacks
+becomes fragments, ``" pri" "vile" "ged"``, which the original rarely emits; a token the new
+vocabulary absorbs into longer ones is emitted less). Each row moves along ``u`` by
+``lambda * ln(p_new(t) / p_implied(t))``: ``p_new`` the new tokenizer's unigram frequency on
+the sample, ``p_implied`` the original's frequency of the token (one part) or of its first part
+times ``exp(prior(t))`` (2+ parts).
+
 Counts are exact for pieces of up to ``max_bytes`` bytes (hashed substrings, 64-bit, one sorted
 table per length); longer pieces count as never seen.
 """
@@ -33,7 +42,7 @@ import numpy as np
 from toktool.errors import InvalidInputError
 
 __all__ = ["ContinuationCounts", "continuation_prior", "mix_output_rows", "mix_tower_rows",
-           "sample_texts"]
+           "sample_texts", "unigram_shift"]
 
 _MULT = np.uint64(0x100000001B3)
 _SEPARATOR = b"\x00"
@@ -64,7 +73,8 @@ class ContinuationCounts:
     """Occurrences of byte strings at original token boundaries of a text sample.
 
     ``tokenizer``: the original tokenizer (whose boundaries count); ``texts``: the sample (a
-    model's training text, e.g. :func:`sample_texts` of it)."""
+    model's training text, e.g. :func:`sample_texts` of it), kept as ``texts``;
+    ``token_counts``: how often the original tokenizer emits each id on it."""
 
     def __init__(self, tokenizer: Any, texts: Sequence[str], max_bytes: int = 24):
         if max_bytes < 1:
@@ -73,14 +83,18 @@ class ContinuationCounts:
         if not texts:
             raise InvalidInputError("counting continuations needs some text")
         self.max_bytes = max_bytes
+        self.texts = texts
         encoded = [t.encode() for t in texts]
         blob = _SEPARATOR.join(encoded)
         starts = np.zeros(len(blob) + 1, dtype=bool)
         vocab = tokenizer.all_token_bytes()
         lengths = np.array([len(b) if b else 0 for b in vocab], dtype=np.int64)
+        self.token_counts = np.zeros(len(vocab), dtype=np.int64)
         at = 0
         for raw, ids in zip(encoded, tokenizer.encode_batch(texts, as_array=True)):
-            ends = np.cumsum(lengths[np.asarray(ids, dtype=np.int64)])
+            ids = np.asarray(ids, dtype=np.int64)
+            self.token_counts += np.bincount(ids, minlength=len(vocab))[: len(vocab)]
+            ends = np.cumsum(lengths[ids])
             starts[at] = True
             starts[at + ends[:-1]] = True
             at += len(raw) + 1
@@ -128,6 +142,33 @@ def continuation_prior(
     fallback = np.exp(length_bias * np.maximum(n_parts - 1, 0))
     prior = np.log((full + smoothing * fallback) / (first + smoothing))
     return np.where(multi, prior, 0.0)
+
+
+def unigram_shift(
+    counts: ContinuationCounts,
+    new: Any,
+    first_ids: np.ndarray,
+    n_parts: np.ndarray,
+    prior: np.ndarray,
+    smoothing: float = 1.0,
+) -> np.ndarray:
+    """``ln(p_new(t) / p_implied(t))`` per token of ``new`` (nats; 0 for tokens of no parts).
+
+    ``p_new``: ``new``'s unigram frequency on ``counts.texts``; ``p_implied``: the original's
+    frequency of the token's first part (``first_ids``, original ids) times ``exp(prior)``
+    (:func:`continuation_prior`, 0 for one-part tokens), both smoothed by ``smoothing``
+    occurrences. See the module docstring."""
+    n_parts = np.asarray(n_parts)
+    size = int(new.vocab_size)
+    emitted = np.zeros(size, dtype=np.float64)
+    for ids in new.encode_batch(counts.texts, as_array=True):
+        emitted += np.bincount(np.asarray(ids, dtype=np.int64), minlength=size)[:size]
+    original = counts.token_counts.astype(np.float64)
+    first = original[np.where(n_parts > 0, np.asarray(first_ids), 0)]
+    implied = first * np.exp(np.asarray(prior, dtype=np.float64))
+    shift = (np.log((emitted + smoothing) / max(emitted.sum(), 1.0))
+             - np.log((implied + smoothing) / max(original.sum(), 1.0)))
+    return np.where(n_parts > 0, shift, 0.0)
 
 
 def mix_output_rows(

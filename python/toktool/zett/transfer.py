@@ -100,13 +100,17 @@ def new_embeddings(
     progress: bool = False,
     continuation: Optional[ContinuationCounts] = None,
     continuation_mix: float = 0.5,
+    unigram_shift: float = 0.75,
 ) -> Transfer:
     """Embeddings of ``new``'s vocabulary for ``model`` (whose tokenizer is ``original``).
 
     ``continuation`` (method ``hypernet`` with an output tower): counts over a sample of the
     training text; the output row of each token of 2+ parts becomes the mix
     (:func:`toktool.zett.continuation.mix_output_rows`, weight ``continuation_mix``) of the
-    tower's row and its first part's row shifted by the counted continuation prior."""
+    tower's row and its first part's row shifted by the counted continuation prior, and then
+    every output row moves ``unigram_shift`` times the log ratio of the new tokenizer's token
+    frequency on the sample over the one the original implies
+    (:func:`toktool.zett.continuation.unigram_shift`; 0: off)."""
     torch = _torch()
     from toktool.zett.decompose import decompose_vocab
     from toktool.zett.train import model_embeddings
@@ -120,6 +124,8 @@ def new_embeddings(
         raise InvalidInputError(
             "a continuation prior needs method 'hypernet' and a hypernetwork with an output tower")
     inputs, outputs, tied = model_embeddings(model)
+    if unigram_shift < 0:
+        raise InvalidInputError(f"unigram_shift must be >= 0, got {unigram_shift}")
     if inputs.shape[0] < original.vocab_size:
         raise InvalidInputError(
             f"the model has {inputs.shape[0]} embeddings, its tokenizer {original.vocab_size} tokens"
@@ -133,14 +139,16 @@ def new_embeddings(
     n = len(lengths)
     mean_in = emb_in[: original.vocab_size].mean(dim=0)
     mean_out = None if emb_out is None else emb_out[: original.vocab_size].mean(dim=0)
+    prior: Optional[np.ndarray] = None
     with torch.no_grad():
         if method == "hypernet":
             rows_in, rows_out = hypernet.predict(ids, lengths, progress=progress)
             rows_in = rows_in.to(emb_in.dtype)
             rows_out = None if rows_out is None else rows_out.to(emb_in.dtype)
             if continuation is not None:
-                rows_out = _continuation_rows(hypernet, original, new, emb_in, emb_out, ids,
-                                              lengths, rows_out, continuation, continuation_mix)
+                rows_out, prior = _continuation_rows(hypernet, original, new, emb_in, emb_out,
+                                                     ids, lengths, rows_out, continuation,
+                                                     continuation_mix)
         elif method == "fvt":
             rows_in = _mean_rows(emb_in, ids, lengths)
             rows_out = None if emb_out is None else _mean_rows(emb_out, ids, lengths)
@@ -166,6 +174,16 @@ def new_embeddings(
             if rows_out is not None:
                 rows_out[target] = source_out[source]
         copied = int(single.sum()) if (method == "copy" or copy_shared) else 0
+        if (continuation is not None and prior is not None and unigram_shift > 0
+                and rows_out is not None):
+            from toktool.zett.continuation import unigram_shift as shift_of
+
+            shift = shift_of(continuation, new, np.where(lengths > 0, ids[:, 0], 0), lengths,
+                             prior)
+            direction = hypernet.output_tower.logit_direction.detach().to(rows_out.device)
+            rows_out += (unigram_shift * torch.as_tensor(shift, dtype=torch.float32,
+                                                         device=rows_out.device)
+                         ).unsqueeze(1).to(rows_out.dtype) * direction.to(rows_out.dtype)
         specials = _copy_specials(model, original, new, emb_in, source_out, rows_in, rows_out)
     return Transfer(
         method=method,
@@ -180,9 +198,10 @@ def new_embeddings(
 
 def _continuation_rows(hypernet: Any, original: Any, new: Any, emb_in: Any, emb_out: Any,
                        ids: np.ndarray, lengths: np.ndarray, tower_rows: Any,
-                       counts: ContinuationCounts, mix: float) -> Any:
-    """The tower's output rows mixed with first part + counted continuation prior."""
-    from toktool.zett.continuation import mix_tower_rows
+                       counts: ContinuationCounts, mix: float) -> tuple[Any, np.ndarray]:
+    """The tower's output rows mixed with first part + counted continuation prior, and the
+    prior."""
+    from toktool.zett.continuation import continuation_prior, mix_output_rows
 
     torch = _torch()
     source = emb_in if emb_out is None else emb_out
@@ -191,8 +210,12 @@ def _continuation_rows(hypernet: Any, original: Any, new: Any, emb_in: Any, emb_
     new_bytes = [bytes(b) if b else b"" for b in new.all_token_bytes()]
     first_bytes = [bytes(orig_bytes[int(i)] or b"") for i in first]
     first_rows = source[torch.as_tensor(first, dtype=torch.long, device=source.device)]
-    return mix_tower_rows(hypernet.output_tower, counts, tower_rows, first_rows, new_bytes,
-                          first_bytes, lengths, mix)
+    tower = hypernet.output_tower
+    prior = continuation_prior(counts, new_bytes, first_bytes, lengths,
+                               float(tower.length_bias.detach()))
+    rows = mix_output_rows(tower_rows, first_rows.to(tower_rows.dtype), prior,
+                           tower.logit_direction.detach(), lengths, mix)
+    return rows, prior
 
 
 def _mean_rows(matrix: Any, ids: np.ndarray, lengths: np.ndarray) -> Any:
@@ -298,13 +321,15 @@ def convert_model(
     continuation_texts: Optional[list[str]] = None,
     continuation_mb: float = 16.0,
     continuation_mix: float = 0.5,
+    unigram_shift: float = 0.75,
 ) -> Transfer:
     """Write ``out``: ``model_path``'s model with ``tokenizer_path``'s tokenizer and embeddings
     made by ``method``, loadable with ``AutoModelForCausalLM``/``AutoTokenizer``.
 
     ``continuation_texts`` (method ``hypernet``): the model's training text, of which
-    ``continuation_mb`` megabytes give the continuation prior mixed into the output rows (see
-    :func:`new_embeddings` and :mod:`toktool.zett.continuation`).
+    ``continuation_mb`` megabytes give the continuation prior mixed into the output rows and the
+    ``unigram_shift`` correction (see :func:`new_embeddings` and
+    :mod:`toktool.zett.continuation`).
 
     ``model_path`` is ``"smollm2"``, a GGUF file or a local HF directory (with its
     ``tokenizer.json``); ``tokenizer_path`` a ``tokenizer.json`` (or bundled name such as
@@ -339,7 +364,7 @@ def convert_model(
         counts = ContinuationCounts(original, sample_texts(continuation_texts, continuation_mb))
     transfer = new_embeddings(
         model, original, new, method=method, hypernet=hypernet, copy_shared=copy_shared,
-        continuation=counts, continuation_mix=continuation_mix,
+        continuation=counts, continuation_mix=continuation_mix, unigram_shift=unigram_shift,
         progress=progress,
     )
     special_ids = _new_special_ids(model, original, new)
