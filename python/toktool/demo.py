@@ -373,6 +373,7 @@ def zett_transfer(tok: toktool.Tokenizer, name: str) -> None:
     continuation = ContinuationCounts(tok, artifacts.stdlib_corpus(max_bytes=4_000_000))
     mixed = new_embeddings(model, tok, target, method="hypernet", hypernet=hypernet,
                            continuation=continuation)
-    print(f"  + a continuation prior counted on 4 MB of stdlib code (`--continuation-corpus`): "
+    print(f"  + a continuation prior and unigram shift counted on 4 MB of stdlib code "
+          "(`--continuation-corpus`): "
           f"{bits(target, mixed.input_rows, mixed.output_rows):.2f} bits per byte "
           f"({time.perf_counter() - t0:.1f} s)")
