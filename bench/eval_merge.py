@@ -37,6 +37,7 @@ from toktool.merge import (
     merge_batch,
     merged_bits,
     token_windows,
+    unigram_bias,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -138,15 +139,24 @@ def quality(args: argparse.Namespace) -> str:
                     continue
                 dyn = DynamicTokenizer(tok, emb_in, max_merges=budget, bos_id=eos, cache_size=0)
                 embedded = dyn.embed(result)
+                nbytes = sum(embedded.n_bytes)
                 bits = merged_bits(model, embedded, emb_out, canonical=args.canonical,
                                    floor=args.canonical_floor)
-                nbytes = sum(embedded.n_bytes)
                 row[prefix + label] = sum(bits) / nbytes
+                if prefix and args.continuation and args.unigram_shift > 0:
+                    # frequencies of the learn batch, merged and not (never the scored windows)
+                    bias = unigram_bias(learned, learn, args.unigram_shift,
+                                        emb_out.continuation_prior(learned.new_tokens))
+                    bits = merged_bits(model, embedded, emb_out, canonical=args.canonical,
+                                       floor=args.canonical_floor, bias=bias)
+                    row[prefix + "u" + label] = sum(bits) / nbytes
             row[label + "_tokens"] = sum(result.lengths)
             row["bytes"] = nbytes
         rows.append(row)
         print(f"quality {lang}: {row}", file=sys.stderr)
     elapsed = time.perf_counter() - t0
+    biased = all("hnu100" in r for r in rows)
+    extra = ("hnu100", "hnusat") if biased else ()
     lines = [
         QUALITY_BEGIN,
         f"`python bench/eval_merge.py{' --in-batch' if args.in_batch else ''}`: SmolLM2-135M "
@@ -163,8 +173,9 @@ def quality(args: argparse.Namespace) -> str:
         f"{os.cpu_count()} cores ({platform.machine()}).",
         "",
         "| language | bytes | tokens: base / 100 / sat. | bits/byte: unmerged | FVT, 100 merges "
-        "| FVT, saturation | hypernetwork (ZeTT), 100 | hypernetwork, sat. |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| FVT, saturation | hypernetwork (ZeTT), 100 | hypernetwork, sat. "
+        + ("| + unigram bias, 100 | + unigram bias, sat. |" if biased else "|"),
+        "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if biased else ""),
     ]
     def cell(r: dict, key: str) -> str:
         if key not in r:
@@ -176,12 +187,15 @@ def quality(args: argparse.Namespace) -> str:
             f"| {r['lang']} | {r['bytes']:,} | {r['base_tokens']:,} / {r['100_tokens']:,} / "
             f"{r['sat_tokens']:,} | {r['base']:.3f} | {cell(r, '100')} | {cell(r, 'sat')} | "
             f"{cell(r, 'hn100')} | {cell(r, 'hnsat')} |"
+            + "".join(f" {cell(r, k)} |" for k in extra)
         )
-    keys = [k for k in ("base", "100", "sat", "hn100", "hnsat") if all(k in r for r in rows)]
+    keys = [k for k in ("base", "100", "sat", "hn100", "hnsat", *extra)
+            if all(k in r for r in rows)]
     mean = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
     lines += [
         f"| **mean** | | | {mean['base']:.3f} | {cell(mean, '100')} | {cell(mean, 'sat')} | "
-        f"{cell(mean, 'hn100')} | {cell(mean, 'hnsat')} |",
+        f"{cell(mean, 'hn100')} | {cell(mean, 'hnsat')} |"
+        + "".join(f" {cell(mean, k)} |" for k in extra),
         "",
         (f"Hypernetwork: `{args.hypernet.name}` of `{args.hypernet.parent.name}` (`make "
          "eval-merge` trains it; docs/ZETT.md says how; its training text excludes the "
@@ -189,7 +203,13 @@ def quality(args: argparse.Namespace) -> str:
          + ("; the merged tokens' output rows mixed 0.5:0.5 with the first part's row plus a "
             "continuation prior counted on the text of the batch the merges were learned on "
             "(`HypernetEmbedder(..., continuation=ContinuationCounts(tok, batch texts))`; "
-            "`--no-continuation`: the hypernetwork's rows alone)." if args.continuation else ".")
+            "`--no-continuation`: the hypernetwork's rows alone)"
+            + (f". *+ unigram bias*: the same with logit biases of {args.unigram_shift:g} x "
+               "the log ratio of each token's frequency in that batch merged over unmerged "
+               "(a merged token's unmerged frequency: its first part's times the counted "
+               "prior; `toktool.merge.unigram_bias`, `--unigram-shift 0`: not run)"
+               if biased else "")
+            + "." if args.continuation else ".")
          if args.hypernet is not None else
          "*not run*: pass `--hypernet CKPT` (a ZeTT checkpoint, docs/ZETT.md) to fill these "
          "columns."),
@@ -205,6 +225,10 @@ def main() -> int:
                         help="with --hypernet: mix a continuation prior counted on the merge "
                         "batch's text into the merged tokens' output rows "
                         "(toktool.zett.continuation)")
+    parser.add_argument("--unigram-shift", type=float, default=0.75,
+                        help="with --hypernet and the continuation prior: weight of the logit "
+                        "biases for how merging changed the merge batch's token frequencies "
+                        "(toktool.merge.unigram_bias; 0: off)")
     parser.add_argument("--canonical", action=argparse.BooleanOptionalAction, default=False,
                         help="score over the merged vocabulary with the split pairs' mass "
                         "removed (toktool.merge.merged_log_softmax; measured worse with "

@@ -5,11 +5,13 @@ CLI."""
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,6 +30,7 @@ from toktool.merge import (
     merged_bits,
     merged_log_softmax,
     token_windows,
+    unigram_bias,
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -467,11 +470,53 @@ def test_merged_bits_without_merges_equal_the_model() -> None:
         expected = -logp.gather(1, torch.tensor(ids[1:]).unsqueeze(1)).sum() / torch.log(
             torch.tensor(2.0, dtype=torch.float64))
         assert bits[b] == pytest.approx(float(expected), rel=1e-4)
+    # a logit bias is added to every prediction before the softmax
+    bias = torch.linspace(-1.0, 1.0, tok.vocab_size, dtype=torch.float64)
+    biased = merged_bits(model, batch, FVTEmbedder.from_model(model, output=True), bias=bias)
+    ids = [0, *tok.encode(texts[0])]
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids])).logits[0, :-1, : tok.vocab_size]
+    logp = torch.log_softmax(logits.double() + bias, -1)
+    expected = -logp.gather(1, torch.tensor(ids[1:]).unsqueeze(1)).sum() / math.log(2)
+    assert biased[0] == pytest.approx(float(expected), rel=1e-4)
+    with pytest.raises(toktool.InvalidInputError):
+        merged_bits(model, batch, fvt, bias=bias[:-1])
     merged = dyn.embed(merge_batch([tok.encode(t) for t in texts], tok, None))
     merged_b = merged_bits(model, merged, FVTEmbedder.from_model(model, output=True))
     assert all(b > 0 for b in merged_b)
     with pytest.raises(toktool.InvalidInputError):
         merged_bits(model, DynamicTokenizer(tok, fvt)(texts), fvt)
+
+
+def test_unigram_bias_is_the_log_ratio_of_frequencies_after_and_before() -> None:
+    import collections
+
+    tok = load("smollm2")
+    learn = [tok.encode(t) for t in corpus()["de"][:6000].split("\n\n") if t][:12]
+    learned = merge_batch(learn, tok, 20)
+    vocab, k = tok.vocab_size, learned.n_merges
+    before = collections.Counter(i for s in learn for i in s)
+    after = collections.Counter(i for s in learned.ids for i in s)
+    n_b, n_a = sum(before.values()), sum(after.values())
+    prior = np.linspace(-2.0, 0.0, k)
+    bias = unigram_bias(learned, learn, 0.5, prior)
+    assert bias.shape == (vocab + k,)
+    first_left = learned.new_tokens[0][0]  # the first merge's left part became rarer
+    for t in (first_left, learn[0][0], 0):
+        want = 0.5 * (math.log((after[t] + 1) / n_a) - math.log((before[t] + 1) / n_b))
+        assert bias[t] == pytest.approx(want, rel=1e-9), t
+    assert bias[first_left] < 0
+    for j in (0, k - 1):
+        m = vocab + j
+        implied = before[learned.new_tokens[j][0]] * math.exp(prior[j])
+        want = 0.5 * (math.log((after[m] + 1) / n_a) - math.log((implied + 1) / n_b))
+        assert bias[m] == pytest.approx(want, rel=1e-9)
+    assert not unigram_bias(learned, learn, 0.5)[vocab:].any()  # no prior: merged tokens 0
+    assert np.allclose(unigram_bias(learned, learn, 1.0, prior), 2 * bias)
+    with pytest.raises(toktool.InvalidInputError):
+        unigram_bias(learned, learn, -1.0)
+    with pytest.raises(toktool.InvalidInputError):
+        unigram_bias(learned, learn, 0.5, prior[:-1])
 
 
 def test_merged_log_softmax_is_exact_for_exact_merged_rows() -> None:

@@ -198,6 +198,11 @@ def test_merge_embedder_mixes_the_prior_into_merged_output_rows(tiny_dir: Path) 
                                float(hypernet.output_tower.length_bias.detach()))
     expected = hypernet.input_embeddings[a] + float(prior[0]) * hypernet.output_tower.logit_direction
     assert torch.allclose(mixed[1], expected, atol=1e-6)
+    emb = HypernetEmbedder(hypernet, output=True, continuation=counts, tokenizer=tok)
+    assert emb.continuation_prior(new_tokens)[1] == pytest.approx(float(prior[0]))
+    assert emb.continuation_prior(new_tokens)[0] == 0.0
+    with pytest.raises(toktool.InvalidInputError):
+        HypernetEmbedder(hypernet, output=True).continuation_prior(new_tokens)
     with pytest.raises(toktool.InvalidInputError):
         HypernetEmbedder(hypernet, output=False, continuation=counts, tokenizer=tok)
     with pytest.raises(toktool.InvalidInputError):

@@ -63,6 +63,7 @@ __all__ = [
     "merge_units",
     "merged_bits",
     "token_windows",
+    "unigram_bias",
 ]
 
 #: The units merges may not cross (the names the core accepts).
@@ -555,8 +556,53 @@ def merged_log_softmax(logits: torch.Tensor, merges: Sequence[tuple[int, ...]], 
     return adjusted - th.logsumexp(adjusted, dim=-1, keepdim=True)
 
 
+def unigram_bias(
+    learned: MergeResult,
+    original_ids: Sequence[Sequence[int]],
+    weight: float = 0.75,
+    new_log_prior: Optional[Sequence[float]] = None,
+    smoothing: float = 1.0,
+) -> np.ndarray:
+    """Output logit biases (one per original token, then one per merged token) for how merging
+    changed token frequencies: a label-shift correction, as docs/ZETT.md's unigram shift.
+
+    ``learned``: the merges learned on a batch (``merge_batch``); ``original_ids``: that batch
+    unmerged. An original token's bias is ``weight * ln(p_after(t) / p_before(t))``, its
+    frequency in the merged batch over the unmerged one: a first part the merges absorb becomes
+    rarer, and a model that reads merged text should say so. A merged token's is ``weight *
+    ln(p_after(m) / p_implied(m))`` with ``p_implied`` its first part's frequency before merging
+    times ``exp(new_log_prior[k])`` (an estimate of ``ln P(rest | first part)``, e.g.
+    :meth:`toktool.zett.HypernetEmbedder.continuation_prior`); without ``new_log_prior``
+    merged tokens get 0. Frequencies are smoothed by ``smoothing`` occurrences. Pass the result
+    as ``merged_bits(..., bias=...)``; it applies to any batch the same merges were applied to
+    (``apply_merges``), whose new ids are the same."""
+    if weight < 0:
+        raise InvalidInputError(f"weight must be >= 0, got {weight}")
+    vocab, k = learned.vocab_size, learned.n_merges
+    before = np.zeros(vocab, dtype=np.float64)
+    for seq in original_ids:
+        before += np.bincount(np.asarray(seq, dtype=np.int64), minlength=vocab)[:vocab]
+    after = np.zeros(vocab + k, dtype=np.float64)
+    for seq in learned.ids:
+        after += np.bincount(np.asarray(seq, dtype=np.int64), minlength=vocab + k)[: vocab + k]
+    n_before, n_after = max(before.sum(), 1.0), max(after.sum(), 1.0)
+    log_after = np.log((after + smoothing) / n_after)
+    bias = np.zeros(vocab + k, dtype=np.float64)
+    bias[:vocab] = log_after[:vocab] - np.log((before + smoothing) / n_before)
+    if new_log_prior is not None and k:
+        prior = np.asarray(new_log_prior, dtype=np.float64)
+        if prior.shape != (k,):
+            raise InvalidInputError(f"new_log_prior needs one value per merge ({k}), "
+                                    f"got shape {prior.shape}")
+        first = np.array([int(t[0]) for t in learned.new_tokens], dtype=np.int64)
+        implied = before[first] * np.exp(prior)
+        bias[vocab:] = log_after[vocab:] - np.log((implied + smoothing) / n_before)
+    return weight * bias
+
+
 def merged_bits(model: Any, batch: DynamicBatch, output_embedder: Embedder,
-                canonical: bool = False, floor: float = 0.01) -> list[float]:
+                canonical: bool = False, floor: float = 0.01,
+                bias: Optional[Any] = None) -> list[float]:
     """Total bits (``-log2 p``) a causal LM assigns to each merged sequence of ``batch``.
 
     Each token is predicted from the ones before it over the original vocabulary plus the
@@ -565,6 +611,10 @@ def merged_bits(model: Any, batch: DynamicBatch, output_embedder: Embedder,
     token, so ``batch`` must have one (``DynamicTokenizer(bos_id=...)``). Divide by the byte
     count (``batch.n_bytes``) for bits per byte: the measure is per byte, never per token, so
     batches with different merges compare.
+
+    ``canonical``: score with :func:`merged_log_softmax` (split mass removed, ``floor``);
+    ``bias``: logit biases added to every prediction, one per original then merged token
+    (:func:`unigram_bias`).
     """
     th = _torch()
     if not batch.bos:
@@ -578,6 +628,13 @@ def merged_bits(model: Any, batch: DynamicBatch, output_embedder: Embedder,
     new_rows = None
     if result.new_tokens:
         new_rows = output_embedder.embed(result.new_tokens).to(weight.dtype)
+    bias_t = None
+    if bias is not None:
+        bias_t = th.as_tensor(np.asarray(bias), dtype=weight.dtype, device=weight.device)
+        if bias_t.shape != (vocab + len(result.new_tokens),):
+            raise InvalidInputError(
+                f"bias needs one value per original and merged token "
+                f"({vocab + len(result.new_tokens)}), got shape {tuple(bias_t.shape)}")
     captured: list[torch.Tensor] = []
     hook = head.register_forward_hook(lambda _m, args, _out: captured.append(args[0]))
     bits: list[float] = []
@@ -592,6 +649,8 @@ def merged_bits(model: Any, batch: DynamicBatch, output_embedder: Embedder,
                 logits = hidden @ weight.T
                 if new_rows is not None:
                     logits = th.cat([logits, hidden @ new_rows.T], dim=-1)
+                if bias_t is not None:
+                    logits = logits + bias_t
                 if canonical:
                     logp = merged_log_softmax(logits, result.merges, vocab, floor)
                 else:

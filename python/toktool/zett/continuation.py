@@ -41,8 +41,8 @@ import numpy as np
 
 from toktool.errors import InvalidInputError
 
-__all__ = ["ContinuationCounts", "continuation_prior", "mix_output_rows", "mix_tower_rows",
-           "sample_texts", "unigram_shift"]
+__all__ = ["ContinuationCounts", "continuation_prior", "mix_output_rows", "sample_texts",
+           "unigram_shift"]
 
 _MULT = np.uint64(0x100000001B3)
 _SEPARATOR = b"\x00"
@@ -191,22 +191,3 @@ def mix_output_rows(
     mixed = (1.0 - mix) * tower_rows.float() + mix * counted
     multi = torch.as_tensor(np.asarray(n_parts) > 1, device=tower_rows.device).unsqueeze(1)
     return torch.where(multi, mixed.to(tower_rows.dtype), tower_rows)
-
-
-def mix_tower_rows(
-    tower: Any,
-    counts: ContinuationCounts,
-    tower_rows: Any,
-    first_rows: Any,
-    tokens: Sequence[bytes],
-    first_parts: Sequence[bytes],
-    n_parts: np.ndarray,
-    mix: float = 0.5,
-) -> Any:
-    """:func:`mix_output_rows` with the prior of :func:`continuation_prior`, both from the
-    output ``tower`` of a hypernetwork (its length prior and logit direction): what transfer
-    and the merge embedder do with a tower's rows."""
-    prior = continuation_prior(counts, tokens, first_parts, n_parts,
-                               float(tower.length_bias.detach()))
-    return mix_output_rows(tower_rows, first_rows.to(tower_rows.dtype), prior,
-                           tower.logit_direction.detach(), n_parts, mix)

@@ -569,14 +569,30 @@ class HypernetEmbedder:
         rows = rows_out if (self.output and rows_out is not None) else rows_in
         if self.continuation is None:
             return rows
-        from toktool.zett.continuation import mix_tower_rows
+        from toktool.zett.continuation import mix_output_rows
+
+        prior, n_parts = self._prior(new_tokens)
+        where = torch.as_tensor([int(parts[0]) for parts in new_tokens],
+                                device=self.embedding_matrix.device)
+        tower = self.hypernet.output_tower
+        return mix_output_rows(rows, self.embedding_matrix[where].to(rows.dtype), prior,
+                               tower.logit_direction.detach(), n_parts, self.mix)
+
+    def continuation_prior(self, new_tokens: Any) -> np.ndarray:
+        """The counted ``ln P(rest | first part)`` of each merged token (0 for one part), the
+        one :meth:`embed` mixes in; e.g. for :func:`toktool.merge.unigram_bias`."""
+        if self.continuation is None:
+            raise InvalidInputError("continuation_prior needs an embedder made with continuation=")
+        return self._prior(new_tokens)[0]
+
+    def _prior(self, new_tokens: Any) -> tuple[np.ndarray, np.ndarray]:
+        from toktool.zett.continuation import continuation_prior
 
         vocab = self._vocab
         assert vocab is not None  # set with the continuation in __init__
         n_parts = np.array([len(parts) for parts in new_tokens])
         whole = [b"".join(bytes(vocab[int(i)] or b"") for i in parts) for parts in new_tokens]
         first = [bytes(vocab[int(parts[0])] or b"") for parts in new_tokens]
-        where = torch.as_tensor([int(parts[0]) for parts in new_tokens],
-                                device=self.embedding_matrix.device)
-        return mix_tower_rows(self.hypernet.output_tower, self.continuation, rows,
-                              self.embedding_matrix[where], whole, first, n_parts, self.mix)
+        prior = continuation_prior(self.continuation, whole, first, n_parts,
+                                   float(self.hypernet.output_tower.length_bias.detach()))
+        return prior, n_parts
