@@ -9,7 +9,8 @@ transfer (hypernetwork + continuation prior), with FVT for reference:
 - ``label``: the library's ``new_embeddings(..., unigram_shift=lambda)``: the same for every
   token, a 2+ part token's implied frequency being its first part's times exp(continuation prior).
 
-Usage: python bench/zett_probes/unigram.py code-bpe,cl100k 0.25,0.5,0.75 absorb|label1|label
+Usage: python bench/zett_probes/unigram.py code-bpe,cl100k 0.25,0.5,0.75 absorb|label1|label [MIX]
+(MIX: the continuation prior's mix weight, 0.5 by default)
 """
 import sys
 
@@ -22,6 +23,7 @@ from toktool.zett.transfer import new_embeddings
 
 names, lambdas = sys.argv[1].split(","), [float(x) for x in sys.argv[2].split(",")]
 mode = sys.argv[3]
+mix = float(sys.argv[4]) if len(sys.argv) > 4 else 0.5
 
 
 def one_part_counts(original, new, counts):
@@ -56,7 +58,7 @@ for name in names:
                       fvt.input_rows if fvt.output_rows is None else fvt.output_rows)
     p.report(name, "fvt", fvt_res, fvt_res)
     hyp = new_embeddings(p.model, p.original, target, method="hypernet", hypernet=p.ref,
-                         continuation=cc, unigram_shift=0.0)
+                         continuation=cc, unigram_shift=0.0, continuation_mix=mix)
     p.report(name, "default", p.score(target, hyp.input_rows, hyp.output_rows), fvt_res)
     if mode != "label":
         own, extra = one_part_counts(p.original, target, tc)
@@ -73,7 +75,8 @@ for name in names:
     for lam in lambdas:
         if mode == "label":
             rows = new_embeddings(p.model, p.original, target, method="hypernet",
-                                  hypernet=p.ref, continuation=cc, unigram_shift=lam).output_rows
+                                  hypernet=p.ref, continuation=cc, unigram_shift=lam,
+                                  continuation_mix=mix).output_rows
         else:
             rows = (hyp.output_rows.float() + lam * shift).to(hyp.output_rows.dtype)
         p.report(name, f"{mode} {lam}", p.score(target, hyp.input_rows, rows), fvt_res)
