@@ -111,7 +111,8 @@ def quality(args: argparse.Namespace) -> str:
 
         hypernet = FrozenLM(model).load_hypernet(args.hypernet)
         hypernet.eval()
-        embedders["hn"] = (HypernetEmbedder(hypernet), HypernetEmbedder(hypernet, output=True))
+        embedders["hn"] = (HypernetEmbedder(hypernet, last_part=args.last_part),
+                           HypernetEmbedder(hypernet, output=True))
     rows = []
     t0 = time.perf_counter()
     for lang in args.languages.split(","):
@@ -199,7 +200,9 @@ def quality(args: argparse.Namespace) -> str:
         "",
         (f"Hypernetwork: `{args.hypernet.name}` of `{args.hypernet.parent.name}` (`make "
          "eval-merge` trains it; docs/ZETT.md says how; its training text excludes the "
-         "scored last fifth of every language's document)"
+         "scored last fifth of every language's document); input rows of merged tokens "
+         f"{1 - args.last_part:g} x the hypernetwork's + {args.last_part:g} x the last part's "
+         "embedding (`HypernetEmbedder(last_part=...)`)"
          + ("; the merged tokens' output rows mixed 0.5:0.5 with the first part's row plus a "
             "continuation prior counted on the text of the batch the merges were learned on "
             "(`HypernetEmbedder(..., continuation=ContinuationCounts(tok, batch texts))`; "
@@ -225,6 +228,9 @@ def main() -> int:
                         help="with --hypernet: mix a continuation prior counted on the merge "
                         "batch's text into the merged tokens' output rows "
                         "(toktool.zett.continuation)")
+    parser.add_argument("--last-part", type=float, default=0.25,
+                        help="with --hypernet: weight of a merged token's last part's "
+                        "embedding in its input row (HypernetEmbedder(last_part=...))")
     parser.add_argument("--unigram-shift", type=float, default=0.75,
                         help="with --hypernet and the continuation prior: weight of the logit "
                         "biases for how merging changed the merge batch's token frequencies "

@@ -476,7 +476,13 @@ def test_hypernet_embeds_dynamically_merged_tokens(tiny_dir: Path) -> None:
     ids[0, : len(cut)] = cut
     with torch.no_grad():
         expected, _ = hn(torch.as_tensor(ids[:, : len(cut)]))
-    assert torch.allclose(direct, expected[0], atol=1e-6)
+    # the input side mixes in the last part's embedding (last_part=0.25 by default)
+    last = embedder.embedding_matrix[int(parts[-1])]
+    assert torch.allclose(direct, 0.75 * expected[0] + 0.25 * last, atol=1e-6)
+    plain = HypernetEmbedder(hn, last_part=0.0).embed([parts])[0]
+    assert torch.allclose(plain, expected[0], atol=1e-6)
+    with pytest.raises(toktool.InvalidInputError):
+        HypernetEmbedder(hn, last_part=1.5)
     with torch.no_grad():
         logits = model(inputs_embeds=a.inputs_embeds, attention_mask=a.attention_mask).logits
     assert torch.isfinite(logits).all()

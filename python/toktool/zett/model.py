@@ -526,10 +526,19 @@ class HypernetEmbedder:
     the batch the merges were learned on, together with ``tokenizer`` (the original); the row of
     a merged token of 2+ parts is mixed (weight ``mix``) with its first part's row plus the
     counted continuation prior, as at transfer (:mod:`toktool.zett.continuation`).
+
+    ``last_part`` (input side): a merged token's input row is ``(1 - last_part)`` times the
+    hypernetwork's plus ``last_part`` times its last part's embedding. The prediction after a
+    merged token depends most on where the token ends (a merged CJK token that stops inside a
+    character must say which bytes are still open); 0.25 was chosen on validation windows of
+    docs/MERGE.md's evaluation. Ignored on the output side.
     """
 
     def __init__(self, hypernet: HyperNetwork, output: bool = False, *,
-                 continuation: Any = None, tokenizer: Any = None, mix: float = 0.5):
+                 continuation: Any = None, tokenizer: Any = None, mix: float = 0.5,
+                 last_part: float = 0.25):
+        if not 0.0 <= last_part <= 1.0:
+            raise InvalidInputError(f"last_part must be in [0, 1], got {last_part}")
         if continuation is not None and (not output or hypernet.output_tower is None
                                          or tokenizer is None):
             raise InvalidInputError(
@@ -540,6 +549,7 @@ class HypernetEmbedder:
         self.continuation = continuation
         self.tokenizer = tokenizer
         self.mix = mix
+        self.last_part = 0.0 if output else last_part
         # the original tokens' bytes, read once (embed runs once per merged batch)
         self._vocab = None if continuation is None else tokenizer.all_token_bytes()
 
@@ -567,6 +577,11 @@ class HypernetEmbedder:
         with torch.no_grad():
             rows_in, rows_out = self.hypernet.predict(ids, lengths)
         rows = rows_out if (self.output and rows_out is not None) else rows_in
+        if self.last_part > 0:
+            last = torch.as_tensor([int(list(parts)[-1]) for parts in new_tokens],
+                                   device=self.embedding_matrix.device)
+            rows = ((1.0 - self.last_part) * rows
+                    + self.last_part * self.embedding_matrix[last].to(rows.dtype))
         if self.continuation is None:
             return rows
         from toktool.zett.continuation import mix_output_rows
