@@ -590,6 +590,7 @@ class HypernetEmbedder:
         where = torch.as_tensor([int(parts[0]) for parts in new_tokens],
                                 device=self.embedding_matrix.device)
         tower = self.hypernet.output_tower
+        assert tower is not None  # checked with the continuation in __init__
         return mix_output_rows(rows, self.embedding_matrix[where].to(rows.dtype), prior,
                                tower.logit_direction.detach(), n_parts, self.mix)
 
@@ -604,10 +605,11 @@ class HypernetEmbedder:
         from toktool.zett.continuation import continuation_prior
 
         vocab = self._vocab
-        assert vocab is not None  # set with the continuation in __init__
+        tower = self.hypernet.output_tower
+        assert vocab is not None and tower is not None  # checked with the continuation in __init__
         n_parts = np.array([len(parts) for parts in new_tokens])
         whole = [b"".join(bytes(vocab[int(i)] or b"") for i in parts) for parts in new_tokens]
         first = [bytes(vocab[int(parts[0])] or b"") for parts in new_tokens]
         prior = continuation_prior(self.continuation, whole, first, n_parts,
-                                   float(self.hypernet.output_tower.length_bias.detach()))
+                                   float(tower.length_bias.detach()))
         return prior, n_parts
