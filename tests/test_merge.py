@@ -499,7 +499,7 @@ def test_unigram_bias_is_the_log_ratio_of_frequencies_after_and_before() -> None
     after = collections.Counter(i for s in learned.ids for i in s)
     n_b, n_a = sum(before.values()), sum(after.values())
     prior = np.linspace(-2.0, 0.0, k)
-    bias = unigram_bias(learned, learn, 0.5, prior)
+    bias = unigram_bias(learned, learn, 0.5, prior, smoothing=1.0)
     assert bias.shape == (vocab + k,)
     first_left = learned.new_tokens[0][0]  # the first merge's left part became rarer
     for t in (first_left, learn[0][0], 0):
@@ -512,7 +512,11 @@ def test_unigram_bias_is_the_log_ratio_of_frequencies_after_and_before() -> None
         want = 0.5 * (math.log((after[m] + 1) / n_a) - math.log((implied + 1) / n_b))
         assert bias[m] == pytest.approx(want, rel=1e-9)
     assert not unigram_bias(learned, learn, 0.5)[vocab:].any()  # no prior: merged tokens 0
-    assert np.allclose(unigram_bias(learned, learn, 1.0, prior), 2 * bias)
+    assert np.allclose(unigram_bias(learned, learn, 1.0, prior, smoothing=1.0), 2 * bias)
+    smoothed = unigram_bias(learned, learn, 0.5, prior)  # 5 pseudo-occurrences by default
+    t = learn[0][0]
+    assert smoothed[t] == pytest.approx(
+        0.5 * (math.log((after[t] + 5) / n_a) - math.log((before[t] + 5) / n_b)), rel=1e-9)
     with pytest.raises(toktool.InvalidInputError):
         unigram_bias(learned, learn, -1.0)
     with pytest.raises(toktool.InvalidInputError):

@@ -8,7 +8,10 @@ language, the merge checkpoint's embedder with the continuation prior. Variants,
 - ``+orig``: also every original token's logit by lambda * ln(p_after(t) / p_before(t)) (the
   learn batch merged and not): first parts that merges absorb become rarer.
 
-Usage: python bench/zett_probes/merge_unigram.py [BUDGET] [LAMBDAS]
+``--smoothing S`` (pseudo-occurrences, 1 by default) and ``--val`` (validation windows from
+50% of each document instead of the test windows) as further arguments.
+
+Usage: python bench/zett_probes/merge_unigram.py [BUDGET] [LAMBDAS] [--smoothing S] [--val]
 """
 import math
 import sys
@@ -21,9 +24,13 @@ from toktool import artifacts
 from toktool.merge import DynamicTokenizer, apply_merges, merge_batch, unigram_bias
 from toktool.zett.model import HypernetEmbedder
 
-BUDGET = None if len(sys.argv) > 1 and sys.argv[1] == "sat" else int(
-    sys.argv[1] if len(sys.argv) > 1 else 100)
-LAMBDAS = [float(x) for x in (sys.argv[2] if len(sys.argv) > 2 else "0.5,1").split(",")]
+FLAGS = [a for a in sys.argv[1:] if a.startswith("--")]
+SMOOTHING = float(sys.argv[sys.argv.index("--smoothing") + 1]) if "--smoothing" in FLAGS else 1.0
+START = 0.5 if "--val" in FLAGS else 0.8
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--") and a != str(sys.argv[sys.argv.index(
+    "--smoothing") + 1] if "--smoothing" in FLAGS else None)]
+BUDGET = None if ARGS and ARGS[0] == "sat" else int(ARGS[0] if ARGS else 100)
+LAMBDAS = [float(x) for x in (ARGS[1] if len(ARGS) > 1 else "0.5,1").split(",")]
 
 p = MergeProbe()
 tok, V = p.tok, p.tok.vocab_size
@@ -39,7 +46,7 @@ def bits(embedded, rows=None, bias=None):
 
 means: dict = {}
 for lang in artifacts.LANGUAGES:
-    scored, learn, counts = p.split(lang)
+    scored, learn, counts = p.split(lang, START)
     emb_out = HypernetEmbedder(p.hypernet, output=True, continuation=counts, tokenizer=tok)
     dyn0 = DynamicTokenizer(tok, emb_in, max_merges=0, bos_id=p.eos, cache_size=0)
     emb0 = dyn0.embed(apply_merges(scored, tok, []))
@@ -53,7 +60,7 @@ for lang in artifacts.LANGUAGES:
     prior = emb_out.continuation_prior(learned.new_tokens)
     row = {"default": bits(embedded, rows) / nbytes - base}
     for lam in LAMBDAS:
-        full = unigram_bias(learned, learn, lam, prior)
+        full = unigram_bias(learned, learn, lam, prior, smoothing=SMOOTHING)
         merged_only = full.copy()
         merged_only[:V] = 0.0
         row[f"merged {lam}"] = bits(embedded, rows, merged_only) / nbytes - base

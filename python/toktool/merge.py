@@ -561,7 +561,7 @@ def unigram_bias(
     original_ids: Sequence[Sequence[int]],
     weight: float = 0.75,
     new_log_prior: Optional[Sequence[float]] = None,
-    smoothing: float = 1.0,
+    smoothing: float = 5.0,
 ) -> np.ndarray:
     """Output logit biases (one per original token, then one per merged token) for how merging
     changed token frequencies: a label-shift correction, as docs/ZETT.md's unigram shift.
@@ -573,7 +573,9 @@ def unigram_bias(
     ln(p_after(m) / p_implied(m))`` with ``p_implied`` its first part's frequency before merging
     times ``exp(new_log_prior[k])`` (an estimate of ``ln P(rest | first part)``, e.g.
     :meth:`toktool.zett.HypernetEmbedder.continuation_prior`); without ``new_log_prior``
-    merged tokens get 0. Frequencies are smoothed by ``smoothing`` occurrences. Pass the result
+    merged tokens get 0. Frequencies are smoothed by ``smoothing`` occurrences (5: chosen on
+    validation windows, where 1 lets the many once-seen tokens of a saturated batch add noise;
+    docs/MERGE.md). Pass the result
     as ``merged_bits(..., bias=...)``; it applies to any batch the same merges were applied to
     (``apply_merges``), whose new ids are the same."""
     if weight < 0:
