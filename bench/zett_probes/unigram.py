@@ -19,6 +19,7 @@ import torch
 from common import Probe
 
 from toktool.zett.continuation import ContinuationCounts, sample_texts
+from toktool.zett.train import token_counts
 from toktool.zett.transfer import new_embeddings
 
 names, lambdas = sys.argv[1].split(","), [float(x) for x in sys.argv[2].split(",")]
@@ -65,10 +66,7 @@ for name in names:
         if mode == "absorb":
             shift = np.where(own > 0, np.log((own + extra + 1.0) / (own + 1.0)), 0.0)
         else:
-            emitted = np.zeros(target.vocab_size)
-            for ids in target.encode_batch(cc.texts, as_array=True):
-                emitted += np.bincount(np.asarray(ids, dtype=np.int64),
-                                       minlength=target.vocab_size)[: target.vocab_size]
+            emitted = token_counts(target, cc.texts).astype(np.float64)
             shift = np.where(own > 0, np.log((emitted + 1.0) / emitted.sum())
                              - np.log((own + 1.0) / tc.sum()), 0.0)
         shift = torch.as_tensor(shift, dtype=torch.float32)[:, None] * p.direction.float()[None]

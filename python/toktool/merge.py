@@ -556,6 +556,14 @@ def merged_log_softmax(logits: torch.Tensor, merges: Sequence[tuple[int, ...]], 
     return adjusted - th.logsumexp(adjusted, dim=-1, keepdim=True)
 
 
+def _id_counts(sequences: Iterable[Sequence[int]], size: int) -> np.ndarray:
+    """How often each id below ``size`` occurs in ``sequences`` (float64)."""
+    counts = np.zeros(size, dtype=np.float64)
+    for seq in sequences:
+        counts += np.bincount(np.asarray(seq, dtype=np.int64), minlength=size)[:size]
+    return counts
+
+
 def unigram_bias(
     learned: MergeResult,
     original_ids: Sequence[Sequence[int]],
@@ -581,12 +589,8 @@ def unigram_bias(
     if weight < 0:
         raise InvalidInputError(f"weight must be >= 0, got {weight}")
     vocab, k = learned.vocab_size, learned.n_merges
-    before = np.zeros(vocab, dtype=np.float64)
-    for seq in original_ids:
-        before += np.bincount(np.asarray(seq, dtype=np.int64), minlength=vocab)[:vocab]
-    after = np.zeros(vocab + k, dtype=np.float64)
-    for seq in learned.ids:
-        after += np.bincount(np.asarray(seq, dtype=np.int64), minlength=vocab + k)[: vocab + k]
+    before = _id_counts(original_ids, vocab)
+    after = _id_counts(learned.ids, vocab + k)
     n_before, n_after = max(before.sum(), 1.0), max(after.sum(), 1.0)
     log_after = np.log((after + smoothing) / n_after)
     bias = np.zeros(vocab + k, dtype=np.float64)

@@ -158,11 +158,10 @@ def unigram_shift(
     frequency of the token's first part (``first_ids``, original ids) times ``exp(prior)``
     (:func:`continuation_prior`, 0 for one-part tokens), both smoothed by ``smoothing``
     occurrences. See the module docstring."""
+    from toktool.zett.train import token_counts
+
     n_parts = np.asarray(n_parts)
-    size = int(new.vocab_size)
-    emitted = np.zeros(size, dtype=np.float64)
-    for ids in new.encode_batch(counts.texts, as_array=True):
-        emitted += np.bincount(np.asarray(ids, dtype=np.int64), minlength=size)[:size]
+    emitted = token_counts(new, counts.texts).astype(np.float64)
     original = counts.token_counts.astype(np.float64)
     first = original[np.where(n_parts > 0, np.asarray(first_ids), 0)]
     implied = first * np.exp(np.asarray(prior, dtype=np.float64))

@@ -123,9 +123,9 @@ def new_embeddings(
                                      or getattr(hypernet, "output_tower", None) is None):
         raise InvalidInputError(
             "a continuation prior needs method 'hypernet' and a hypernetwork with an output tower")
-    inputs, outputs, tied = model_embeddings(model)
     if unigram_shift < 0:
         raise InvalidInputError(f"unigram_shift must be >= 0, got {unigram_shift}")
+    inputs, outputs, tied = model_embeddings(model)
     if inputs.shape[0] < original.vocab_size:
         raise InvalidInputError(
             f"the model has {inputs.shape[0]} embeddings, its tokenizer {original.vocab_size} tokens"
@@ -139,7 +139,8 @@ def new_embeddings(
     n = len(lengths)
     mean_in = emb_in[: original.vocab_size].mean(dim=0)
     mean_out = None if emb_out is None else emb_out[: original.vocab_size].mean(dim=0)
-    prior: Optional[np.ndarray] = None
+    prior: Optional[np.ndarray] = None  # the continuation prior, when there is one
+    first_ids = np.where(lengths > 0, ids[:, 0], 0)  # each token's first part (0 if none)
     with torch.no_grad():
         if method == "hypernet":
             rows_in, rows_out = hypernet.predict(ids, lengths, progress=progress)
@@ -147,7 +148,7 @@ def new_embeddings(
             rows_out = None if rows_out is None else rows_out.to(emb_in.dtype)
             if continuation is not None:
                 rows_out, prior = _continuation_rows(hypernet, original, new, emb_in, emb_out,
-                                                     ids, lengths, rows_out, continuation,
+                                                     first_ids, lengths, rows_out, continuation,
                                                      continuation_mix)
         elif method == "fvt":
             rows_in = _mean_rows(emb_in, ids, lengths)
@@ -174,12 +175,11 @@ def new_embeddings(
             if rows_out is not None:
                 rows_out[target] = source_out[source]
         copied = int(single.sum()) if (method == "copy" or copy_shared) else 0
-        if (continuation is not None and prior is not None and unigram_shift > 0
-                and rows_out is not None):
+        if prior is not None and unigram_shift > 0 and rows_out is not None:
             from toktool.zett.continuation import unigram_shift as shift_of
 
-            shift = shift_of(continuation, new, np.where(lengths > 0, ids[:, 0], 0), lengths,
-                             prior)
+            assert continuation is not None  # the prior comes from it
+            shift = shift_of(continuation, new, first_ids, lengths, prior)
             direction = hypernet.output_tower.logit_direction.detach().to(rows_out.device)
             rows_out += (unigram_shift * torch.as_tensor(shift, dtype=torch.float32,
                                                          device=rows_out.device)
@@ -197,15 +197,14 @@ def new_embeddings(
 
 
 def _continuation_rows(hypernet: Any, original: Any, new: Any, emb_in: Any, emb_out: Any,
-                       ids: np.ndarray, lengths: np.ndarray, tower_rows: Any,
+                       first: np.ndarray, lengths: np.ndarray, tower_rows: Any,
                        counts: ContinuationCounts, mix: float) -> tuple[Any, np.ndarray]:
-    """The tower's output rows mixed with first part + counted continuation prior, and the
-    prior."""
+    """The tower's output rows mixed with first part (``first``: original ids) + counted
+    continuation prior, and the prior."""
     from toktool.zett.continuation import continuation_prior, mix_output_rows
 
     torch = _torch()
     source = emb_in if emb_out is None else emb_out
-    first = np.where(lengths > 0, ids[:, 0], 0)
     orig_bytes = original.all_token_bytes()
     new_bytes = [bytes(b) if b else b"" for b in new.all_token_bytes()]
     first_bytes = [bytes(orig_bytes[int(i)] or b"") for i in first]
