@@ -150,8 +150,9 @@ def render(rows: list[dict], worst: list[dict], total_mb: float) -> str:
              if not superlinear else
              "time per KB grows by more than 1.3× when the input grows 10× for: "
              + ", ".join(f"{c} ({growth[c]:.2f}×)" for c in superlinear)
-             + " (one pre-token of the whole input: the heap merge is O(n log n) and leaves the "
-               "CPU caches; HF grows the same way); the other cases stay flat")
+             + " (one pre-token of the whole input; the merge loop is linear, rank buckets "
+               "above 2,048 units, so what grows is memory traffic once its working set leaves "
+               "the CPU caches); the other cases stay flat")
     lines += [
         "",
         "Worst cases (one string; `merge chains` is `toktool.testing.merge_chain_tokenizer_json`, "

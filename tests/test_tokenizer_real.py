@@ -70,6 +70,24 @@ def test_tricky_strings(name: str) -> None:
         check(name, text)
 
 
+def long_pieces() -> list[str]:
+    """Single pre-tokens of 3k to 60k units (the bucket merge loop, above 2,048 units): runs,
+    periodic words, pseudo-random letters and CJK, and a real Japanese paragraph with no spaces."""
+    import random
+
+    rng = random.Random(7)
+    letters = "".join(rng.choice("etaoinshrdlucmfwyp") for _ in range(12_000))
+    cjk = "".join(chr(0x4E00 + rng.randrange(3000)) for _ in range(4_000))
+    japanese = "".join(artifacts.multilingual_corpus()["ja"].split())[:6_000]
+    return ["the" * 1_200, "ing" * 2_000, "aab" * 1_500, "ab" * 30_000, "\t" * 5_000,
+            letters, letters.upper(), cjk, japanese, "é" * 2_500, "1" * 10_000]
+
+
+def test_long_pieces(name: str) -> None:
+    for text in long_pieces():
+        check(name, text)
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(text=unicode_text | structured_text)
 def test_arbitrary_text(name: str, text: str) -> None:

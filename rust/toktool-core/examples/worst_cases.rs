@@ -4,7 +4,7 @@
 //! cargo run --release --example worst_cases -- TOKENIZER.json [ROUNDS]
 //! ```
 //!
-//! Each input at two sizes, 10x apart: prints µs per KB (best of the rounds) and the number of
+//! Each input at four sizes, 10x apart: prints µs per KB (best of the rounds) and the number of
 //! ids, so the growth with the input size and the output of two builds can be compared.
 
 use std::time::Instant;
@@ -24,10 +24,16 @@ fn main() {
         ("repeated 'a'", "a", ""),
         ("spaces then x", " ", "x"),
         ("alternating 'ab'", "ab", ""),
+        ("CJK, no spaces", "", ""),
     ];
     for (name, unit, tail) in cases {
-        for size in [100_000, 1_000_000] {
-            let text = unit.repeat(size / unit.len()) + tail;
+        for size in [1_000, 10_000, 100_000, 1_000_000] {
+            let text = if unit.is_empty() {
+                cjk(size)
+            } else {
+                unit.repeat(size / unit.len()) + tail
+            };
+            let rounds = rounds * (1_000_000 / size).clamp(1, 100);
             let mut best = f64::INFINITY;
             let mut ids = 0;
             for _ in 0..rounds {
@@ -43,4 +49,18 @@ fn main() {
             );
         }
     }
+}
+
+/// `bytes` bytes of pseudo-random common CJK characters (one pre-token: no spaces).
+fn cjk(bytes: usize) -> String {
+    let mut state: u32 = 0x2545_f491;
+    let mut text = String::with_capacity(bytes + 3);
+    while text.len() + 3 <= bytes {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        // the 3,000 most common code points of the CJK block start at U+4E00
+        text.push(char::from_u32(0x4E00 + state % 3000).unwrap_or('\u{4E00}'));
+    }
+    text
 }

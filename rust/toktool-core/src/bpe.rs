@@ -19,6 +19,10 @@ pub type MergeMap = FxHashMap<(u32, u32), (u32, u32)>;
 /// Pieces with more units than this use the heap-based merge loop.
 const HEAP_THRESHOLD: usize = 48;
 
+/// Pieces with more units than this use the bucket-based merge loop (linear; below this size a
+/// heap of a few hundred pairs is faster than a bucket per rank).
+const BUCKET_THRESHOLD: usize = 2048;
+
 /// Unknown-token handling of a model.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UnkPolicy {
@@ -146,7 +150,9 @@ impl Bpe {
         let start = out.len();
         self.initial_symbols(piece, out);
         let symbols = &mut out[start..];
-        let merged_len = if symbols.len() > HEAP_THRESHOLD {
+        let merged_len = if symbols.len() > BUCKET_THRESHOLD {
+            merge_with_buckets(&self.merges, symbols)
+        } else if symbols.len() > HEAP_THRESHOLD {
             merge_with_heap(&self.merges, symbols)
         } else {
             merge_in_place(&self.merges, symbols)
@@ -344,6 +350,151 @@ fn merge_with_heap(merges: &MergeMap, symbols: &mut [u32]) -> usize {
     len
 }
 
+/// The merge loop for long pieces: linear in the piece when merges build on earlier merges.
+///
+/// Each pair's position goes into the bucket of its rank; buckets are emptied in rank order
+/// (a small heap over the ranks present), each left to right. A merge at rank `r` usually
+/// creates pairs of ranks above `r` (a merge joins tokens that earlier merges made), which go
+/// into later buckets. Files converted from rank tables (cl100k, o200k, Llama 3) list several
+/// merges per token, so a token made by a later one of them can form a pair of rank `r` or
+/// below: such a pair goes into a small heap that is drained first, entry by entry, whenever it
+/// holds the lowest (rank, position). Either way this is HF's order (lowest rank, then
+/// leftmost), without a heap entry per pair. A stale position (its symbol merged away, or its
+/// pair changed) is skipped as in [`merge_with_heap`].
+fn merge_with_buckets(merges: &MergeMap, symbols: &mut [u32]) -> usize {
+    const NONE: u32 = u32::MAX;
+    const GONE: u32 = u32::MAX;
+    let n = symbols.len();
+    let Ok(n32) = u32::try_from(n) else {
+        return merge_with_heap_wide(merges, symbols);
+    };
+    if n32 == NONE {
+        return merge_with_heap_wide(merges, symbols);
+    }
+    let key = |rank: u32, pos: u32| u64::from(rank) << 32 | u64::from(pos);
+    let mut queue = RankBuckets::default();
+    for i in 0..n32.saturating_sub(1) {
+        let (a, b) = (symbols[i as usize], symbols[i as usize + 1]);
+        if let Some(&(rank, _)) = merges.get(&(a, b)) {
+            queue.push(rank, i);
+        }
+    }
+    let mut prev: Vec<u32> = (0..n32).map(|i| i.wrapping_sub(1)).collect();
+    let mut next: Vec<u32> = (1..=n32).map(|i| if i == n32 { NONE } else { i }).collect();
+    while let Some((rank, positions)) = queue.pop() {
+        let mut k = 0;
+        loop {
+            // the lowest (rank, position): the bucket's next, or an early pair made since
+            let from_bucket = positions.get(k).map(|&pos| key(rank, pos));
+            let top = match (queue.early.peek(), from_bucket) {
+                (Some(&Reverse(early)), Some(bucket)) if early < bucket => queue.early.pop(),
+                (_, Some(bucket)) => {
+                    k += 1;
+                    Some(Reverse(bucket))
+                }
+                (Some(_), None) => queue.early.pop(),
+                (None, None) => None,
+            };
+            let Some(Reverse(top)) = top else {
+                break;
+            };
+            let (r, pos) = ((top >> 32) as u32, top as u32);
+            let p = pos as usize;
+            let right = next[p];
+            if symbols[p] == GONE || right == NONE {
+                continue;
+            }
+            let Some(&(current, new_id)) = merges.get(&(symbols[p], symbols[right as usize]))
+            else {
+                continue;
+            };
+            if current != r {
+                continue;
+            }
+            symbols[p] = new_id;
+            symbols[right as usize] = GONE;
+            let after = next[right as usize];
+            next[p] = after;
+            if after != NONE {
+                prev[after as usize] = pos;
+                if let Some(&(r2, _)) = merges.get(&(new_id, symbols[after as usize])) {
+                    queue.push(r2, pos);
+                }
+            }
+            let before = prev[p];
+            if before != NONE {
+                if let Some(&(r2, _)) = merges.get(&(symbols[before as usize], new_id)) {
+                    queue.push(r2, before);
+                }
+            }
+        }
+        queue.recycle(positions);
+    }
+    let mut len = 0;
+    for i in 0..n {
+        if symbols[i] != GONE {
+            symbols[len] = symbols[i];
+            len += 1;
+        }
+    }
+    len
+}
+
+/// The pairs waiting in [`merge_with_buckets`]: positions by rank for the ranks above the one
+/// being emptied (a bucket per rank present, a heap of those ranks, emptied buckets kept for
+/// reuse), and `early`, a heap of (rank, position) for pairs made at or below it.
+#[derive(Default)]
+struct RankBuckets {
+    buckets: FxHashMap<u32, Vec<u32>>,
+    ranks: BinaryHeap<Reverse<u32>>,
+    spare: Vec<Vec<u32>>,
+    /// The rank being emptied (`None` before the first).
+    current: Option<u32>,
+    early: BinaryHeap<Reverse<u64>>,
+}
+
+impl RankBuckets {
+    #[inline]
+    fn push(&mut self, rank: u32, pos: u32) {
+        if self.current.is_some_and(|current| rank <= current) {
+            self.early
+                .push(Reverse(u64::from(rank) << 32 | u64::from(pos)));
+            return;
+        }
+        let Self {
+            buckets,
+            ranks,
+            spare,
+            ..
+        } = self;
+        buckets
+            .entry(rank)
+            .or_insert_with(|| {
+                ranks.push(Reverse(rank));
+                spare.pop().unwrap_or_default()
+            })
+            .push(pos);
+    }
+
+    /// The lowest rank waiting and its positions, ascending; it becomes the current rank.
+    fn pop(&mut self) -> Option<(u32, Vec<u32>)> {
+        debug_assert!(self.early.is_empty());
+        let Reverse(rank) = self.ranks.pop()?;
+        let mut positions = self.buckets.remove(&rank).unwrap_or_default();
+        // pushes made while emptying several lower ranks interleave; most arrive sorted
+        if !positions.windows(2).all(|w| w[0] <= w[1]) {
+            positions.sort_unstable();
+        }
+        self.current = Some(rank);
+        Some((rank, positions))
+    }
+
+    fn recycle(&mut self, mut positions: Vec<u32>) {
+        positions.clear();
+        self.spare.push(positions);
+    }
+}
+
 /// [`merge_with_heap`] for pieces of 2^32 units or more (`usize` positions, entries that carry
 /// the merged id).
 #[cold]
@@ -432,9 +583,17 @@ mod tests {
         for rank in 0..n_merges {
             let a = (rand() % u64::from(next_id)) as u32;
             let b = (rand() % u64::from(next_id)) as u32;
+            // one merge in four makes a token an earlier merge made (as files converted from
+            // rank tables list several merges per token)
+            let again = next_id > n_units && rand() % 4 == 0;
+            let made = n_units + (rand() % u64::from(next_id - n_units).max(1)) as u32;
             merges.entry((a, b)).or_insert_with(|| {
-                next_id += 1;
-                (rank as u32, next_id - 1)
+                if again {
+                    (rank as u32, made)
+                } else {
+                    next_id += 1;
+                    (rank as u32, next_id - 1)
+                }
             });
         }
         merges
@@ -454,9 +613,56 @@ mod tests {
             let mut b = units.clone();
             let lb = merge_with_heap(&merges, &mut b);
             prop_assert_eq!(&b[..lb], &expected[..]);
-            let mut c = units;
+            let mut c = units.clone();
             let lc = merge_with_heap_wide(&merges, &mut c);
             prop_assert_eq!(&c[..lc], &expected[..]);
+            let mut d = units;
+            let ld = merge_with_buckets(&merges, &mut d);
+            prop_assert_eq!(&d[..ld], &expected[..]);
+        }
+
+        #[test]
+        fn buckets_match_reference_on_long_runs(
+            seed in any::<u64>(),
+            unit in prop::collection::vec(0u32..3, 1..4),
+            repeats in 20usize..400,
+            tail in prop::collection::vec(0u32..3, 0..5),
+        ) {
+            // periodic input: the long pieces (runs, alternations) where the order matters most
+            let merges = random_merges(3, 30, seed);
+            let mut units: Vec<u32> = unit.iter().copied().cycle().take(unit.len() * repeats).collect();
+            units.extend(tail);
+            let expected = reference_merge(&merges, units.clone());
+            let mut d = units;
+            let ld = merge_with_buckets(&merges, &mut d);
+            prop_assert_eq!(&d[..ld], &expected[..]);
+        }
+
+        #[test]
+        fn buckets_match_reference_with_shuffled_ranks(
+            seed in any::<u64>(),
+            units in prop::collection::vec(0u32..4, 0..200),
+        ) {
+            // ranks permuted: a merge may rank before the merges that make its parts
+            let merges = random_merges(4, 40, seed);
+            let mut entries: Vec<((u32, u32), (u32, u32))> = merges.into_iter().collect();
+            entries.sort_unstable_by_key(|&(_, (rank, _))| rank);
+            let ranks: Vec<u32> = entries.iter().map(|&(_, (rank, _))| rank).collect();
+            entries.sort_unstable_by_key(|&(pair, _)| {
+                (u64::from(pair.0) << 32 | u64::from(pair.1)).wrapping_mul(seed | 1).rotate_left(17)
+            });
+            let shuffled: MergeMap = entries
+                .iter()
+                .zip(ranks)
+                .map(|(&(pair, (_, id)), rank)| (pair, (rank, id)))
+                .collect();
+            let expected = reference_merge(&shuffled, units.clone());
+            let mut b = units.clone();
+            let lb = merge_with_heap(&shuffled, &mut b);
+            prop_assert_eq!(&b[..lb], &expected[..]);
+            let mut d = units;
+            let ld = merge_with_buckets(&shuffled, &mut d);
+            prop_assert_eq!(&d[..ld], &expected[..]);
         }
     }
 }
