@@ -36,6 +36,7 @@ from toktool.merge import (
     FVTEmbedder,
     merge_batch,
     merged_bits,
+    prefill_bits,
     token_windows,
     unigram_bias,
 )
@@ -47,6 +48,8 @@ COMPRESSION_BEGIN = "<!-- eval_merge_compression:begin -->"
 COMPRESSION_END = "<!-- eval_merge_compression:end -->"
 QUALITY_BEGIN = "<!-- eval_merge_quality:begin -->"
 QUALITY_END = "<!-- eval_merge_quality:end -->"
+PREFILL_BEGIN = "<!-- eval_merge_prefill:begin -->"
+PREFILL_END = "<!-- eval_merge_prefill:end -->"
 BUDGETS: tuple[int | None, ...] = (0, 10, 50, 100, None)
 
 
@@ -132,9 +135,26 @@ def quality(args: argparse.Namespace) -> str:
             counts = ContinuationCounts(tok, texts)
             embedders["hn"] = (embedders["hn"][0], HypernetEmbedder(
                 hypernet, output=True, continuation=counts, tokenizer=tok))
+        # prefill trials: a context cut from a scored sequence (merged) and the original
+        # tokens after it (scored over the original vocabulary)
+        cuts = [int(c) for c in args.prefill_cuts.split(",")] if args.prefill else []
+        contexts = [s[:c] for s in scored for c in cuts]
+        continuations = [s[c : c + args.prefill_tokens] for s in scored for c in cuts]
+        cont_bytes = sum(len(tok.decode_bytes(list(c))) for c in continuations)
         for label, budget in (("base", 0), ("100", 100), ("sat", None)):
             learned = merge_batch(learn, tok, budget)
             result = apply_merges(scored, tok, learned.merges)
+            if contexts:
+                prefill_ctx = apply_merges(contexts, tok, learned.merges)
+                for prefix, (emb_in, _) in embedders.items():
+                    if prefix and budget == 0:
+                        continue
+                    dyn = DynamicTokenizer(tok, emb_in, max_merges=budget, bos_id=eos,
+                                           cache_size=0)
+                    bits = prefill_bits(model, dyn.embed(prefill_ctx), continuations)
+                    row["p" + prefix + label] = sum(bits) / cont_bytes
+                row["p" + label + "_tokens"] = sum(prefill_ctx.lengths)
+                row["pbytes"] = cont_bytes
             for prefix, (emb_in, emb_out) in embedders.items():
                 if prefix and budget == 0:
                     continue
@@ -218,6 +238,56 @@ def quality(args: argparse.Namespace) -> str:
          "columns."),
         QUALITY_END,
     ]
+    if args.prefill:
+        lines += ["", prefill_table(args, rows)]
+    return "\n".join(lines)
+
+
+def prefill_table(args: argparse.Namespace, rows: list[dict]) -> str:
+    """The paper's decoder setting: merged context, continuation over the original vocabulary."""
+    hn = all("phn100" in r for r in rows)
+
+    def cell(r: dict, key: str) -> str:
+        if key not in r:
+            return "not run"
+        return f"{r[key]:.3f} ({r[key] - r['pbase']:+.3f})"
+
+    n_trials = args.eval_seqs * len(args.prefill_cuts.split(","))
+    lines = [
+        PREFILL_BEGIN,
+        f"`python bench/eval_merge.py`: merged prefilling, the paper's decoder setting. From each "
+        f"of the {args.eval_seqs} scored sequences per language, contexts of "
+        f"{args.prefill_cuts.replace(',', ', ')} tokens ({n_trials} trials) are merged with the "
+        "same merges (learned on the 32-window batch, `apply_merges`) and embedded on the input "
+        f"side; the next {args.prefill_tokens} original tokens are scored after each, every one "
+        "predicted from <|endoftext|>, the merged context and the continuation tokens before it "
+        "over SmolLM2's own vocabulary (`toktool.merge.prefill_bits`). Bits per byte of the "
+        "continuations; the baseline reads the context unmerged. *context tokens*: the "
+        "contexts' total length unmerged / after 100 merges / at saturation.",
+        "",
+        "| language | continuation bytes | context tokens: base / 100 / sat. | bits/byte: "
+        "unmerged context | FVT, 100 merges | FVT, saturation | hypernetwork, 100 | "
+        "hypernetwork, sat. |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['lang']} | {r['pbytes']:,} | {r['pbase_tokens']:,} / {r['p100_tokens']:,} / "
+            f"{r['psat_tokens']:,} | {r['pbase']:.3f} | {cell(r, 'p100')} | {cell(r, 'psat')} | "
+            f"{cell(r, 'phn100')} | {cell(r, 'phnsat')} |")
+    keys = [k for k in ("pbase", "p100", "psat", "phn100", "phnsat") if all(k in r for r in rows)]
+    mean = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
+    base_t = sum(r["pbase_tokens"] for r in rows)
+    fewer = {k: 1 - sum(r[f"p{k}_tokens"] for r in rows) / base_t for k in ("100", "sat")}
+    lines += [
+        f"| **mean** | | {fewer['100']:.1%} / {fewer['sat']:.1%} fewer | {mean['pbase']:.3f} | "
+        f"{cell(mean, 'p100')} | {cell(mean, 'psat')} | {cell(mean, 'phn100')} | "
+        f"{cell(mean, 'phnsat')} |",
+        "",
+        ("Hypernetwork: input rows as in the table above (the output side is not used)."
+         if hn else "Hypernetwork: *not run* (`--hypernet CKPT`)."),
+        PREFILL_END,
+    ]
     return "\n".join(lines)
 
 
@@ -241,6 +311,13 @@ def main() -> int:
                         "today's merged rows, see docs/MERGE.md)")
     parser.add_argument("--canonical-floor", type=float, default=0.01,
                         help="with --canonical: the share of a left part's probability it keeps")
+    parser.add_argument("--prefill", action=argparse.BooleanOptionalAction, default=True,
+                        help="also score continuations after merged contexts (the paper's "
+                        "decoder setting; toktool.merge.prefill_bits)")
+    parser.add_argument("--prefill-cuts", default="256,320,384,448",
+                        help="context lengths (original tokens) cut from each scored sequence")
+    parser.add_argument("--prefill-tokens", type=int, default=64,
+                        help="original tokens scored after each context")
     parser.add_argument("--languages", default=",".join(artifacts.LANGUAGES),
                         help="comma-separated languages for the quality table")
     parser.add_argument("--seqs", type=int, default=32)
@@ -261,7 +338,12 @@ def main() -> int:
         section = quality(args)
         print(section)
         if args.out:
-            write_section(args.out, section, QUALITY_BEGIN, QUALITY_END, "Dynamic batch merging")
+            quality_part, _, prefill_part = section.partition("\n\n" + PREFILL_BEGIN)
+            write_section(args.out, quality_part, QUALITY_BEGIN, QUALITY_END,
+                          "Dynamic batch merging")
+            if prefill_part:
+                write_section(args.out, PREFILL_BEGIN + prefill_part, PREFILL_BEGIN,
+                              PREFILL_END, "Dynamic batch merging")
     return 0
 
 

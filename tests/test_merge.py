@@ -29,6 +29,8 @@ from toktool.merge import (
     merge_units,
     merged_bits,
     merged_log_softmax,
+    prefill_bits,
+    prefill_generate,
     token_windows,
     unigram_bias,
 )
@@ -486,6 +488,62 @@ def test_merged_bits_without_merges_equal_the_model() -> None:
     assert all(b > 0 for b in merged_b)
     with pytest.raises(toktool.InvalidInputError):
         merged_bits(model, DynamicTokenizer(tok, fvt)(texts), fvt)
+
+
+def test_prefill_bits_score_the_continuation_over_the_original_vocabulary() -> None:
+    tok = load("smollm2")
+    model = tiny_model(tok.vocab_size)
+    fvt = FVTEmbedder.from_model(model)
+    texts = ["The first context, and then", "Bits per byte, never per token, after"]
+    tails = [" a continuation of it.", " the context is merged."]
+    contexts = [tok.encode(t) for t in texts]
+    conts = [tok.encode(t) for t in tails]
+
+    def direct(ctx: list[int], cont: list[int]) -> float:
+        ids = [0, *ctx, *cont]
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids])).logits[0, :, : tok.vocab_size]
+        logp = torch.log_softmax(logits.double(), -1)[len(ctx) : len(ids) - 1]
+        return float(-logp.gather(1, torch.tensor(cont).unsqueeze(1)).sum()) / math.log(2)
+
+    dyn = DynamicTokenizer(tok, fvt, max_merges=0, bos_id=0)
+    unmerged = dyn.embed(merge_batch(contexts, tok, 0))
+    bits = prefill_bits(model, unmerged, conts)
+    for b in range(2):  # rows of different lengths: the padding never reaches the scores
+        assert bits[b] == pytest.approx(direct(contexts[b], conts[b]), rel=1e-4)
+    # merged contexts: the continuation is still original ids after the merged row
+    merged = dyn.embed(merge_batch(contexts, tok, None))
+    assert merged.input_ids.shape[1] < unmerged.input_ids.shape[1]
+    merged_b = prefill_bits(model, merged, conts)
+    one = prefill_bits(model, dyn.embed(merged.result, [1]), conts[1:])
+    assert one[0] == pytest.approx(merged_b[1], rel=1e-5)
+    assert all(b > 0 for b in merged_b) and merged_b != pytest.approx(bits)
+    assert prefill_bits(model, merged, [[], conts[1]])[0] == 0.0
+    with pytest.raises(toktool.InvalidInputError):
+        prefill_bits(model, merged, conts[:1])
+    with pytest.raises(toktool.InvalidInputError):
+        prefill_bits(model, merged, [conts[0], [tok.vocab_size]])
+
+
+def test_prefill_generate_equals_generate_on_unmerged_prompts() -> None:
+    tok = load("smollm2")
+    model = tiny_model(tok.vocab_size)
+    fvt = FVTEmbedder.from_model(model)
+    prompts = ["Hello world, this is", "A much longer prompt that goes on and on, then"]
+    dyn = DynamicTokenizer(tok, fvt, max_merges=0, bos_id=0)
+    # rows of different lengths: left padding must not change what each row generates
+    got = prefill_generate(model, dyn(prompts), max_new_tokens=6, do_sample=False)
+    for prompt, g in zip(prompts, got):
+        ids = torch.tensor([[0, *tok.encode(prompt)]])
+        with torch.no_grad():
+            ref = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                 max_new_tokens=6, do_sample=False)[0, ids.shape[1] :]
+        assert g == ref.tolist()
+    texts = [corpus()["de"][i : i + 300] for i in range(0, 1800, 300)]
+    merged = DynamicTokenizer(tok, fvt, max_merges=None, bos_id=0)(texts)
+    assert merged.result.n_merges > 0
+    out = prefill_generate(model, merged, max_new_tokens=4, do_sample=False)
+    assert len(out) == 6 and all(len(o) == 4 and max(o) < tok.vocab_size for o in out)
 
 
 def test_unigram_bias_is_the_log_ratio_of_frequencies_after_and_before() -> None:

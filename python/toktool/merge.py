@@ -62,6 +62,8 @@ __all__ = [
     "merge_batches",
     "merge_units",
     "merged_bits",
+    "prefill_bits",
+    "prefill_generate",
     "token_windows",
     "unigram_bias",
 ]
@@ -667,3 +669,88 @@ def merged_bits(model: Any, batch: DynamicBatch, output_embedder: Embedder,
     finally:
         hook.remove()
     return bits
+
+
+def prefill_bits(model: Any, batch: DynamicBatch,
+                 continuations: Sequence[Sequence[int]]) -> list[float]:
+    """Total bits (``-log2 p``) a causal LM assigns to each continuation after a merged prefill.
+
+    The paper's decoder setting (merged prefilling, generation over the original vocabulary):
+    row ``b`` of ``batch`` (merged ids, embedded on the input side by any embedder) is the
+    context, and ``continuations[b]`` are original ids that follow it, each predicted from the
+    context and the continuation tokens before it, over the model's own vocabulary. Nothing
+    needs an output row for a merged token; what is measured is how well the model reads the
+    merged context. The baseline is the same call on a batch without merges (``max_merges=0``).
+    Divide by the continuations' bytes for bits per byte.
+    """
+    th = _torch()
+    if len(continuations) != batch.input_ids.shape[0]:
+        raise InvalidInputError(f"one continuation per row needed ({batch.input_ids.shape[0]}), "
+                                f"got {len(continuations)}")
+    embed = model.get_input_embeddings()
+    vocab = batch.result.vocab_size
+    bits: list[float] = []
+    with th.no_grad():
+        for b, cont in enumerate(continuations):
+            cont = [int(i) for i in cont]
+            if not cont:
+                bits.append(0.0)
+                continue
+            if any(i < 0 or i >= vocab for i in cont):
+                raise InvalidInputError("continuations are original ids (below the vocabulary "
+                                        f"size {vocab})")
+            n = int(batch.attention_mask[b].sum())
+            if n == 0:
+                raise InvalidInputError(f"row {b} has no context: give it a BOS token or text")
+            context = batch.inputs_embeds[b : b + 1, :n]
+            given = th.tensor([cont[:-1]], dtype=th.long, device=context.device)
+            x = th.cat([context, embed(given).to(context.dtype)], dim=1)
+            logits = model(inputs_embeds=x).logits[0, n - 1 :, :vocab]
+            logp = th.log_softmax(logits.double(), dim=-1)
+            targets = th.tensor(cont, dtype=th.long, device=logp.device)
+            nats = -logp.gather(1, targets.unsqueeze(1)).sum()
+            bits.append(float(nats) / math.log(2))
+    return bits
+
+
+def prefill_generate(model: Any, batch: DynamicBatch, **generate_kwargs: Any) -> list[list[int]]:
+    """Generate after a merged prefill: ``model.generate`` on the batch's ``inputs_embeds``.
+
+    The paper's decoder use of dynamic merging: the prompt is read merged (shorter, so a
+    cheaper prefill and a smaller KV cache), and the answer is generated token by token over the
+    model's own vocabulary. Rows are left-padded for ``generate``; the result is the new
+    (original) ids of each row, without the prompt. ``generate_kwargs`` go to ``generate``
+    (``max_new_tokens``, ``do_sample``, ...).
+
+    >>> dyn = DynamicTokenizer(tok, embedder, max_merges=100, bos_id=bos)  # doctest: +SKIP
+    >>> prefill_generate(model, dyn(prompts), max_new_tokens=20)  # doctest: +SKIP
+    """
+    th = _torch()
+    rows = batch.input_ids.shape[0]
+    lengths = [int(batch.attention_mask[b].sum()) for b in range(rows)]
+    if any(n == 0 for n in lengths):
+        raise InvalidInputError("every row needs a prompt (or a BOS token)")
+    width = max(lengths, default=0)
+    embeds = batch.inputs_embeds.new_zeros((rows, width, batch.inputs_embeds.shape[-1]))
+    mask = batch.attention_mask.new_zeros((rows, width))
+    for b, n in enumerate(lengths):
+        embeds[b, width - n :] = batch.inputs_embeds[b, :n]
+        mask[b, width - n :] = 1
+    with th.no_grad():
+        out = model.generate(inputs_embeds=embeds, attention_mask=mask, **generate_kwargs)
+    pad = generate_kwargs.get("pad_token_id", getattr(model.generation_config, "pad_token_id", None))
+    eos = generate_kwargs.get("eos_token_id", getattr(model.generation_config, "eos_token_id", None))
+    stops = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
+    result = []
+    for row in out.tolist():
+        # generate pads finished rows; keep a row up to and including its first stop token
+        ids: list[int] = []
+        for i in row:
+            ids.append(int(i))
+            if i in stops:
+                break
+        if pad is not None and pad not in stops:
+            while ids and ids[-1] == pad:
+                ids.pop()
+        result.append(ids)
+    return result
