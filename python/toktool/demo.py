@@ -96,6 +96,37 @@ def dynamic_merging(tok: toktool.Tokenizer, name: str) -> None:
     shown = [result.token_bytes(tok, tok.vocab_size + k).decode("utf-8", "replace")
              for k in range(result.n_merges)]
     print(f"  first merges: {' | '.join(repr(s) for s in shown)}")
+    _merged_prefill(tok, name, batch, text)
+
+
+def _merged_prefill(tok: toktool.Tokenizer, name: str, batch: list[list[int]], text: str) -> None:
+    """The paper's decoder use: a merged prompt, the answer over the model's own vocabulary."""
+    try:
+        from toktool.hf import load_causal_lm
+        from toktool.merge import (DynamicTokenizer, FVTEmbedder, apply_merges, merge_batch,
+                                   prefill_bits, token_windows)
+    except ImportError as exc:  # pragma: no cover - torch is an optional extra
+        print(f"  merged prompts: skipped ({exc})")
+        return
+    if name != "smollm2":
+        return
+    model = load_causal_lm("smollm2")
+    fvt = FVTEmbedder.from_model(model)
+    eos = tok.special_tokens["<|endoftext|>"]
+    # two held-out windows of the same document: 384 tokens of prompt, the next 64 scored
+    windows = token_windows(tok.encode(text[120_000:160_000]), 448, 2)
+    contexts, answers = [w[:384] for w in windows], [w[384:] for w in windows]
+    nbytes = sum(len(tok.decode_bytes(a)) for a in answers)
+    print("  merged prompts (SmolLM2, FVT rows; the answer scored over its own vocabulary):")
+    for budget in (0, 100, None):
+        learned = merge_batch(batch, tok, budget)
+        merged = apply_merges(contexts, tok, learned.merges)
+        dyn = DynamicTokenizer(tok, fvt, max_merges=budget, bos_id=eos, cache_size=0)
+        bits = sum(prefill_bits(model, dyn.embed(merged), answers)) / nbytes
+        label = "unmerged" if budget == 0 else ("saturation" if budget is None
+                                                 else f"{budget} merges")
+        print(f"  {label:>12}: prompts {sum(merged.lengths):,} tokens, answers "
+              f"{bits:.3f} bits/byte")
 
 
 @section("Right-to-left digits: place-value aligned number tokens")
