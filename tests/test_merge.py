@@ -5,6 +5,7 @@ CLI."""
 from __future__ import annotations
 
 import functools
+import importlib.util
 import math
 import os
 import re
@@ -647,5 +648,18 @@ def test_cli_merge(tmp_path) -> None:
     assert summary["tokens_after"] == summary["saturation"] == summary["word_level"]
     out = runner.invoke(app, ["merge", "-b", "nope", str(path)])
     assert out.exit_code == 2
+    if importlib.util.find_spec("transformers") is not None:
+        prompts = tmp_path / "prompts.txt"
+        prompts.write_text("Die Internationalisierung der Softwareentwicklung ist\n\n"
+                           "The capital of France is\n", encoding="utf-8")
+        out = runner.invoke(app, ["merge", str(prompts), "--generate", "4", "--saturate"])
+        assert out.exit_code == 0, out.output
+        lines = out.output.splitlines()
+        assert lines[0].startswith("2 prompts, ") and "embedded by FVT" in lines[0]
+        counts = [int(line.split("(")[1].split()[0]) for line in lines if "tokens):" in line]
+        assert len(counts) == 4 and counts[1] < counts[0]  # the German prompt got shorter
+        empty = tmp_path / "empty.txt"
+        empty.write_text("\n\n", encoding="utf-8")
+        assert runner.invoke(app, ["merge", str(empty), "--generate", "4"]).exit_code == 2
     out = runner.invoke(app, ["merge", str(tmp_path / "missing.txt")])
     assert out.exit_code == 2

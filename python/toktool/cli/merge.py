@@ -33,12 +33,30 @@ def merge(
     batch_size: int = typer.Option(32, "--batch-size", help="Sequences in the batch."),
     show: int = typer.Option(20, "--show", help="How many merges to print (-1: all)."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    generate: int = typer.Option(
+        0, "--generate", "-g", metavar="N",
+        help="Instead: read FILE's non-empty lines as prompts, merge them as one batch, and "
+        "generate N tokens (greedy) after each prompt read unmerged and read merged (the "
+        "paper's decoder use: a shorter prefill, the answer over the model's own vocabulary).",
+    ),
+    model: str = typer.Option(
+        "smollm2", "--model", help="With --generate: 'smollm2' (the bundled GGUF, with the "
+        "smollm2 tokenizer), a GGUF file or a HF model directory that goes with --tokenizer.",
+    ),
+    hypernet: Path = typer.Option(
+        None, "--hypernet", help="With --generate: a ZeTT checkpoint (docs/MERGE.md) for the "
+        "merged tokens' input rows; default FVT (the mean of the parts).",
+    ),
 ) -> None:
     """Merge a batch cut from FILE and print its length before/after and the learned merges.
 
     FILE is tokenized and cut into --batch-size windows of --seq-len tokens.
 
-    Example: toktool merge README.md -t cl100k --max-merges 50
+    With --generate N, FILE's lines are prompts: a model answers each, read unmerged and merged.
+
+    Examples: toktool merge README.md -t cl100k --max-merges 50
+
+    toktool merge prompts.txt --generate 20 --max-merges 100
     """
     tok = _load(tokenizer)
     if boundary not in BOUNDARIES:
@@ -49,6 +67,10 @@ def merge(
     except (OSError, UnicodeDecodeError) as exc:
         typer.secho(f"error: {file}: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
+    if generate > 0:
+        _generate(tok, text, generate, None if saturate else max_merges, boundary, model,
+                  hypernet)
+        return
     try:
         batch = token_windows(tok.encode(text), seq_len, batch_size)
         result = merge_batch(batch, tok, None if saturate else max_merges, boundary,
@@ -92,3 +114,49 @@ def merge(
             typer.echo(f"{k + 1:6d}  id {new_id}  {_show(result.token_bytes(tok, left))} + "
                        f"{_show(result.token_bytes(tok, right))} -> "
                        f"{_show(result.token_bytes(tok, new_id))}  x{count}")
+
+
+def _generate(tok: toktool.Tokenizer, text: str, n_tokens: int, max_merges: int | None,
+              boundary: str, model_name: str, hypernet: Path | None) -> None:
+    """``--generate``: each prompt answered after an unmerged and a merged prefill."""
+    prompts = [line for line in text.splitlines() if line.strip()]
+    if not prompts:
+        typer.secho("error: no prompts (FILE has no non-empty line)", fg=typer.colors.RED,
+                    err=True)
+        raise typer.Exit(2)
+    try:
+        from toktool.demo import quiet_third_party
+        from toktool.hf import load_causal_lm
+        from toktool.merge import DynamicTokenizer, FVTEmbedder, prefill_generate
+
+        with quiet_third_party():  # transformers' "Loading weights" bar
+            lm = load_causal_lm(model_name)
+        embedder: toktool.merge.Embedder = FVTEmbedder.from_model(lm)
+        if hypernet is not None:
+            from toktool.zett.model import HypernetEmbedder
+            from toktool.zett.train import FrozenLM
+
+            net = FrozenLM(lm).load_hypernet(hypernet)
+            net.eval()
+            embedder = HypernetEmbedder(net)
+        bos = tok.special_tokens.get("<|endoftext|>", tok.special_tokens.get("<s>"))
+        runs = {}
+        for label, budget in (("unmerged", 0), ("merged", max_merges)):
+            dyn = DynamicTokenizer(tok, embedder, max_merges=budget, boundary=boundary,
+                                   bos_id=bos, cache_size=0)
+            batch = dyn(prompts)
+            runs[label] = (batch, prefill_generate(lm, batch, max_new_tokens=n_tokens,
+                                                   do_sample=False))
+    except (toktool.ToktoolError, ImportError, OSError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    merged_batch = runs["merged"][0]
+    typer.echo(f"{len(prompts)} prompt{'s' if len(prompts) != 1 else ''}, "
+               f"{merged_batch.result.n_merges} merges learned on them (boundary {boundary}), "
+               f"new tokens embedded by {'the hypernetwork' if hypernet else 'FVT'}")
+    for i, prompt in enumerate(prompts):
+        typer.echo(f"prompt {_show(prompt.encode())}")
+        for label, (batch, answers) in runs.items():
+            n = int(batch.attention_mask[i].sum()) - int(batch.bos)
+            answer = tok.decode_bytes(answers[i])
+            typer.echo(f"  {label:>8} ({n} tokens): {_show(answer)}")
