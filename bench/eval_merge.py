@@ -142,7 +142,7 @@ def quality(args: argparse.Namespace) -> str:
         continuations = [s[c : c + args.prefill_tokens] for s in scored for c in cuts]
         cont_bytes = sum(len(tok.decode_bytes(list(c))) for c in continuations)
         for label, budget in (("base", 0), ("100", 100), ("sat", None)):
-            learned = merge_batch(learn, tok, budget)
+            learned = merge_batch(learn, tok, budget, whole_chars=args.whole_chars)
             result = apply_merges(scored, tok, learned.merges)
             if contexts:
                 prefill_ctx = apply_merges(contexts, tok, learned.merges)
@@ -188,6 +188,8 @@ def quality(args: argparse.Namespace) -> str:
            if args.in_batch else
            f"Merges learned on the next {args.seqs} windows of the same text (a {args.seqs} × "
            f"{args.length} batch) and applied to the scored sequences (`apply_merges`). ")
+        + ("Only merges that spell whole characters (`--whole-chars`). " if args.whole_chars
+           else "")
         + "New tokens embedded by FVT on the input and (tied) output side; each token predicted "
         "from <|endoftext|> and the tokens before it over the original vocabulary plus the "
         f"batch's new tokens. Bits per byte = total −log2 p / bytes. {elapsed:.0f} s on "
@@ -263,7 +265,9 @@ def prefill_table(args: argparse.Namespace, rows: list[dict]) -> str:
         "predicted from <|endoftext|>, the merged context and the continuation tokens before it "
         "over SmolLM2's own vocabulary (`toktool.merge.prefill_bits`). Bits per byte of the "
         "continuations; the baseline reads the context unmerged. *context tokens*: the "
-        "contexts' total length unmerged / after 100 merges / at saturation.",
+        "contexts' total length unmerged / after 100 merges / at saturation."
+        + (" Only merges that spell whole characters (`--whole-chars`)." if args.whole_chars
+           else ""),
         "",
         "| language | continuation bytes | context tokens: base / 100 / sat. | bits/byte: "
         "unmerged context | FVT, 100 merges | FVT, saturation | hypernetwork, 100 | "
@@ -318,6 +322,9 @@ def main() -> int:
                         help="context lengths (original tokens) cut from each scored sequence")
     parser.add_argument("--prefill-tokens", type=int, default=64,
                         help="original tokens scored after each context")
+    parser.add_argument("--whole-chars", action="store_true",
+                        help="quality tables: learn only merges that spell whole characters "
+                        "(merge_batch(whole_chars=True))")
     parser.add_argument("--languages", default=",".join(artifacts.LANGUAGES),
                         help="comma-separated languages for the quality table")
     parser.add_argument("--seqs", type=int, default=32)

@@ -13,7 +13,7 @@ Used by tests/test_merge.py and, as the speed baseline, by bench/bench_merge.py.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Optional
 
 
@@ -23,8 +23,24 @@ def reference_merge(
     first_new_id: int,
     max_merges: Optional[int] = None,
     min_count: int = 1,
+    spell: Optional[Callable[[int], bytes]] = None,
 ) -> tuple[list[list[int]], list[list[int]], list[tuple[int, int, int]]]:
-    """Returns ``(ids, starts, merges)`` like ``toktool.merge.merge_units``."""
+    """Returns ``(ids, starts, merges)`` like ``toktool.merge.merge_units``.
+
+    ``spell`` (an original id's bytes): count only the pairs whose bytes together decode as
+    UTF-8, as ``merge_batch(..., whole_chars=True)``."""
+    made: dict[int, bytes] = {}
+
+    def spelled(i: int) -> bytes:
+        return made[i] if i in made else spell(i) if spell is not None else b""
+
+    def whole(pair: tuple[int, int]) -> bool:
+        try:
+            (spelled(pair[0]) + spelled(pair[1])).decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+
     tokens = [list(s) for s in batch]
     unit_lists = [[None if u is None or u < 0 else u for u in us] for us in units]
     starts = [list(range(len(s))) for s in batch]
@@ -36,7 +52,7 @@ def reference_merge(
             pair_freqs.update(
                 (a, b)
                 for (a, b), (u, v) in zip(zip(seq, seq[1:]), zip(unit, unit[1:]))
-                if u is not None and u == v
+                if u is not None and u == v and (spell is None or whole((a, b)))
             )
         if not pair_freqs:
             break
@@ -45,6 +61,7 @@ def reference_merge(
             break
         new_id = first_new_id + len(merges)
         merges.append((best[0], best[1], pair_freqs[best]))
+        made[new_id] = spelled(best[0]) + spelled(best[1])
         # merge_pair
         for idx, seq in enumerate(tokens):
             unit, start = unit_lists[idx], starts[idx]

@@ -648,6 +648,12 @@ def test_cli_merge(tmp_path) -> None:
     assert summary["tokens_after"] == summary["saturation"] == summary["word_level"]
     out = runner.invoke(app, ["merge", "-b", "nope", str(path)])
     assert out.exit_code == 2
+    zh = tmp_path / "zh.txt"
+    zh.write_text(corpus()["zh-cn"][:20_000], encoding="utf-8")
+    out = runner.invoke(app, ["merge", "--whole-chars", "--json", "--show", "-1", str(zh)])
+    assert out.exit_code == 0, out.output
+    shown = json.loads(out.output)["merges"]
+    assert len(shown) == 100 and all("\ufffd" not in m["text"] for m in shown)
     if importlib.util.find_spec("transformers") is not None:
         prompts = tmp_path / "prompts.txt"
         prompts.write_text("Die Internationalisierung der Softwareentwicklung ist\n\n"
@@ -663,3 +669,33 @@ def test_cli_merge(tmp_path) -> None:
         assert runner.invoke(app, ["merge", str(empty), "--generate", "4"]).exit_code == 2
     out = runner.invoke(app, ["merge", str(tmp_path / "missing.txt")])
     assert out.exit_code == 2
+
+
+def test_whole_chars_merges_spell_whole_characters() -> None:
+    tok = load("smollm2")
+    text = corpus()["zh-cn"]
+    batch = token_windows(tok.encode(text[len(text) // 2 :]), 256, 8)
+
+    def whole(result: toktool.MergeResult, k: int) -> bool:
+        try:
+            result.token_bytes(tok, tok.vocab_size + k).decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+
+    free = merge_batch(batch, tok, 200)
+    assert not all(whole(free, k) for k in range(free.n_merges))  # the option matters here
+    kept = merge_batch(batch, tok, 200, whole_chars=True)
+    assert kept.n_merges == 200 and all(whole(kept, k) for k in range(kept.n_merges))
+    assert [tok.decode_bytes(kept.expand(s)) for s in kept.ids] == [
+        tok.decode_bytes(s) for s in batch]
+    # the same merges, found by the paper's loop over the pairs that spell whole characters
+    ids, _, merges = reference_merge(batch[:3], units_of(batch[:3], tok), tok.vocab_size, 60,
+                                     spell=tok.token_bytes)
+    small = merge_batch(batch[:3], tok, 60, whole_chars=True)
+    assert merges == small.merges and ids == small.ids
+    assert [r.merges for r in toktool.merge_batches([batch, batch[:4]], tok, 50,
+                                                    whole_chars=True)] == [
+        merge_batch(batch, tok, 50, whole_chars=True).merges,
+        merge_batch(batch[:4], tok, 50, whole_chars=True).merges]
+

@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
             usize::from(*budget % 64)
         },
         min_count: u32::from(min_count % 4).max(1),
+        whole_chars: false,
     };
     let mut ids: Vec<Vec<u32>> = vec![Vec::new()];
     let mut units: Vec<Vec<u32>> = vec![Vec::new()];

@@ -320,6 +320,7 @@ def merge_batch(
     boundary: str = "pretoken",
     min_count: int = 1,
     word_ids: _UnitBatch | None = None,
+    whole_chars: bool = False,
 ) -> TokenizedMerge: ...
 def apply_merges(
     tokenizer: Tokenizer,
@@ -334,6 +335,7 @@ def merge_batches(
     max_merges: int | None = None,
     boundary: str = "pretoken",
     min_count: int = 1,
+    whole_chars: bool = False,
 ) -> list[TokenizedMerge]: ...
 def merge_units(
     batch: _IdBatch,

@@ -29,6 +29,10 @@ def merge(
         "pretoken", "--boundary", "-b", help=f"Units merges stay inside: {', '.join(BOUNDARIES)}."
     ),
     min_count: int = typer.Option(1, "--min-count", help="Stop when the best pair is rarer."),
+    whole_chars: bool = typer.Option(
+        False, "--whole-chars", help="Only merge pairs that spell whole UTF-8 characters "
+        "(byte-level vocabularies split CJK characters; see docs/MERGE.md).",
+    ),
     seq_len: int = typer.Option(512, "--seq-len", help="Tokens per sequence of the batch."),
     batch_size: int = typer.Option(32, "--batch-size", help="Sequences in the batch."),
     show: int = typer.Option(20, "--show", help="How many merges to print (-1: all)."),
@@ -69,12 +73,12 @@ def merge(
         raise typer.Exit(2) from exc
     if generate > 0:
         _generate(tok, text, generate, None if saturate else max_merges, boundary, model,
-                  hypernet)
+                  hypernet, whole_chars)
         return
     try:
         batch = token_windows(tok.encode(text), seq_len, batch_size)
         result = merge_batch(batch, tok, None if saturate else max_merges, boundary,
-                             min_count=min_count)
+                             min_count=min_count, whole_chars=whole_chars)
     except toktool.ToktoolError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
@@ -117,7 +121,7 @@ def merge(
 
 
 def _generate(tok: toktool.Tokenizer, text: str, n_tokens: int, max_merges: int | None,
-              boundary: str, model_name: str, hypernet: Path | None) -> None:
+              boundary: str, model_name: str, hypernet: Path | None, whole_chars: bool) -> None:
     """``--generate``: each prompt answered after an unmerged and a merged prefill."""
     prompts = [line for line in text.splitlines() if line.strip()]
     if not prompts:
@@ -143,7 +147,7 @@ def _generate(tok: toktool.Tokenizer, text: str, n_tokens: int, max_merges: int 
         runs = {}
         for label, budget in (("unmerged", 0), ("merged", max_merges)):
             dyn = DynamicTokenizer(tok, embedder, max_merges=budget, boundary=boundary,
-                                   bos_id=bos, cache_size=0)
+                                   bos_id=bos, cache_size=0, whole_chars=whole_chars)
             batch = dyn(prompts)
             runs[label] = (batch, prefill_generate(lm, batch, max_new_tokens=n_tokens,
                                                    do_sample=False))

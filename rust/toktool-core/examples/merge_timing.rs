@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (label, max_merges) in [("100 merges", 100), ("saturation", usize::MAX)] {
         let options = MergeOptions {
             max_merges,
-            min_count: 1,
+            ..MergeOptions::default()
         };
         let mut best = f64::MAX;
         let mut merges = 0;

@@ -38,7 +38,7 @@ use std::str::FromStr;
 use rustc_hash::FxHashSet;
 
 use crate::error::{Error, Result};
-use crate::merge::{apply_unit_merges, merge_units, MergeOptions, MergedBatch, NO_UNIT};
+use crate::merge::{apply_unit_merges, merge_units_spelled, MergeOptions, MergedBatch, NO_UNIT};
 use crate::parallel::maybe_par_map;
 use crate::tokenizer::Tokenizer;
 
@@ -524,7 +524,14 @@ pub fn merge_batch(
 ) -> Result<TokenizedMerge> {
     let units = batch_units(tok, batch, word_ids, boundary)?;
     let unit_lists: Vec<&[u32]> = units.iter().map(|u| u.units.as_slice()).collect();
-    let merged = merge_units(batch, &unit_lists, first_new_id(tok)?, options)?;
+    let spell = |id: u32| tok.token_bytes(id).map(<[u8]>::to_vec).unwrap_or_default();
+    let merged = merge_units_spelled(
+        batch,
+        &unit_lists,
+        first_new_id(tok)?,
+        options,
+        Some(&spell),
+    )?;
     Ok(TokenizedMerge { merged, units })
 }
 

@@ -55,6 +55,10 @@ pub struct MergeOptions {
     pub max_merges: usize,
     /// Stop once the most frequent pair occurs fewer times than this (1 never stops early).
     pub min_count: u32,
+    /// Only merge pairs whose merged token spells whole UTF-8 characters (its bytes decode):
+    /// byte-level vocabularies split CJK characters, and a merged token that ends inside one
+    /// is hard for a model to read. Needs the tokens' bytes ([`merge_units_spelled`]).
+    pub whole_chars: bool,
 }
 
 impl Default for MergeOptions {
@@ -62,7 +66,39 @@ impl Default for MergeOptions {
         MergeOptions {
             max_merges: usize::MAX,
             min_count: 1,
+            whole_chars: false,
         }
+    }
+}
+
+/// The bytes of each original id, for [`MergeOptions::whole_chars`].
+pub type Spell<'a> = &'a (dyn Fn(u32) -> Vec<u8> + Sync);
+
+/// The bytes of original and new tokens during a run with [`MergeOptions::whole_chars`].
+struct Speller<'a> {
+    original: Spell<'a>,
+    first_new_id: u32,
+    /// The bytes of new token `first_new_id + k`.
+    made: Vec<Vec<u8>>,
+}
+
+impl Speller<'_> {
+    fn bytes(&self, id: u32) -> std::borrow::Cow<'_, [u8]> {
+        match id.checked_sub(self.first_new_id) {
+            Some(k) => std::borrow::Cow::Borrowed(&self.made[k as usize]),
+            None => std::borrow::Cow::Owned((self.original)(id)),
+        }
+    }
+
+    fn joined(&self, left: u32, right: u32) -> Vec<u8> {
+        let mut bytes = self.bytes(left).into_owned();
+        bytes.extend_from_slice(&self.bytes(right));
+        bytes
+    }
+
+    /// Whether `left` then `right` spell whole characters.
+    fn whole(&self, left: u32, right: u32) -> bool {
+        std::str::from_utf8(&self.joined(left, right)).is_ok()
     }
 }
 
@@ -145,8 +181,38 @@ pub fn merge_units<S: AsRef<[u32]>, U: AsRef<[u32]>>(
     first_new_id: u32,
     options: MergeOptions,
 ) -> Result<MergedBatch> {
+    if options.whole_chars {
+        return Err(Error::InvalidInput(
+            "whole_chars needs the tokens' bytes (merge_units_spelled)".to_owned(),
+        ));
+    }
+    merge_units_spelled(ids, units, first_new_id, options, None)
+}
+
+/// [`merge_units`] that knows how each original id is spelled (`spell(id)`: its bytes), as
+/// [`MergeOptions::whole_chars`] needs; `None` is [`merge_units`].
+pub fn merge_units_spelled<S: AsRef<[u32]>, U: AsRef<[u32]>>(
+    ids: &[S],
+    units: &[U],
+    first_new_id: u32,
+    options: MergeOptions,
+    spell: Option<Spell<'_>>,
+) -> Result<MergedBatch> {
     let total = check_batch(ids, units, first_new_id, 0)?;
-    let mut merger = Merger::new(ids, units, total);
+    let speller = match (options.whole_chars, spell) {
+        (false, _) => None,
+        (true, Some(original)) => Some(Speller {
+            original,
+            first_new_id,
+            made: Vec::new(),
+        }),
+        (true, None) => {
+            return Err(Error::InvalidInput(
+                "whole_chars needs the tokens' bytes".to_owned(),
+            ))
+        }
+    };
+    let mut merger = Merger::new(ids, units, total, speller);
     merger.run(first_new_id, options);
     Ok(merger.finish(ids, first_new_id))
 }
@@ -171,7 +237,7 @@ pub fn apply_unit_merges<S: AsRef<[u32]>, U: AsRef<[u32]>>(
             )));
         }
     }
-    let mut state = Merger::new(ids, units, total);
+    let mut state = Merger::new(ids, units, total, None);
     for (k, &(left, right)) in pairs.iter().enumerate() {
         let new_id = first_new_id + k as u32;
         match state.index.get(&pair_key(left, right)) {
@@ -247,6 +313,8 @@ struct Pair {
     /// empty). Entries before `head` are gone; positions ascend along the list.
     head: u32,
     tail: u32,
+    /// Whether the pair may be chosen (always, unless [`MergeOptions::whole_chars`]).
+    allowed: bool,
 }
 
 /// One place where a pair was seen, linked to the pair's next one.
@@ -256,7 +324,7 @@ struct Occurrence {
     next: u32,
 }
 
-struct Merger {
+struct Merger<'a> {
     /// Current id of each node (`DEAD` once merged into its left neighbour).
     id: Vec<u32>,
     /// Next / previous live node of the same unit (`NONE` at a unit edge).
@@ -270,10 +338,17 @@ struct Merger {
     merges: Vec<Merge>,
     /// Pairs created by the merge in progress.
     created: Vec<u32>,
+    /// Token bytes, with [`MergeOptions::whole_chars`].
+    speller: Option<Speller<'a>>,
 }
 
-impl Merger {
-    fn new<S: AsRef<[u32]>, U: AsRef<[u32]>>(ids: &[S], units: &[U], total: usize) -> Self {
+impl<'a> Merger<'a> {
+    fn new<S: AsRef<[u32]>, U: AsRef<[u32]>>(
+        ids: &[S],
+        units: &[U],
+        total: usize,
+        speller: Option<Speller<'a>>,
+    ) -> Self {
         let mut id = Vec::with_capacity(total);
         let mut next = vec![NONE; total];
         let mut prev = vec![NONE; total];
@@ -298,6 +373,7 @@ impl Merger {
             heap: BinaryHeap::new(),
             merges: Vec::new(),
             created: Vec::new(),
+            speller,
         };
         for i in 0..total {
             let j = merger.next[i];
@@ -310,6 +386,7 @@ impl Merger {
             .pairs
             .iter()
             .enumerate()
+            .filter(|(_, pair)| pair.allowed)
             .map(|(p, pair)| {
                 let first = merger.occurrences[pair.head as usize].pos;
                 (priority(pair.count, first), p as u32)
@@ -328,12 +405,14 @@ impl Merger {
             .entry(pair_key(left, right))
             .or_insert(next_index);
         if p == next_index {
+            let allowed = self.speller.as_ref().is_none_or(|s| s.whole(left, right));
             self.pairs.push(Pair {
                 left,
                 right,
                 count: 0,
                 head: NONE,
                 tail: NONE,
+                allowed,
             });
             self.created.push(p);
         }
@@ -432,6 +511,12 @@ impl Merger {
         pair.head = NONE;
         pair.tail = NONE;
         self.merges.push(Merge { left, right, count });
+        if let Some(speller) = &mut self.speller {
+            // spelled before any pair with the new id is counted
+            debug_assert_eq!(new_id - speller.first_new_id, speller.made.len() as u32);
+            let bytes = speller.joined(left, right);
+            speller.made.push(bytes);
+        }
         self.created.clear();
         while entry != NONE {
             let Occurrence { pos: at, next } = self.occurrences[entry as usize];
@@ -464,7 +549,8 @@ impl Merger {
         }
         let created = std::mem::take(&mut self.created);
         for &q in &created {
-            if self.pairs[q as usize].count == 0 {
+            let pair = &self.pairs[q as usize];
+            if pair.count == 0 || !pair.allowed {
                 continue;
             }
             if let Some(first) = self.first_live(q) {
@@ -510,6 +596,26 @@ pub fn merge_units_reference(
     first_new_id: u32,
     options: MergeOptions,
 ) -> MergedBatch {
+    merge_units_reference_spelled(ids, units, first_new_id, options, None)
+}
+
+/// [`merge_units_reference`] with [`MergeOptions::whole_chars`]: pairs whose merged bytes are
+/// not whole UTF-8 characters are not counted (`spell` gives the original ids' bytes).
+pub fn merge_units_reference_spelled(
+    ids: &[Vec<u32>],
+    units: &[Vec<u32>],
+    first_new_id: u32,
+    options: MergeOptions,
+    spell: Option<Spell<'_>>,
+) -> MergedBatch {
+    let mut made: Vec<Vec<u8>> = Vec::new();
+    let bytes_of = |id: u32, made: &[Vec<u8>]| -> Vec<u8> {
+        match (id.checked_sub(first_new_id), spell) {
+            (Some(k), _) => made[k as usize].clone(),
+            (None, Some(spell)) => spell(id),
+            (None, None) => Vec::new(),
+        }
+    };
     let mut seqs: Vec<Vec<(u32, u32, u32)>> = ids
         .iter()
         .zip(units)
@@ -530,6 +636,13 @@ pub fn merge_units_reference(
             for w in seq.windows(2) {
                 if w[0].1 != NO_UNIT && w[0].1 == w[1].1 {
                     let key = (w[0].0, w[1].0);
+                    if options.whole_chars {
+                        let mut joined = bytes_of(key.0, &made);
+                        joined.extend(bytes_of(key.1, &made));
+                        if std::str::from_utf8(&joined).is_err() {
+                            continue;
+                        }
+                    }
                     let rank = order.len();
                     let entry = counts.entry(key).or_insert((0, rank));
                     if entry.1 == rank {
@@ -554,6 +667,9 @@ pub fn merge_units_reference(
         }
         let new_id = first_new_id + merges.len() as u32;
         merges.push(Merge { left, right, count });
+        let mut joined = bytes_of(left, &made);
+        joined.extend(bytes_of(right, &made));
+        made.push(joined);
         for seq in &mut seqs {
             let mut out = Vec::with_capacity(seq.len());
             let mut i = 0;
@@ -596,7 +712,7 @@ mod tests {
     fn run(ids: &[Vec<u32>], units: &[Vec<u32>], max: usize) -> MergedBatch {
         let options = MergeOptions {
             max_merges: max,
-            min_count: 1,
+            ..MergeOptions::default()
         };
         merge_units(ids, units, 100, options).expect("valid input")
     }
@@ -685,12 +801,56 @@ mod tests {
         .prop_map(|seqs| seqs.into_iter().unzip())
     }
 
+    /// Ids 0..5 spelled as a lead byte, continuation bytes and ASCII: pairs make whole
+    /// characters, halves of them, or nothing valid.
+    fn spell(id: u32) -> Vec<u8> {
+        match id {
+            0 => vec![0xE4],
+            1 => vec![0xB8],
+            2 => vec![0xAD],
+            3 => vec![0xE4, 0xB8],
+            _ => b"a".to_vec(),
+        }
+    }
+
+    #[test]
+    fn whole_chars_merges_only_whole_characters() {
+        // 0 1 2 = one 3-byte character; 3 2 = the same; 4 is ASCII
+        let ids = vec![vec![0, 1, 2, 4, 3, 2, 4, 0, 1, 2]];
+        let units = vec![vec![0; 10]];
+        let options = MergeOptions {
+            whole_chars: true,
+            ..MergeOptions::default()
+        };
+        assert!(merge_units(&ids, &units, 100, options).is_err());
+        let out = merge_units_spelled(&ids, &units, 100, options, Some(&spell)).expect("valid");
+        let speller = Speller {
+            original: &spell,
+            first_new_id: 100,
+            made: Vec::new(),
+        };
+        for tokens in out.new_tokens() {
+            let bytes: Vec<u8> = tokens
+                .iter()
+                .flat_map(|&t| speller.bytes(t).into_owned())
+                .collect();
+            assert!(std::str::from_utf8(&bytes).is_ok(), "{tokens:?}");
+        }
+        // without the option the first merge is (0, 1), half a character
+        let free = merge_units(&ids, &units, 100, MergeOptions::default()).expect("valid");
+        assert_eq!((free.merges[0].left, free.merges[0].right), (0, 1));
+        assert!(out.merges.iter().all(|m| (m.left, m.right) != (0, 1)));
+    }
+
     proptest! {
         #[test]
-        fn equals_the_reference_loop((ids, units) in batch(), max in 0usize..60, min in 1u32..3) {
-            let options = MergeOptions { max_merges: max, min_count: min };
-            let fast = merge_units(&ids, &units, 100, options).expect("valid input");
-            let slow = merge_units_reference(&ids, &units, 100, options);
+        fn equals_the_reference_loop(
+            (ids, units) in batch(), max in 0usize..60, min in 1u32..3, whole in any::<bool>()
+        ) {
+            let options = MergeOptions { max_merges: max, min_count: min, whole_chars: whole };
+            let fast = merge_units_spelled(&ids, &units, 100, options, Some(&spell))
+                .expect("valid input");
+            let slow = merge_units_reference_spelled(&ids, &units, 100, options, Some(&spell));
             prop_assert_eq!(fast, slow);
         }
     }

@@ -34,6 +34,7 @@ fn options(max_merges: Option<i64>, min_count: i64, py: Python<'_>) -> PyResult<
     Ok(MergeOptions {
         max_merges,
         min_count,
+        whole_chars: false,
     })
 }
 
@@ -81,7 +82,8 @@ impl TokenizedInput {
 
 /// Learn BPE merges on a tokenized batch and apply them (see `toktool.merge.merge_batch`).
 #[pyfunction]
-#[pyo3(signature = (tokenizer, batch, max_merges=None, boundary="pretoken", min_count=1, word_ids=None))]
+#[pyo3(signature = (tokenizer, batch, max_merges=None, boundary="pretoken", min_count=1, word_ids=None, whole_chars=false))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn merge_batch(
     py: Python<'_>,
     tokenizer: PyRef<'_, PyTokenizer>,
@@ -90,8 +92,12 @@ pub(crate) fn merge_batch(
     boundary: &str,
     min_count: i64,
     word_ids: Option<&Bound<'_, PyAny>>,
+    whole_chars: bool,
 ) -> PyResult<PyTokenizedMerge> {
-    let options = options(max_merges, min_count, py)?;
+    let options = MergeOptions {
+        whole_chars,
+        ..options(max_merges, min_count, py)?
+    };
     let input = TokenizedInput::new(py, &tokenizer, batch, boundary, word_ids)?;
     let result = detached(py, move || {
         let words = input.words.as_deref();
@@ -121,7 +127,7 @@ pub(crate) fn apply_merges(
 
 /// `merge_batch` on independent batches, in parallel with the GIL released.
 #[pyfunction]
-#[pyo3(signature = (tokenizer, batches, max_merges=None, boundary="pretoken", min_count=1))]
+#[pyo3(signature = (tokenizer, batches, max_merges=None, boundary="pretoken", min_count=1, whole_chars=false))]
 pub(crate) fn merge_batches(
     py: Python<'_>,
     tokenizer: PyRef<'_, PyTokenizer>,
@@ -129,8 +135,12 @@ pub(crate) fn merge_batches(
     max_merges: Option<i64>,
     boundary: &str,
     min_count: i64,
+    whole_chars: bool,
 ) -> PyResult<Vec<PyTokenizedMerge>> {
-    let options = options(max_merges, min_count, py)?;
+    let options = MergeOptions {
+        whole_chars,
+        ..options(max_merges, min_count, py)?
+    };
     let boundary = parse_boundary(py, boundary)?;
     let batches: Vec<Vec<Vec<u32>>> = batches
         .try_iter()?
