@@ -290,19 +290,13 @@ fn merge_in_place(merges: &MergeMap, symbols: &mut [u32]) -> usize {
 /// carry the merged id: ranks are unique (a merge's index in the file), so an entry is current
 /// exactly when the pair now at its position has its rank, and the map gives the id.
 fn merge_with_heap(merges: &MergeMap, symbols: &mut [u32]) -> usize {
-    const NONE: u32 = u32::MAX;
-    /// Marks a symbol merged into its left neighbour (ids stay below 2^30).
-    const GONE: u32 = u32::MAX;
-    let n = symbols.len();
-    let Ok(n32) = u32::try_from(n) else {
+    let Ok(n32) = u32::try_from(symbols.len()) else {
         return merge_with_heap_wide(merges, symbols);
     };
-    if n32 == NONE {
+    if n32 == NO_LINK {
         return merge_with_heap_wide(merges, symbols);
     }
     let entry = |rank: u32, pos: u32| Reverse(u64::from(rank) << 32 | u64::from(pos));
-    let mut prev: Vec<u32> = (0..n32).map(|i| i.wrapping_sub(1)).collect();
-    let mut next: Vec<u32> = (1..=n32).map(|i| if i == n32 { NONE } else { i }).collect();
     let initial: Vec<Reverse<u64>> = (0..n32.saturating_sub(1))
         .filter_map(|i| {
             let (a, b) = (symbols[i as usize], symbols[i as usize + 1]);
@@ -310,38 +304,82 @@ fn merge_with_heap(merges: &MergeMap, symbols: &mut [u32]) -> usize {
         })
         .collect();
     let mut heap = BinaryHeap::from(initial);
+    let mut links = Links::new(n32);
     while let Some(Reverse(top)) = heap.pop() {
         let (rank, pos) = ((top >> 32) as u32, top as u32);
+        links.merge_at(merges, symbols, rank, pos, |r, at| heap.push(entry(r, at)));
+    }
+    compact(symbols)
+}
+
+/// A symbol merged away into its left neighbour, in [`merge_with_heap`] and
+/// [`merge_with_buckets`] (ids stay below 2^30).
+const GONE: u32 = u32::MAX;
+/// No neighbour.
+const NO_LINK: u32 = u32::MAX;
+
+/// The live neighbours of each position, for [`merge_with_heap`] and [`merge_with_buckets`].
+struct Links {
+    prev: Vec<u32>,
+    next: Vec<u32>,
+}
+
+impl Links {
+    /// `n` symbols in a row (`n < u32::MAX`).
+    fn new(n: u32) -> Links {
+        Links {
+            prev: (0..n).map(|i| i.wrapping_sub(1)).collect(),
+            next: (1..=n).map(|i| if i == n { NO_LINK } else { i }).collect(),
+        }
+    }
+
+    /// If the pair at `pos` is still the pair of rank `rank`, merge it and hand the pairs it
+    /// makes with its neighbours to `push(rank, position)`. A stale entry (its symbol merged
+    /// away, or its pair changed) does nothing: ranks are unique (a merge's index in the file),
+    /// so an entry is current exactly when the pair now at its position has its rank.
+    #[inline]
+    fn merge_at(
+        &mut self,
+        merges: &MergeMap,
+        symbols: &mut [u32],
+        rank: u32,
+        pos: u32,
+        mut push: impl FnMut(u32, u32),
+    ) {
         let p = pos as usize;
-        let right = next[p];
-        if symbols[p] == GONE || right == NONE {
-            continue;
+        let right = self.next[p];
+        if symbols[p] == GONE || right == NO_LINK {
+            return;
         }
         let Some(&(current, new_id)) = merges.get(&(symbols[p], symbols[right as usize])) else {
-            continue;
+            return;
         };
         if current != rank {
-            continue;
+            return;
         }
         symbols[p] = new_id;
         symbols[right as usize] = GONE;
-        let after = next[right as usize];
-        next[p] = after;
-        if after != NONE {
-            prev[after as usize] = pos;
+        let after = self.next[right as usize];
+        self.next[p] = after;
+        if after != NO_LINK {
+            self.prev[after as usize] = pos;
             if let Some(&(r, _)) = merges.get(&(new_id, symbols[after as usize])) {
-                heap.push(entry(r, pos));
+                push(r, pos);
             }
         }
-        let before = prev[p];
-        if before != NONE {
+        let before = self.prev[p];
+        if before != NO_LINK {
             if let Some(&(r, _)) = merges.get(&(symbols[before as usize], new_id)) {
-                heap.push(entry(r, before));
+                push(r, before);
             }
         }
     }
+}
+
+/// Drop the merged-away symbols; returns the new length.
+fn compact(symbols: &mut [u32]) -> usize {
     let mut len = 0;
-    for i in 0..n {
+    for i in 0..symbols.len() {
         if symbols[i] != GONE {
             symbols[len] = symbols[i];
             len += 1;
@@ -362,13 +400,10 @@ fn merge_with_heap(merges: &MergeMap, symbols: &mut [u32]) -> usize {
 /// leftmost), without a heap entry per pair. A stale position (its symbol merged away, or its
 /// pair changed) is skipped as in [`merge_with_heap`].
 fn merge_with_buckets(merges: &MergeMap, symbols: &mut [u32]) -> usize {
-    const NONE: u32 = u32::MAX;
-    const GONE: u32 = u32::MAX;
-    let n = symbols.len();
-    let Ok(n32) = u32::try_from(n) else {
+    let Ok(n32) = u32::try_from(symbols.len()) else {
         return merge_with_heap_wide(merges, symbols);
     };
-    if n32 == NONE {
+    if n32 == NO_LINK {
         return merge_with_heap_wide(merges, symbols);
     }
     let key = |rank: u32, pos: u32| u64::from(rank) << 32 | u64::from(pos);
@@ -379,8 +414,7 @@ fn merge_with_buckets(merges: &MergeMap, symbols: &mut [u32]) -> usize {
             queue.push(rank, i);
         }
     }
-    let mut prev: Vec<u32> = (0..n32).map(|i| i.wrapping_sub(1)).collect();
-    let mut next: Vec<u32> = (1..=n32).map(|i| if i == n32 { NONE } else { i }).collect();
+    let mut links = Links::new(n32);
     while let Some((rank, positions)) = queue.pop() {
         let mut k = 0;
         loop {
@@ -399,45 +433,11 @@ fn merge_with_buckets(merges: &MergeMap, symbols: &mut [u32]) -> usize {
                 break;
             };
             let (r, pos) = ((top >> 32) as u32, top as u32);
-            let p = pos as usize;
-            let right = next[p];
-            if symbols[p] == GONE || right == NONE {
-                continue;
-            }
-            let Some(&(current, new_id)) = merges.get(&(symbols[p], symbols[right as usize]))
-            else {
-                continue;
-            };
-            if current != r {
-                continue;
-            }
-            symbols[p] = new_id;
-            symbols[right as usize] = GONE;
-            let after = next[right as usize];
-            next[p] = after;
-            if after != NONE {
-                prev[after as usize] = pos;
-                if let Some(&(r2, _)) = merges.get(&(new_id, symbols[after as usize])) {
-                    queue.push(r2, pos);
-                }
-            }
-            let before = prev[p];
-            if before != NONE {
-                if let Some(&(r2, _)) = merges.get(&(symbols[before as usize], new_id)) {
-                    queue.push(r2, before);
-                }
-            }
+            links.merge_at(merges, symbols, r, pos, |r2, at| queue.push(r2, at));
         }
         queue.recycle(positions);
     }
-    let mut len = 0;
-    for i in 0..n {
-        if symbols[i] != GONE {
-            symbols[len] = symbols[i];
-            len += 1;
-        }
-    }
-    len
+    compact(symbols)
 }
 
 /// The pairs waiting in [`merge_with_buckets`]: positions by rank for the ranks above the one
