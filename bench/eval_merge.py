@@ -95,6 +95,13 @@ def compression(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def excess_cell(r: dict, key: str, base: str) -> str:
+    """``r[key]`` and its excess over ``r[base]`` (bits per byte), or "not run"."""
+    if key not in r:
+        return "not run"
+    return f"{r[key]:.3f} ({r[key] - r[base]:+.3f})"
+
+
 def quality(args: argparse.Namespace) -> str:
     import torch
 
@@ -201,9 +208,7 @@ def quality(args: argparse.Namespace) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if biased else ""),
     ]
     def cell(r: dict, key: str) -> str:
-        if key not in r:
-            return "not run"
-        return f"{r[key]:.3f} ({r[key] - r['base']:+.3f})"
+        return excess_cell(r, key, "base")
 
     for r in rows:
         lines.append(
@@ -250,9 +255,7 @@ def prefill_table(args: argparse.Namespace, rows: list[dict]) -> str:
     hn = all("phn100" in r for r in rows)
 
     def cell(r: dict, key: str) -> str:
-        if key not in r:
-            return "not run"
-        return f"{r[key]:.3f} ({r[key] - r['pbase']:+.3f})"
+        return excess_cell(r, key, "pbase")
 
     n_trials = args.eval_seqs * len(args.prefill_cuts.split(","))
     lines = [

@@ -83,9 +83,10 @@ def dynamic_merging(tok: toktool.Tokenizer, name: str) -> None:
     nbytes = sum(len(t.encode()) for t in texts)
     before = sum(len(s) for s in batch)
     print(f"  32 German texts, {before:,} {name} tokens ({before / nbytes:.3f} tokens/byte)")
+    learned = {}
     for budget in (10, 100, None):
         t0 = time.perf_counter()
-        result = merge_batch(batch, tok, budget)
+        result = learned[budget] = merge_batch(batch, tok, budget)
         ms = (time.perf_counter() - t0) * 1e3
         red = result.reduction
         label = "saturation" if budget is None else f"{budget} merges"
@@ -96,15 +97,18 @@ def dynamic_merging(tok: toktool.Tokenizer, name: str) -> None:
     shown = [result.token_bytes(tok, tok.vocab_size + k).decode("utf-8", "replace")
              for k in range(result.n_merges)]
     print(f"  first merges: {' | '.join(repr(s) for s in shown)}")
-    _merged_prefill(tok, name, batch, text)
+    _merged_prefill(tok, name, {0: [], 100: learned[100].merges, None: learned[None].merges},
+                    text)
 
 
-def _merged_prefill(tok: toktool.Tokenizer, name: str, batch: list[list[int]], text: str) -> None:
-    """The paper's decoder use: a merged prompt, the answer over the model's own vocabulary."""
+def _merged_prefill(tok: toktool.Tokenizer, name: str,
+                    merges: dict[Optional[int], list[tuple[int, int, int]]], text: str) -> None:
+    """The paper's decoder use: a merged prompt, the answer over the model's own vocabulary.
+    ``merges``: the merges the section learned on its batch, by budget (0: none)."""
     try:
         from toktool.hf import load_causal_lm
-        from toktool.merge import (DynamicTokenizer, FVTEmbedder, apply_merges, merge_batch,
-                                   prefill_bits, token_windows)
+        from toktool.merge import (DynamicTokenizer, FVTEmbedder, apply_merges, prefill_bits,
+                                   token_windows)
     except ImportError as exc:  # pragma: no cover - torch is an optional extra
         print(f"  merged prompts: skipped ({exc})")
         return
@@ -118,9 +122,8 @@ def _merged_prefill(tok: toktool.Tokenizer, name: str, batch: list[list[int]], t
     contexts, answers = [w[:384] for w in windows], [w[384:] for w in windows]
     nbytes = sum(len(tok.decode_bytes(a)) for a in answers)
     print("  merged prompts (SmolLM2, FVT rows; the answer scored over its own vocabulary):")
-    for budget in (0, 100, None):
-        learned = merge_batch(batch, tok, budget)
-        merged = apply_merges(contexts, tok, learned.merges)
+    for budget, learned in merges.items():
+        merged = apply_merges(contexts, tok, learned)
         dyn = DynamicTokenizer(tok, fvt, max_merges=budget, bos_id=eos, cache_size=0)
         bits = sum(prefill_bits(model, dyn.embed(merged), answers)) / nbytes
         label = "unmerged" if budget == 0 else ("saturation" if budget is None

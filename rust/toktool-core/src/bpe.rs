@@ -296,20 +296,42 @@ fn merge_with_heap(merges: &MergeMap, symbols: &mut [u32]) -> usize {
     if n32 == NO_LINK {
         return merge_with_heap_wide(merges, symbols);
     }
-    let entry = |rank: u32, pos: u32| Reverse(u64::from(rank) << 32 | u64::from(pos));
-    let initial: Vec<Reverse<u64>> = (0..n32.saturating_sub(1))
-        .filter_map(|i| {
-            let (a, b) = (symbols[i as usize], symbols[i as usize + 1]);
-            merges.get(&(a, b)).map(|&(rank, _)| entry(rank, i))
-        })
+    let initial: Vec<Reverse<u64>> = initial_pairs(merges, symbols)
+        .map(|(rank, pos)| Reverse(entry(rank, pos)))
         .collect();
     let mut heap = BinaryHeap::from(initial);
     let mut links = Links::new(n32);
     while let Some(Reverse(top)) = heap.pop() {
-        let (rank, pos) = ((top >> 32) as u32, top as u32);
-        links.merge_at(merges, symbols, rank, pos, |r, at| heap.push(entry(r, at)));
+        let (rank, pos) = entry_parts(top);
+        links.merge_at(merges, symbols, rank, pos, |r, at| {
+            heap.push(Reverse(entry(r, at)));
+        });
     }
     compact(symbols)
+}
+
+/// A waiting pair as one `u64`, ordered as HF's heap orders them: rank, then position.
+#[inline]
+fn entry(rank: u32, pos: u32) -> u64 {
+    u64::from(rank) << 32 | u64::from(pos)
+}
+
+/// `(rank, position)` of an [`entry`].
+#[inline]
+fn entry_parts(entry: u64) -> (u32, u32) {
+    ((entry >> 32) as u32, entry as u32)
+}
+
+/// `(rank, position)` of every adjacent pair of `symbols` that has a merge, left to right.
+fn initial_pairs<'a>(
+    merges: &'a MergeMap,
+    symbols: &'a [u32],
+) -> impl Iterator<Item = (u32, u32)> + 'a {
+    symbols.windows(2).zip(0u32..).filter_map(|(pair, pos)| {
+        merges
+            .get(&(pair[0], pair[1]))
+            .map(|&(rank, _)| (rank, pos))
+    })
 }
 
 /// A symbol merged away into its left neighbour, in [`merge_with_heap`] and
@@ -406,20 +428,16 @@ fn merge_with_buckets(merges: &MergeMap, symbols: &mut [u32]) -> usize {
     if n32 == NO_LINK {
         return merge_with_heap_wide(merges, symbols);
     }
-    let key = |rank: u32, pos: u32| u64::from(rank) << 32 | u64::from(pos);
     let mut queue = RankBuckets::default();
-    for i in 0..n32.saturating_sub(1) {
-        let (a, b) = (symbols[i as usize], symbols[i as usize + 1]);
-        if let Some(&(rank, _)) = merges.get(&(a, b)) {
-            queue.push(rank, i);
-        }
+    for (rank, pos) in initial_pairs(merges, symbols) {
+        queue.push(rank, pos);
     }
     let mut links = Links::new(n32);
     while let Some((rank, positions)) = queue.pop() {
         let mut k = 0;
         loop {
             // the lowest (rank, position): the bucket's next, or an early pair made since
-            let from_bucket = positions.get(k).map(|&pos| key(rank, pos));
+            let from_bucket = positions.get(k).map(|&pos| entry(rank, pos));
             let top = match (queue.early.peek(), from_bucket) {
                 (Some(&Reverse(early)), Some(bucket)) if early < bucket => queue.early.pop(),
                 (_, Some(bucket)) => {
@@ -432,7 +450,7 @@ fn merge_with_buckets(merges: &MergeMap, symbols: &mut [u32]) -> usize {
             let Some(Reverse(top)) = top else {
                 break;
             };
-            let (r, pos) = ((top >> 32) as u32, top as u32);
+            let (r, pos) = entry_parts(top);
             links.merge_at(merges, symbols, r, pos, |r2, at| queue.push(r2, at));
         }
         queue.recycle(positions);
@@ -457,8 +475,7 @@ impl RankBuckets {
     #[inline]
     fn push(&mut self, rank: u32, pos: u32) {
         if self.current.is_some_and(|current| rank <= current) {
-            self.early
-                .push(Reverse(u64::from(rank) << 32 | u64::from(pos)));
+            self.early.push(Reverse(entry(rank, pos)));
             return;
         }
         let Self {

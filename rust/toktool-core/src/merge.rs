@@ -181,11 +181,6 @@ pub fn merge_units<S: AsRef<[u32]>, U: AsRef<[u32]>>(
     first_new_id: u32,
     options: MergeOptions,
 ) -> Result<MergedBatch> {
-    if options.whole_chars {
-        return Err(Error::InvalidInput(
-            "whole_chars needs the tokens' bytes (merge_units_spelled)".to_owned(),
-        ));
-    }
     merge_units_spelled(ids, units, first_new_id, options, None)
 }
 
@@ -208,7 +203,7 @@ pub fn merge_units_spelled<S: AsRef<[u32]>, U: AsRef<[u32]>>(
         }),
         (true, None) => {
             return Err(Error::InvalidInput(
-                "whole_chars needs the tokens' bytes".to_owned(),
+                "whole_chars needs the tokens' bytes (merge_units_spelled with a spell)".to_owned(),
             ))
         }
     };
@@ -608,14 +603,14 @@ pub fn merge_units_reference_spelled(
     options: MergeOptions,
     spell: Option<Spell<'_>>,
 ) -> MergedBatch {
-    let mut made: Vec<Vec<u8>> = Vec::new();
-    let bytes_of = |id: u32, made: &[Vec<u8>]| -> Vec<u8> {
-        match (id.checked_sub(first_new_id), spell) {
-            (Some(k), _) => made[k as usize].clone(),
-            (None, Some(spell)) => spell(id),
-            (None, None) => Vec::new(),
-        }
-    };
+    // with whole_chars and no spelling every pair counts (the fast loop refuses that input)
+    let mut speller = spell
+        .filter(|_| options.whole_chars)
+        .map(|original| Speller {
+            original,
+            first_new_id,
+            made: Vec::new(),
+        });
     let mut seqs: Vec<Vec<(u32, u32, u32)>> = ids
         .iter()
         .zip(units)
@@ -636,12 +631,8 @@ pub fn merge_units_reference_spelled(
             for w in seq.windows(2) {
                 if w[0].1 != NO_UNIT && w[0].1 == w[1].1 {
                     let key = (w[0].0, w[1].0);
-                    if options.whole_chars {
-                        let mut joined = bytes_of(key.0, &made);
-                        joined.extend(bytes_of(key.1, &made));
-                        if std::str::from_utf8(&joined).is_err() {
-                            continue;
-                        }
+                    if speller.as_ref().is_some_and(|s| !s.whole(key.0, key.1)) {
+                        continue;
                     }
                     let rank = order.len();
                     let entry = counts.entry(key).or_insert((0, rank));
@@ -667,9 +658,10 @@ pub fn merge_units_reference_spelled(
         }
         let new_id = first_new_id + merges.len() as u32;
         merges.push(Merge { left, right, count });
-        let mut joined = bytes_of(left, &made);
-        joined.extend(bytes_of(right, &made));
-        made.push(joined);
+        if let Some(speller) = &mut speller {
+            let bytes = speller.joined(left, right);
+            speller.made.push(bytes);
+        }
         for seq in &mut seqs {
             let mut out = Vec::with_capacity(seq.len());
             let mut i = 0;

@@ -16,7 +16,12 @@ use crate::results::{PyMergedBatch, PyTokenizedMerge};
 use crate::tokenizer::PyTokenizer;
 use crate::{detached, to_py_err};
 
-fn options(max_merges: Option<i64>, min_count: i64, py: Python<'_>) -> PyResult<MergeOptions> {
+fn options(
+    max_merges: Option<i64>,
+    min_count: i64,
+    whole_chars: bool,
+    py: Python<'_>,
+) -> PyResult<MergeOptions> {
     let max_merges = match max_merges {
         None => usize::MAX,
         Some(n) if n >= 0 => usize::try_from(n).unwrap_or(usize::MAX),
@@ -34,7 +39,7 @@ fn options(max_merges: Option<i64>, min_count: i64, py: Python<'_>) -> PyResult<
     Ok(MergeOptions {
         max_merges,
         min_count,
-        whole_chars: false,
+        whole_chars,
     })
 }
 
@@ -94,10 +99,7 @@ pub(crate) fn merge_batch(
     word_ids: Option<&Bound<'_, PyAny>>,
     whole_chars: bool,
 ) -> PyResult<PyTokenizedMerge> {
-    let options = MergeOptions {
-        whole_chars,
-        ..options(max_merges, min_count, py)?
-    };
+    let options = options(max_merges, min_count, whole_chars, py)?;
     let input = TokenizedInput::new(py, &tokenizer, batch, boundary, word_ids)?;
     let result = detached(py, move || {
         let words = input.words.as_deref();
@@ -137,10 +139,7 @@ pub(crate) fn merge_batches(
     min_count: i64,
     whole_chars: bool,
 ) -> PyResult<Vec<PyTokenizedMerge>> {
-    let options = MergeOptions {
-        whole_chars,
-        ..options(max_merges, min_count, py)?
-    };
+    let options = options(max_merges, min_count, whole_chars, py)?;
     let boundary = parse_boundary(py, boundary)?;
     let batches: Vec<Vec<Vec<u32>>> = batches
         .try_iter()?
@@ -168,7 +167,7 @@ pub(crate) fn merge_units(
     max_merges: Option<i64>,
     min_count: i64,
 ) -> PyResult<PyMergedBatch> {
-    let options = options(max_merges, min_count, py)?;
+    let options = options(max_merges, min_count, false, py)?;
     let batch = owned_batch(py, batch)?;
     let units: Vec<Vec<u32>> = owned_units(units)?
         .into_iter()
