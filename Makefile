@@ -68,13 +68,16 @@ eval-zett: install
 
 # Dynamic merging's hypernetwork (docs/MERGE.md): the same phase 1, then 60 steps distilling a
 # per-token prior over pool-wide vocabularies, on LM states cached over code, English and the
-# first three quarters of eight other Debian Reference languages (~25 min on CPU, once). It
-# beats FVT on merged tokens in every language; on whole foreign vocabularies it is worse than
-# the default recipe (docs/ZETT.md, variants), so each job has its own checkpoint.
+# first three quarters of eight other Debian Reference languages (~25 min on CPU), then
+# ZETT_MERGE_ALIGN steps of input alignment (the LM reading merged windows of the nine
+# languages trained to reach the states it has after reading their parts; ~40 min for 250,
+# once). It beats FVT on merged tokens in every language; on whole foreign vocabularies it is
+# worse than the default recipe (docs/ZETT.md, variants), so each job has its own checkpoint.
 ZETT_MERGE_LANGUAGES ?= de,es,fr,id,it,ja,pt,zh-cn
-ZETT_MERGE_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)-i$(ZETT_IDENTITY)-op60-ml30-s0/checkpoint
+ZETT_MERGE_ALIGN ?= 250
+ZETT_MERGE_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)-i$(ZETT_IDENTITY)-op60-ml30-al$(ZETT_MERGE_ALIGN)-s0/checkpoint
 $(ZETT_MERGE_CHECKPOINT)/hypernet.json: | install
-	$(PY) bench/eval_zett.py --train-only --reconstruct-steps $(ZETT_RECON_STEPS) --identity-share 0.$(ZETT_IDENTITY) --output-steps 60 --output-languages $(ZETT_MERGE_LANGUAGES) --output-per-language 30
+	$(PY) bench/eval_zett.py --train-only --reconstruct-steps $(ZETT_RECON_STEPS) --identity-share 0.$(ZETT_IDENTITY) --output-steps 60 --output-languages $(ZETT_MERGE_LANGUAGES) --output-per-language 30 --align-steps $(ZETT_MERGE_ALIGN)
 
 eval-merge: install $(ZETT_MERGE_CHECKPOINT)/hypernet.json
 	$(PY) bench/eval_merge.py --out docs/MERGE.md --hypernet $(ZETT_MERGE_CHECKPOINT)

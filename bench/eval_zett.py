@@ -157,6 +157,14 @@ def main() -> None:
                         help="phase 1b: 512-byte chunks cached per --output-languages language")
     parser.add_argument("--output-texts", type=int, default=400,
                         help="phase 1b: 512-byte training chunks whose hidden states are cached")
+    parser.add_argument("--align-steps", type=int, default=0,
+                        help="phase 1c: input-alignment steps (toktool.zett.align): the LM on "
+                        "merged windows of the Debian Reference is trained to reach the states "
+                        "it reaches on their parts (what dynamic merging needs; ~10 s a step)")
+    parser.add_argument("--align-languages", default="en,de,es,fr,id,it,ja,pt,zh-cn",
+                        help="phase 1c: Debian Reference languages; the first 40%% of each "
+                        "document is trained on, 40-50%% gives the held-out KL that picks the "
+                        "best step (bench/eval_merge.py scores from 80%%)")
     parser.add_argument("--continuation-mb", type=float, default=16.0,
                         help="transfer: megabytes of training text whose counts give the "
                         "continuation prior mixed into the output rows (0: the tower's rows "
@@ -202,7 +210,8 @@ def main() -> None:
             f"-i{round(100 * args.identity_share)}"
             f"{f'-f{args.reconstruct_frequency:g}' if args.reconstruct_frequency else ''}"
             f"-o{'p' if args.output_tower else 'n'}{args.output_steps}"
-            f"{f'-ml{args.output_per_language}' if languages else ''}-s{args.steps}")
+            f"{f'-ml{args.output_per_language}' if languages else ''}"
+            f"{f'-al{args.align_steps}' if args.align_steps else ''}-s{args.steps}")
         config = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
             vocab_size=args.vocab_size, lr=args.lr, residual=args.residual, save_every=10,
@@ -210,12 +219,20 @@ def main() -> None:
             reconstruct_identity=args.identity_share,
             reconstruct_frequency=args.reconstruct_frequency, output_tower=args.output_tower,
             output_steps=args.output_steps,
-            output_texts=args.output_texts,
+            output_texts=args.output_texts, align_steps=args.align_steps,
         )
         output_corpus = output_texts(corpus, languages, args.output_texts,
                                      args.output_per_language)
         config = dataclasses.replace(config, output_texts=len(output_corpus))
-        result = train(model, original, corpus, config, run_dir, output_corpus=output_corpus)
+        align_texts = align_held = None
+        if args.align_steps:
+            docs = artifacts.multilingual_corpus()
+            names = [lang for lang in args.align_languages.split(",") if lang]
+            align_texts = {n: docs[n][: int(len(docs[n]) * 0.4)] for n in names}
+            align_held = {n: docs[n][int(len(docs[n]) * 0.4): int(len(docs[n]) * 0.5)]
+                          for n in names}
+        result = train(model, original, corpus, config, run_dir, output_corpus=output_corpus,
+                       align_texts=align_texts, align_held=align_held)
         device = result.device
         checkpoint = run_dir / "checkpoint"
         print(f"trained {result.steps} more steps in {result.seconds:.0f} s on {result.device}",

@@ -13,7 +13,11 @@ from toktool.hf import load_causal_lm  # noqa: E402
 from toktool.zett.continuation import ContinuationCounts  # noqa: E402
 from toktool.zett.train import FrozenLM  # noqa: E402
 
-CKPT = artifacts.cache_dir() / "zett" / "smollm2-mean-r500-i10-op60-ml30-s0" / "checkpoint"
+import os  # noqa: E402
+
+# the merge checkpoint (Makefile ZETT_MERGE_CHECKPOINT); MERGE_CKPT=DIR probes another
+CKPT = Path(os.environ.get("MERGE_CKPT") or artifacts.cache_dir() / "zett"
+            / "smollm2-mean-r500-i10-op60-ml30-al250-s0" / "checkpoint")
 
 
 class MergeProbe:

@@ -130,6 +130,20 @@ def train(
         help="Phase 1b: 512-byte corpus chunks whose hidden states are cached "
         "(OUT/hidden.safetensors; about 5 minutes for 400 on a 2-core CPU).",
     ),
+    align_steps: int = typer.Option(
+        0, "--align-steps", min=0,
+        help="Phase 1c: input alignment for dynamic merging (~10 s a step on a 2-core CPU). "
+        "Merges are learned on windows of the --align-corpus documents and applied to other "
+        "windows; the frozen LM reading the merged windows is trained (through the "
+        "hypernetwork's input side) to reach the next-token distributions it has after "
+        "reading the parts. The best step by held-out KL (the last 20% of each document) is "
+        "kept. docs/MERGE.md measures what it buys.",
+    ),
+    align_corpus: list[str] = typer.Option(
+        ["debian"], "--align-corpus",
+        help="Phase 1c: documents to align on (as --corpus; each text is one document and "
+        "needs ~9k tokens).",
+    ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Sequences per process per step."),
     seq_len: int = typer.Option(128, "--seq-len", min=2, help="Tokens per sequence."),
     vocab_size: int = typer.Option(
@@ -159,7 +173,8 @@ def train(
     original tokens (its own vocabulary as solved examples; no LM forward). Phase 1b
     (--output-tower, tied models): the output rows get a tower of their own, FVT plus a length
     prior calibrated on the LM's cached hidden states (--output-steps also train a per-token
-    adjustment of that prior on them). Phase 2 (--steps):
+    adjustment of that prior on them). Phase 1c (--align-steps): the input side is trained so
+    the LM reads merged tokens as it reads their parts (for dynamic merging). Phase 2 (--steps):
     the LM's next-token loss on text segmented by a freshly sampled tokenizer each step.
 
     Data-parallel on several processes or GPUs: torchrun --nproc_per_node 2 -m toktool.cli zett
@@ -187,9 +202,15 @@ def train(
             reconstruct_identity=identity_share, output_tower=output_tower,
             output_steps=output_steps, output_trainable=output_trainable,
             output_vocab_from=output_vocab,
-            output_texts=output_texts,
+            output_texts=output_texts, align_steps=align_steps,
         )
-        result = run_training(lm, tokenizer, texts, config, out, resume=resume, device=device)
+        align_texts = align_held = None
+        if align_steps:
+            docs = read_corpus(align_corpus)
+            align_texts = {f"doc{k}": d[: int(len(d) * 0.8)] for k, d in enumerate(docs)}
+            align_held = {f"doc{k}": d[int(len(d) * 0.8):] for k, d in enumerate(docs)}
+        result = run_training(lm, tokenizer, texts, config, out, resume=resume, device=device,
+                              align_texts=align_texts, align_held=align_held)
     except (toktool.ToktoolError, ValueError) as exc:
         _fail(exc)
         return
@@ -219,6 +240,15 @@ def train(
         typer.echo(
             f"output distillation, held-out loss: {first:.3f} at the start -> "
             f"{best.get('held_out_loss', float('nan')):.3f} (best, step {best.get('step')})"
+        )
+    aligned = (result.reconstruction or {}).get("align") or {}
+    if aligned.get("held_out"):
+        scores = aligned["held_out"]
+        first = scores.get(0, scores.get("0"))
+        best = aligned.get("best", {})
+        typer.echo(
+            f"input alignment, held-out KL: {first:.3f} at the start -> "
+            f"{best.get('held_out_kl', float('nan')):.3f} (best, step {best.get('step')})"
         )
     if result.checkpoint is not None:
         typer.echo(f"checkpoint: {result.checkpoint}")

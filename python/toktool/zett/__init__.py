@@ -13,7 +13,9 @@ retraining. The parts:
 - ``toktool.zett.train``: the training loop (single process or ``torchrun`` DDP);
 - ``toktool.zett.transfer``: writing a converted Hugging Face model directory;
 - ``toktool.zett.continuation``: a continuation prior counted on training text, mixed into the
-  output rows at transfer.
+  output rows at transfer;
+- ``toktool.zett.align``: input alignment for dynamic merging (the LM reading merged tokens is
+  trained to reach the next-token distributions it has after reading their parts).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ _TORCH_NAMES = {
     "TrainConfig": "toktool.zett.train",
     "train": "toktool.zett.train",
     "ContinuationCounts": "toktool.zett.continuation",
+    "AlignConfig": "toktool.zett.align",
+    "train_alignment": "toktool.zett.align",
     "convert_model": "toktool.zett.transfer",
     "new_embeddings": "toktool.zett.transfer",
 }

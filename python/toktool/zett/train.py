@@ -383,6 +383,11 @@ class TrainConfig:
     output_lr: float = 5e-4
     output_vocab_from: str = "pool"  # see toktool.zett.distill.OutputConfig.vocab_from
     output_trainable: str = "prior"  # see OutputConfig.trainable ("prior" adds a prior head)
+    # phase 1c (toktool.zett.align): align_steps of input alignment on merged windows of
+    # train(align_texts=...), the best step by held-out KL on align_held
+    align_steps: int = 0
+    align_lr: float = 1e-4
+    align_last_part: float = 0.25
     # phase 2 early stopping: with train(evaluate=...), score every eval_every LM steps (and
     # before the first) and keep the best-scoring hypernetwork in OUT/best
     eval_every: int = 0
@@ -633,6 +638,66 @@ def _output_phase(
     return summary
 
 
+def _align_config(config: TrainConfig) -> Any:
+    from toktool.zett.align import AlignConfig
+
+    return AlignConfig(steps=config.align_steps, lr=config.align_lr, seed=config.seed,
+                       last_part=config.align_last_part)
+
+
+def _align_phase(
+    hypernet: HyperNetwork, lm: FrozenLM, tokenizer: Any, texts: Any, held: Any,
+    config: TrainConfig, out_dir: Optional[Path], resume: bool, progress: bool,
+) -> dict[str, Any]:
+    """Phase 1c: input alignment (:mod:`toktool.zett.align`) on merged windows of ``texts``,
+    checkpointed in ``out/align``; the best step by held-out KL on ``held`` is kept in
+    ``out/align-best``, which the phase ends with."""
+    torch = _torch()
+    from toktool.zett.align import input_parameters, train_alignment
+
+    acfg = _align_config(config)
+    optimizer = torch.optim.AdamW(input_parameters(hypernet), lr=acfg.lr,
+                                  weight_decay=acfg.weight_decay)
+    where = out_dir / "align" if out_dir is not None else None
+    best_dir = out_dir / "align-best" if out_dir is not None else None
+    meta = _resume_phase(hypernet, optimizer, where, resume)
+    start = int(meta.get("align_step", 0)) if meta else 0
+    best: dict[str, Any] = dict(meta.get("align_best", {})) if meta else {}
+    best_state: Optional[dict[str, Any]] = None
+
+    def on_best(step: int, value: float) -> None:
+        nonlocal best_state
+        best.update(step=step, held_out_kl=value)
+        if best_dir is not None:
+            _save_phase(hypernet, best_dir, config, {"align_step": step,
+                                                     "align_best": dict(best)})
+        else:
+            best_state = {k: v.detach().clone() for k, v in hypernet.state_dict().items()}
+
+    def on_save(step: int, opt: Any) -> None:
+        if where is not None:
+            _save_phase(hypernet, where, config, {"align_step": step,
+                                                  "align_best": dict(best)}, opt)
+
+    summary: dict[str, Any] = {"align_step": max(start, acfg.steps)}
+    if start < acfg.steps:
+        result = train_alignment(hypernet, lm, tokenizer, texts, acfg, held_texts=held,
+                                 start=start, optimizer=optimizer, progress=progress,
+                                 on_save=on_save, on_best=on_best,
+                                 save_every=min(config.save_every, 25))
+        summary.update(seconds=result["seconds"], held_out=result["held_out"],
+                       steps_run=len(result["losses"]), fewer=result["fewer"])
+        if result["losses"]:
+            summary.update(first_loss=result["losses"][0], last_loss=result["losses"][-1])
+    if best_dir is not None and (best_dir / "hypernet.json").exists():
+        loaded = load_hypernet(best_dir, hypernet.input_embeddings, hypernet.output_embeddings)
+        hypernet.load_state_dict(loaded.state_dict())
+    elif best_state is not None:
+        hypernet.load_state_dict(best_state)
+    summary["best"] = dict(best)
+    return summary
+
+
 def train(
     model: Any,
     tokenizer: Any,
@@ -646,11 +711,15 @@ def train(
     on_step: Optional[Callable[[int, float], None]] = None,
     evaluate: Optional[Callable[[HyperNetwork], float]] = None,
     output_corpus: Optional[Sequence[str]] = None,
+    align_texts: Optional[dict[str, str]] = None,
+    align_held: Optional[dict[str, str]] = None,
 ) -> TrainResult:
     """Train a hypernetwork for ``model`` (a ``transformers`` causal LM, frozen) whose original
     tokenizer is ``tokenizer`` (a :class:`toktool.Tokenizer`) on the texts of ``corpus``.
     ``output_corpus``: the texts phase 1b caches LM states over (``config.output_texts``
     chunks drawn from them; default ``corpus``), e.g. a mixture with set shares per language.
+    ``align_texts``/``align_held``: documents by name for phase 1c (``config.align_steps``
+    of input alignment on merged windows, :mod:`toktool.zett.align`) and its held-out KL.
 
     With ``out``, checkpoints go to ``out/checkpoint`` every ``config.save_every`` steps and at
     the end; with ``resume`` an existing checkpoint there is continued (its settings must match).
@@ -678,6 +747,15 @@ def train(
         max_length=config.max_length,
         residual=config.residual,
     )
+    if config.align_steps:
+        if not align_texts:
+            raise InvalidInputError("align_steps need align_texts (documents by name)")
+        from toktool.zett.align import check_texts
+
+        # before minutes of the earlier phases
+        check_texts(tokenizer, align_texts, _align_config(config))
+        if align_held:
+            check_texts(tokenizer, align_held, _align_config(config))
     if config.output_steps and not config.output_tower:
         raise InvalidInputError("output_steps train the output tower: set output_tower too")
     if config.output_tower:
@@ -736,7 +814,13 @@ def train(
             progress and rank == 0)}
         if dist is not None:
             dist.barrier()
-    if fresh and (config.reconstruct_steps or config.output_tower):
+    if fresh and config.align_steps:
+        reconstruction = {**(reconstruction or {}), "align": _align_phase(
+            hypernet, lm, tokenizer, align_texts, align_held, config,
+            out_dir if rank == 0 else None, resume, progress and rank == 0)}
+        if dist is not None:
+            dist.barrier()
+    if fresh and (config.reconstruct_steps or config.output_tower or config.align_steps):
         if out_dir is not None and rank == 0:
             save_training_checkpoint(hypernet, optimizer, config, 0, out_dir,
                                      extra={"reconstruction": reconstruction})

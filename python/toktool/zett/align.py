@@ -1,0 +1,363 @@
+"""Input alignment: the input side of the hypernetwork, trained so the frozen LM reads merged
+tokens the way it reads their parts.
+
+Dynamic merging (:mod:`toktool.merge`) replaces runs of original tokens by one new token whose
+input row the hypernetwork predicts. Every merged token ends where an original token ends, so
+after reading it the LM should be in the state it reaches after reading the parts: the same
+next-token distribution over the original vocabulary. This phase measures exactly that and
+trains for it:
+
+- a batch of windows of original ids is drawn from one document, merges are learned on the
+  windows that follow them (as :func:`toktool.merge.merge_batch` does for a user's batch, with a
+  budget drawn from ``AlignConfig.budgets``) and applied to the windows (``apply_merges``);
+- the teacher is the LM on the original ids: ``p_t`` at every original position, no gradient;
+- the student is the LM on the merged ids, the new tokens' input rows predicted by the
+  hypernetwork: ``p_s`` after every merged token;
+- the loss is ``KL(p_t || p_s)`` at the student's positions (each matched with the teacher's
+  position after the last part of the token it just read), averaged over the positions from a
+  window's first merged token on (before it the two read the same inputs).
+
+Only the input tower is trained (the output tower and the LM stay as they are). A step costs a
+forward of the LM on the original windows and a forward and backward on the merged ones.
+A held-out set (fixed windows and merges from other text) picks the best step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Optional
+
+import numpy as np
+
+from toktool._torch import load_torch as _torch
+from toktool.errors import InvalidInputError
+from toktool.zett.schedule import warmup_cosine
+
+__all__ = [
+    "AlignBatch",
+    "AlignConfig",
+    "align_batch",
+    "align_loss",
+    "check_texts",
+    "input_parameters",
+    "train_alignment",
+]
+
+
+@dataclasses.dataclass
+class AlignConfig:
+    """Settings of the input-alignment phase."""
+
+    steps: int = 100
+    windows: int = 4  # windows trained on per step
+    window: int = 256  # original tokens per window
+    learn_windows: int = 16  # windows (of 512 tokens) the step's merges are learned on
+    learn_window: int = 512
+    budgets: tuple[Optional[int], ...] = (50, 100, 200, None)  # None: saturation
+    held_budgets: tuple[Optional[int], ...] = (100, None)  # the held-out batches' budgets
+    lr: float = 1e-4
+    warmup: int = 10
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    seed: int = 0
+    eval_every: int = 25
+    last_part: float = 0.0  # fixed mix of the last part's embedding into the rows (see HypernetEmbedder)
+
+    def __post_init__(self) -> None:
+        if self.windows < 1 or self.window < 2 or self.learn_windows < 1:
+            raise InvalidInputError("alignment needs at least one window of 2+ tokens")
+        if not self.budgets or not self.held_budgets:
+            raise InvalidInputError("alignment needs at least one merge budget")
+        if not 0.0 <= self.last_part <= 1.0:
+            raise InvalidInputError(f"last_part must be in [0, 1], got {self.last_part}")
+
+    def lr_at(self, step: int) -> float:
+        return warmup_cosine(step, self.lr, self.warmup, self.steps, floor=0.1)
+
+
+@dataclasses.dataclass
+class AlignBatch:
+    """Original windows, their merged form and where each merged token ends.
+
+    ``original[s]``: original ids of window ``s``; ``merged[s]``: its merged ids (ids
+    ``>= vocab_size`` index ``new_tokens``); ``ends[s][j]``: the number of original tokens up
+    to the end of merged token ``j``."""
+
+    original: list[list[int]]
+    merged: list[list[int]]
+    ends: list[list[int]]
+    new_tokens: list[tuple[int, ...]]
+    vocab_size: int
+
+    @property
+    def fewer(self) -> float:
+        before = sum(map(len, self.original))
+        return 0.0 if not before else 1.0 - sum(map(len, self.merged)) / before
+
+
+def align_batch(tokenizer: Any, windows: Sequence[Sequence[int]],
+                learn: Sequence[Sequence[int]], budget: Optional[int]) -> AlignBatch:
+    """Merges learned on ``learn`` (``budget`` of them, ``None``: saturation), applied to
+    ``windows``."""
+    from toktool.merge import apply_merges, merge_batch
+
+    learned = merge_batch([list(w) for w in learn], tokenizer, budget)
+    result = apply_merges([list(w) for w in windows], tokenizer, learned.merges)
+    return AlignBatch(
+        original=[list(w) for w in windows],
+        merged=result.ids,
+        ends=[[end for _start, end in seq] for seq in result.spans],
+        new_tokens=result.new_tokens,
+        vocab_size=int(tokenizer.vocab_size),
+    )
+
+
+def input_parameters(hypernet: Any) -> list[Any]:
+    """The input tower's parameters (everything outside the output tower)."""
+    tower = hypernet.output_tower
+    skip = set() if tower is None else {id(p) for p in tower.parameters()}
+    return [p for p in hypernet.parameters() if id(p) not in skip]
+
+
+def _new_rows(hypernet: Any, new_tokens: Sequence[Sequence[int]], last_part: float) -> Any:
+    """Input rows of the new tokens (differentiable), in buckets of equal length."""
+    torch = _torch()
+    limit = hypernet.config.max_length
+    n = len(new_tokens)
+    ids = np.full((n, limit), -1, dtype=np.int64)
+    lengths = np.zeros(n, dtype=np.int64)
+    for row, parts in enumerate(new_tokens):
+        cut = list(parts)[:limit]
+        ids[row, : len(cut)] = cut
+        lengths[row] = len(cut)
+    rows, _ = hypernet.predict(ids, lengths)
+    if last_part > 0:
+        emb = hypernet.input_embeddings
+        last = torch.as_tensor([int(list(p)[-1]) for p in new_tokens], device=emb.device)
+        rows = (1.0 - last_part) * rows + last_part * emb[last].to(rows.dtype)
+    return rows
+
+
+def _padded(seqs: Sequence[Sequence[int]], device: Any) -> tuple[Any, Any]:
+    torch = _torch()
+    width = max(len(s) for s in seqs)
+    ids = torch.zeros((len(seqs), width), dtype=torch.long, device=device)
+    mask = torch.zeros((len(seqs), width), dtype=torch.bool, device=device)
+    for r, s in enumerate(seqs):
+        ids[r, : len(s)] = torch.as_tensor(list(s), dtype=torch.long)
+        mask[r, : len(s)] = True
+    return ids, mask
+
+
+def _hidden(lm: Any, inputs: Any, mask: Any) -> Any:
+    """States after BOS and after each input row: ``(batch, length + 1, hidden)``."""
+    torch = _torch()
+    bos = lm.input_embeddings[lm.bos_id].to(inputs.dtype).expand(inputs.shape[0], 1, -1)
+    attention = torch.cat([mask.new_ones((inputs.shape[0], 1)), mask], dim=1).long()
+    return lm.hidden(torch.cat([bos, inputs], dim=1), attention)
+
+
+def align_loss(hypernet: Any, lm: Any, batch: AlignBatch, last_part: float = 0.0,
+               teacher: Optional[Any] = None) -> tuple[Any, int]:
+    """Mean ``KL(p_teacher || p_student)`` over the student's positions from each window's first
+    merged token on, and how many positions that is (0: nothing was merged; the loss is then a
+    zero tensor). ``teacher``: the teacher's log-probabilities if already computed."""
+    torch = _torch()
+    if lm.bos_id is None:
+        raise InvalidInputError("input alignment needs a model with a BOS token")
+    emb = lm.input_embeddings
+    out = lm.output_embeddings
+    device = emb.device
+    vocab = batch.vocab_size
+    if teacher is None:
+        teacher = teacher_logp(lm, batch)
+    rows = (_new_rows(hypernet, batch.new_tokens, last_part) if batch.new_tokens
+            else emb.new_zeros((0, emb.shape[1])))
+    table = torch.cat([emb.detach(), rows.to(emb.dtype)], dim=0)
+    ids, mask = _padded(batch.merged, device)
+    hidden = _hidden(lm, table[ids], mask)[:, 1:]  # after each merged token
+    # the positions scored: from each window's first merged token on
+    student_at: list[tuple[int, int]] = []
+    teacher_at: list[tuple[int, int]] = []
+    for s, (seq, ends) in enumerate(zip(batch.merged, batch.ends)):
+        first = next((j for j, t in enumerate(seq) if t >= vocab), None)
+        if first is None:
+            continue
+        for j in range(first, len(seq)):
+            student_at.append((s, j))
+            teacher_at.append((s, ends[j]))
+    if not student_at:
+        return hidden.sum() * 0.0, 0
+    si = torch.as_tensor(student_at, device=device)
+    ti = torch.as_tensor(teacher_at, device=device)
+    h = hidden[si[:, 0], si[:, 1]].float()
+    logq = torch.log_softmax(h @ out[:vocab].float().T, dim=-1)
+    logp = teacher[ti[:, 0], ti[:, 1]]
+    kl = (logp.exp() * (logp - logq)).sum(dim=-1)
+    return kl.mean(), len(student_at)
+
+
+def teacher_logp(lm: Any, batch: AlignBatch) -> Any:
+    """The LM's log-probabilities over its vocabulary after BOS and after each original token
+    of every window, ``(windows, length + 1, vocab)``, without gradient."""
+    torch = _torch()
+    emb = lm.input_embeddings
+    out = lm.output_embeddings
+    with torch.no_grad():
+        ids, mask = _padded(batch.original, emb.device)
+        hidden = _hidden(lm, emb[ids], mask).float()
+        return torch.log_softmax(hidden @ out[: batch.vocab_size].float().T, dim=-1)
+
+
+def _needed(config: AlignConfig) -> int:
+    return config.windows * config.window + config.learn_windows * config.learn_window
+
+
+def _source_windows(tokenizer: Any, texts: Mapping[str, str],
+                    config: AlignConfig) -> dict[str, list[int]]:
+    """Each document's ids; documents too short for one step are left out (none left: an
+    error that says how long they must be)."""
+    out = {name: list(tokenizer.encode(text)) for name, text in texts.items()}
+    kept = {name: ids for name, ids in out.items() if len(ids) >= _needed(config)}
+    if not kept:
+        raise InvalidInputError(
+            f"input alignment needs documents of at least {_needed(config):,} tokens (windows "
+            f"and the windows their merges are learned on); the longest has "
+            f"{max(map(len, out.values()), default=0):,}")
+    return kept
+
+
+def check_texts(tokenizer: Any, texts: Mapping[str, str], config: AlignConfig) -> None:
+    """Raise :class:`InvalidInputError` unless one of ``texts`` is long enough for a step."""
+    _source_windows(tokenizer, texts, config)
+
+
+def _draw(ids: list[int], config: AlignConfig, rng: Any) -> tuple[list[list[int]], list[list[int]]]:
+    """``config.windows`` windows and, right after them, the learn windows, from ``ids``."""
+    need = _needed(config)
+    if len(ids) < need:
+        raise InvalidInputError(f"a source of {len(ids)} tokens; a step needs {need}")
+    at = int(rng.integers(0, len(ids) - need + 1))
+    windows = [ids[at + k * config.window: at + (k + 1) * config.window]
+               for k in range(config.windows)]
+    at += config.windows * config.window
+    learn = [ids[at + k * config.learn_window: at + (k + 1) * config.learn_window]
+             for k in range(config.learn_windows)]
+    return windows, learn
+
+
+def held_out_batches(tokenizer: Any, texts: Mapping[str, str], config: AlignConfig,
+                     seed: int = 1) -> list[AlignBatch]:
+    """Fixed batches over held-out text: one per source and held-out budget."""
+    rng = np.random.default_rng([config.seed, seed])
+    out = []
+    for ids in _source_windows(tokenizer, texts, config).values():
+        windows, learn = _draw(ids, config, rng)
+        for budget in config.held_budgets:
+            out.append(align_batch(tokenizer, windows, learn, budget))
+    return out
+
+
+def held_out_loss(hypernet: Any, lm: Any, batches: Sequence[AlignBatch],
+                  teachers: Sequence[Any], last_part: float) -> float:
+    """Mean KL over the held-out batches' positions."""
+    torch = _torch()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch, teacher in zip(batches, teachers):
+            loss, n = align_loss(hypernet, lm, batch, last_part, teacher)
+            total += float(loss) * n
+            count += n
+    return total / max(count, 1)
+
+
+def train_alignment(
+    hypernet: Any,
+    lm: Any,
+    tokenizer: Any,
+    train_texts: Mapping[str, str],
+    config: AlignConfig,
+    *,
+    held_texts: Optional[Mapping[str, str]] = None,
+    start: int = 0,
+    optimizer: Any = None,
+    progress: bool = True,
+    on_save: Optional[Callable[[int, Any], None]] = None,
+    on_best: Optional[Callable[[int, float], None]] = None,
+    save_every: int = 50,
+) -> dict[str, Any]:
+    """Train the hypernetwork's input tower in place from step ``start`` to ``config.steps``.
+
+    ``train_texts``: documents by name (each step draws one uniformly, then windows from it);
+    ``held_texts``: documents for the held-out loss (scored every ``eval_every`` steps and
+    before the first; ``on_best`` is called when it improves). Returns losses, held-out scores,
+    seconds and the share of tokens the steps' merges removed."""
+    torch = _torch()
+    sources = _source_windows(tokenizer, train_texts, config)
+    names = sorted(sources)
+    trained = input_parameters(hypernet)
+    if optimizer is None:
+        optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
+    held: list[AlignBatch] = []
+    teachers: list[Any] = []
+    if held_texts and config.eval_every:
+        held = held_out_batches(tokenizer, held_texts, config)
+        teachers = [teacher_logp(lm, b) for b in held]
+    scores: dict[int, float] = {}
+
+    def score(done: int) -> None:
+        hypernet.eval()
+        value = held_out_loss(hypernet, lm, held, teachers, config.last_part)
+        hypernet.train()
+        best = min(scores.values(), default=math.inf)
+        scores[done] = value
+        if on_best is not None and value < best:
+            on_best(done, value)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.steps, initial=start, desc="zett input alignment", unit="step")
+    losses: list[float] = []
+    fewer: list[float] = []
+    began = time.perf_counter()
+    hypernet.train()
+    if start == 0 and held:
+        score(0)
+    for step in range(start, config.steps):
+        rng = np.random.default_rng([config.seed, step, 13])
+        name = names[int(rng.integers(len(names)))]
+        windows, learn = _draw(sources[name], config, rng)
+        budget = config.budgets[int(rng.integers(len(config.budgets)))]
+        batch = align_batch(tokenizer, windows, learn, budget)
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr_at(step)
+        optimizer.zero_grad(set_to_none=True)
+        loss, n = align_loss(hypernet, lm, batch, config.last_part)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the input alignment loss is {float(loss)}")
+        if n:
+            loss.backward()
+            if config.clip:
+                torch.nn.utils.clip_grad_norm_(trained, config.clip)
+            optimizer.step()
+        value = float(loss.detach())
+        losses.append(value)
+        fewer.append(batch.fewer)
+        done = step + 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(kl=f"{value:.3f}", src=name)
+        if held and config.eval_every and (done % config.eval_every == 0 or done == config.steps):
+            score(done)
+        if on_save is not None and (done % save_every == 0 or done == config.steps):
+            on_save(done, optimizer)
+    if bar is not None:
+        bar.close()
+    hypernet.eval()
+    return {"losses": losses, "held_out": scores, "seconds": time.perf_counter() - began,
+            "fewer": float(np.mean(fewer)) if fewer else 0.0}
