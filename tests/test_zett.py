@@ -41,13 +41,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from toktool.testing import tiny_causal_lm
-
-    return tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "lm", steps=150)
-
-
-@pytest.fixture(scope="session")
 def untied_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from toktool.testing import tiny_causal_lm
 

@@ -29,13 +29,6 @@ from toktool.zett.train import FrozenLM, TrainConfig, train  # noqa: E402
 SMALL = dict(windows=2, window=48, learn_windows=4, learn_window=96)
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from toktool.testing import tiny_causal_lm
-
-    return tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "lm", steps=150)
-
-
 def _tok(path: Path) -> toktool.Tokenizer:
     return toktool.Tokenizer.from_file(path / "tokenizer.json")
 

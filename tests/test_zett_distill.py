@@ -28,13 +28,6 @@ from toktool.zett.sampler import sample_tokenizer  # noqa: E402
 from toktool.zett.train import FrozenLM, TrainConfig, text_chunks, train  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from toktool.testing import tiny_causal_lm
-
-    return tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "lm", steps=150)
-
-
 def _tok(path: Path) -> toktool.Tokenizer:
     return toktool.Tokenizer.from_file(path / "tokenizer.json")
 

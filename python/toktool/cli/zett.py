@@ -233,25 +233,22 @@ def train(
     if distilled.get("prior"):
         typer.echo(f"output tower: length prior {distilled['prior']['length_bias']:+.1f} nats "
                    "per extra part (calibrated on the cached LM states)")
-    if distilled.get("held_out"):
-        scores = distilled["held_out"]
-        first = scores.get(0, scores.get("0"))
-        best = distilled.get("best", {})
-        typer.echo(
-            f"output distillation, held-out loss: {first:.3f} at the start -> "
-            f"{best.get('held_out_loss', float('nan')):.3f} (best, step {best.get('step')})"
-        )
-    aligned = (result.reconstruction or {}).get("align") or {}
-    if aligned.get("held_out"):
-        scores = aligned["held_out"]
-        first = scores.get(0, scores.get("0"))
-        best = aligned.get("best", {})
-        typer.echo(
-            f"input alignment, held-out KL: {first:.3f} at the start -> "
-            f"{best.get('held_out_kl', float('nan')):.3f} (best, step {best.get('step')})"
-        )
+    _echo_held_out(distilled, "output distillation, held-out loss", "held_out_loss")
+    _echo_held_out((result.reconstruction or {}).get("align") or {},
+                   "input alignment, held-out KL", "held_out_kl")
     if result.checkpoint is not None:
         typer.echo(f"checkpoint: {result.checkpoint}")
+
+
+def _echo_held_out(summary: dict, label: str, metric: str) -> None:
+    """One line on a phase's held-out score: at the start and at its best step."""
+    scores = summary.get("held_out")
+    if not scores:
+        return
+    first = scores.get(0, scores.get("0"))
+    best = summary.get("best", {})
+    typer.echo(f"{label}: {first:.3f} at the start -> {best.get(metric, float('nan')):.3f} "
+               f"(best, step {best.get('step')})")
 
 
 @zett_app.command("info")

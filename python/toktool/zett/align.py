@@ -25,7 +25,6 @@ A held-out set (fixed windows and merges from other text) picks the best step.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
@@ -34,7 +33,12 @@ import numpy as np
 
 from toktool._torch import load_torch as _torch
 from toktool.errors import InvalidInputError
-from toktool.zett.schedule import warmup_cosine
+from toktool.zett.schedule import (
+    optimizer_step,
+    progress_bar,
+    record_held_out,
+    warmup_cosine,
+)
 
 __all__ = [
     "AlignBatch",
@@ -312,16 +316,9 @@ def train_alignment(
         hypernet.eval()
         value = held_out_loss(hypernet, lm, held, teachers, config.last_part)
         hypernet.train()
-        best = min(scores.values(), default=math.inf)
-        scores[done] = value
-        if on_best is not None and value < best:
-            on_best(done, value)
+        record_held_out(scores, done, value, on_best)
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.steps, initial=start, desc="zett input alignment", unit="step")
+    bar = progress_bar(progress, config.steps, start, "zett input alignment")
     losses: list[float] = []
     fewer: list[float] = []
     began = time.perf_counter()
@@ -334,18 +331,9 @@ def train_alignment(
         windows, learn = _draw(sources[name], config, rng)
         budget = config.budgets[int(rng.integers(len(config.budgets)))]
         batch = align_batch(tokenizer, windows, learn, budget)
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr_at(step)
-        optimizer.zero_grad(set_to_none=True)
         loss, n = align_loss(hypernet, lm, batch, config.last_part)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the input alignment loss is {float(loss)}")
-        if n:
-            loss.backward()
-            if config.clip:
-                torch.nn.utils.clip_grad_norm_(trained, config.clip)
-            optimizer.step()
-        value = float(loss.detach())
+        value = (optimizer_step(optimizer, loss, trained, config.lr_at(step), config.clip,
+                                "input alignment") if n else 0.0)
         losses.append(value)
         fewer.append(batch.fewer)
         done = step + 1

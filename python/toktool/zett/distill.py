@@ -38,7 +38,12 @@ import numpy as np
 from toktool._io import atomic_write
 from toktool._torch import load_torch as _torch
 from toktool.errors import CheckpointError, InvalidInputError
-from toktool.zett.schedule import warmup_cosine
+from toktool.zett.schedule import (
+    optimizer_step,
+    progress_bar,
+    record_held_out,
+    warmup_cosine,
+)
 
 __all__ = [
     "HiddenStates",
@@ -437,16 +442,9 @@ def train_output(
         tower.eval()
         value = held_out_loss(hypernet, tokenizer, cache, config, held)
         tower.train()
-        best = min(scores.values(), default=math.inf)
-        scores[done] = value
-        if on_best is not None and value < best:
-            on_best(done, value)
+        record_held_out(scores, done, value, on_best)
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.steps, initial=start, desc="zett output distil", unit="step")
+    bar = progress_bar(progress, config.steps, start, "zett output distil")
     losses: list[float] = []
     began = time.perf_counter()
     hypernet.eval()
@@ -463,17 +461,9 @@ def train_output(
         if len(rows) > config.positions:
             keep = rng.choice(len(rows), config.positions, replace=False)
             rows, targets = rows[keep], targets[keep]
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr_at(step)
-        optimizer.zero_grad(set_to_none=True)
         loss = output_loss(hypernet, cache, rows, targets, parts)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the output distillation loss is {float(loss)}")
-        loss.backward()
-        if config.clip:
-            torch.nn.utils.clip_grad_norm_(trained, config.clip)
-        optimizer.step()
-        value = float(loss.detach())
+        value = optimizer_step(optimizer, loss, trained, config.lr_at(step), config.clip,
+                               "output distillation")
         losses.append(value)
         done = step + 1
         if bar is not None:

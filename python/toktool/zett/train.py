@@ -563,6 +563,53 @@ def _reconstruct_phase(
     return summary
 
 
+class _BestPhase:
+    """A resumable phase that keeps its best step: ``OUT/NAME`` (hypernetwork and optimizer,
+    every save) and ``OUT/NAME-best``; without ``OUT`` the best ``module`` state is kept in
+    memory. ``metric`` names the held-out value in the checkpoints' meta."""
+
+    def __init__(self, name: str, metric: str, hypernet: HyperNetwork, module: Any,
+                 optimizer: Any, config: TrainConfig, out_dir: Optional[Path], resume: bool):
+        self.name, self.metric = name, metric
+        self.hypernet, self.module, self.config = hypernet, module, config
+        self.where = out_dir / name if out_dir is not None else None
+        self.best_dir = out_dir / f"{name}-best" if out_dir is not None else None
+        meta = _resume_phase(hypernet, optimizer, self.where, resume)
+        self.start = int(meta.get(f"{name}_step", 0)) if meta else 0
+        self.best: dict[str, Any] = dict(meta.get(f"{name}_best", {})) if meta else {}
+        self.best_state: Optional[dict[str, Any]] = None
+
+    def _meta(self, step: int) -> dict[str, Any]:
+        return {f"{self.name}_step": step, f"{self.name}_best": dict(self.best)}
+
+    def on_best(self, step: int, value: float) -> None:
+        self.best.update({"step": step, self.metric: value})
+        if self.best_dir is not None:
+            _save_phase(self.hypernet, self.best_dir, self.config, self._meta(step))
+        else:
+            self.best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+
+    def on_save(self, step: int, optimizer: Any) -> None:
+        if self.where is not None:
+            _save_phase(self.hypernet, self.where, self.config, self._meta(step), optimizer)
+
+    def finish(self, summary: dict[str, Any], result: Optional[dict[str, Any]]) -> dict[str, Any]:
+        """Record a run's ``result`` in ``summary`` and end with the best step's weights."""
+        if result is not None:
+            summary.update(seconds=result["seconds"], held_out=result["held_out"],
+                           steps_run=len(result["losses"]))
+            if result["losses"]:
+                summary.update(first_loss=result["losses"][0], last_loss=result["losses"][-1])
+        h = self.hypernet
+        if self.best_dir is not None and (self.best_dir / "hypernet.json").exists():
+            loaded = load_hypernet(self.best_dir, h.input_embeddings, h.output_embeddings)
+            h.load_state_dict(loaded.state_dict())
+        elif self.best_state is not None:
+            self.module.load_state_dict(self.best_state)
+        summary["best"] = dict(self.best)
+        return summary
+
+
 def _output_phase(
     hypernet: HyperNetwork, lm: FrozenLM, tokenizer: Any, corpus: Sequence[str],
     config: TrainConfig, out_dir: Optional[Path], resume: bool, progress: bool,
@@ -596,46 +643,18 @@ def _output_phase(
             save_hidden_states(cache, cache_path)
     trained = output_parameters(hypernet, ocfg) if ocfg.steps else list(tower.parameters())
     optimizer = torch.optim.AdamW(trained, lr=ocfg.lr, weight_decay=ocfg.weight_decay)
-    where = out_dir / "output" if out_dir is not None else None
-    best_dir = out_dir / "output-best" if out_dir is not None else None
-    meta = _resume_phase(hypernet, optimizer, where, resume)
-    start = int(meta.get("output_step", 0)) if meta else 0
-    best: dict[str, Any] = dict(meta.get("output_best", {})) if meta else {}
-    best_state: Optional[dict[str, Any]] = None  # the best tower, kept in memory without OUT
-
-    def on_best(step: int, value: float) -> None:
-        nonlocal best_state
-        best.update(step=step, held_out_loss=value)
-        if best_dir is not None:
-            _save_phase(hypernet, best_dir, config, {"output_step": step,
-                                                     "output_best": dict(best)})
-        else:
-            best_state = {k: v.detach().clone() for k, v in tower.state_dict().items()}
-
-    def on_save(step: int, opt: Any) -> None:
-        if where is not None:
-            _save_phase(hypernet, where, config, {"output_step": step,
-                                                  "output_best": dict(best)}, opt)
-
-    summary: dict[str, Any] = {"output_step": max(start, ocfg.steps),
+    phase = _BestPhase("output", "held_out_loss", hypernet, tower, optimizer, config, out_dir,
+                       resume)
+    summary: dict[str, Any] = {"output_step": max(phase.start, ocfg.steps),
                                "cached_texts": len(cache), "cached_states": len(cache.starts)}
-    if start == 0:
+    if phase.start == 0:
         summary["prior"] = calibrate_output_prior(hypernet, tokenizer, cache, seed=config.seed)
-    if start < ocfg.steps:
-        result = train_output(hypernet, tokenizer, cache, ocfg, start=start, optimizer=optimizer,
-                              progress=progress, on_save=on_save, on_best=on_best,
-                              save_every=config.save_every)
-        summary.update(seconds=result["seconds"], held_out=result["held_out"],
-                       steps_run=len(result["losses"]))
-        if result["losses"]:
-            summary.update(first_loss=result["losses"][0], last_loss=result["losses"][-1])
-    if best_dir is not None and (best_dir / "hypernet.json").exists():
-        loaded = load_hypernet(best_dir, hypernet.input_embeddings, hypernet.output_embeddings)
-        hypernet.load_state_dict(loaded.state_dict())
-    elif best_state is not None:
-        tower.load_state_dict(best_state)
-    summary["best"] = dict(best)
-    return summary
+    result = None
+    if phase.start < ocfg.steps:
+        result = train_output(hypernet, tokenizer, cache, ocfg, start=phase.start,
+                              optimizer=optimizer, progress=progress, on_save=phase.on_save,
+                              on_best=phase.on_best, save_every=config.save_every)
+    return phase.finish(summary, result)
 
 
 def _align_config(config: TrainConfig) -> Any:
@@ -658,44 +677,17 @@ def _align_phase(
     acfg = _align_config(config)
     optimizer = torch.optim.AdamW(input_parameters(hypernet), lr=acfg.lr,
                                   weight_decay=acfg.weight_decay)
-    where = out_dir / "align" if out_dir is not None else None
-    best_dir = out_dir / "align-best" if out_dir is not None else None
-    meta = _resume_phase(hypernet, optimizer, where, resume)
-    start = int(meta.get("align_step", 0)) if meta else 0
-    best: dict[str, Any] = dict(meta.get("align_best", {})) if meta else {}
-    best_state: Optional[dict[str, Any]] = None
-
-    def on_best(step: int, value: float) -> None:
-        nonlocal best_state
-        best.update(step=step, held_out_kl=value)
-        if best_dir is not None:
-            _save_phase(hypernet, best_dir, config, {"align_step": step,
-                                                     "align_best": dict(best)})
-        else:
-            best_state = {k: v.detach().clone() for k, v in hypernet.state_dict().items()}
-
-    def on_save(step: int, opt: Any) -> None:
-        if where is not None:
-            _save_phase(hypernet, where, config, {"align_step": step,
-                                                  "align_best": dict(best)}, opt)
-
-    summary: dict[str, Any] = {"align_step": max(start, acfg.steps)}
-    if start < acfg.steps:
+    phase = _BestPhase("align", "held_out_kl", hypernet, hypernet, optimizer, config, out_dir,
+                       resume)
+    summary: dict[str, Any] = {"align_step": max(phase.start, acfg.steps)}
+    result = None
+    if phase.start < acfg.steps:
         result = train_alignment(hypernet, lm, tokenizer, texts, acfg, held_texts=held,
-                                 start=start, optimizer=optimizer, progress=progress,
-                                 on_save=on_save, on_best=on_best,
+                                 start=phase.start, optimizer=optimizer, progress=progress,
+                                 on_save=phase.on_save, on_best=phase.on_best,
                                  save_every=min(config.save_every, 25))
-        summary.update(seconds=result["seconds"], held_out=result["held_out"],
-                       steps_run=len(result["losses"]), fewer=result["fewer"])
-        if result["losses"]:
-            summary.update(first_loss=result["losses"][0], last_loss=result["losses"][-1])
-    if best_dir is not None and (best_dir / "hypernet.json").exists():
-        loaded = load_hypernet(best_dir, hypernet.input_embeddings, hypernet.output_embeddings)
-        hypernet.load_state_dict(loaded.state_dict())
-    elif best_state is not None:
-        hypernet.load_state_dict(best_state)
-    summary["best"] = dict(best)
-    return summary
+        summary["fewer"] = result["fewer"]
+    return phase.finish(summary, result)
 
 
 def train(
