@@ -68,7 +68,8 @@ class AlignConfig:
     clip: float = 1.0
     seed: int = 0
     eval_every: int = 25
-    last_part: float = 0.0  # fixed mix of the last part's embedding into the rows (see HypernetEmbedder)
+    # the last part's embedding mixed into the rows, as HypernetEmbedder does (same default)
+    last_part: float = 0.25
 
     def __post_init__(self) -> None:
         if self.windows < 1 or self.window < 2 or self.learn_windows < 1:
