@@ -20,7 +20,7 @@ from toktool.zett.align import (  # noqa: E402
     held_out_batches,
     held_out_loss,
     input_parameters,
-    teacher_logp,
+    teacher_states,
     train_alignment,
 )
 from toktool.zett.model import read_checkpoint_meta  # noqa: E402
@@ -144,7 +144,7 @@ def test_alignment_lowers_the_held_out_kl(tiny_dir: Path) -> None:
         assert torch.equal(v, tower_before[k])
     # held_out_loss recomputes the same number
     batches = held_out_batches(tok, {"b": docs["b"]}, config)
-    teachers = [teacher_logp(lm, b) for b in batches]
+    teachers = [teacher_states(lm, b) for b in batches]
     assert held_out_loss(hypernet, lm, batches, teachers, config.last_part) == pytest.approx(
         held[30], rel=1e-5)
 

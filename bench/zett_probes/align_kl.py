@@ -13,7 +13,7 @@ import torch
 import toktool
 from toktool import artifacts
 from toktool.hf import load_causal_lm
-from toktool.zett.align import AlignConfig, align_loss, held_out_batches, teacher_logp
+from toktool.zett.align import AlignConfig, align_loss, held_out_batches, teacher_states
 from toktool.zett.train import FrozenLM
 
 tok = toktool.load_tokenizer("smollm2")
@@ -26,7 +26,7 @@ print("language | fewer tokens (100 / sat.) | " + " | ".join(runs))
 for lang, text in docs.items():
     held = {lang: text[int(len(text) * 0.4): int(len(text) * 0.5)]}
     batches = held_out_batches(tok, held, config)
-    teachers = [teacher_logp(lm, b) for b in batches]
+    teachers = [teacher_states(lm, b) for b in batches]
     cells = []
     for hypernet in runs.values():
         with torch.no_grad():

@@ -47,6 +47,7 @@ __all__ = [
     "align_loss",
     "check_texts",
     "input_parameters",
+    "teacher_states",
     "train_alignment",
 ]
 
@@ -109,10 +110,11 @@ def align_batch(tokenizer: Any, windows: Sequence[Sequence[int]],
     ``windows``."""
     from toktool.merge import apply_merges, merge_batch
 
+    original = [list(w) for w in windows]
     learned = merge_batch([list(w) for w in learn], tokenizer, budget)
-    result = apply_merges([list(w) for w in windows], tokenizer, learned.merges)
+    result = apply_merges(original, tokenizer, learned.merges)
     return AlignBatch(
-        original=[list(w) for w in windows],
+        original=original,
         merged=result.ids,
         ends=[[end for _start, end in seq] for seq in result.spans],
         new_tokens=result.new_tokens,
@@ -125,25 +127,6 @@ def input_parameters(hypernet: Any) -> list[Any]:
     tower = hypernet.output_tower
     skip = set() if tower is None else {id(p) for p in tower.parameters()}
     return [p for p in hypernet.parameters() if id(p) not in skip]
-
-
-def _new_rows(hypernet: Any, new_tokens: Sequence[Sequence[int]], last_part: float) -> Any:
-    """Input rows of the new tokens (differentiable), in buckets of equal length."""
-    torch = _torch()
-    limit = hypernet.config.max_length
-    n = len(new_tokens)
-    ids = np.full((n, limit), -1, dtype=np.int64)
-    lengths = np.zeros(n, dtype=np.int64)
-    for row, parts in enumerate(new_tokens):
-        cut = list(parts)[:limit]
-        ids[row, : len(cut)] = cut
-        lengths[row] = len(cut)
-    rows, _ = hypernet.predict(ids, lengths)
-    if last_part > 0:
-        emb = hypernet.input_embeddings
-        last = torch.as_tensor([int(list(p)[-1]) for p in new_tokens], device=emb.device)
-        rows = (1.0 - last_part) * rows + last_part * emb[last].to(rows.dtype)
-    return rows
 
 
 def _padded(seqs: Sequence[Sequence[int]], device: Any) -> tuple[Any, Any]:
@@ -165,11 +148,14 @@ def _hidden(lm: Any, inputs: Any, mask: Any) -> Any:
     return lm.hidden(torch.cat([bos, inputs], dim=1), attention)
 
 
-def align_loss(hypernet: Any, lm: Any, batch: AlignBatch, last_part: float = 0.0,
+def align_loss(hypernet: Any, lm: Any, batch: AlignBatch, last_part: float,
                teacher: Optional[Any] = None) -> tuple[Any, int]:
     """Mean ``KL(p_teacher || p_student)`` over the student's positions from each window's first
     merged token on, and how many positions that is (0: nothing was merged; the loss is then a
-    zero tensor). ``teacher``: the teacher's log-probabilities if already computed."""
+    zero tensor). ``last_part``: as :class:`toktool.zett.model.HypernetEmbedder`'s (the rows the
+    student reads); ``teacher``: :func:`teacher_states` of the batch if already computed."""
+    from toktool.zett.model import HypernetEmbedder
+
     torch = _torch()
     if lm.bos_id is None:
         raise InvalidInputError("input alignment needs a model with a BOS token")
@@ -178,9 +164,8 @@ def align_loss(hypernet: Any, lm: Any, batch: AlignBatch, last_part: float = 0.0
     device = emb.device
     vocab = batch.vocab_size
     if teacher is None:
-        teacher = teacher_logp(lm, batch)
-    rows = (_new_rows(hypernet, batch.new_tokens, last_part) if batch.new_tokens
-            else emb.new_zeros((0, emb.shape[1])))
+        teacher = teacher_states(lm, batch)
+    rows = HypernetEmbedder(hypernet, last_part=last_part).predict_rows(batch.new_tokens)
     table = torch.cat([emb.detach(), rows.to(emb.dtype)], dim=0)
     ids, mask = _padded(batch.merged, device)
     hidden = _hidden(lm, table[ids], mask)[:, 1:]  # after each merged token
@@ -199,30 +184,31 @@ def align_loss(hypernet: Any, lm: Any, batch: AlignBatch, last_part: float = 0.0
     si = torch.as_tensor(student_at, device=device)
     ti = torch.as_tensor(teacher_at, device=device)
     h = hidden[si[:, 0], si[:, 1]].float()
-    logq = torch.log_softmax(h @ out[:vocab].float().T, dim=-1)
-    logp = teacher[ti[:, 0], ti[:, 1]]
+    head = out[:vocab].float().T
+    logq = torch.log_softmax(h @ head, dim=-1)
+    logp = torch.log_softmax(teacher[ti[:, 0], ti[:, 1]] @ head, dim=-1)
     kl = (logp.exp() * (logp - logq)).sum(dim=-1)
     return kl.mean(), len(student_at)
 
 
-def teacher_logp(lm: Any, batch: AlignBatch) -> Any:
-    """The LM's log-probabilities over its vocabulary after BOS and after each original token
-    of every window, ``(windows, length + 1, vocab)``, without gradient."""
+def teacher_states(lm: Any, batch: AlignBatch) -> Any:
+    """The LM's final hidden states after BOS and after each original token of every window,
+    ``(windows, length + 1, hidden)`` in float32, without gradient. :func:`align_loss` turns
+    the scored ones into log-probabilities (a held-out batch keeps these instead of
+    ``length x vocab`` of them: ~2 MB against ~200 MB)."""
     torch = _torch()
     emb = lm.input_embeddings
-    out = lm.output_embeddings
     with torch.no_grad():
         ids, mask = _padded(batch.original, emb.device)
-        hidden = _hidden(lm, emb[ids], mask).float()
-        return torch.log_softmax(hidden @ out[: batch.vocab_size].float().T, dim=-1)
+        return _hidden(lm, emb[ids], mask).float()
 
 
 def _needed(config: AlignConfig) -> int:
     return config.windows * config.window + config.learn_windows * config.learn_window
 
 
-def _source_windows(tokenizer: Any, texts: Mapping[str, str],
-                    config: AlignConfig) -> dict[str, list[int]]:
+def _encode_documents(tokenizer: Any, texts: Mapping[str, str],
+                      config: AlignConfig) -> dict[str, list[int]]:
     """Each document's ids; documents too short for one step are left out (none left: an
     error that says how long they must be)."""
     out = {name: list(tokenizer.encode(text)) for name, text in texts.items()}
@@ -237,15 +223,13 @@ def _source_windows(tokenizer: Any, texts: Mapping[str, str],
 
 def check_texts(tokenizer: Any, texts: Mapping[str, str], config: AlignConfig) -> None:
     """Raise :class:`InvalidInputError` unless one of ``texts`` is long enough for a step."""
-    _source_windows(tokenizer, texts, config)
+    _encode_documents(tokenizer, texts, config)
 
 
 def _draw(ids: list[int], config: AlignConfig, rng: Any) -> tuple[list[list[int]], list[list[int]]]:
-    """``config.windows`` windows and, right after them, the learn windows, from ``ids``."""
-    need = _needed(config)
-    if len(ids) < need:
-        raise InvalidInputError(f"a source of {len(ids)} tokens; a step needs {need}")
-    at = int(rng.integers(0, len(ids) - need + 1))
+    """``config.windows`` windows and, right after them, the learn windows, from ``ids`` (at
+    least :func:`_needed` long, as :func:`_encode_documents` keeps them)."""
+    at = int(rng.integers(0, len(ids) - _needed(config) + 1))
     windows = [ids[at + k * config.window: at + (k + 1) * config.window]
                for k in range(config.windows)]
     at += config.windows * config.window
@@ -259,7 +243,7 @@ def held_out_batches(tokenizer: Any, texts: Mapping[str, str], config: AlignConf
     """Fixed batches over held-out text: one per source and held-out budget."""
     rng = np.random.default_rng([config.seed, seed])
     out = []
-    for ids in _source_windows(tokenizer, texts, config).values():
+    for ids in _encode_documents(tokenizer, texts, config).values():
         windows, learn = _draw(ids, config, rng)
         for budget in config.held_budgets:
             out.append(align_batch(tokenizer, windows, learn, budget))
@@ -301,7 +285,7 @@ def train_alignment(
     before the first; ``on_best`` is called when it improves). Returns losses, held-out scores,
     seconds and the share of tokens the steps' merges removed."""
     torch = _torch()
-    sources = _source_windows(tokenizer, train_texts, config)
+    sources = _encode_documents(tokenizer, train_texts, config)
     names = sorted(sources)
     trained = input_parameters(hypernet)
     if optimizer is None:
@@ -310,7 +294,7 @@ def train_alignment(
     teachers: list[Any] = []
     if held_texts and config.eval_every:
         held = held_out_batches(tokenizer, held_texts, config)
-        teachers = [teacher_logp(lm, b) for b in held]
+        teachers = [teacher_states(lm, b) for b in held]
     scores: dict[int, float] = {}
 
     def score(done: int) -> None:

@@ -560,7 +560,10 @@ class HypernetEmbedder:
             return h.output_embeddings
         return h.input_embeddings
 
-    def embed(self, new_tokens: Any) -> Any:
+    def predict_rows(self, new_tokens: Any) -> Any:
+        """The hypernetwork's rows for ``new_tokens`` (input rows mixed with the last part's
+        embedding), differentiable when called under grad mode (input alignment trains
+        through it, :mod:`toktool.zett.align`); :meth:`embed` adds the continuation prior."""
         torch = _torch()
         n = len(new_tokens)
         limit = self.hypernet.config.max_length
@@ -574,15 +577,20 @@ class HypernetEmbedder:
             cut = list(parts)[:limit]
             ids[row, : len(cut)] = cut
             lengths[row] = len(cut)
-        with torch.no_grad():
-            rows_in, rows_out = self.hypernet.predict(ids, lengths)
+        rows_in, rows_out = self.hypernet.predict(ids, lengths)
         rows = rows_out if (self.output and rows_out is not None) else rows_in
         if self.last_part > 0:
             last = torch.as_tensor([int(list(parts)[-1]) for parts in new_tokens],
                                    device=self.embedding_matrix.device)
             rows = ((1.0 - self.last_part) * rows
                     + self.last_part * self.embedding_matrix[last].to(rows.dtype))
-        if self.continuation is None:
+        return rows
+
+    def embed(self, new_tokens: Any) -> Any:
+        torch = _torch()
+        with torch.no_grad():
+            rows = self.predict_rows(new_tokens)
+        if self.continuation is None or not len(new_tokens):
             return rows
         from toktool.zett.continuation import mix_output_rows
 

@@ -745,9 +745,10 @@ def train(
         from toktool.zett.align import check_texts
 
         # before minutes of the earlier phases
-        check_texts(tokenizer, align_texts, _align_config(config))
+        acfg = _align_config(config)
+        check_texts(tokenizer, align_texts, acfg)
         if align_held:
-            check_texts(tokenizer, align_held, _align_config(config))
+            check_texts(tokenizer, align_held, acfg)
     if config.output_steps and not config.output_tower:
         raise InvalidInputError("output_steps train the output tower: set output_tower too")
     if config.output_tower:
