@@ -71,6 +71,29 @@ def output_texts(corpus: list[str], languages: list[str], count: int,
     return picked
 
 
+def align_tag(args: argparse.Namespace) -> str:
+    """The run directory's mark for phase 1c: -alN (merged windows) or -asN (sampled)."""
+    if not args.align_steps:
+        return ""
+    return f"-a{'s' if args.align_vocabularies == 'sampled' else 'l'}{args.align_steps}"
+
+
+def sampled_align_texts(train_code: list[str],
+                        train_prose: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Phase 1c's documents for sampled vocabularies: the training code (one document) and
+    prose, and held out from them the stdlib files of a second hash bucket and the last fifth of
+    the prose (training text of the other phases, never the test text)."""
+    def bucket(text: str) -> int:
+        return hashlib.sha1(text.encode()).digest()[1] % 10
+
+    prose = "".join(train_prose)
+    cut = int(len(prose) * 0.8)
+    texts = {"code": "".join(t for t in train_code if bucket(t)), "prose": prose[:cut]}
+    held = {"code": "".join(t for t in train_code if not bucket(t))[:400_000],
+            "prose": prose[cut:]}
+    return texts, held
+
+
 def code_tokenizer(train_code: list[str], vocab_size: int = 32768) -> Path:
     """A byte-level BPE trained with HF tokenizers on the training code (cached)."""
     from toktool import artifacts
@@ -165,6 +188,12 @@ def main() -> None:
                         help="phase 1c: Debian Reference languages; the first 40%% of each "
                         "document is trained on, 40-50%% gives the held-out KL that picks the "
                         "best step (bench/eval_merge.py scores from 80%%)")
+    parser.add_argument("--align-vocabularies", default="merges", choices=["merges", "sampled"],
+                        help="phase 1c: 'merges' (the Debian Reference languages, as above) or "
+                        "'sampled': the training code and prose segmented by sampled UnigramLM "
+                        "vocabularies (alignment for whole-vocabulary transfer); its held-out "
+                        "KL is on training-split stdlib files of a second hash bucket and the "
+                        "last fifth of the training prose, which it does not train on")
     parser.add_argument("--continuation-mb", type=float, default=16.0,
                         help="transfer: megabytes of training text whose counts give the "
                         "continuation prior mixed into the output rows (0: the tower's rows "
@@ -211,7 +240,7 @@ def main() -> None:
             f"{f'-f{args.reconstruct_frequency:g}' if args.reconstruct_frequency else ''}"
             f"-o{'p' if args.output_tower else 'n'}{args.output_steps}"
             f"{f'-ml{args.output_per_language}' if languages else ''}"
-            f"{f'-al{args.align_steps}' if args.align_steps else ''}-s{args.steps}")
+            f"{align_tag(args)}-s{args.steps}")
         config = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
             vocab_size=args.vocab_size, lr=args.lr, residual=args.residual, save_every=10,
@@ -220,12 +249,15 @@ def main() -> None:
             reconstruct_frequency=args.reconstruct_frequency, output_tower=args.output_tower,
             output_steps=args.output_steps,
             output_texts=args.output_texts, align_steps=args.align_steps,
+            align_vocabularies=args.align_vocabularies,
         )
         output_corpus = output_texts(corpus, languages, args.output_texts,
                                      args.output_per_language)
         config = dataclasses.replace(config, output_texts=len(output_corpus))
         align_texts = align_held = None
-        if args.align_steps:
+        if args.align_steps and args.align_vocabularies == "sampled":
+            align_texts, align_held = sampled_align_texts(train_code, train_prose)
+        elif args.align_steps:
             docs = artifacts.multilingual_corpus()
             names = [lang for lang in args.align_languages.split(",") if lang]
             align_texts = {n: docs[n][: int(len(docs[n]) * 0.4)] for n in names}

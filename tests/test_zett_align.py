@@ -78,27 +78,14 @@ def test_align_loss_is_the_kl_of_the_two_readings(tiny_dir: Path) -> None:
     batch = align_batch(tok, windows[:2], windows[2:], 40)
     loss, n = align_loss(hypernet, lm, batch, last_part=0.25)
     # brute force: each window alone, the student's rows built by hand
-    emb, out = lm.input_embeddings, lm.output_embeddings
+    emb = lm.input_embeddings
     with torch.no_grad():
         rows, _ = hypernet.predict(*_decomposition(hypernet, batch.new_tokens))
         last = emb[[p[-1] for p in batch.new_tokens]]
         rows = 0.75 * rows + 0.25 * last
-        table = torch.cat([emb, rows])
-        total, count = 0.0, 0
-        for original, merged, ends in zip(batch.original, batch.merged, batch.ends):
-            first = next(j for j, t in enumerate(merged) if t >= tok.vocab_size)
-
-            def states(inputs):
-                bos = emb[lm.bos_id].view(1, 1, -1)
-                x = torch.cat([bos, inputs.unsqueeze(0)], dim=1)
-                return lm.hidden(x, torch.ones(x.shape[:2], dtype=torch.long))[0]
-
-            p = torch.log_softmax(states(emb[original]) @ out.T, -1)
-            q = torch.log_softmax(states(table[merged]) @ out.T, -1)
-            for j in range(first, len(merged)):
-                pt, qs = p[ends[j]], q[j + 1]
-                total += float((pt.exp() * (pt - qs)).sum())
-                count += 1
+        # merged windows: the first difference is the first merged token
+        firsts = [next(j for j, t in enumerate(m) if t >= tok.vocab_size) for m in batch.merged]
+        total, count = _brute_kl(lm, batch, torch.cat([emb, rows]), firsts)
     assert n == count > 0
     assert float(loss.detach()) == pytest.approx(total / count, rel=1e-4, abs=1e-6)
     # gradients reach the input tower only
@@ -108,6 +95,28 @@ def test_align_loss_is_the_kl_of_the_two_readings(tiny_dir: Path) -> None:
                for p in hypernet.parameters() if id(p) in trained)
     assert all(p.grad is None for p in hypernet.output_tower.parameters())
     assert all(p.grad is None for p in lm.model.parameters())
+
+
+def _brute_kl(lm, batch, table, firsts):
+    """Total KL and positions, each window read alone (original ids against ``table`` rows of
+    the merged ids), from ``firsts[s]`` on, where a token ends on an original boundary."""
+    emb, out = lm.input_embeddings, lm.output_embeddings
+
+    def states(inputs):
+        bos = emb[lm.bos_id].view(1, 1, -1)
+        x = torch.cat([bos, inputs.unsqueeze(0)], dim=1)
+        return lm.hidden(x, torch.ones(x.shape[:2], dtype=torch.long))[0]
+
+    total, count = 0.0, 0
+    for first, original, merged, ends in zip(firsts, batch.original, batch.merged, batch.ends):
+        p = torch.log_softmax(states(emb[original]) @ out.T, -1)
+        q = torch.log_softmax(states(table[merged]) @ out.T, -1)
+        for j in range(first, len(merged)):
+            if ends[j] >= 0:
+                pt, qs = p[ends[j]], q[j + 1]
+                total += float((pt.exp() * (pt - qs)).sum())
+                count += 1
+    return total, count
 
 
 def _decomposition(hypernet, new_tokens):
@@ -223,3 +232,73 @@ def test_cli_aligns_and_reports(tiny_dir: Path, tmp_path: Path) -> None:
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2 and "at least" in res.output, res.output
     assert "--align-steps" in CliRunner().invoke(app, ["zett", "train", "--help"]).output
+
+
+# --- sampled vocabularies (alignment for whole-vocabulary transfer) ------------------------------
+
+
+def _chunks(n: int = 12) -> list[str]:
+    from toktool.zett.train import text_chunks
+
+    return text_chunks([_docs()["a"][:60_000]], 256)[:n]
+
+
+def test_sampled_batch_reads_the_same_bytes(tiny_dir: Path) -> None:
+    from toktool.zett.align import sampled_batch
+
+    tok = _tok(tiny_dir)
+    chunks = _chunks()
+    batch = sampled_batch(tok, chunks[:2], chunks[2:], 1024, seed=3)
+    assert batch.new_tokens  # some sampled tokens are not one original token
+    vocab = tok.vocab_size
+    scored = 0
+    for text, original, merged, ends in zip(chunks, batch.original, batch.merged, batch.ends):
+        assert original == tok.encode(text)
+        pieces = [b"".join(tok.token_bytes(p) for p in batch.new_tokens[t - vocab])
+                  if t >= vocab else tok.token_bytes(t) for t in merged]
+        assert b"".join(pieces) == text.encode()
+        assert all(len(batch.new_tokens[t - vocab]) > 1 for t in merged if t >= vocab)
+        # ends: the original tokens up to a shared boundary, -1 inside an original token
+        cut = np.cumsum([len(tok.token_bytes(i)) for i in original]).tolist()
+        at = np.cumsum([len(p) for p in pieces]).tolist()
+        assert ends == [cut.index(b) + 1 if b in cut else -1 for b in at]
+        scored += sum(e >= 0 for e in ends)
+        assert -1 in ends or merged != original
+    assert scored
+
+
+def test_sampled_align_loss_scores_shared_boundaries(tiny_dir: Path) -> None:
+    from toktool.zett.align import sampled_batch
+
+    tok, lm = _tok(tiny_dir), _lm(tiny_dir)
+    hypernet = lm.new_hypernet(residual="mean", output_tower=True)
+    chunks = _chunks()
+    batch = sampled_batch(tok, chunks[:2], chunks[2:], 1024, seed=3)
+    loss, n = align_loss(hypernet, lm, batch, last_part=0.0)
+    with torch.no_grad():
+        rows, _ = hypernet.predict(*_decomposition(hypernet, batch.new_tokens))
+        firsts = [next(j for j, (t, o) in enumerate(zip(m, orig)) if t != o)
+                  for m, orig in zip(batch.merged, batch.original)]
+        total, count = _brute_kl(lm, batch, torch.cat([lm.input_embeddings, rows]), firsts)
+    assert n == count > 0
+    assert float(loss.detach()) == pytest.approx(total / count, rel=1e-4, abs=1e-6)
+
+
+def test_sampled_alignment_lowers_the_held_out_kl(tiny_dir: Path) -> None:
+    tok, lm = _tok(tiny_dir), _lm(tiny_dir)
+    torch.manual_seed(0)
+    hypernet = lm.new_hypernet(residual="mean", output_tower=True)
+    docs = _docs()
+    config = AlignConfig(steps=30, lr=2e-3, warmup=2, eval_every=30, vocabularies="sampled",
+                         windows=2, learn_windows=8, window_bytes=256, vocab_sizes=(1024,))
+    assert config.rows_last_part == 0.0
+    result = train_alignment(hypernet, lm, tok, {"a": docs["a"][:100_000]}, config,
+                             held_texts={"b": docs["b"][:50_000]}, progress=False)
+    held = result["held_out"]
+    # fewer of these positions read new tokens than merged windows' (most sampled tokens are
+    # one original token), so the drop is smaller: 0.303 -> 0.275 when written
+    assert held[30] < 0.95 * held[0]
+    with pytest.raises(toktool.InvalidInputError, match="windows"):
+        train_alignment(hypernet, lm, tok, {"a": "x = 1\n"}, config, progress=False)
+    with pytest.raises(toktool.InvalidInputError):
+        AlignConfig(vocabularies="words")

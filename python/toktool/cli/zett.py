@@ -139,6 +139,14 @@ def train(
         "reading the parts. The best step by held-out KL (the last 20% of each document) is "
         "kept. docs/MERGE.md measures what it buys.",
     ),
+    align_vocabularies: str = typer.Option(
+        "merges", "--align-vocabularies",
+        help="Phase 1c: 'merges' aligns merged windows (dynamic merging); 'sampled' aligns "
+        "windows segmented by UnigramLM vocabularies sampled from the documents (whole-"
+        "vocabulary transfer, toktool zett transfer): new tokens read through the "
+        "hypernetwork, one-part tokens as the original rows, the KL where both readings end a "
+        "token. Its documents need ~68 KB each.",
+    ),
     align_corpus: list[str] = typer.Option(
         ["debian"], "--align-corpus",
         help="Phase 1c: documents to align on (as --corpus; each text is one document and "
@@ -203,6 +211,7 @@ def train(
             output_steps=output_steps, output_trainable=output_trainable,
             output_vocab_from=output_vocab,
             output_texts=output_texts, align_steps=align_steps,
+            align_vocabularies=align_vocabularies,
         )
         align_texts = align_held = None
         if align_steps:

@@ -20,6 +20,14 @@ trains for it:
 Only the input tower is trained (the output tower and the LM stay as they are). A step costs a
 forward of the LM on the original windows and a forward and backward on the merged ones.
 A held-out set (fixed windows and merges from other text) picks the best step.
+
+``AlignConfig(vocabularies="sampled")`` trains the same loss for whole-vocabulary transfer
+(:mod:`toktool.zett.transfer`): the windows are text, segmented by a UnigramLM vocabulary
+sampled from them and the text after them (ZeTT's training-time sampler,
+:mod:`toktool.zett.sampler`); a token that is one original token reads the original row (as
+``copy_shared`` does at transfer), the others the hypernetwork's rows, and the KL is taken only
+where a sampled token ends at the end of an original token (a shared boundary), from the first
+position where the two readings differ.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ __all__ = [
     "align_loss",
     "check_texts",
     "input_parameters",
+    "sampled_batch",
     "teacher_states",
     "train_alignment",
 ]
@@ -69,8 +78,17 @@ class AlignConfig:
     clip: float = 1.0
     seed: int = 0
     eval_every: int = 25
-    # the last part's embedding mixed into the rows, as HypernetEmbedder does (same default)
+    # the last part's embedding mixed into the rows, as HypernetEmbedder does (same default);
+    # merged windows only (transfer rows have no such mix)
     last_part: float = 0.25
+    # "merges": windows of original ids and merges learned on the next ones (dynamic merging);
+    # "sampled": text windows of window_bytes, segmented by a vocabulary of one of vocab_sizes
+    # sampled from them and the learn windows (whole-vocabulary transfer)
+    vocabularies: str = "merges"
+    window_bytes: int = 1024
+    vocab_sizes: tuple[int, ...] = (4096, 16384)
+    noise: float = 1.0  # Gumbel scale of the sampler
+    max_token_bytes: int = 16
 
     def __post_init__(self) -> None:
         if self.windows < 1 or self.window < 2 or self.learn_windows < 1:
@@ -79,6 +97,16 @@ class AlignConfig:
             raise InvalidInputError("alignment needs at least one merge budget")
         if not 0.0 <= self.last_part <= 1.0:
             raise InvalidInputError(f"last_part must be in [0, 1], got {self.last_part}")
+        if self.vocabularies not in ("merges", "sampled"):
+            raise InvalidInputError(
+                f"vocabularies must be 'merges' or 'sampled', got {self.vocabularies!r}")
+        if not self.vocab_sizes or min(self.vocab_sizes) < 256 or self.window_bytes < 16:
+            raise InvalidInputError("sampled vocabularies need sizes of 256+ and windows of 16+ bytes")
+
+    @property
+    def rows_last_part(self) -> float:
+        """The last-part mix of the rows the student reads (none for sampled vocabularies)."""
+        return self.last_part if self.vocabularies == "merges" else 0.0
 
     def lr_at(self, step: int) -> float:
         return warmup_cosine(step, self.lr, self.warmup, self.steps, floor=0.1)
@@ -90,7 +118,8 @@ class AlignBatch:
 
     ``original[s]``: original ids of window ``s``; ``merged[s]``: its merged ids (ids
     ``>= vocab_size`` index ``new_tokens``); ``ends[s][j]``: the number of original tokens up
-    to the end of merged token ``j``."""
+    to the end of merged token ``j``, or -1 where it ends inside an original token (sampled
+    vocabularies only; such positions are not scored)."""
 
     original: list[list[int]]
     merged: list[list[int]]
@@ -122,6 +151,55 @@ def align_batch(tokenizer: Any, windows: Sequence[Sequence[int]],
     )
 
 
+def sampled_batch(tokenizer: Any, windows: Sequence[str], learn: Sequence[str],
+                  vocab_size: int, *, noise: float = 1.0, max_token_bytes: int = 16,
+                  seed: int = 0) -> AlignBatch:
+    """``windows`` read two ways: in ``tokenizer``'s ids, and segmented by a UnigramLM
+    vocabulary of ``vocab_size`` sampled from ``windows`` and ``learn``
+    (:func:`toktool.zett.sampler.sample_tokenizer`). A sampled token that is one original token
+    is that id; the others are new tokens spelled by the original BPE (their parts)."""
+    from toktool.zett.decompose import decompose
+    from toktool.zett.sampler import sample_tokenizer
+
+    vocab = int(tokenizer.vocab_size)
+    sampled = sample_tokenizer(tokenizer, [*windows, *learn], vocab_size, noise=noise,
+                               max_token_bytes=max_token_bytes, seed=seed)
+    original: list[list[int]] = []
+    merged: list[list[int]] = []
+    ends: list[list[int]] = []
+    index: dict[int, int] = {}  # sampled id -> original id, or vocab + new token
+    new_tokens: list[tuple[int, ...]] = []
+    for text, seq in zip(windows, sampled.ids):
+        ids = list(tokenizer.encode(text))
+        at_end: dict[int, int] = {}  # byte offset -> original tokens up to it
+        offset = 0
+        for k, i in enumerate(ids):
+            offset += len(tokenizer.token_bytes(i))
+            at_end[offset] = k + 1
+        row, row_ends, spelled = [], [], 0
+        for t in seq:
+            piece = sampled.vocab[int(t)]
+            spelled += len(piece)
+            if int(t) not in index:
+                parts = [int(p) for p in decompose(tokenizer, [piece], 64).ids[0] if p >= 0]
+                if len(parts) == 1:
+                    index[int(t)] = parts[0]
+                else:
+                    index[int(t)] = vocab + len(new_tokens)
+                    new_tokens.append(tuple(parts))
+            row.append(index[int(t)])
+            row_ends.append(at_end.get(spelled, -1))
+        if spelled != offset:
+            raise InvalidInputError(
+                f"the sampled segmentation spells {spelled} bytes of a window the tokenizer "
+                f"encodes in {offset}: the two readings cannot be aligned")
+        original.append(ids)
+        merged.append(row)
+        ends.append(row_ends)
+    return AlignBatch(original=original, merged=merged, ends=ends, new_tokens=new_tokens,
+                      vocab_size=vocab)
+
+
 def input_parameters(hypernet: Any) -> list[Any]:
     """The input tower's parameters (everything outside the output tower)."""
     tower = hypernet.output_tower
@@ -150,10 +228,12 @@ def _hidden(lm: Any, inputs: Any, mask: Any) -> Any:
 
 def align_loss(hypernet: Any, lm: Any, batch: AlignBatch, last_part: float,
                teacher: Optional[Any] = None) -> tuple[Any, int]:
-    """Mean ``KL(p_teacher || p_student)`` over the student's positions from each window's first
-    merged token on, and how many positions that is (0: nothing was merged; the loss is then a
-    zero tensor). ``last_part``: as :class:`toktool.zett.model.HypernetEmbedder`'s (the rows the
-    student reads); ``teacher``: :func:`teacher_states` of the batch if already computed."""
+    """Mean ``KL(p_teacher || p_student)`` over the student's positions from the first where a
+    window's two readings differ (its first merged token) on, where the student's token ends
+    at an original token's end, and how many positions that is (0: nothing differs; the loss is
+    then a zero tensor). ``last_part``: as :class:`toktool.zett.model.HypernetEmbedder`'s (the
+    rows the student reads); ``teacher``: :func:`teacher_states` of the batch if already
+    computed."""
     from toktool.zett.model import HypernetEmbedder
 
     torch = _torch()
@@ -172,13 +252,15 @@ def align_loss(hypernet: Any, lm: Any, batch: AlignBatch, last_part: float,
     # the positions scored: from each window's first merged token on
     student_at: list[tuple[int, int]] = []
     teacher_at: list[tuple[int, int]] = []
-    for s, (seq, ends) in enumerate(zip(batch.merged, batch.ends)):
-        first = next((j for j, t in enumerate(seq) if t >= vocab), None)
+    for s, (seq, orig, ends) in enumerate(zip(batch.merged, batch.original, batch.ends)):
+        first = next((j for j, (t, o) in enumerate(zip(seq, orig)) if t != o),
+                     None if len(seq) == len(orig) else min(len(seq), len(orig)))
         if first is None:
             continue
         for j in range(first, len(seq)):
-            student_at.append((s, j))
-            teacher_at.append((s, ends[j]))
+            if ends[j] >= 0:
+                student_at.append((s, j))
+                teacher_at.append((s, ends[j]))
     if not student_at:
         return hidden.sum() * 0.0, 0
     si = torch.as_tensor(student_at, device=device)
@@ -221,9 +303,48 @@ def _encode_documents(tokenizer: Any, texts: Mapping[str, str],
     return kept
 
 
+def _chunk_documents(texts: Mapping[str, str], config: AlignConfig) -> dict[str, list[str]]:
+    """Each document cut at line ends into windows of about ``window_bytes`` (sampled
+    vocabularies); documents with too few for one step are left out (none left: an error)."""
+    from toktool.zett.train import text_chunks
+
+    need = config.windows + config.learn_windows
+    out = {name: text_chunks([text], config.window_bytes) for name, text in texts.items()}
+    kept = {name: chunks for name, chunks in out.items() if len(chunks) >= need}
+    if not kept:
+        raise InvalidInputError(
+            f"input alignment over sampled vocabularies needs documents of at least {need} "
+            f"windows of ~{config.window_bytes} bytes; the longest has "
+            f"{max(map(len, out.values()), default=0)}")
+    return kept
+
+
+def _sources(tokenizer: Any, texts: Mapping[str, str], config: AlignConfig) -> dict[str, Any]:
+    if config.vocabularies == "sampled":
+        return _chunk_documents(texts, config)
+    return _encode_documents(tokenizer, texts, config)
+
+
+def _step_batch(tokenizer: Any, source: Any, config: AlignConfig, rng: Any,
+                budget: Optional[int] = None, vocab_size: Optional[int] = None) -> AlignBatch:
+    """One batch from one document's source: windows and the windows after them, merged by a
+    budget (``None``: drawn from ``config.budgets``; saturation is also ``None`` in the list),
+    or segmented by a sampled vocabulary (size drawn unless given)."""
+    if config.vocabularies == "sampled":
+        need = config.windows + config.learn_windows
+        at = int(rng.integers(0, len(source) - need + 1))
+        texts = source[at: at + need]
+        size = vocab_size or config.vocab_sizes[int(rng.integers(len(config.vocab_sizes)))]
+        return sampled_batch(tokenizer, texts[: config.windows], texts[config.windows:], size,
+                             noise=config.noise, max_token_bytes=config.max_token_bytes,
+                             seed=int(rng.integers(2**31)))
+    windows, learn = _draw(source, config, rng)
+    return align_batch(tokenizer, windows, learn, budget)
+
+
 def check_texts(tokenizer: Any, texts: Mapping[str, str], config: AlignConfig) -> None:
     """Raise :class:`InvalidInputError` unless one of ``texts`` is long enough for a step."""
-    _encode_documents(tokenizer, texts, config)
+    _sources(tokenizer, texts, config)
 
 
 def _draw(ids: list[int], config: AlignConfig, rng: Any) -> tuple[list[list[int]], list[list[int]]]:
@@ -240,11 +361,17 @@ def _draw(ids: list[int], config: AlignConfig, rng: Any) -> tuple[list[list[int]
 
 def held_out_batches(tokenizer: Any, texts: Mapping[str, str], config: AlignConfig,
                      seed: int = 1) -> list[AlignBatch]:
-    """Fixed batches over held-out text: one per source and held-out budget."""
+    """Fixed batches over held-out text: one per source and held-out budget (merges), or per
+    source and sampled vocabulary size."""
     rng = np.random.default_rng([config.seed, seed])
     out = []
-    for ids in _encode_documents(tokenizer, texts, config).values():
-        windows, learn = _draw(ids, config, rng)
+    for k, source in enumerate(_sources(tokenizer, texts, config).values()):
+        if config.vocabularies == "sampled":
+            for size in config.vocab_sizes:  # the same windows for each size
+                same = np.random.default_rng([config.seed, seed, k])
+                out.append(_step_batch(tokenizer, source, config, same, vocab_size=size))
+            continue
+        windows, learn = _draw(source, config, rng)
         for budget in config.held_budgets:
             out.append(align_batch(tokenizer, windows, learn, budget))
     return out
@@ -285,7 +412,7 @@ def train_alignment(
     before the first; ``on_best`` is called when it improves). Returns losses, held-out scores,
     seconds and the share of tokens the steps' merges removed."""
     torch = _torch()
-    sources = _encode_documents(tokenizer, train_texts, config)
+    sources = _sources(tokenizer, train_texts, config)
     names = sorted(sources)
     trained = input_parameters(hypernet)
     if optimizer is None:
@@ -299,7 +426,7 @@ def train_alignment(
 
     def score(done: int) -> None:
         hypernet.eval()
-        value = held_out_loss(hypernet, lm, held, teachers, config.last_part)
+        value = held_out_loss(hypernet, lm, held, teachers, config.rows_last_part)
         hypernet.train()
         record_held_out(scores, done, value, on_best)
 
@@ -313,10 +440,13 @@ def train_alignment(
     for step in range(start, config.steps):
         rng = np.random.default_rng([config.seed, step, 13])
         name = names[int(rng.integers(len(names)))]
-        windows, learn = _draw(sources[name], config, rng)
-        budget = config.budgets[int(rng.integers(len(config.budgets)))]
-        batch = align_batch(tokenizer, windows, learn, budget)
-        loss, n = align_loss(hypernet, lm, batch, config.last_part)
+        if config.vocabularies == "sampled":
+            batch = _step_batch(tokenizer, sources[name], config, rng)
+        else:
+            windows, learn = _draw(sources[name], config, rng)
+            budget = config.budgets[int(rng.integers(len(config.budgets)))]
+            batch = align_batch(tokenizer, windows, learn, budget)
+        loss, n = align_loss(hypernet, lm, batch, config.rows_last_part)
         value = (optimizer_step(optimizer, loss, trained, config.lr_at(step), config.clip,
                                 "input alignment") if n else 0.0)
         losses.append(value)

@@ -388,6 +388,9 @@ class TrainConfig:
     align_steps: int = 0
     align_lr: float = 1e-4
     align_last_part: float = 0.25
+    # "merges" (dynamic merging) or "sampled" (whole-vocabulary transfer: windows segmented by
+    # sampled UnigramLM vocabularies, 64 windows of text each vocabulary is drawn from)
+    align_vocabularies: str = "merges"
     # phase 2 early stopping: with train(evaluate=...), score every eval_every LM steps (and
     # before the first) and keep the best-scoring hypernetwork in OUT/best
     eval_every: int = 0
@@ -660,15 +663,19 @@ def _output_phase(
 def _align_config(config: TrainConfig) -> Any:
     from toktool.zett.align import AlignConfig
 
+    sampled = config.align_vocabularies == "sampled"
     return AlignConfig(steps=config.align_steps, lr=config.align_lr, seed=config.seed,
-                       last_part=config.align_last_part)
+                       last_part=config.align_last_part,
+                       vocabularies=config.align_vocabularies,
+                       learn_windows=64 if sampled else AlignConfig.learn_windows)
 
 
 def _align_phase(
     hypernet: HyperNetwork, lm: FrozenLM, tokenizer: Any, texts: Any, held: Any,
     config: TrainConfig, out_dir: Optional[Path], resume: bool, progress: bool,
 ) -> dict[str, Any]:
-    """Phase 1c: input alignment (:mod:`toktool.zett.align`) on merged windows of ``texts``,
+    """Phase 1c: input alignment (:mod:`toktool.zett.align`) on merged windows of ``texts``
+    (or windows segmented by sampled vocabularies, ``config.align_vocabularies``),
     checkpointed in ``out/align``; the best step by held-out KL on ``held`` is kept in
     ``out/align-best``, which the phase ends with."""
     torch = _torch()
