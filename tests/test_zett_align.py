@@ -302,3 +302,31 @@ def test_sampled_alignment_lowers_the_held_out_kl(tiny_dir: Path) -> None:
         train_alignment(hypernet, lm, tok, {"a": "x = 1\n"}, config, progress=False)
     with pytest.raises(toktool.InvalidInputError):
         AlignConfig(vocabularies="words")
+
+
+def test_cli_aligns_over_sampled_vocabularies(tiny_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from toktool.cli.app import app
+
+    docs = _docs()
+    corpus = tmp_path / "corpus.py"
+    corpus.write_text(docs["a"][:60_000])
+    align = tmp_path / "align.txt"
+    # one document of ~400 KB: 80% to train on, 20% (~80 windows of 1 KB) held out
+    align.write_text(docs["a"] + docs["b"])
+    args = ["zett", "train", "--model", str(tiny_dir), "--corpus", str(corpus),
+            "--out", str(tmp_path / "hn"), "--layers", "1", "--reconstruct-steps", "2",
+            "--output-texts", "24", "--align-steps", "1", "--align-corpus", str(align),
+            "--align-vocabularies", "sampled"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "hn" / "checkpoint" / "hypernet.json").read_text())
+    assert meta["train"]["align_vocabularies"] == "sampled"
+    assert set(meta["reconstruction"]["align"]["held_out"]) == {"0", "1"}
+    args[args.index(str(tmp_path / "hn"))] = str(tmp_path / "hn2")
+    args[-1] = "words"
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and "vocabularies" in res.output, res.output

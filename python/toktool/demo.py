@@ -378,13 +378,13 @@ def zett_transfer(tok: toktool.Tokenizer, name: str) -> None:
     print(f"  bits per byte of a small function: original model {original:.2f}, moved to "
           f"cl100k with FVT {transferred:.2f} ({time.perf_counter() - t0:.1f} s)")
     # the default recipe's run (`make eval-zett`, Makefile ZETT_CHECKPOINT) first, else the newest
-    default = artifacts.cache_dir() / "zett" / "smollm2-mean-r500-i10-op0-s0" / "checkpoint"
+    default = artifacts.cache_dir() / "zett" / "smollm2-mean-r500-i10-op0-as100-s0" / "checkpoint"
     checkpoints = sorted((artifacts.cache_dir() / "zett").glob("smollm2-*/checkpoint"),
                          key=lambda p: (p == default, p.stat().st_mtime))
     if not checkpoints:
         print("  hypernetwork: no checkpoint in the cache yet; `make eval-zett` (or `toktool "
-              "zett train --out DIR`, ~20-30 min on a 2-core CPU: reconstruction, then the "
-              "output tower's prior) trains one, then this demo shows it here; numbers in "
+              "zett train --out DIR`, ~30 min on a 2-core CPU: reconstruction, the output "
+              "tower's prior, input alignment) trains one, then this demo shows it here; numbers in "
               "docs/ZETT.md.")
         return
     try:

@@ -145,7 +145,7 @@ def train(
         "windows segmented by UnigramLM vocabularies sampled from the documents (whole-"
         "vocabulary transfer, toktool zett transfer): new tokens read through the "
         "hypernetwork, one-part tokens as the original rows, the KL where both readings end a "
-        "token. Its documents need ~68 KB each.",
+        "token. Each --align-corpus source is then one document (~68 KB at least).",
     ),
     align_corpus: list[str] = typer.Option(
         ["debian"], "--align-corpus",
@@ -215,7 +215,10 @@ def train(
         )
         align_texts = align_held = None
         if align_steps:
-            docs = read_corpus(align_corpus)
+            # merged windows come from one document at a time; sampled windows are short text
+            # chunks, so each --align-corpus source is one document (its files joined)
+            docs = (["".join(read_corpus([spec])) for spec in align_corpus]
+                    if align_vocabularies == "sampled" else read_corpus(align_corpus))
             align_texts = {f"doc{k}": d[: int(len(d) * 0.8)] for k, d in enumerate(docs)}
             align_held = {f"doc{k}": d[int(len(d) * 0.8):] for k, d in enumerate(docs)}
         result = run_training(lm, tokenizer, texts, config, out, resume=resume, device=device,
