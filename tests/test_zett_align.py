@@ -204,6 +204,19 @@ def test_train_runs_the_phase_and_resumes(tiny_dir: Path, tmp_path: Path,
               progress=False)
 
 
+def _cli_train_args(tiny_dir: Path, tmp_path: Path, steps: int) -> list[str]:
+    """`toktool zett train` on the tiny model with `steps` of alignment on one ~400 KB document
+    (80% trained on, 20% held out), into tmp_path/hn."""
+    docs = _docs()
+    corpus = tmp_path / "corpus.py"
+    corpus.write_text(docs["a"][:60_000])
+    align = tmp_path / "align.txt"
+    align.write_text(docs["a"] + docs["b"])
+    return ["zett", "train", "--model", str(tiny_dir), "--corpus", str(corpus),
+            "--out", str(tmp_path / "hn"), "--layers", "1", "--reconstruct-steps", "2",
+            "--output-texts", "24", "--align-steps", str(steps), "--align-corpus", str(align)]
+
+
 def test_cli_aligns_and_reports(tiny_dir: Path, tmp_path: Path) -> None:
     import json
 
@@ -211,14 +224,7 @@ def test_cli_aligns_and_reports(tiny_dir: Path, tmp_path: Path) -> None:
 
     from toktool.cli.app import app
 
-    docs = _docs()
-    corpus = tmp_path / "corpus.py"
-    corpus.write_text(docs["a"][:60_000])
-    align = tmp_path / "align.txt"
-    align.write_text(docs["a"] + docs["b"])
-    args = ["zett", "train", "--model", str(tiny_dir), "--corpus", str(corpus),
-            "--out", str(tmp_path / "hn"), "--layers", "1", "--reconstruct-steps", "2",
-            "--output-texts", "24", "--align-steps", "2", "--align-corpus", str(align)]
+    args = _cli_train_args(tiny_dir, tmp_path, 2)
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "input alignment, held-out KL" in res.output
@@ -311,16 +317,8 @@ def test_cli_aligns_over_sampled_vocabularies(tiny_dir: Path, tmp_path: Path) ->
 
     from toktool.cli.app import app
 
-    docs = _docs()
-    corpus = tmp_path / "corpus.py"
-    corpus.write_text(docs["a"][:60_000])
-    align = tmp_path / "align.txt"
-    # one document of ~400 KB: 80% to train on, 20% (~80 windows of 1 KB) held out
-    align.write_text(docs["a"] + docs["b"])
-    args = ["zett", "train", "--model", str(tiny_dir), "--corpus", str(corpus),
-            "--out", str(tmp_path / "hn"), "--layers", "1", "--reconstruct-steps", "2",
-            "--output-texts", "24", "--align-steps", "1", "--align-corpus", str(align),
-            "--align-vocabularies", "sampled"]
+    # the held-out fifth is ~80 windows of 1 KB, more than the 68 a sampled batch draws from
+    args = [*_cli_train_args(tiny_dir, tmp_path, 1), "--align-vocabularies", "sampled"]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     meta = json.loads((tmp_path / "hn" / "checkpoint" / "hypernet.json").read_text())
