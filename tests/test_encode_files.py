@@ -339,7 +339,9 @@ def test_ctrl_c_stops_the_cli_after_a_chunk_and_the_same_command_finishes(tmp_pa
     import time
 
     text = tmp_path / "lines.txt"
-    text.write_text("".join(artifacts.stdlib_corpus(max_bytes=2_000_000)) * 3, encoding="utf-8")
+    # 30 MB: about a second of work, so a parent the scheduler leaves waiting for a moment (a busy
+    # machine) still finds the run going when it sends the signal (6 MB once finished first)
+    text.write_text("".join(artifacts.stdlib_corpus(max_bytes=2_000_000)) * 15, encoding="utf-8")
     out = tmp_path / "t.bin"
     command = [sys.executable, "-m", "toktool.cli", "encode", "-t", "smollm2", "--split", "lines",
                "--chunk-mb", "0.02", "--out", str(out), str(text)]

@@ -663,11 +663,11 @@ def _output_phase(
 def _align_config(config: TrainConfig) -> Any:
     from toktool.zett.align import AlignConfig
 
-    sampled = config.align_vocabularies == "sampled"
+    # sampled vocabularies are drawn from 64 windows of text after the 4 trained on
+    more: dict[str, Any] = {"learn_windows": 64} if config.align_vocabularies == "sampled" else {}
     return AlignConfig(steps=config.align_steps, lr=config.align_lr, seed=config.seed,
                        last_part=config.align_last_part,
-                       vocabularies=config.align_vocabularies,
-                       learn_windows=64 if sampled else AlignConfig.learn_windows)
+                       vocabularies=config.align_vocabularies, **more)
 
 
 def _align_phase(
