@@ -335,23 +335,33 @@ def test_cli_encodes_files_to_the_same_output(tmp_path: Path, cl100k: toktool.To
 
 
 def test_ctrl_c_stops_the_cli_after_a_chunk_and_the_same_command_finishes(tmp_path: Path) -> None:
+    import gc
     import signal
     import time
 
     text = tmp_path / "lines.txt"
-    # 30 MB: about a second of work, so a parent the scheduler leaves waiting for a moment (a busy
-    # machine) still finds the run going when it sends the signal (6 MB once finished first)
-    text.write_text("".join(artifacts.stdlib_corpus(max_bytes=2_000_000)) * 15, encoding="utf-8")
+    # 90 MB: seconds of work, so the parent still finds the run going when it sends the signal
+    # even if it is held up for a while (6 MB, a fraction of a second, finished first twice in
+    # the full suite, whose big test process can spend that long in a garbage collection)
+    text.write_text("".join(artifacts.stdlib_corpus(max_bytes=2_000_000)) * 45, encoding="utf-8")
     out = tmp_path / "t.bin"
     command = [sys.executable, "-m", "toktool.cli", "encode", "-t", "smollm2", "--split", "lines",
                "--chunk-mb", "0.02", "--out", str(out), str(text)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The child starts with Ctrl-C at its default: an ignored SIGINT is inherited across exec,
+    # and a test process (or what it loaded) that ignores it would make the child ignore it too.
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     manifest = output_paths(out)[2]
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if manifest.exists() and json.loads(manifest.read_text() or "{}").get("documents", 0) > 0:
-            break
-        time.sleep(0.02)
+    gc.disable()  # no collection pauses while the run is watched
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if manifest.exists() and json.loads(manifest.read_text() or "{}").get("documents", 0):
+                break
+            time.sleep(0.02)
+    finally:
+        gc.enable()
+    assert proc.poll() is None, "the run ended before a chunk was seen committed"
     proc.send_signal(signal.SIGINT)  # Ctrl-C while the core holds no GIL
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
