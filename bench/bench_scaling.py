@@ -8,8 +8,10 @@ the project's artifacts (the device machine: its own Python, toktool installed f
 
 ``run`` times every (engine, tokenizer, thread count) in a fresh process with
 ``RAYON_NUM_THREADS`` set (rayon reads it once per process, HF tokenizers' pool too), best of
-``--passes`` passes over the same 4 KB chunks, each pass with a freshly loaded tokenizer (cold caches). Engines: toktool ``encode_batch`` returning lists
-and returning one NumPy array, HF tokenizers ``encode_batch`` (``add_special_tokens=False``), and
+``--passes`` passes over the same 4 KB chunks (HF on 1-2 threads: one pass fewer), each pass
+with a freshly loaded tokenizer (cold caches). Engines: toktool ``encode_batch`` returning
+lists and returning a NumPy array per text, HF tokenizers ``encode_batch``
+(``add_special_tokens=False``), and
 ``Tokenizer.encode_files`` from a JSONL file to a flat token file (time from the file to both
 output files on disk). Every engine's ids are checksummed; the run stops if toktool's differ from
 HF's on any tokenizer.
@@ -180,8 +182,10 @@ def run(
         MARK_BEGIN,
         f"{label}: {cpu_name()}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, "
         f"toktool {toktool.__version__}, tokenizers {hf_tokenizers.__version__}. "
-        f"{code_mb:.1f} MB of CPython stdlib source in 4 KB chunks, one `encode_batch` call, best of "
-        f"{passes} passes (each with a freshly loaded tokenizer: cold caches), a fresh process per cell with `RAYON_NUM_THREADS` set; `encode_files`: "
+        f"{code_mb:.1f} MB of CPython stdlib source in 4 KB chunks, one `encode_batch` call, "
+        f"best of {passes} passes (HF on 1-2 threads: {max(1, passes - 1)}; each pass with a "
+        "freshly loaded tokenizer: cold caches), a fresh process per cell with "
+        "`RAYON_NUM_THREADS` set; `encode_files`: "
         f"{jsonl_mb:.1f} MB of JSONL (stdlib files and Debian's guide in nine languages) to a flat "
         f"token file, {files_tok}. Ids are identical across engines and thread counts (checksummed). "
         "MB/s, and in brackets the speed-up over the same engine on one thread.",

@@ -83,14 +83,14 @@ def sampled_align_texts(train_code: list[str],
     """Phase 1c's documents for sampled vocabularies: the training code (one document) and
     prose, and held out from them the stdlib files of a second hash bucket and the last fifth of
     the prose (training text of the other phases, never the test text)."""
-    def bucket(text: str) -> int:
-        return hashlib.sha1(text.encode()).digest()[1] % 10
-
+    trained: list[str] = []
+    validation: list[str] = []
+    for text in train_code:
+        (trained if hashlib.sha1(text.encode()).digest()[1] % 10 else validation).append(text)
     prose = "".join(train_prose)
     cut = int(len(prose) * 0.8)
-    texts = {"code": "".join(t for t in train_code if bucket(t)), "prose": prose[:cut]}
-    held = {"code": "".join(t for t in train_code if not bucket(t))[:400_000],
-            "prose": prose[cut:]}
+    texts = {"code": "".join(trained), "prose": prose[:cut]}
+    held = {"code": "".join(validation)[:400_000], "prose": prose[cut:]}
     return texts, held
 
 

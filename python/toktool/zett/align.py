@@ -325,21 +325,18 @@ def _sources(tokenizer: Any, texts: Mapping[str, str], config: AlignConfig) -> d
     return _encode_documents(tokenizer, texts, config)
 
 
-def _step_batch(tokenizer: Any, source: Any, config: AlignConfig, rng: Any,
-                budget: Optional[int] = None, vocab_size: Optional[int] = None) -> AlignBatch:
-    """One batch from one document's source: windows and the windows after them, merged by a
-    budget (``None``: drawn from ``config.budgets``; saturation is also ``None`` in the list),
-    or segmented by a sampled vocabulary (size drawn unless given)."""
-    if config.vocabularies == "sampled":
-        need = config.windows + config.learn_windows
-        at = int(rng.integers(0, len(source) - need + 1))
-        texts = source[at: at + need]
-        size = vocab_size or config.vocab_sizes[int(rng.integers(len(config.vocab_sizes)))]
-        return sampled_batch(tokenizer, texts[: config.windows], texts[config.windows:], size,
-                             noise=config.noise, max_token_bytes=config.max_token_bytes,
-                             seed=int(rng.integers(2**31)))
-    windows, learn = _draw(source, config, rng)
-    return align_batch(tokenizer, windows, learn, budget)
+def _sampled_step_batch(tokenizer: Any, chunks: list[str], config: AlignConfig, rng: Any,
+                        vocab_size: Optional[int] = None) -> AlignBatch:
+    """One sampled-vocabulary batch from one document's text windows: ``config.windows``
+    consecutive windows and the ``learn_windows`` after them, segmented by a vocabulary of
+    ``vocab_size`` (drawn from ``config.vocab_sizes`` unless given)."""
+    need = config.windows + config.learn_windows
+    at = int(rng.integers(0, len(chunks) - need + 1))
+    texts = chunks[at: at + need]
+    size = vocab_size or config.vocab_sizes[int(rng.integers(len(config.vocab_sizes)))]
+    return sampled_batch(tokenizer, texts[: config.windows], texts[config.windows:], size,
+                         noise=config.noise, max_token_bytes=config.max_token_bytes,
+                         seed=int(rng.integers(2**31)))
 
 
 def check_texts(tokenizer: Any, texts: Mapping[str, str], config: AlignConfig) -> None:
@@ -369,7 +366,7 @@ def held_out_batches(tokenizer: Any, texts: Mapping[str, str], config: AlignConf
         if config.vocabularies == "sampled":
             for size in config.vocab_sizes:  # the same windows for each size
                 same = np.random.default_rng([config.seed, seed, k])
-                out.append(_step_batch(tokenizer, source, config, same, vocab_size=size))
+                out.append(_sampled_step_batch(tokenizer, source, config, same, vocab_size=size))
             continue
         windows, learn = _draw(source, config, rng)
         for budget in config.held_budgets:
@@ -441,7 +438,7 @@ def train_alignment(
         rng = np.random.default_rng([config.seed, step, 13])
         name = names[int(rng.integers(len(names)))]
         if config.vocabularies == "sampled":
-            batch = _step_batch(tokenizer, sources[name], config, rng)
+            batch = _sampled_step_batch(tokenizer, sources[name], config, rng)
         else:
             windows, learn = _draw(sources[name], config, rng)
             budget = config.budgets[int(rng.integers(len(config.budgets)))]
