@@ -3,11 +3,12 @@
 Peers (installed by ``bench/install-peers.sh`` into the venv; never runtime dependencies):
 HF tokenizers, tiktoken, bpe-openai, tokie, gigatoken, fastokens, kitoken. Every engine loads the
 same ``tokenizer.json`` (tiktoken / bpe-openai their own cl100k/o200k ranks) and encodes the same
-4 KB chunks of CPython stdlib source, one call per chunk. Ids are checked against HF first: an
-engine that refuses the file or gives other ids is marked and not ranked. Reports MB/s, load
-time, the resident-memory growth of loading, and toktool's ratio to the fastest exact peer.
+4 KB chunks of CPython stdlib source, one call per chunk, and then one long string of other
+stdlib source (``--string-mb``, one call). Ids are checked against HF: an engine that refuses
+the file or gives other ids is marked and not ranked. Reports MB/s, load time, the
+resident-memory growth of loading, and toktool's ratio to the fastest exact peer.
 
-    RAYON_NUM_THREADS=1 python bench/bench_peers.py --mb 2
+    RAYON_NUM_THREADS=1 python bench/bench_peers.py --mb 2 --string-mb 8
 """
 
 from __future__ import annotations
@@ -102,11 +103,13 @@ def loaders(name: str, path: Path) -> dict[str, Callable[[], Callable[[str], Any
     return out
 
 
-def bench(name: str, chunks: list[str], timing: list[list[str]]) -> list[dict[str, Any]]:
+def bench(name: str, chunks: list[str], timing: list[list[str]],
+          long: str = "") -> list[dict[str, Any]]:
     path = artifacts.tokenizer_json(name)
     timing_bytes = sum(len(c.encode()) for c in timing[0])
     hf = tokenizers.Tokenizer.from_file(str(path))
     reference = [e.ids for e in hf.encode_batch(chunks, add_special_tokens=False)]
+    long_reference = hf.encode(long, add_special_tokens=False).ids if long else []
     rows = []
     for engine, load in loaders(name, path).items():
         row: dict[str, Any] = dict(tokenizer=name, engine=engine)
@@ -135,34 +138,67 @@ def bench(name: str, chunks: list[str], timing: list[list[str]]) -> list[dict[st
                 best, cpu_ratio = wall, (time.process_time() - cpu0) / wall
         row["mbps"] = timing_bytes / best / 1e6
         row["cpu"] = cpu_ratio
+        if long:
+            # one call on text the engine has not seen, timed once; its ids are the check
+            try:
+                wall0, cpu0 = time.perf_counter(), time.process_time()
+                ids = as_ids(encode(long))
+                wall = time.perf_counter() - wall0
+                row["long_mbps"] = len(long.encode()) / wall / 1e6
+                row["long_cpu"] = (time.process_time() - cpu0) / wall
+                row["long_status"] = "exact" if ids == long_reference else "differs"
+            except Exception as e:  # noqa: BLE001
+                row["long_status"] = f"fails ({type(e).__name__})"
         rows.append(row)
         print(row, file=sys.stderr, flush=True)
     return rows
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| tokenizer | engine | ids | MB/s | CPU/wall | load s | load RSS MB | toktool × this |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+    long = any("long_status" in r for r in rows)
+    head = "| tokenizer | engine | ids | MB/s | CPU/wall | load s | load RSS MB | toktool × this |"
+    rule = "|---|---|---|---:|---:|---:|---:|---:|"
+    if long:
+        head += " one string: ids | MB/s | toktool × this |"
+        rule += "---|---:|---:|"
+    lines = [head, rule]
+    mine = ("toktool", ARRAY)
     for name in dict.fromkeys(r["tokenizer"] for r in rows):
         group = [r for r in rows if r["tokenizer"] == name]
         ours = next(r for r in group if r["engine"] == "toktool")
         array = next(r for r in group if r["engine"] == ARRAY)
-        mine = ("toktool", ARRAY)
         for r in group:
             ratio = (f"{ours['mbps'] / r['mbps']:.2f}×" if r["status"] == "exact"
                      and ours.get("status") == "exact" and r["engine"] not in mine else "")
             mbps = f"{r['mbps']:.1f} | {r['cpu']:.2f}" if "mbps" in r else "- | -"
             load = f"{r['load_s']:.2f}" if "load_s" in r else "-"
             mem = f"{r['load_mb']:.0f}" if "load_mb" in r else "-"
-            lines.append(f"| {name} | {r['engine']} | {r['status']} | {mbps} | {load} | {mem} "
-                         f"| {ratio} |")
+            line = (f"| {name} | {r['engine']} | {r['status']} | {mbps} | {load} | {mem} "
+                    f"| {ratio} |")
+            if long:
+                exact = r.get("long_status") == "exact" and ours.get("long_status") == "exact"
+                lratio = (f"{ours['long_mbps'] / r['long_mbps']:.2f}×"
+                          if exact and r["engine"] not in mine else "")
+                lmbps = f"{r['long_mbps']:.1f}" if "long_mbps" in r else "-"
+                line += f" {r.get('long_status', '-')} | {lmbps} | {lratio} |"
+            lines.append(line)
         exact = [r for r in group if r["status"] == "exact" and r["engine"] not in mine]
         if exact:
             best = max(exact, key=lambda r: r["mbps"])
             vs_array = (f"; ids as array {array['mbps'] / best['mbps']:.2f}×"
                         if array.get("status") == "exact" else "")
-            lines.append(f"| {name} | **fastest exact peer: {best['engine']}** | | | | | | "
-                         f"**{ours['mbps'] / best['mbps']:.2f}×**{vs_array} |")
+            line = (f"| {name} | **fastest exact peer: {best['engine']}** | | | | | | "
+                    f"**{ours['mbps'] / best['mbps']:.2f}×**{vs_array} |")
+            if long:
+                lexact = [r for r in group if r.get("long_status") == "exact"
+                          and r["engine"] not in mine]
+                if lexact and ours.get("long_status") == "exact":
+                    lbest = max(lexact, key=lambda r: r["long_mbps"])
+                    line += (f" {lbest['engine']} | | **{ours['long_mbps'] / lbest['long_mbps']:.2f}×**"
+                             f" |")
+                else:
+                    line += " | | |"
+            lines.append(line)
     return "\n".join(lines)
 
 
@@ -170,21 +206,31 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=float, default=2.0)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--string-mb", type=float, default=8.0,
+                    help="one string of this many MB of other stdlib source, one call per "
+                    "engine (0: skip)")
     ap.add_argument("--names", default=",".join(NAMES))
     ap.add_argument("--out", type=Path, help="markdown file to update")
     args = ap.parse_args()
     budget = int(args.mb * 1e6)
-    text = "".join(artifacts.stdlib_corpus(max_bytes=budget * (args.repeats + 1)))
+    long_budget = int(args.string_mb * 1e6)
+    text = "".join(artifacts.stdlib_corpus(max_bytes=budget * (args.repeats + 1) + long_budget))
+    long = ""
+    if long_budget:
+        long, text = text[-long_budget:], text[:-long_budget]
     chunks = [text[i : i + 4096] for i in range(0, len(text), 4096)]
     per_slice = len(chunks) // (args.repeats + 1)
     slices = [chunks[i * per_slice : (i + 1) * per_slice] for i in range(args.repeats + 1)]
     rows = []
     for name in args.names.split(","):
-        rows += bench(name, slices[0], slices[1:])
+        rows += bench(name, slices[0], slices[1:], long)
     section = "\n".join([
         MARK_BEGIN,
         f"Single thread (`RAYON_NUM_THREADS={os.environ['RAYON_NUM_THREADS']}`), "
-        f"{args.mb:g} MB of CPython stdlib source in 4 KB calls (`python bench/bench_peers.py`), "
+        f"{args.mb:g} MB of CPython stdlib source in 4 KB calls"
+        + (f" and one string of {args.string_mb:g} MB of other stdlib source in one call, timed once"
+           if long else "")
+        + f" (`python bench/bench_peers.py`), "
         f"{os.cpu_count()} cores. **The machine is shared and noisy** (other jobs ran at the same "
         "time): absolute MB/s move by 2× between runs, so compare the ratios, which come from one "
         "run. Each engine is timed on slices of text it has not encoded before (peers with "

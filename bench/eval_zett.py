@@ -75,7 +75,10 @@ def align_tag(args: argparse.Namespace) -> str:
     """The run directory's mark for phase 1c: -alN (merged windows) or -asN (sampled)."""
     if not args.align_steps:
         return ""
-    return f"-a{'s' if args.align_vocabularies == 'sampled' else 'l'}{args.align_steps}"
+    sizes = ""
+    if args.align_vocabularies == "sampled" and args.align_vocab_sizes != "4096,16384":
+        sizes = "v" + "-".join(f"{int(s) // 1024}k" for s in args.align_vocab_sizes.split(","))
+    return f"-a{'s' if args.align_vocabularies == 'sampled' else 'l'}{args.align_steps}{sizes}"
 
 
 def sampled_align_texts(train_code: list[str],
@@ -208,6 +211,9 @@ def main() -> None:
                         "vocabularies (alignment for whole-vocabulary transfer); its held-out "
                         "KL is on training-split stdlib files of a second hash bucket and the "
                         "last fifth of the training prose, which it does not train on")
+    parser.add_argument("--align-vocab-sizes", default="4096,16384",
+                        help="phase 1c with 'sampled': the sizes the sampled vocabularies are "
+                        "drawn from, one per step (comma-separated)")
     parser.add_argument("--continuation-mb", type=float, default=16.0,
                         help="transfer: megabytes of training text whose counts give the "
                         "continuation prior mixed into the output rows (0: the tower's rows "
@@ -264,6 +270,7 @@ def main() -> None:
             output_steps=args.output_steps,
             output_texts=args.output_texts, align_steps=args.align_steps,
             align_vocabularies=args.align_vocabularies,
+            align_vocab_sizes=tuple(int(s) for s in args.align_vocab_sizes.split(",")),
         )
         output_corpus = output_texts(corpus, languages, args.output_texts,
                                      args.output_per_language)

@@ -391,6 +391,8 @@ class TrainConfig:
     # "merges" (dynamic merging) or "sampled" (whole-vocabulary transfer: windows segmented by
     # sampled UnigramLM vocabularies, 64 windows of text each vocabulary is drawn from)
     align_vocabularies: str = "merges"
+    # the sampled vocabularies' sizes (align_vocabularies="sampled"); one is drawn per step
+    align_vocab_sizes: tuple[int, ...] = (4096, 16384)
     # phase 2 early stopping: with train(evaluate=...), score every eval_every LM steps (and
     # before the first) and keep the best-scoring hypernetwork in OUT/best
     eval_every: int = 0
@@ -664,7 +666,8 @@ def _align_config(config: TrainConfig) -> Any:
     from toktool.zett.align import AlignConfig
 
     # sampled vocabularies are drawn from 64 windows of text after the 4 trained on
-    more: dict[str, Any] = {"learn_windows": 64} if config.align_vocabularies == "sampled" else {}
+    more: dict[str, Any] = ({"learn_windows": 64, "vocab_sizes": tuple(config.align_vocab_sizes)}
+                            if config.align_vocabularies == "sampled" else {})
     return AlignConfig(steps=config.align_steps, lr=config.align_lr, seed=config.seed,
                        last_part=config.align_last_part,
                        vocabularies=config.align_vocabularies, **more)

@@ -12,9 +12,132 @@ use std::collections::BinaryHeap;
 use rustc_hash::FxHashMap;
 
 use crate::parallel::maybe_par_map;
+use crate::piece_cache::{Key, MAX_KEY};
 
 /// `(left id, right id) -> (rank, merged id)`.
 pub type MergeMap = FxHashMap<(u32, u32), (u32, u32)>;
+
+/// The vocabulary's keys of 1 to [`MAX_KEY`] bytes in one open-addressing table with the key
+/// bytes in the slot (as the pre-token cache keys them): a lookup reads one slot, where the
+/// boxed-key map reads a control group, a bucket and the key's allocation. Longer keys stay in
+/// `key_to_id` only.
+#[derive(Debug, Default)]
+pub struct ShortKeys {
+    slots: Box<[ShortSlot]>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
+struct ShortSlot {
+    words: [u64; 2],
+    id: u32,
+    /// `0`: empty.
+    len: u8,
+}
+
+impl ShortKeys {
+    fn new(key_to_id: &FxHashMap<Box<[u8]>, u32>) -> ShortKeys {
+        let short: Vec<(Key, u32)> = key_to_id
+            .iter()
+            .filter(|(k, _)| (1..=MAX_KEY).contains(&k.len()))
+            .map(|(k, &id)| (Key::new(k), id))
+            .collect();
+        // at most half full, so probe runs stay short for keys that are absent too
+        let size = (short.len() * 2).next_power_of_two().max(16);
+        let mut slots = vec![ShortSlot::default(); size].into_boxed_slice();
+        for (key, id) in short {
+            let mut i = key.hash() as usize & (size - 1);
+            while slots[i].len != 0 {
+                i = (i + 1) & (size - 1);
+            }
+            slots[i] = ShortSlot {
+                words: key.words,
+                id,
+                len: key.len,
+            };
+        }
+        ShortKeys { slots }
+    }
+
+    /// The id of a key of 1 to [`MAX_KEY`] bytes.
+    #[inline]
+    fn get(&self, key: Key) -> Option<u32> {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut i = key.hash() as usize & mask;
+        loop {
+            let slot = self.slots.get(i)?;
+            if slot.len == key.len && slot.words == key.words {
+                return Some(slot.id);
+            }
+            if slot.len == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
+
+/// Where the merge loops look pairs up: `(left, right) -> (rank, merged id)`.
+pub trait Pairs {
+    fn pair(&self, left: u32, right: u32) -> Option<(u32, u32)>;
+}
+
+impl Pairs for MergeMap {
+    #[inline]
+    fn pair(&self, left: u32, right: u32) -> Option<(u32, u32)> {
+        self.get(&(left, right)).copied()
+    }
+}
+
+/// No merge, in [`DensePairs`].
+const NO_MERGE: (u32, u32) = (u32::MAX, 0);
+
+/// The merges of pairs of small ids (both below `side`) in a dense table, the rest in the map.
+///
+/// Byte-level files give the byte tokens and the earliest merges the smallest ids, so most
+/// pairs a short piece's merge loop looks up (every pair of its initial units, and the first
+/// merges' results) are one load from a table that stays in the CPU cache, where a hash lookup
+/// reads a control group and a bucket of a table of several MB.
+#[derive(Debug, Default)]
+pub struct DensePairs {
+    side: u32,
+    table: Box<[(u32, u32)]>,
+}
+
+impl DensePairs {
+    /// Ids below this side go into the table (`side`² entries of 8 bytes).
+    pub const SIDE: u32 = 512;
+
+    pub fn new(merges: &MergeMap, side: u32) -> DensePairs {
+        let mut table = vec![NO_MERGE; (side as usize) * (side as usize)].into_boxed_slice();
+        for (&(a, b), &value) in merges {
+            if a < side && b < side {
+                table[(a * side + b) as usize] = value;
+            }
+        }
+        DensePairs { side, table }
+    }
+}
+
+/// [`DensePairs`] in front of the merge map.
+#[derive(Clone, Copy)]
+pub struct PairIndex<'a> {
+    dense: &'a DensePairs,
+    map: &'a MergeMap,
+}
+
+impl Pairs for PairIndex<'_> {
+    #[inline]
+    fn pair(&self, left: u32, right: u32) -> Option<(u32, u32)> {
+        let side = self.dense.side;
+        if left < side && right < side {
+            let value = self.dense.table[(left * side + right) as usize];
+            (value.0 != u32::MAX).then_some(value)
+        } else {
+            self.map.get(&(left, right)).copied()
+        }
+    }
+}
 
 /// Pieces with more units than this use the heap-based merge loop.
 const HEAP_THRESHOLD: usize = 48;
@@ -50,6 +173,10 @@ pub struct Bpe {
     pub self_encoding: Vec<bool>,
     /// `key_to_id` for one-char keys, for char units (filled by [`Bpe::index_chars`]).
     pub char_ids: CharIds,
+    /// The merges of small ids (filled by [`Bpe::index_chars`]).
+    pub dense_pairs: DensePairs,
+    /// `key_to_id` for keys of up to 16 bytes (filled by [`Bpe::index_chars`]).
+    pub short_keys: ShortKeys,
 }
 
 /// The ids of one-char keys: a char's unit symbol without hashing and comparing byte slices.
@@ -107,6 +234,28 @@ impl Bpe {
     /// Fill `char_ids` from `key_to_id`. Call once after loading, before encoding.
     pub fn index_chars(&mut self) {
         self.char_ids = CharIds::new(&self.key_to_id);
+        self.dense_pairs = DensePairs::new(&self.merges, DensePairs::SIDE);
+        self.short_keys = ShortKeys::new(&self.key_to_id);
+    }
+
+    /// The id of the token whose key is `piece`, if any (`key_to_id`, by the faster table
+    /// where it can).
+    #[inline]
+    pub fn token_id(&self, piece: &[u8]) -> Option<u32> {
+        if (1..=MAX_KEY).contains(&piece.len()) && !self.short_keys.slots.is_empty() {
+            self.short_keys.get(Key::new(piece))
+        } else {
+            self.key_to_id.get(piece).copied()
+        }
+    }
+
+    /// The merge lookup of the encode loops.
+    #[inline]
+    pub fn pairs(&self) -> PairIndex<'_> {
+        PairIndex {
+            dense: &self.dense_pairs,
+            map: &self.merges,
+        }
     }
 
     /// Fill `self_encoding` by running BPE on every token's key. Call once after loading.
@@ -130,7 +279,7 @@ impl Bpe {
     /// Encode one pre-token, appending its ids to `out`.
     #[inline]
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
-        if let Some(&id) = self.key_to_id.get(piece) {
+        if let Some(id) = self.token_id(piece) {
             if self.ignore_merges
                 || self
                     .self_encoding
@@ -151,11 +300,11 @@ impl Bpe {
         self.initial_symbols(piece, out);
         let symbols = &mut out[start..];
         let merged_len = if symbols.len() > BUCKET_THRESHOLD {
-            merge_with_buckets(&self.merges, symbols)
+            merge_with_buckets(&self.pairs(), symbols)
         } else if symbols.len() > HEAP_THRESHOLD {
-            merge_with_heap(&self.merges, symbols)
+            merge_with_heap(&self.pairs(), symbols)
         } else {
-            merge_in_place(&self.merges, symbols)
+            merge_in_place(&self.pairs(), symbols)
         };
         out.truncate(start + merged_len);
     }
@@ -238,8 +387,7 @@ impl Bpe {
 /// `symbols`. The rank of every adjacent pair is looked up once and kept in a stack array; a
 /// merge at `i` only changes the pairs at `i - 1` and `i`, so only those are looked up again.
 /// Each round takes the leftmost pair of lowest rank, as [`reference_merge`].
-fn merge_in_place(merges: &MergeMap, symbols: &mut [u32]) -> usize {
-    const NO_MERGE: (u32, u32) = (u32::MAX, 0);
+fn merge_in_place<P: Pairs>(merges: &P, symbols: &mut [u32]) -> usize {
     let mut len = symbols.len();
     if len < 2 {
         return len;
@@ -247,7 +395,7 @@ fn merge_in_place(merges: &MergeMap, symbols: &mut [u32]) -> usize {
     if len > HEAP_THRESHOLD {
         return merge_with_heap(merges, symbols);
     }
-    let rank_of = |a: u32, b: u32| merges.get(&(a, b)).copied().unwrap_or(NO_MERGE);
+    let rank_of = |a: u32, b: u32| merges.pair(a, b).unwrap_or(NO_MERGE);
     // `pairs[i]`: (rank, merged id) of `symbols[i], symbols[i + 1]`.
     let mut pairs = [NO_MERGE; HEAP_THRESHOLD];
     for i in 0..len - 1 {
@@ -289,7 +437,7 @@ fn merge_in_place(merges: &MergeMap, symbols: &mut [u32]) -> usize {
 /// (rank, then position: the order of HF's heap), built at once (`O(n)`). An entry does not
 /// carry the merged id: ranks are unique (a merge's index in the file), so an entry is current
 /// exactly when the pair now at its position has its rank, and the map gives the id.
-fn merge_with_heap(merges: &MergeMap, symbols: &mut [u32]) -> usize {
+fn merge_with_heap<P: Pairs>(merges: &P, symbols: &mut [u32]) -> usize {
     let Ok(n32) = u32::try_from(symbols.len()) else {
         return merge_with_heap_wide(merges, symbols);
     };
@@ -323,15 +471,14 @@ fn entry_parts(entry: u64) -> (u32, u32) {
 }
 
 /// `(rank, position)` of every adjacent pair of `symbols` that has a merge, left to right.
-fn initial_pairs<'a>(
-    merges: &'a MergeMap,
+fn initial_pairs<'a, P: Pairs>(
+    merges: &'a P,
     symbols: &'a [u32],
 ) -> impl Iterator<Item = (u32, u32)> + 'a {
-    symbols.windows(2).zip(0u32..).filter_map(|(pair, pos)| {
-        merges
-            .get(&(pair[0], pair[1]))
-            .map(|&(rank, _)| (rank, pos))
-    })
+    symbols
+        .windows(2)
+        .zip(0u32..)
+        .filter_map(|(pair, pos)| merges.pair(pair[0], pair[1]).map(|(rank, _)| (rank, pos)))
 }
 
 /// A symbol merged away into its left neighbour, in [`merge_with_heap`] and
@@ -360,9 +507,9 @@ impl Links {
     /// away, or its pair changed) does nothing: ranks are unique (a merge's index in the file),
     /// so an entry is current exactly when the pair now at its position has its rank.
     #[inline]
-    fn merge_at(
+    fn merge_at<P: Pairs>(
         &mut self,
-        merges: &MergeMap,
+        merges: &P,
         symbols: &mut [u32],
         rank: u32,
         pos: u32,
@@ -373,7 +520,7 @@ impl Links {
         if symbols[p] == GONE || right == NO_LINK {
             return;
         }
-        let Some(&(current, new_id)) = merges.get(&(symbols[p], symbols[right as usize])) else {
+        let Some((current, new_id)) = merges.pair(symbols[p], symbols[right as usize]) else {
             return;
         };
         if current != rank {
@@ -385,13 +532,13 @@ impl Links {
         self.next[p] = after;
         if after != NO_LINK {
             self.prev[after as usize] = pos;
-            if let Some(&(r, _)) = merges.get(&(new_id, symbols[after as usize])) {
+            if let Some((r, _)) = merges.pair(new_id, symbols[after as usize]) {
                 push(r, pos);
             }
         }
         let before = self.prev[p];
         if before != NO_LINK {
-            if let Some(&(r, _)) = merges.get(&(symbols[before as usize], new_id)) {
+            if let Some((r, _)) = merges.pair(symbols[before as usize], new_id) {
                 push(r, before);
             }
         }
@@ -421,7 +568,7 @@ fn compact(symbols: &mut [u32]) -> usize {
 /// holds the lowest (rank, position). Either way this is HF's order (lowest rank, then
 /// leftmost), without a heap entry per pair. A stale position (its symbol merged away, or its
 /// pair changed) is skipped as in [`merge_with_heap`].
-fn merge_with_buckets(merges: &MergeMap, symbols: &mut [u32]) -> usize {
+fn merge_with_buckets<P: Pairs>(merges: &P, symbols: &mut [u32]) -> usize {
     let Ok(n32) = u32::try_from(symbols.len()) else {
         return merge_with_heap_wide(merges, symbols);
     };
@@ -515,7 +662,7 @@ impl RankBuckets {
 /// [`merge_with_heap`] for pieces of 2^32 units or more (`usize` positions, entries that carry
 /// the merged id).
 #[cold]
-fn merge_with_heap_wide(merges: &MergeMap, symbols: &mut [u32]) -> usize {
+fn merge_with_heap_wide<P: Pairs>(merges: &P, symbols: &mut [u32]) -> usize {
     const NONE: usize = usize::MAX;
     let n = symbols.len();
     let mut prev: Vec<usize> = (0..n).map(|i| if i == 0 { NONE } else { i - 1 }).collect();
@@ -525,7 +672,7 @@ fn merge_with_heap_wide(merges: &MergeMap, symbols: &mut [u32]) -> usize {
     let mut alive = vec![true; n];
     let mut heap: BinaryHeap<Reverse<(u32, usize, u32)>> = BinaryHeap::with_capacity(n);
     for i in 0..n.saturating_sub(1) {
-        if let Some(&(rank, new_id)) = merges.get(&(symbols[i], symbols[i + 1])) {
+        if let Some((rank, new_id)) = merges.pair(symbols[i], symbols[i + 1]) {
             heap.push(Reverse((rank, i, new_id)));
         }
     }
@@ -535,7 +682,7 @@ fn merge_with_heap_wide(merges: &MergeMap, symbols: &mut [u32]) -> usize {
         }
         let right = next[pos];
         // Stale entries are those whose pair no longer produces this merge.
-        if merges.get(&(symbols[pos], symbols[right])) != Some(&(rank, new_id)) {
+        if merges.pair(symbols[pos], symbols[right]) != Some((rank, new_id)) {
             continue;
         }
         symbols[pos] = new_id;
@@ -546,12 +693,12 @@ fn merge_with_heap_wide(merges: &MergeMap, symbols: &mut [u32]) -> usize {
         }
         if prev[pos] != NONE {
             let p = prev[pos];
-            if let Some(&(r, id)) = merges.get(&(symbols[p], symbols[pos])) {
+            if let Some((r, id)) = merges.pair(symbols[p], symbols[pos]) {
                 heap.push(Reverse((r, p, id)));
             }
         }
         if next[pos] != NONE {
-            if let Some(&(r, id)) = merges.get(&(symbols[pos], symbols[next[pos]])) {
+            if let Some((r, id)) = merges.pair(symbols[pos], symbols[next[pos]]) {
                 heap.push(Reverse((r, pos, id)));
             }
         }
@@ -636,6 +783,66 @@ mod tests {
             let mut d = units;
             let ld = merge_with_buckets(&merges, &mut d);
             prop_assert_eq!(&d[..ld], &expected[..]);
+        }
+
+        /// The dense table in front of the map answers as the map does, and the merge loops
+        /// give the same ids through either.
+        #[test]
+        fn dense_pairs_answer_as_the_map(
+            seed in any::<u64>(),
+            side in 1u32..12,
+            units in prop::collection::vec(0u32..4, 0..120),
+        ) {
+            let merges = random_merges(4, 40, seed);
+            let dense = DensePairs::new(&merges, side);
+            let index = PairIndex { dense: &dense, map: &merges };
+            for a in 0..50 {
+                for b in 0..50 {
+                    prop_assert_eq!(index.pair(a, b), merges.pair(a, b));
+                }
+            }
+            let expected = reference_merge(&merges, units.clone());
+            let mut a = units.clone();
+            let la = merge_in_place(&index, &mut a);
+            prop_assert_eq!(&a[..la], &expected[..]);
+            let mut b = units;
+            let lb = merge_with_heap(&index, &mut b);
+            prop_assert_eq!(&b[..lb], &expected[..]);
+        }
+
+        /// The inline-key table finds every short key of the map and nothing else.
+        #[test]
+        fn short_keys_answer_as_the_map(
+            keys in prop::collection::hash_set(
+                prop::collection::vec(prop::sample::select(vec![0u8, 1, b'a', b' ', 0xe3, 0xff]), 1..20),
+                0..200),
+            probes in prop::collection::vec(
+                prop::collection::vec(prop::sample::select(vec![0u8, 1, b'a', b' ', 0xe3, 0xff]), 0..20),
+                0..100),
+        ) {
+            let map: FxHashMap<Box<[u8]>, u32> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (k.clone().into_boxed_slice(), i as u32))
+                .collect();
+            let mut bpe = Bpe {
+                byte_level: true,
+                key_to_id: map,
+                byte_ids: [None; 256],
+                merges: MergeMap::default(),
+                unk: UnkPolicy::default(),
+                byte_fallback: None,
+                ignore_merges: false,
+                byte_chars: ['\0'; 256],
+                self_encoding: Vec::new(),
+                char_ids: CharIds::default(),
+                dense_pairs: DensePairs::default(),
+                short_keys: ShortKeys::default(),
+            };
+            bpe.index_chars();
+            for k in keys.iter().chain(probes.iter()) {
+                prop_assert_eq!(bpe.token_id(k), bpe.key_to_id.get(k.as_slice()).copied());
+            }
         }
 
         #[test]

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::bpe::Bpe;
 
-const MAX_KEY: usize = 16;
+pub(crate) const MAX_KEY: usize = 16;
 const MAX_IDS: usize = 3;
 /// Slots per table (a power of two): 1 MiB per (thread, tokenizer). Measured on 4 KB calls of
 /// stdlib code (`examples/encode_chunks.rs`): 64-byte slots (keys up to 24 bytes, 8 ids) at 2^13
@@ -53,14 +53,14 @@ pub(crate) fn new_owner_id() -> u64 {
 /// they determine the bytes: two keys are equal exactly when their `Key`s are. Comparing and
 /// hashing two words replaces a byte loop.
 #[derive(Clone, Copy)]
-struct Key {
-    words: [u64; 2],
-    len: u8,
+pub(crate) struct Key {
+    pub(crate) words: [u64; 2],
+    pub(crate) len: u8,
 }
 
 impl Key {
     #[inline]
-    fn new(piece: &[u8]) -> Key {
+    pub(crate) fn new(piece: &[u8]) -> Key {
         let n = piece.len();
         debug_assert!((1..=MAX_KEY).contains(&n));
         let word = |at: usize| {
@@ -89,7 +89,7 @@ impl Key {
 
     /// A well-mixed hash (a folded 64x64->128 multiply); the table index takes its low bits.
     #[inline]
-    fn hash(&self) -> u64 {
+    pub(crate) fn hash(&self) -> u64 {
         #[inline]
         fn fold(a: u64, b: u64) -> u64 {
             let m = u128::from(a) * u128::from(b);
@@ -139,8 +139,58 @@ impl PieceCache {
     /// `squeeze`: the UTF-8 of a multi-byte char (`▁`) that pieces of this model often repeat,
     /// for models whose pieces are always UTF-8; a piece longer than [`MAX_KEY`] bytes is keyed
     /// with that char written as the byte `0xFF` when that makes it fit (see [`squeezed`]).
-    #[inline]
+    /// The hit path is inlined into the caller's loop; the rest is out of line.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub(crate) fn encode_piece(
+        &mut self,
+        model: &Bpe,
+        piece: &[u8],
+        squeeze: Option<&[u8]>,
+        out: &mut Vec<u32>,
+    ) {
+        if piece.is_empty() || piece.len() > MAX_KEY {
+            return self.encode_uncached(model, piece, squeeze, out);
+        }
+        let key = Key::new(piece);
+        let index = key.hash() as usize & (SLOTS - 1);
+        let slot = &self.slots[index];
+        if slot.len == key.len && slot.words == key.words {
+            match slot.n_ids {
+                1 => out.push(slot.ids[0]),
+                n => out.extend_from_slice(&slot.ids[..usize::from(n)]),
+            }
+            return;
+        }
+        self.encode_miss(model, piece, key, index, out);
+    }
+
+    /// A piece that is not in the table: merge it and keep its ids in its slot.
+    #[inline(never)]
+    fn encode_miss(
+        &mut self,
+        model: &Bpe,
+        piece: &[u8],
+        key: Key,
+        index: usize,
+        out: &mut Vec<u32>,
+    ) {
+        let start = out.len();
+        model.encode_piece(piece, out);
+        let ids = &out[start..];
+        if ids.len() <= MAX_IDS {
+            let slot = &mut self.slots[index];
+            slot.words = key.words;
+            slot.len = key.len;
+            slot.n_ids = ids.len() as u8;
+            slot.ids[..ids.len()].copy_from_slice(ids);
+        }
+    }
+
+    /// A piece too long for a key (or empty): keyed squeezed when it fits, else merged.
+    #[cold]
+    #[inline(never)]
+    fn encode_uncached(
         &mut self,
         model: &Bpe,
         piece: &[u8],
@@ -149,8 +199,6 @@ impl PieceCache {
     ) {
         let key = if piece.is_empty() {
             None
-        } else if piece.len() <= MAX_KEY {
-            Some(Key::new(piece))
         } else {
             squeeze.and_then(|s| squeezed(piece, s))
         };
@@ -158,23 +206,13 @@ impl PieceCache {
             model.encode_piece(piece, out);
             return;
         };
-        let slot = &mut self.slots[key.hash() as usize & (SLOTS - 1)];
+        let index = key.hash() as usize & (SLOTS - 1);
+        let slot = &self.slots[index];
         if slot.len == key.len && slot.words == key.words {
-            match slot.n_ids {
-                1 => out.push(slot.ids[0]),
-                n => out.extend_from_slice(&slot.ids[..usize::from(n)]),
-            }
+            out.extend_from_slice(&slot.ids[..usize::from(slot.n_ids)]);
             return;
         }
-        let start = out.len();
-        model.encode_piece(piece, out);
-        let ids = &out[start..];
-        if ids.len() <= MAX_IDS {
-            slot.words = key.words;
-            slot.len = key.len;
-            slot.n_ids = ids.len() as u8;
-            slot.ids[..ids.len()].copy_from_slice(ids);
-        }
+        self.encode_miss(model, piece, key, index, out);
     }
 }
 

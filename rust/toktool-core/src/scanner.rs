@@ -173,16 +173,23 @@ impl Scanner {
         let classes = scan_classes();
         let mut pos = 0;
         while pos < text.len() {
+            let bytes = text.as_bytes();
             let end = match self {
-                Scanner::Gpt2 => gpt2_match_end(classes, text, pos),
+                Scanner::Gpt2 => {
+                    gpt2_ascii_end(bytes, pos).unwrap_or_else(|| gpt2_match_end(classes, text, pos))
+                }
                 Scanner::Cl100k {
                     max_digits,
                     whole_trailing_space,
-                } => cl100k_match_end(classes, text, pos, max_digits, whole_trailing_space),
+                } => cl100k_ascii_end(bytes, pos, max_digits, whole_trailing_space).unwrap_or_else(
+                    || cl100k_match_end(classes, text, pos, max_digits, whole_trailing_space),
+                ),
                 Scanner::O200k {
                     max_digits,
                     contractions,
-                } => o200k_match_end(classes, text, pos, max_digits, contractions),
+                } => o200k_ascii_end(bytes, pos, max_digits, contractions).unwrap_or_else(|| {
+                    o200k_match_end(classes, text, pos, max_digits, contractions)
+                }),
             };
             debug_assert!(end > pos);
             sink(pos, end);
@@ -562,6 +569,283 @@ fn cl100k_match_end(
     newline_or_space_end_at(text, pos, run)
 }
 
+/// ASCII byte classes of the fast paths ([`cl100k_ascii_end`], [`o200k_ascii_end`]).
+const A_UPPER: u8 = 1;
+const A_LOWER: u8 = 2;
+const A_DIGIT: u8 = 3;
+/// Space, tab, vertical tab, form feed.
+const A_SPACE: u8 = 4;
+/// CR and LF.
+const A_NEWLINE: u8 = 5;
+/// Every other ASCII char (punctuation, controls, the apostrophe).
+const A_OTHER: u8 = 6;
+/// A byte of a non-ASCII char: the fast paths give up on it.
+const A_WIDE: u8 = 0;
+
+/// The [`A_UPPER`].. class of each byte (`\p{L}`, `\p{N}` and `\s` on ASCII, as
+/// [`ascii_kind_slow`]; the test `ascii_classes_refine_the_kinds` checks the two agree).
+static ASCII_CLASS: [u8; 256] = {
+    let mut table = [A_WIDE; 256];
+    let mut i = 0;
+    while i < 128 {
+        let b = i as u8;
+        table[i] = if b.is_ascii_uppercase() {
+            A_UPPER
+        } else if b.is_ascii_lowercase() {
+            A_LOWER
+        } else if b.is_ascii_digit() {
+            A_DIGIT
+        } else if b == b'\r' || b == b'\n' {
+            A_NEWLINE
+        } else if matches!(b, b' ' | b'\t' | 0x0b | 0x0c) {
+            A_SPACE
+        } else {
+            A_OTHER
+        };
+        i += 1;
+    }
+    table
+};
+
+/// The class of `bytes[i]`; past the end, `A_END` (a class no run continues into).
+const A_END: u8 = 7;
+
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn class_at(bytes: &[u8], i: usize) -> u8 {
+    match bytes.get(i) {
+        Some(&b) => ASCII_CLASS[usize::from(b)],
+        None => A_END,
+    }
+}
+
+/// End of the run of bytes whose class is `lo..=hi` from `i`, and the class of the byte that
+/// stops it.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn ascii_run(bytes: &[u8], mut i: usize, lo: u8, hi: u8) -> (usize, u8) {
+    loop {
+        let c = class_at(bytes, i);
+        if c < lo || c > hi {
+            return (i, c);
+        }
+        i += 1;
+    }
+}
+
+/// `\p{N}{1,max_digits}` from `pos` (a digit) on ASCII; `None` where a non-ASCII char could
+/// still be a digit of the match.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn ascii_digits_end(bytes: &[u8], pos: usize, max_digits: usize) -> Option<usize> {
+    let mut end = pos;
+    while end - pos < max_digits {
+        match class_at(bytes, end) {
+            A_DIGIT => end += 1,
+            A_WIDE => return None,
+            _ => break,
+        }
+    }
+    Some(end)
+}
+
+/// The whitespace alternatives of the cl100k and o200k families (`\s*[\r\n]+|\s+(?!\S)|\s+`,
+/// and `\s++\z` first when `whole_trailing_space`) on the ASCII whitespace run at `pos`;
+/// `None` where the run goes on into a non-ASCII char (which may be whitespace).
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn ascii_space_end(bytes: &[u8], pos: usize, whole_trailing_space: bool) -> Option<usize> {
+    let (run, stop) = ascii_run(bytes, pos, A_SPACE, A_NEWLINE);
+    if stop == A_WIDE {
+        return None;
+    }
+    if stop == A_END && whole_trailing_space {
+        return Some(run);
+    }
+    if let Some(last) = bytes[pos..run]
+        .iter()
+        .rposition(|&b| b == b'\r' || b == b'\n')
+    {
+        return Some(pos + last + 1);
+    }
+    // `\s+(?!\S)`: all but the last char when a non-space follows (every char here is a byte)
+    Some(if stop == A_END || run - pos == 1 {
+        run
+    } else {
+        run - 1
+    })
+}
+
+/// ` ?[^\s\p{L}\p{N}]+[trailing]*` on ASCII from `start` (the first punctuation char).
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn ascii_punctuation_end(bytes: &[u8], start: usize, trailing: &[u8]) -> Option<usize> {
+    let (end, stop) = ascii_run(bytes, start, A_OTHER, A_OTHER);
+    if stop == A_WIDE {
+        return None;
+    }
+    Some(
+        end + bytes[end..]
+            .iter()
+            .take_while(|b| trailing.contains(b))
+            .count(),
+    )
+}
+
+/// [`gpt2_match_end`] where the text at `pos` is ASCII as far as the match depends on it (as
+/// [`cl100k_ascii_end`]).
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn gpt2_ascii_end(bytes: &[u8], pos: usize) -> Option<usize> {
+    let c = *bytes.get(pos)?;
+    if c == b'\'' {
+        // `'s|'t|'re|'ve|'m|'ll|'d`, case-sensitive
+        match (bytes.get(pos + 1), bytes.get(pos + 2)) {
+            (Some(b's' | b't' | b'm' | b'd'), _) => return Some(pos + 2),
+            (Some(b'r' | b'v'), Some(b'e')) | (Some(b'l'), Some(b'l')) => return Some(pos + 3),
+            _ => {}
+        }
+    }
+    let start = if c == b' ' { pos + 1 } else { pos };
+    let (lo, hi) = match class_at(bytes, start) {
+        A_UPPER | A_LOWER => (A_UPPER, A_LOWER),
+        A_DIGIT => (A_DIGIT, A_DIGIT),
+        A_OTHER => (A_OTHER, A_OTHER),
+        A_WIDE => return None,
+        _ => {
+            // `\s+(?!\S)|\s+` on the whitespace run at `pos`
+            let (run, stop) = ascii_run(bytes, pos, A_SPACE, A_NEWLINE);
+            return match stop {
+                A_WIDE => None,
+                A_END => Some(run),
+                _ => Some(if run - pos == 1 { run } else { run - 1 }),
+            };
+        }
+    };
+    let (end, stop) = ascii_run(bytes, start, lo, hi);
+    (stop != A_WIDE).then_some(end)
+}
+
+/// [`cl100k_match_end`] where the text at `pos` is ASCII as far as the match depends on it:
+/// the same end, or `None` when a non-ASCII char could change it (the caller then runs the
+/// general scanner). Letters, digits and the rest are told apart by one table load per byte.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn cl100k_ascii_end(
+    bytes: &[u8],
+    pos: usize,
+    max_digits: usize,
+    whole_trailing_space: bool,
+) -> Option<usize> {
+    let c = class_at(bytes, pos);
+    let next = class_at(bytes, pos + 1);
+    match c {
+        A_UPPER | A_LOWER => return letters_end(bytes, pos + 1),
+        A_DIGIT => return ascii_digits_end(bytes, pos, max_digits),
+        A_WIDE | A_END => return None,
+        _ => {}
+    }
+    if bytes[pos] == b'\'' {
+        match next {
+            A_WIDE => return None,
+            A_UPPER | A_LOWER => {
+                if let Some(n) = ascii_contraction_len(bytes, pos + 1) {
+                    return Some(pos + 1 + n);
+                }
+            }
+            _ => {}
+        }
+    }
+    // `[^\r\n\p{L}\p{N}]?\p{L}+` with the optional char present
+    if c != A_NEWLINE {
+        match next {
+            A_UPPER | A_LOWER => return letters_end(bytes, pos + 2),
+            A_WIDE => return None,
+            _ => {}
+        }
+    }
+    if c == A_OTHER {
+        return ascii_punctuation_end(bytes, pos, b"\r\n");
+    }
+    if bytes[pos] == b' ' && next == A_OTHER {
+        return ascii_punctuation_end(bytes, pos + 1, b"\r\n");
+    }
+    ascii_space_end(bytes, pos, whole_trailing_space)
+}
+
+/// End of the ASCII letter run that goes on at `from`; `None` if a non-ASCII char follows it.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn letters_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let (end, stop) = ascii_run(bytes, from, A_UPPER, A_LOWER);
+    (stop != A_WIDE).then_some(end)
+}
+
+/// [`contraction_len`] (case-insensitive) where the suffix is ASCII: `None` also when it is
+/// not a contraction.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn ascii_contraction_len(bytes: &[u8], at: usize) -> Option<usize> {
+    let lower = |i: usize| bytes.get(i).map(u8::to_ascii_lowercase);
+    match lower(at)? {
+        b's' | b't' | b'm' | b'd' => Some(1),
+        b'r' | b'v' => (lower(at + 1) == Some(b'e')).then_some(2),
+        b'l' => (lower(at + 1) == Some(b'l')).then_some(2),
+        _ => None,
+    }
+}
+
+/// [`o200k_match_end`] where the text at `pos` is ASCII as far as the match depends on it
+/// (as [`cl100k_ascii_end`]). On ASCII the upper-case class is `A-Z` and the lower-case one
+/// `a-z`, so the two letter alternatives are: upper run, then lower run; the match is both
+/// when the lower run is not empty, else the upper run alone, else no letter match.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn o200k_ascii_end(
+    bytes: &[u8],
+    pos: usize,
+    max_digits: usize,
+    contractions: bool,
+) -> Option<usize> {
+    let c = class_at(bytes, pos);
+    let letters_from = match c {
+        A_DIGIT => return ascii_digits_end(bytes, pos, max_digits),
+        A_WIDE | A_END => return None,
+        // `[^\r\n\p{L}\p{N}]?` leads a letter run
+        A_SPACE | A_OTHER => pos + 1,
+        _ => pos, // a letter, or CR/LF (no lead)
+    };
+    let (upper, stop) = ascii_run(bytes, letters_from, A_UPPER, A_UPPER);
+    if stop == A_WIDE {
+        return None;
+    }
+    let (lower, stop) = ascii_run(bytes, upper, A_LOWER, A_LOWER);
+    if stop == A_WIDE {
+        return None;
+    }
+    if lower > letters_from {
+        if contractions && bytes.get(lower) == Some(&b'\'') {
+            match class_at(bytes, lower + 1) {
+                A_WIDE => return None,
+                _ => {
+                    if let Some(n) = ascii_contraction_len(bytes, lower + 1) {
+                        return Some(lower + 1 + n);
+                    }
+                }
+            }
+        }
+        return Some(lower);
+    }
+    let next = class_at(bytes, pos + 1);
+    if c == A_OTHER {
+        return ascii_punctuation_end(bytes, pos, b"\r\n/");
+    }
+    if bytes[pos] == b' ' && next == A_OTHER {
+        return ascii_punctuation_end(bytes, pos + 1, b"\r\n/");
+    }
+    ascii_space_end(bytes, pos, false)
+}
+
 /// End of the maximal run of chars in `class` starting at `pos`.
 #[inline]
 fn class_run_end(text: &str, pos: usize, class: &crate::unicode_class::CharClass) -> usize {
@@ -778,6 +1062,31 @@ mod tests {
             prop_assert_eq!(scanner_matches(TEKKEN, &text), regex_matches(TEKKEN_PATTERN, &text));
         }
 
+        /// Mostly ASCII, where the fast paths decide (`cl100k_ascii_end`, `o200k_ascii_end`),
+        /// with a non-ASCII letter, number, space or mark now and then at any place of a match.
+        #[test]
+        fn scanners_match_regex_on_mostly_ascii(
+            text in prop::collection::vec(prop::sample::select(vec![
+                "a", "b", "Z", "Q", " ", " ", "\n", "\r", "\t", "\x0b", "\x0c", "0", "7", "'",
+                "s", "L", "l", "e", "E", "r", "v", "m", "D", ".", "(", "/", "#", "_", "-", "\0",
+                "'ve", "'re", "'ll", "'s", "'t", "'m", "'d", "'VE", "'Ll", "'x", "xy",
+                "é", "Ω", "\u{a0}", "\u{300}", "٣", "\u{17f}", "\u{2028}", "ʰ",
+            ]), 0..32).prop_map(|v| v.concat())
+        ) {
+            for (scanner, pattern) in [
+                (Scanner::Gpt2, GPT2_PATTERN),
+                (CL100K, CL100K_PATTERN),
+                (CL100K_TIKTOKEN, CL100K_TIKTOKEN_PATTERN),
+                (QWEN2, CL100K_SINGLE_DIGIT_PATTERN),
+                (CL100K_VERBATIM, CL100K_TIKTOKEN_VERBATIM_PATTERN),
+                (O200K, O200K_PATTERN),
+                (TEKKEN, TEKKEN_PATTERN),
+            ] {
+                prop_assert_eq!(scanner_matches(scanner, &text), regex_matches(pattern, &text),
+                    "{}", pattern);
+            }
+        }
+
         #[test]
         fn scanners_match_regex_on_any_string(text in "\\PC{0,40}") {
             prop_assert_eq!(scanner_matches(Scanner::Gpt2, &text), regex_matches(GPT2_PATTERN, &text));
@@ -794,6 +1103,22 @@ mod tests {
                 regex_matches(CL100K_TIKTOKEN_VERBATIM_PATTERN, &text)
             );
         }
+    }
+
+    #[test]
+    fn ascii_classes_refine_the_kinds() {
+        for b in 0u8..128 {
+            let want = match ascii_kind_slow(b) {
+                Kind::Letter if b.is_ascii_uppercase() => A_UPPER,
+                Kind::Letter => A_LOWER,
+                Kind::Number => A_DIGIT,
+                Kind::Space if b == b'\r' || b == b'\n' => A_NEWLINE,
+                Kind::Space => A_SPACE,
+                Kind::Other => A_OTHER,
+            };
+            assert_eq!(ASCII_CLASS[usize::from(b)], want, "byte {b}");
+        }
+        assert!(ASCII_CLASS[128..].iter().all(|&c| c == A_WIDE));
     }
 
     #[test]

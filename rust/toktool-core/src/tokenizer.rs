@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::added::{AddedToken, Segment, TokenMatcher};
-use crate::bpe::{Bpe, CharIds, MergeMap, UnkPolicy};
+use crate::bpe::{Bpe, CharIds, DensePairs, MergeMap, ShortKeys, UnkPolicy};
 use crate::byte_level::{byte_to_char_table, CharToByte};
 use crate::cuts::Cuts;
 use crate::error::{Error, Result};
@@ -662,6 +662,8 @@ fn load_bpe(node: Node<'_>, byte_level: bool) -> Result<LoadedBpe> {
         byte_chars: byte_to_char_table(),
         self_encoding: Vec::new(),
         char_ids: CharIds::default(),
+        dense_pairs: DensePairs::default(),
+        short_keys: ShortKeys::default(),
     };
     Ok(LoadedBpe { model, strings })
 }
