@@ -160,8 +160,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     head = "| tokenizer | engine | ids | MB/s | CPU/wall | load s | load RSS MB | toktool × this |"
     rule = "|---|---|---|---:|---:|---:|---:|---:|"
     if long:
-        head += " one string: ids | MB/s | toktool × this |"
-        rule += "---|---:|---:|"
+        head += " one string: ids | MB/s | CPU/wall | toktool × this |"
+        rule += "---|---:|---:|---:|"
     lines = [head, rule]
     mine = ("toktool", ARRAY)
     for name in dict.fromkeys(r["tokenizer"] for r in rows):
@@ -180,7 +180,8 @@ def table(rows: list[dict[str, Any]]) -> str:
                 exact = r.get("long_status") == "exact" and ours.get("long_status") == "exact"
                 lratio = (f"{ours['long_mbps'] / r['long_mbps']:.2f}×"
                           if exact and r["engine"] not in mine else "")
-                lmbps = f"{r['long_mbps']:.1f}" if "long_mbps" in r else "-"
+                lmbps = (f"{r['long_mbps']:.1f} | {r['long_cpu']:.2f}" if "long_mbps" in r
+                         else "- | -")
                 line += f" {r.get('long_status', '-')} | {lmbps} | {lratio} |"
             lines.append(line)
         exact = [r for r in group if r["status"] == "exact" and r["engine"] not in mine]
@@ -195,10 +196,10 @@ def table(rows: list[dict[str, Any]]) -> str:
                           and r["engine"] not in mine]
                 if lexact and ours.get("long_status") == "exact":
                     lbest = max(lexact, key=lambda r: r["long_mbps"])
-                    line += (f" {lbest['engine']} | | **{ours['long_mbps'] / lbest['long_mbps']:.2f}×**"
-                             f" |")
+                    line += (f" {lbest['engine']} | | | "
+                             f"**{ours['long_mbps'] / lbest['long_mbps']:.2f}×** |")
                 else:
-                    line += " | | |"
+                    line += " | | | |"
             lines.append(line)
     return "\n".join(lines)
 

@@ -171,11 +171,11 @@ pub struct Bpe {
     pub byte_chars: [char; 256],
     /// `self_encoding[id]`: BPE of the token's own key gives exactly `[id]`.
     pub self_encoding: Vec<bool>,
-    /// `key_to_id` for one-char keys, for char units (filled by [`Bpe::index_chars`]).
+    /// `key_to_id` for one-char keys, for char units (filled by [`Bpe::build_indexes`]).
     pub char_ids: CharIds,
-    /// The merges of small ids (filled by [`Bpe::index_chars`]).
+    /// The merges of small ids (filled by [`Bpe::build_indexes`]).
     pub dense_pairs: DensePairs,
-    /// `key_to_id` for keys of up to 16 bytes (filled by [`Bpe::index_chars`]).
+    /// `key_to_id` for keys of up to 16 bytes (filled by [`Bpe::build_indexes`]).
     pub short_keys: ShortKeys,
 }
 
@@ -231,10 +231,17 @@ impl CharIds {
 }
 
 impl Bpe {
-    /// Fill `char_ids` from `key_to_id`. Call once after loading, before encoding.
-    pub fn index_chars(&mut self) {
+    /// Build the lookup tables of encoding from `key_to_id` and `merges`: `char_ids`,
+    /// `dense_pairs` (sized to the vocabulary, at most [`DensePairs::SIDE`]) and `short_keys`.
+    /// Call once after loading, before encoding.
+    pub fn build_indexes(&mut self) {
         self.char_ids = CharIds::new(&self.key_to_id);
-        self.dense_pairs = DensePairs::new(&self.merges, DensePairs::SIDE);
+        let ids = self
+            .key_to_id
+            .values()
+            .max()
+            .map_or(0, |&max| max.saturating_add(1));
+        self.dense_pairs = DensePairs::new(&self.merges, ids.min(DensePairs::SIDE));
         self.short_keys = ShortKeys::new(&self.key_to_id);
     }
 
@@ -839,7 +846,7 @@ mod tests {
                 dense_pairs: DensePairs::default(),
                 short_keys: ShortKeys::default(),
             };
-            bpe.index_chars();
+            bpe.build_indexes();
             for k in keys.iter().chain(probes.iter()) {
                 prop_assert_eq!(bpe.token_id(k), bpe.key_to_id.get(k.as_slice()).copied());
             }

@@ -154,15 +154,24 @@ impl PieceCache {
         }
         let key = Key::new(piece);
         let index = key.hash() as usize & (SLOTS - 1);
-        let slot = &self.slots[index];
-        if slot.len == key.len && slot.words == key.words {
-            match slot.n_ids {
-                1 => out.push(slot.ids[0]),
-                n => out.extend_from_slice(&slot.ids[..usize::from(n)]),
-            }
-            return;
+        if !self.hit(key, index, out) {
+            self.encode_miss(model, piece, key, index, out);
         }
-        self.encode_miss(model, piece, key, index, out);
+    }
+
+    /// Append the ids kept in slot `index` if it holds `key`; whether it did.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn hit(&self, key: Key, index: usize, out: &mut Vec<u32>) -> bool {
+        let slot = &self.slots[index];
+        if slot.len != key.len || slot.words != key.words {
+            return false;
+        }
+        match slot.n_ids {
+            1 => out.push(slot.ids[0]),
+            n => out.extend_from_slice(&slot.ids[..usize::from(n)]),
+        }
+        true
     }
 
     /// A piece that is not in the table: merge it and keep its ids in its slot.
@@ -207,12 +216,9 @@ impl PieceCache {
             return;
         };
         let index = key.hash() as usize & (SLOTS - 1);
-        let slot = &self.slots[index];
-        if slot.len == key.len && slot.words == key.words {
-            out.extend_from_slice(&slot.ids[..usize::from(slot.n_ids)]);
-            return;
+        if !self.hit(key, index, out) {
+            self.encode_miss(model, piece, key, index, out);
         }
-        self.encode_miss(model, piece, key, index, out);
     }
 }
 

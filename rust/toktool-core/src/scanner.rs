@@ -173,21 +173,20 @@ impl Scanner {
         let classes = scan_classes();
         let mut pos = 0;
         while pos < text.len() {
-            let bytes = text.as_bytes();
             let end = match self {
                 Scanner::Gpt2 => {
-                    gpt2_ascii_end(bytes, pos).unwrap_or_else(|| gpt2_match_end(classes, text, pos))
+                    gpt2_ascii_end(text, pos).unwrap_or_else(|| gpt2_match_end(classes, text, pos))
                 }
                 Scanner::Cl100k {
                     max_digits,
                     whole_trailing_space,
-                } => cl100k_ascii_end(bytes, pos, max_digits, whole_trailing_space).unwrap_or_else(
+                } => cl100k_ascii_end(text, pos, max_digits, whole_trailing_space).unwrap_or_else(
                     || cl100k_match_end(classes, text, pos, max_digits, whole_trailing_space),
                 ),
                 Scanner::O200k {
                     max_digits,
                     contractions,
-                } => o200k_ascii_end(bytes, pos, max_digits, contractions).unwrap_or_else(|| {
+                } => o200k_ascii_end(text, pos, max_digits, contractions).unwrap_or_else(|| {
                     o200k_match_end(classes, text, pos, max_digits, contractions)
                 }),
             };
@@ -569,7 +568,8 @@ fn cl100k_match_end(
     newline_or_space_end_at(text, pos, run)
 }
 
-/// ASCII byte classes of the fast paths ([`cl100k_ascii_end`], [`o200k_ascii_end`]).
+/// ASCII byte classes of the fast paths ([`gpt2_ascii_end`], [`cl100k_ascii_end`],
+/// [`o200k_ascii_end`]).
 const A_UPPER: u8 = 1;
 const A_LOWER: u8 = 2;
 const A_DIGIT: u8 = 3;
@@ -650,30 +650,18 @@ fn ascii_digits_end(bytes: &[u8], pos: usize, max_digits: usize) -> Option<usize
 }
 
 /// The whitespace alternatives of the cl100k and o200k families (`\s*[\r\n]+|\s+(?!\S)|\s+`,
-/// and `\s++\z` first when `whole_trailing_space`) on the ASCII whitespace run at `pos`;
-/// `None` where the run goes on into a non-ASCII char (which may be whitespace).
+/// and `\s++\z` first when `whole_trailing_space`) on the ASCII whitespace run at `pos`, as
+/// [`cl100k_match_end`] ends; `None` where the run goes on into a non-ASCII char (which may be
+/// whitespace).
 #[inline(always)]
 #[allow(clippy::inline_always)]
-fn ascii_space_end(bytes: &[u8], pos: usize, whole_trailing_space: bool) -> Option<usize> {
-    let (run, stop) = ascii_run(bytes, pos, A_SPACE, A_NEWLINE);
-    if stop == A_WIDE {
-        return None;
+fn ascii_space_end(text: &str, pos: usize, whole_trailing_space: bool) -> Option<usize> {
+    let (run, stop) = ascii_run(text.as_bytes(), pos, A_SPACE, A_NEWLINE);
+    match stop {
+        A_WIDE => None,
+        A_END if whole_trailing_space => Some(run),
+        _ => Some(newline_or_space_end_at(text, pos, run)),
     }
-    if stop == A_END && whole_trailing_space {
-        return Some(run);
-    }
-    if let Some(last) = bytes[pos..run]
-        .iter()
-        .rposition(|&b| b == b'\r' || b == b'\n')
-    {
-        return Some(pos + last + 1);
-    }
-    // `\s+(?!\S)`: all but the last char when a non-space follows (every char here is a byte)
-    Some(if stop == A_END || run - pos == 1 {
-        run
-    } else {
-        run - 1
-    })
 }
 
 /// ` ?[^\s\p{L}\p{N}]+[trailing]*` on ASCII from `start` (the first punctuation char).
@@ -692,18 +680,37 @@ fn ascii_punctuation_end(bytes: &[u8], start: usize, trailing: &[u8]) -> Option<
     )
 }
 
+/// The last alternatives of the cl100k and o200k families on ASCII at `pos` (of class `c`,
+/// followed by class `next`): ` ?[^\s\p{L}\p{N}]+[trailing]*`, else the whitespace ones.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn ascii_punctuation_or_space_end(
+    text: &str,
+    pos: usize,
+    (c, next): (u8, u8),
+    trailing: &[u8],
+    whole_trailing_space: bool,
+) -> Option<usize> {
+    let bytes = text.as_bytes();
+    if c == A_OTHER {
+        return ascii_punctuation_end(bytes, pos, trailing);
+    }
+    if bytes[pos] == b' ' && next == A_OTHER {
+        return ascii_punctuation_end(bytes, pos + 1, trailing);
+    }
+    ascii_space_end(text, pos, whole_trailing_space)
+}
+
 /// [`gpt2_match_end`] where the text at `pos` is ASCII as far as the match depends on it (as
 /// [`cl100k_ascii_end`]).
 #[inline(always)]
 #[allow(clippy::inline_always)]
-fn gpt2_ascii_end(bytes: &[u8], pos: usize) -> Option<usize> {
+fn gpt2_ascii_end(text: &str, pos: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
     let c = *bytes.get(pos)?;
     if c == b'\'' {
-        // `'s|'t|'re|'ve|'m|'ll|'d`, case-sensitive
-        match (bytes.get(pos + 1), bytes.get(pos + 2)) {
-            (Some(b's' | b't' | b'm' | b'd'), _) => return Some(pos + 2),
-            (Some(b'r' | b'v'), Some(b'e')) | (Some(b'l'), Some(b'l')) => return Some(pos + 3),
-            _ => {}
+        if let Some(n) = contraction_len(text, pos + 1, false) {
+            return Some(pos + 1 + n);
         }
     }
     let start = if c == b' ' { pos + 1 } else { pos };
@@ -715,11 +722,7 @@ fn gpt2_ascii_end(bytes: &[u8], pos: usize) -> Option<usize> {
         _ => {
             // `\s+(?!\S)|\s+` on the whitespace run at `pos`
             let (run, stop) = ascii_run(bytes, pos, A_SPACE, A_NEWLINE);
-            return match stop {
-                A_WIDE => None,
-                A_END => Some(run),
-                _ => Some(if run - pos == 1 { run } else { run - 1 }),
-            };
+            return (stop != A_WIDE).then(|| space_run_match_end_at(text, pos, run));
         }
     };
     let (end, stop) = ascii_run(bytes, start, lo, hi);
@@ -732,11 +735,12 @@ fn gpt2_ascii_end(bytes: &[u8], pos: usize) -> Option<usize> {
 #[inline(always)]
 #[allow(clippy::inline_always)]
 fn cl100k_ascii_end(
-    bytes: &[u8],
+    text: &str,
     pos: usize,
     max_digits: usize,
     whole_trailing_space: bool,
 ) -> Option<usize> {
+    let bytes = text.as_bytes();
     let c = class_at(bytes, pos);
     let next = class_at(bytes, pos + 1);
     match c {
@@ -746,14 +750,8 @@ fn cl100k_ascii_end(
         _ => {}
     }
     if bytes[pos] == b'\'' {
-        match next {
-            A_WIDE => return None,
-            A_UPPER | A_LOWER => {
-                if let Some(n) = ascii_contraction_len(bytes, pos + 1) {
-                    return Some(pos + 1 + n);
-                }
-            }
-            _ => {}
+        if let Some(n) = contraction_len(text, pos + 1, true) {
+            return Some(pos + 1 + n);
         }
     }
     // `[^\r\n\p{L}\p{N}]?\p{L}+` with the optional char present
@@ -764,13 +762,7 @@ fn cl100k_ascii_end(
             _ => {}
         }
     }
-    if c == A_OTHER {
-        return ascii_punctuation_end(bytes, pos, b"\r\n");
-    }
-    if bytes[pos] == b' ' && next == A_OTHER {
-        return ascii_punctuation_end(bytes, pos + 1, b"\r\n");
-    }
-    ascii_space_end(bytes, pos, whole_trailing_space)
+    ascii_punctuation_or_space_end(text, pos, (c, next), b"\r\n", whole_trailing_space)
 }
 
 /// End of the ASCII letter run that goes on at `from`; `None` if a non-ASCII char follows it.
@@ -781,32 +773,14 @@ fn letters_end(bytes: &[u8], from: usize) -> Option<usize> {
     (stop != A_WIDE).then_some(end)
 }
 
-/// [`contraction_len`] (case-insensitive) where the suffix is ASCII: `None` also when it is
-/// not a contraction.
-#[inline(always)]
-#[allow(clippy::inline_always)]
-fn ascii_contraction_len(bytes: &[u8], at: usize) -> Option<usize> {
-    let lower = |i: usize| bytes.get(i).map(u8::to_ascii_lowercase);
-    match lower(at)? {
-        b's' | b't' | b'm' | b'd' => Some(1),
-        b'r' | b'v' => (lower(at + 1) == Some(b'e')).then_some(2),
-        b'l' => (lower(at + 1) == Some(b'l')).then_some(2),
-        _ => None,
-    }
-}
-
 /// [`o200k_match_end`] where the text at `pos` is ASCII as far as the match depends on it
 /// (as [`cl100k_ascii_end`]). On ASCII the upper-case class is `A-Z` and the lower-case one
 /// `a-z`, so the two letter alternatives are: upper run, then lower run; the match is both
 /// when the lower run is not empty, else the upper run alone, else no letter match.
 #[inline(always)]
 #[allow(clippy::inline_always)]
-fn o200k_ascii_end(
-    bytes: &[u8],
-    pos: usize,
-    max_digits: usize,
-    contractions: bool,
-) -> Option<usize> {
+fn o200k_ascii_end(text: &str, pos: usize, max_digits: usize, contractions: bool) -> Option<usize> {
+    let bytes = text.as_bytes();
     let c = class_at(bytes, pos);
     let letters_from = match c {
         A_DIGIT => return ascii_digits_end(bytes, pos, max_digits),
@@ -824,26 +798,16 @@ fn o200k_ascii_end(
         return None;
     }
     if lower > letters_from {
+        // the letter run is decided; a contraction (`ſ` folds to `s`) may follow
         if contractions && bytes.get(lower) == Some(&b'\'') {
-            match class_at(bytes, lower + 1) {
-                A_WIDE => return None,
-                _ => {
-                    if let Some(n) = ascii_contraction_len(bytes, lower + 1) {
-                        return Some(lower + 1 + n);
-                    }
-                }
+            if let Some(n) = contraction_len(text, lower + 1, true) {
+                return Some(lower + 1 + n);
             }
         }
         return Some(lower);
     }
     let next = class_at(bytes, pos + 1);
-    if c == A_OTHER {
-        return ascii_punctuation_end(bytes, pos, b"\r\n/");
-    }
-    if bytes[pos] == b' ' && next == A_OTHER {
-        return ascii_punctuation_end(bytes, pos + 1, b"\r\n/");
-    }
-    ascii_space_end(bytes, pos, false)
+    ascii_punctuation_or_space_end(text, pos, (c, next), b"\r\n/", false)
 }
 
 /// End of the maximal run of chars in `class` starting at `pos`.

@@ -140,7 +140,7 @@ impl Tokenizer {
         );
 
         let mut model = loaded.model;
-        model.index_chars();
+        model.build_indexes();
         model.compute_self_encoding(vocab_size);
         let cuts = Cuts::certify(&model, space_replacement);
         let cache_squeeze = space_replacement
