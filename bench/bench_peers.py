@@ -212,8 +212,17 @@ def main() -> None:
                     help="one string of this many MB of other stdlib source, one call per "
                     "engine (0: skip)")
     ap.add_argument("--names", default=",".join(NAMES))
+    ap.add_argument("--cpus", type=int, default=1,
+                    help="pin the process to this many CPUs (0: no pinning); 1 makes every engine "
+                    "single-threaded, including peers that start threads of their own")
     ap.add_argument("--out", type=Path, help="markdown file to update")
     args = ap.parse_args()
+    pinned = ""
+    if args.cpus:
+        cpus = sorted(os.sched_getaffinity(0))[: args.cpus]
+        os.sched_setaffinity(0, cpus)
+        pinned = (f" The process is pinned to {len(cpus)} CPU{'s' if len(cpus) > 1 else ''} "
+                  f"(`--cpus {args.cpus}`), so a peer's own threads share it.")
     budget = int(args.mb * 1e6)
     long_budget = int(args.string_mb * 1e6)
     text = "".join(artifacts.stdlib_corpus(max_bytes=budget * (args.repeats + 1) + long_budget))
@@ -233,11 +242,11 @@ def main() -> None:
         + (f" and one string of {args.string_mb:g} MB of other stdlib source in one call, timed once"
            if long else "")
         + f" (`python bench/bench_peers.py`), "
-        f"{os.cpu_count()} cores. **The machine is shared and noisy** (other jobs ran at the same "
+        f"{os.cpu_count()} cores.{pinned} **The machine is shared and noisy** (other jobs ran at the same "
         "time): absolute MB/s move by 2× between runs, so compare the ratios, which come from one "
         "run. Each engine is timed on slices of text it has not encoded before (peers with "
         "whole-text or segment caches would otherwise replay the id check); CPU/wall above 1 means "
-        "the engine used more than one thread. `toktool × this` is toktool's speed (ids as a "
+        "the engine used more than one core. `toktool × this` is toktool's speed (ids as a "
         "list) over the peer's; the `ids as array` row returns a NumPy array instead, like the "
         "peers that return an encoding object and make no Python ints in the timed loop. Only "
         "peers whose ids equal "

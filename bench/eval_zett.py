@@ -231,7 +231,9 @@ def main() -> None:
     parser.add_argument("--vocab-size", type=int, default=16384,
                         help="sampled vocabulary per step (4096 transferred worse to code)")
     parser.add_argument("--lr", type=float, default=1.5e-4)
-    parser.add_argument("--eval-bytes", type=int, default=8000, help="per domain (code, prose)")
+    parser.add_argument("--eval-bytes", type=int, default=32000,
+                        help="held-out bytes per domain (code, prose); at 8000 the gap-closed figures "
+                        "move by about 0.05 between slices")
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--train-only", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "ZETT.md")

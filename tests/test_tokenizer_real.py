@@ -157,12 +157,16 @@ def test_roundtrip_on_byte_exact_tokenizers(name: str) -> None:
 
 def many_distinct_pieces(count: int) -> str:
     """Identifiers, words and indents: far more distinct pre-tokens than the cache has slots
-    (8192), each seen several times, so hits, evictions and slot reuse all happen."""
+    (32768 short, 4096 long), each seen several times, so hits, evictions and slot reuse all
+    happen, in both tables: long identifiers and indents (over 16 bytes), short pieces of many
+    ids (rare letters), pieces past the long table's 128 bytes."""
     words = [f"name{i * 7919 % 100_003}_{chr(0x61 + i % 26)}x" for i in range(count)]
     lines = []
     for i, word in enumerate(words):
-        indent = " " * (4 * (i % 5))
-        lines.append(f"{indent}{word} = {words[i // 3]}({i}) + ünï{i % 97}中{i % 13}")
+        indent = " " * (4 * (i % 9))
+        long_name = f"{word}_{words[(i * 31) % count]}" * (1 + (i % 40 == 0) * 8)
+        lines.append(f"{indent}{word} = {words[i // 3]}({i}) + ünï{i % 97}中{i % 13}"
+                     f" + {long_name} ·ǅ{chr(0x1D400 + i % 50)}ꙮ")
     return "\n".join(lines)
 
 

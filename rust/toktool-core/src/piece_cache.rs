@@ -9,11 +9,17 @@
 //!
 //! Shape: one direct-mapped table of fixed-size slots per (thread, tokenizer), so threads never
 //! contend and memory is bounded (`SLOTS` × 32 bytes, at most `CACHES_PER_THREAD` tokenizers per
-//! thread). Keys and ids live inline in the slot: no allocation per pre-token. Pre-tokens longer
-//! than `MAX_KEY` bytes or with more than `MAX_IDS` ids are not cached (they are rare and their
-//! merge dominates the lookup anyway). Small slots pay: a lookup touches one cache line at a random
-//! place in a table larger than the L2 cache, and 32-byte slots hold twice the keys of 64-byte
-//! ones in the same memory.
+//! thread). Keys and ids live inline in the slot: no allocation per pre-token. Small slots pay:
+//! a lookup touches one cache line at a random place in a table larger than the L2 cache, and
+//! 32-byte slots hold twice the keys of 64-byte ones in the same memory.
+//!
+//! Pre-tokens longer than `MAX_KEY` bytes (up to `MAX_LONG_KEY`) or with more than `MAX_IDS` ids
+//! go to a second, smaller direct-mapped table that keeps whole keys and ids on the heap
+//! (`LONG_SLOTS` slots, allocated on first use; at most ~2.6 MB with every slot at its longest).
+//! They are few (indentation runs, long identifiers, words of scripts without spaces: ~1% of the
+//! pre-tokens of stdlib code) but each was a full merge of many units on every occurrence, about
+//! a tenth of the encode time on code. A short piece with many ids is marked in its main slot
+//! (`IN_LONG_TABLE`), so only it pays the second lookup.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,6 +28,8 @@ use crate::bpe::Bpe;
 
 pub(crate) const MAX_KEY: usize = 16;
 const MAX_IDS: usize = 3;
+/// `Slot::n_ids` of a short piece with more than [`MAX_IDS`] ids: they are in the long table.
+const IN_LONG_TABLE: u8 = u8::MAX;
 /// Slots per table (a power of two): 1 MiB per (thread, tokenizer). Measured on 4 KB calls of
 /// stdlib code (`examples/encode_chunks.rs`): 64-byte slots (keys up to 24 bytes, 8 ids) at 2^13
 /// or 2^14 slots, 2^14 32-byte slots, and a two-way set-associative table were all slower; on
@@ -125,12 +133,15 @@ const _: () = assert!(std::mem::size_of::<Slot>() == 32);
 /// One tokenizer's table in one thread.
 pub(crate) struct PieceCache {
     slots: Box<[Slot]>,
+    /// Pieces that do not fit a slot (longer keys, more ids).
+    long: LongTable,
 }
 
 impl PieceCache {
     fn new() -> PieceCache {
         PieceCache {
             slots: vec![EMPTY; SLOTS].into_boxed_slice(),
+            long: LongTable::default(),
         }
     }
 
@@ -169,6 +180,7 @@ impl PieceCache {
         }
         match slot.n_ids {
             1 => out.push(slot.ids[0]),
+            IN_LONG_TABLE => return false,
             n => out.extend_from_slice(&slot.ids[..usize::from(n)]),
         }
         true
@@ -184,15 +196,23 @@ impl PieceCache {
         index: usize,
         out: &mut Vec<u32>,
     ) {
+        let slot = &mut self.slots[index];
+        if slot.len == key.len && slot.words == key.words {
+            // The piece has more ids than a slot holds: they are in the long table.
+            self.long.encode_piece(model, piece, out);
+            return;
+        }
         let start = out.len();
         model.encode_piece(piece, out);
         let ids = &out[start..];
+        slot.words = key.words;
+        slot.len = key.len;
         if ids.len() <= MAX_IDS {
-            let slot = &mut self.slots[index];
-            slot.words = key.words;
-            slot.len = key.len;
             slot.n_ids = ids.len() as u8;
             slot.ids[..ids.len()].copy_from_slice(ids);
+        } else {
+            slot.n_ids = IN_LONG_TABLE;
+            self.long.insert(piece, ids);
         }
     }
 
@@ -212,7 +232,7 @@ impl PieceCache {
             squeeze.and_then(|s| squeezed(piece, s))
         };
         let Some(key) = key else {
-            model.encode_piece(piece, out);
+            self.long.encode_piece(model, piece, out);
             return;
         };
         let index = key.hash() as usize & (SLOTS - 1);
@@ -220,6 +240,93 @@ impl PieceCache {
             self.encode_miss(model, piece, key, index, out);
         }
     }
+}
+
+/// Slots of the table for pieces that do not fit a [`Slot`] (a power of two).
+const LONG_SLOTS: usize = 1 << 12;
+/// Longest piece the long table keeps, in bytes (longer ones are rare, and merging them costs
+/// far more than finding them).
+const MAX_LONG_KEY: usize = 128;
+
+/// A direct-mapped table for pieces with keys over [`MAX_KEY`] bytes or more than [`MAX_IDS`]
+/// ids: indentation runs, long identifiers, words of scripts without spaces. They are few but
+/// each costs a full merge, so keeping them pays even with a heap-allocated key and ids. The
+/// whole key is stored and compared; the hash only picks the slot. Allocated on first use.
+#[derive(Default)]
+struct LongTable {
+    slots: Vec<LongSlot>,
+}
+
+#[derive(Default)]
+struct LongSlot {
+    hash: u64,
+    /// Empty for an empty slot (empty pieces are never cached).
+    key: Box<[u8]>,
+    ids: Box<[u32]>,
+}
+
+impl LongTable {
+    /// `model.encode_piece(piece, out)`, from the table when it holds the piece (else merged
+    /// and kept).
+    #[inline(never)]
+    fn encode_piece(&mut self, model: &Bpe, piece: &[u8], out: &mut Vec<u32>) {
+        if piece.is_empty() || piece.len() > MAX_LONG_KEY {
+            return model.encode_piece(piece, out);
+        }
+        let hash = long_hash(piece);
+        if let Some(slot) = self.slots.get(hash as usize & (LONG_SLOTS - 1)) {
+            if slot.hash == hash && *slot.key == *piece {
+                out.extend_from_slice(&slot.ids);
+                return;
+            }
+        }
+        let start = out.len();
+        model.encode_piece(piece, out);
+        self.insert_hashed(hash, piece, &out[start..]);
+    }
+
+    /// Keep `ids` as the encoding of `piece` (if it is not too long).
+    fn insert(&mut self, piece: &[u8], ids: &[u32]) {
+        if piece.len() <= MAX_LONG_KEY {
+            self.insert_hashed(long_hash(piece), piece, ids);
+        }
+    }
+
+    fn insert_hashed(&mut self, hash: u64, piece: &[u8], ids: &[u32]) {
+        if self.slots.is_empty() {
+            self.slots.resize_with(LONG_SLOTS, LongSlot::default);
+        }
+        let slot = &mut self.slots[hash as usize & (LONG_SLOTS - 1)];
+        slot.hash = hash;
+        slot.key = piece.into();
+        slot.ids = ids.into();
+    }
+}
+
+/// A well-mixed 64-bit hash of a byte string of any length (folded multiplies over 8-byte
+/// words; the length seeds it).
+#[inline]
+fn long_hash(piece: &[u8]) -> u64 {
+    #[inline]
+    fn fold(a: u64, b: u64) -> u64 {
+        let m = u128::from(a) * u128::from(b);
+        (m as u64) ^ ((m >> 64) as u64)
+    }
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = piece.len() as u64 ^ 0x2d35_8dcc_aa6c_78a5;
+    let mut words = piece.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        h = fold(h ^ u64::from_le_bytes(b), K);
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut b = [0u8; 8];
+        b[..rest.len()].copy_from_slice(rest);
+        h = fold(h ^ u64::from_le_bytes(b), K ^ 0xff);
+    }
+    h
 }
 
 /// The key of a piece longer than [`MAX_KEY`] bytes: the piece with every `squeeze` written as
