@@ -624,6 +624,37 @@ fn class_at(bytes: &[u8], i: usize) -> u8 {
 #[inline(always)]
 #[allow(clippy::inline_always)]
 fn ascii_run(bytes: &[u8], mut i: usize, lo: u8, hi: u8) -> (usize, u8) {
+    // Letter and digit runs eight bytes at a time (the classes are constants where this is
+    // inlined, so the match folds away): a word's end is found without a branch per byte,
+    // whose exit the CPU cannot predict when word lengths vary.
+    let in_class: Option<fn(u64) -> u64> = match (lo, hi) {
+        (A_UPPER, A_LOWER) => Some(|w| bytes_in(w | 0x2020_2020_2020_2020, b'a', b'z')),
+        (A_UPPER, A_UPPER) => Some(|w| bytes_in(w, b'A', b'Z')),
+        (A_LOWER, A_LOWER) => Some(|w| bytes_in(w, b'a', b'z')),
+        (A_DIGIT, A_DIGIT) => Some(|w| bytes_in(w, b'0', b'9')),
+        // tab, LF, VT, FF, CR and space
+        (A_SPACE, A_NEWLINE) => Some(|w| bytes_in(w, b'\t', b'\r') | bytes_in(w, b' ', b' ')),
+        _ => None,
+    };
+    if let Some(in_class) = in_class {
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let outside = !in_class(u64::from_le_bytes(word)) & HIGH_BITS;
+            if outside != 0 {
+                let end = i + (outside.trailing_zeros() / 8) as usize;
+                return (end, class_at(bytes, end));
+            }
+            i += 8;
+        }
+    }
+    ascii_run_bytewise(bytes, i, lo, hi)
+}
+
+/// [`ascii_run`] one byte at a time: cheaper for runs that are mostly empty or one byte long.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn ascii_run_bytewise(bytes: &[u8], mut i: usize, lo: u8, hi: u8) -> (usize, u8) {
     loop {
         let c = class_at(bytes, i);
         if c < lo || c > hi {
@@ -631,6 +662,20 @@ fn ascii_run(bytes: &[u8], mut i: usize, lo: u8, hi: u8) -> (usize, u8) {
         }
         i += 1;
     }
+}
+
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `w` that is ASCII and in `lo..=hi` (`hi` ASCII); the other
+/// bits clear. Byte-wise subtractions that cannot borrow across bytes (SWAR).
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn bytes_in(w: u64, lo: u8, hi: u8) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let low7 = w & !HIGH_BITS;
+    let at_least_lo = (low7 | HIGH_BITS).wrapping_sub(ONES * u64::from(lo)) & HIGH_BITS;
+    let at_most_hi = (ONES * u64::from(hi | 0x80)).wrapping_sub(low7) & HIGH_BITS;
+    at_least_lo & at_most_hi & !w
 }
 
 /// `\p{N}{1,max_digits}` from `pos` (a digit) on ASCII; `None` where a non-ASCII char could
@@ -714,10 +759,11 @@ fn gpt2_ascii_end(text: &str, pos: usize) -> Option<usize> {
         }
     }
     let start = if c == b' ' { pos + 1 } else { pos };
-    let (lo, hi) = match class_at(bytes, start) {
-        A_UPPER | A_LOWER => (A_UPPER, A_LOWER),
-        A_DIGIT => (A_DIGIT, A_DIGIT),
-        A_OTHER => (A_OTHER, A_OTHER),
+    // each run with constant classes, so `ascii_run` picks its eight-byte loop when inlined
+    let (end, stop) = match class_at(bytes, start) {
+        A_UPPER | A_LOWER => ascii_run(bytes, start, A_UPPER, A_LOWER),
+        A_DIGIT => ascii_run(bytes, start, A_DIGIT, A_DIGIT),
+        A_OTHER => ascii_run(bytes, start, A_OTHER, A_OTHER),
         A_WIDE => return None,
         _ => {
             // `\s+(?!\S)|\s+` on the whitespace run at `pos`
@@ -725,7 +771,6 @@ fn gpt2_ascii_end(text: &str, pos: usize) -> Option<usize> {
             return (stop != A_WIDE).then(|| space_run_match_end_at(text, pos, run));
         }
     };
-    let (end, stop) = ascii_run(bytes, start, lo, hi);
     (stop != A_WIDE).then_some(end)
 }
 
@@ -789,7 +834,8 @@ fn o200k_ascii_end(text: &str, pos: usize, max_digits: usize, contractions: bool
         A_SPACE | A_OTHER => pos + 1,
         _ => pos, // a letter, or CR/LF (no lead)
     };
-    let (upper, stop) = ascii_run(bytes, letters_from, A_UPPER, A_UPPER);
+    // mostly empty or one capital: byte by byte
+    let (upper, stop) = ascii_run_bytewise(bytes, letters_from, A_UPPER, A_UPPER);
     if stop == A_WIDE {
         return None;
     }
@@ -1066,6 +1112,72 @@ mod tests {
                 scanner_matches(CL100K_VERBATIM, &text),
                 regex_matches(CL100K_TIKTOKEN_VERBATIM_PATTERN, &text)
             );
+        }
+    }
+
+    #[test]
+    fn bytes_in_marks_exactly_the_bytes_in_range() {
+        for (lo, hi) in [
+            (b'a', b'z'),
+            (b'A', b'Z'),
+            (b'0', b'9'),
+            (0, 0x7f),
+            (0x7f, 0x7f),
+        ] {
+            for b in 0..=255u8 {
+                for lane in 0..8 {
+                    for fill in [0u8, 0x7a, 0x80, 0xfb, 0xff] {
+                        let mut word = [fill; 8];
+                        word[lane] = b;
+                        let marks = bytes_in(u64::from_le_bytes(word), lo, hi).to_le_bytes();
+                        for (i, &m) in marks.iter().enumerate() {
+                            let want = if (lo..=hi).contains(&word[i]) {
+                                0x80
+                            } else {
+                                0
+                            };
+                            assert_eq!(m, want, "{lo}..={hi} {word:?} lane {i}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_runs_eight_at_a_time_match_the_class_table() {
+        // Every byte at every lane, next to letters, digits and the class boundaries' neighbours,
+        // so a borrow between lanes or a wrong bound shows.
+        let fillers = [
+            b'a', b'Z', b'5', b' ', 0x80, 0xff, b'@', b'[', b'`', b'{', b'/', b':',
+        ];
+        for (lo, hi) in [
+            (A_UPPER, A_LOWER),
+            (A_UPPER, A_UPPER),
+            (A_LOWER, A_LOWER),
+            (A_DIGIT, A_DIGIT),
+        ] {
+            for b in 0..=255u8 {
+                for lane in 0..8 {
+                    for &fill in &fillers {
+                        let mut bytes = vec![fill; 19];
+                        bytes[lane] = b;
+                        bytes[lane + 9] = b;
+                        for start in [0, 1, 3] {
+                            let mut want = start;
+                            while (lo..=hi).contains(&class_at(&bytes, want)) {
+                                want += 1;
+                            }
+                            let got = ascii_run(&bytes, start, lo, hi);
+                            assert_eq!(
+                                got,
+                                (want, class_at(&bytes, want)),
+                                "{lo}-{hi} {bytes:?} from {start}"
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 
