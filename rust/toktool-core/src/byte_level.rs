@@ -21,23 +21,40 @@ pub fn byte_to_char_table() -> [char; 256] {
 }
 
 /// Inverse of [`byte_to_char_table`]: a char's byte, if it is one of the 256.
+///
+/// The 256 chars are all below U+0144 (the bytes that are not printable take U+0100 onwards),
+/// so the inverse is one array indexed by the char (a vocabulary decodes ~1.5M chars at load).
 pub struct CharToByte {
-    table: rustc_hash::FxHashMap<char, u8>,
+    /// `byte + 1` for each char below [`CHAR_SPAN`]; `0` for chars that stand for no byte.
+    table: [u16; CHAR_SPAN],
 }
+
+/// One past the largest char of [`byte_to_char_table`] (U+0143).
+const CHAR_SPAN: usize = 0x144;
 
 impl CharToByte {
     pub fn new() -> Self {
-        let table = byte_to_char_table()
-            .iter()
-            .enumerate()
-            .map(|(byte, &c)| (c, byte as u8))
-            .collect();
+        let mut table = [0u16; CHAR_SPAN];
+        for (byte, &c) in byte_to_char_table().iter().enumerate() {
+            table[c as usize] = byte as u16 + 1;
+        }
         CharToByte { table }
+    }
+
+    /// The byte `c` stands for, if any.
+    #[inline]
+    pub fn byte(&self, c: char) -> Option<u8> {
+        let entry = *self.table.get(c as usize)?;
+        (entry != 0).then(|| (entry - 1) as u8)
     }
 
     /// The raw bytes a byte-level token string stands for, or `None` if a char is outside the map.
     pub fn decode(&self, token: &str) -> Option<Vec<u8>> {
-        token.chars().map(|c| self.table.get(&c).copied()).collect()
+        let mut out = Vec::with_capacity(token.len());
+        for c in token.chars() {
+            out.push(self.byte(c)?);
+        }
+        Some(out)
     }
 }
 
