@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -155,49 +155,60 @@ def bench(name: str, chunks: list[str], timing: list[list[str]],
     return rows
 
 
+#: toktool's own rows, never ranked as peers.
+MINE = ("toktool", ARRAY)
+#: The row fields of the 4 KB chunk timing and of the one-string timing.
+CHUNKS, LONG = "", "long_"
+
+
+def measured(r: dict[str, Any], ours: dict[str, Any], kind: str) -> tuple[str, str, str]:
+    """A row's ids status, "MB/s | CPU/wall" and toktool's ratio to it, for one timing."""
+    status = r.get(kind + "status", "-")
+    mbps = (f"{r[kind + 'mbps']:.1f} | {r[kind + 'cpu']:.2f}" if kind + "mbps" in r
+            else "- | -")
+    exact = (status == "exact" and ours.get(kind + "status") == "exact"
+             and r["engine"] not in MINE)
+    ratio = f"{ours[kind + 'mbps'] / r[kind + 'mbps']:.2f}×" if exact else ""
+    return status, mbps, ratio
+
+
+def fastest_exact(group: list[dict[str, Any]], kind: str) -> Optional[dict[str, Any]]:
+    """The fastest peer of one tokenizer whose ids equal HF's in one timing."""
+    exact = [r for r in group if r.get(kind + "status") == "exact" and r["engine"] not in MINE]
+    return max(exact, key=lambda r: r[kind + "mbps"], default=None)
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    long = any("long_status" in r for r in rows)
+    long = any(LONG + "status" in r for r in rows)
     head = "| tokenizer | engine | ids | MB/s | CPU/wall | load s | load RSS MB | toktool × this |"
     rule = "|---|---|---|---:|---:|---:|---:|---:|"
     if long:
         head += " one string: ids | MB/s | CPU/wall | toktool × this |"
         rule += "---|---:|---:|---:|"
     lines = [head, rule]
-    mine = ("toktool", ARRAY)
     for name in dict.fromkeys(r["tokenizer"] for r in rows):
         group = [r for r in rows if r["tokenizer"] == name]
         ours = next(r for r in group if r["engine"] == "toktool")
         array = next(r for r in group if r["engine"] == ARRAY)
         for r in group:
-            ratio = (f"{ours['mbps'] / r['mbps']:.2f}×" if r["status"] == "exact"
-                     and ours.get("status") == "exact" and r["engine"] not in mine else "")
-            mbps = f"{r['mbps']:.1f} | {r['cpu']:.2f}" if "mbps" in r else "- | -"
+            status, mbps, ratio = measured(r, ours, CHUNKS)
             load = f"{r['load_s']:.2f}" if "load_s" in r else "-"
             mem = f"{r['load_mb']:.0f}" if "load_mb" in r else "-"
-            line = (f"| {name} | {r['engine']} | {r['status']} | {mbps} | {load} | {mem} "
-                    f"| {ratio} |")
+            line = f"| {name} | {r['engine']} | {status} | {mbps} | {load} | {mem} | {ratio} |"
             if long:
-                exact = r.get("long_status") == "exact" and ours.get("long_status") == "exact"
-                lratio = (f"{ours['long_mbps'] / r['long_mbps']:.2f}×"
-                          if exact and r["engine"] not in mine else "")
-                lmbps = (f"{r['long_mbps']:.1f} | {r['long_cpu']:.2f}" if "long_mbps" in r
-                         else "- | -")
-                line += f" {r.get('long_status', '-')} | {lmbps} | {lratio} |"
+                line += " {} | {} | {} |".format(*measured(r, ours, LONG))
             lines.append(line)
-        exact = [r for r in group if r["status"] == "exact" and r["engine"] not in mine]
-        if exact:
-            best = max(exact, key=lambda r: r["mbps"])
+        best = fastest_exact(group, CHUNKS)
+        if best is not None:
             vs_array = (f"; ids as array {array['mbps'] / best['mbps']:.2f}×"
                         if array.get("status") == "exact" else "")
             line = (f"| {name} | **fastest exact peer: {best['engine']}** | | | | | | "
                     f"**{ours['mbps'] / best['mbps']:.2f}×**{vs_array} |")
             if long:
-                lexact = [r for r in group if r.get("long_status") == "exact"
-                          and r["engine"] not in mine]
-                if lexact and ours.get("long_status") == "exact":
-                    lbest = max(lexact, key=lambda r: r["long_mbps"])
+                lbest = fastest_exact(group, LONG)
+                if lbest is not None and ours.get(LONG + "status") == "exact":
                     line += (f" {lbest['engine']} | | | "
-                             f"**{ours['long_mbps'] / lbest['long_mbps']:.2f}×** |")
+                             f"**{ours[LONG + 'mbps'] / lbest[LONG + 'mbps']:.2f}×** |")
                 else:
                     line += " | | | |"
             lines.append(line)

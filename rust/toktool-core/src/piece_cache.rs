@@ -95,14 +95,16 @@ impl Key {
         }
     }
 
+    /// Whether a table slot that stores `words` and `len` holds this key (an empty slot, of
+    /// length 0, never does).
+    #[inline]
+    pub(crate) fn is_stored(&self, words: [u64; 2], len: u8) -> bool {
+        self.len == len && self.words == words
+    }
+
     /// A well-mixed hash (a folded 64x64->128 multiply); the table index takes its low bits.
     #[inline]
     pub(crate) fn hash(&self) -> u64 {
-        #[inline]
-        fn fold(a: u64, b: u64) -> u64 {
-            let m = u128::from(a) * u128::from(b);
-            (m as u64) ^ ((m >> 64) as u64)
-        }
         const K0: u64 = 0x243f_6a88_85a3_08d3;
         const K1: u64 = 0x1319_8a2e_0370_7344;
         let [a, b] = self.words;
@@ -175,7 +177,7 @@ impl PieceCache {
     #[inline(always)]
     fn hit(&self, key: Key, index: usize, out: &mut Vec<u32>) -> bool {
         let slot = &self.slots[index];
-        if slot.len != key.len || slot.words != key.words {
+        if !key.is_stored(slot.words, slot.len) {
             return false;
         }
         match slot.n_ids {
@@ -197,7 +199,7 @@ impl PieceCache {
         out: &mut Vec<u32>,
     ) {
         let slot = &mut self.slots[index];
-        if slot.len == key.len && slot.words == key.words {
+        if key.is_stored(slot.words, slot.len) {
             // The piece has more ids than a slot holds: they are in the long table.
             self.long.encode_piece(model, piece, out);
             return;
@@ -303,15 +305,17 @@ impl LongTable {
     }
 }
 
+/// A 64x64->128 multiply folded to 64 bits: the mixing step of both tables' hashes.
+#[inline]
+fn fold(a: u64, b: u64) -> u64 {
+    let m = u128::from(a) * u128::from(b);
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
 /// A well-mixed 64-bit hash of a byte string of any length (folded multiplies over 8-byte
 /// words; the length seeds it).
 #[inline]
 fn long_hash(piece: &[u8]) -> u64 {
-    #[inline]
-    fn fold(a: u64, b: u64) -> u64 {
-        let m = u128::from(a) * u128::from(b);
-        (m as u64) ^ ((m >> 64) as u64)
-    }
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut h = piece.len() as u64 ^ 0x2d35_8dcc_aa6c_78a5;
     let mut words = piece.chunks_exact(8);

@@ -385,12 +385,10 @@ const LANE_HIGH: u64 = 0x8080_8080_8080_8080;
 fn ascii_kind_lanes(word: u64, k: Kind) -> u64 {
     let ascii = !word & LANE_HIGH;
     let low = word & !LANE_HIGH;
-    let at_least = |x: u64, lo: u8| (x + LANE_LOW * u64::from(0x80 - lo)) & LANE_HIGH;
-    let within = |x: u64, lo: u8, hi: u8| at_least(x, lo) & !at_least(x, hi + 1);
     // Setting 0x20 folds A-Z onto a-z, and nothing else onto a-z.
-    let letter = || within(low | (LANE_LOW * 0x20), b'a', b'z');
-    let number = || within(low, b'0', b'9');
-    let space = || within(low, b' ', b' ') | within(low, b'\t', 0x0d);
+    let letter = || lanes_within(low | (LANE_LOW * 0x20), b'a', b'z');
+    let number = || lanes_within(low, b'0', b'9');
+    let space = || lanes_within(low, b' ', b' ') | lanes_within(low, b'\t', 0x0d);
     let lanes = match k {
         Kind::Letter => letter(),
         Kind::Number => number(),
@@ -398,6 +396,19 @@ fn ascii_kind_lanes(word: u64, k: Kind) -> u64 {
         Kind::Other => !(letter() | number() | space()) & LANE_HIGH,
     };
     lanes & ascii
+}
+
+/// The high bit of each lane of `low` (bytes below 0x80) that is in `lo..=hi` (`hi < 0x7f`).
+#[inline]
+fn lanes_within(low: u64, lo: u8, hi: u8) -> u64 {
+    let at_least = |lo: u8| (low + LANE_LOW * u64::from(0x80 - lo)) & LANE_HIGH;
+    at_least(lo) & !at_least(hi + 1)
+}
+
+/// [`ascii_kind_lanes`] for the lowercase ASCII letters alone (o200k's lower-case runs).
+#[inline]
+fn ascii_lower_lanes(word: u64) -> u64 {
+    lanes_within(word & !LANE_HIGH, b'a', b'z') & !word & LANE_HIGH
 }
 
 /// The contraction suffixes of the supported patterns (`'s|'t|'re|'ve|'m|'ll|'d`, matched after
@@ -624,23 +635,22 @@ fn class_at(bytes: &[u8], i: usize) -> u8 {
 #[inline(always)]
 #[allow(clippy::inline_always)]
 fn ascii_run(bytes: &[u8], mut i: usize, lo: u8, hi: u8) -> (usize, u8) {
-    // Letter and digit runs eight bytes at a time (the classes are constants where this is
-    // inlined, so the match folds away): a word's end is found without a branch per byte,
-    // whose exit the CPU cannot predict when word lengths vary.
+    // Letter, digit and whitespace runs eight bytes at a time by the general scanner's lane
+    // tests (the classes are constants where this is inlined, so the match folds away): a
+    // word's end is found without a branch per byte, whose exit the CPU cannot predict when
+    // word lengths vary.
     let in_class: Option<fn(u64) -> u64> = match (lo, hi) {
-        (A_UPPER, A_LOWER) => Some(|w| bytes_in(w | 0x2020_2020_2020_2020, b'a', b'z')),
-        (A_UPPER, A_UPPER) => Some(|w| bytes_in(w, b'A', b'Z')),
-        (A_LOWER, A_LOWER) => Some(|w| bytes_in(w, b'a', b'z')),
-        (A_DIGIT, A_DIGIT) => Some(|w| bytes_in(w, b'0', b'9')),
-        // tab, LF, VT, FF, CR and space
-        (A_SPACE, A_NEWLINE) => Some(|w| bytes_in(w, b'\t', b'\r') | bytes_in(w, b' ', b' ')),
+        (A_UPPER, A_LOWER) => Some(|w| ascii_kind_lanes(w, Kind::Letter)),
+        (A_LOWER, A_LOWER) => Some(ascii_lower_lanes),
+        (A_DIGIT, A_DIGIT) => Some(|w| ascii_kind_lanes(w, Kind::Number)),
+        (A_SPACE, A_NEWLINE) => Some(|w| ascii_kind_lanes(w, Kind::Space)),
         _ => None,
     };
     if let Some(in_class) = in_class {
         while let Some(chunk) = bytes.get(i..i + 8) {
             let mut word = [0u8; 8];
             word.copy_from_slice(chunk);
-            let outside = !in_class(u64::from_le_bytes(word)) & HIGH_BITS;
+            let outside = !in_class(u64::from_le_bytes(word)) & LANE_HIGH;
             if outside != 0 {
                 let end = i + (outside.trailing_zeros() / 8) as usize;
                 return (end, class_at(bytes, end));
@@ -662,20 +672,6 @@ fn ascii_run_bytewise(bytes: &[u8], mut i: usize, lo: u8, hi: u8) -> (usize, u8)
         }
         i += 1;
     }
-}
-
-const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-
-/// The high bit of each byte of `w` that is ASCII and in `lo..=hi` (`hi` ASCII); the other
-/// bits clear. Byte-wise subtractions that cannot borrow across bytes (SWAR).
-#[inline(always)]
-#[allow(clippy::inline_always)]
-fn bytes_in(w: u64, lo: u8, hi: u8) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let low7 = w & !HIGH_BITS;
-    let at_least_lo = (low7 | HIGH_BITS).wrapping_sub(ONES * u64::from(lo)) & HIGH_BITS;
-    let at_most_hi = (ONES * u64::from(hi | 0x80)).wrapping_sub(low7) & HIGH_BITS;
-    at_least_lo & at_most_hi & !w
 }
 
 /// `\p{N}{1,max_digits}` from `pos` (a digit) on ASCII; `None` where a non-ASCII char could
@@ -1116,28 +1112,20 @@ mod tests {
     }
 
     #[test]
-    fn bytes_in_marks_exactly_the_bytes_in_range() {
-        for (lo, hi) in [
-            (b'a', b'z'),
-            (b'A', b'Z'),
-            (b'0', b'9'),
-            (0, 0x7f),
-            (0x7f, 0x7f),
-        ] {
-            for b in 0..=255u8 {
-                for lane in 0..8 {
-                    for fill in [0u8, 0x7a, 0x80, 0xfb, 0xff] {
-                        let mut word = [fill; 8];
-                        word[lane] = b;
-                        let marks = bytes_in(u64::from_le_bytes(word), lo, hi).to_le_bytes();
-                        for (i, &m) in marks.iter().enumerate() {
-                            let want = if (lo..=hi).contains(&word[i]) {
-                                0x80
-                            } else {
-                                0
-                            };
-                            assert_eq!(m, want, "{lo}..={hi} {word:?} lane {i}");
-                        }
+    fn lower_lanes_mark_exactly_the_lowercase_letters() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                for fill in [0u8, b'`', b'{', 0x80, 0xe1, 0xfb, 0xff] {
+                    let mut word = [fill; 8];
+                    word[lane] = b;
+                    let marks = ascii_lower_lanes(u64::from_le_bytes(word)).to_le_bytes();
+                    for (i, &m) in marks.iter().enumerate() {
+                        let want = if word[i].is_ascii_lowercase() {
+                            0x80
+                        } else {
+                            0
+                        };
+                        assert_eq!(m, want, "{word:?} lane {i}");
                     }
                 }
             }
