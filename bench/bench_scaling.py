@@ -1,7 +1,9 @@
 """How ``encode_batch`` and ``encode_files`` scale with cores, beside HF tokenizers' ``encode_batch``.
 
 Two steps, so the timed step can run on a machine that has more cores than this one but none of
-the project's artifacts (the device machine: its own Python, toktool installed from a wheel):
+the project's artifacts (the device machine: its own Python, toktool installed from a wheel
+built here for any CPython >= 3.11 with ``maturin build --release --features abi3``, whose ids
+become lists more slowly than the default build's, see ``ints_list`` in the bindings):
 
     python bench/bench_scaling.py prepare DIR      # texts and tokenizer files, from the artifacts
     python bench/bench_scaling.py run DIR --threads 1,2,4,8,16 --out docs/BENCHMARKS.md

@@ -309,6 +309,37 @@ def test_encode_as_array_gives_hf_ids_as_uint32() -> None:
     assert isinstance(ours.encode("abc", as_array=False), list)
 
 
+def test_id_lists_hold_one_reference_per_item() -> None:
+    """Lists of ids are built from shared int objects (one per token id): each list must own
+    one reference per item, no more and no fewer, or freeing lists would free the shared ints
+    (wrong ids or a crash later) or leak them."""
+    import gc
+    import sys
+
+    ours, theirs = pair(train(**CONFIGS["cl100k-split"]))
+    text = " ".join(TRAINING_TEXT)
+    expected = theirs.encode(text, add_special_tokens=False).ids
+    first = ours.encode(text)
+    probe = next(i for i in first if i > 256)  # not one of CPython's static small ints
+    shared = first[first.index(probe)]
+    before = sys.getrefcount(shared)
+    second = ours.encode(text)
+    assert second[second.index(probe)] is shared
+    assert sys.getrefcount(shared) == before + second.count(probe)
+    del second
+    assert sys.getrefcount(shared) == before
+    for _ in range(300):  # lists made and freed, through encode and encode_batch
+        ours.encode(text)
+        ours.encode_batch([text, text[:50]])
+    gc.collect()
+    assert sys.getrefcount(shared) == before
+    assert ours.encode(text) == expected == first
+    assert ours.encode("") == [] and ours.encode_batch([""]) == [[]]
+    again = ours.encode(text)
+    again[0] = -1  # each call returns a new list
+    assert ours.encode(text) == expected
+
+
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_decode_bytes_roundtrips_and_is_canonical(name: str) -> None:
     ours, theirs = pair(train(**CONFIGS[name]))

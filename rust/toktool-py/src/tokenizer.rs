@@ -6,7 +6,7 @@ use std::sync::Arc;
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict};
 
 use toktool_core::gguf_tokenizer::GgufTokenizerInfo;
 use toktool_core::parallel::par_map_streamed;
@@ -348,12 +348,52 @@ impl PyTokenizer {
                 .map(|i| py_int(py, i))
                 .collect()
         });
-        let items = ids.iter().map(|&i| {
-            ints.get(i as usize)
-                .map_or_else(|| py_int(py, i), |int| int.clone_ref(py))
-        });
-        Ok(PyList::new(py, items)?.into_any().unbind())
+        ints_list(py, ints, &ids)
     }
+}
+
+/// A new list of `ints[id]` for each id (a new int where `ids` has an id past `ints`).
+///
+/// Without the limited API each item is an inline reference-count increment and a store into
+/// the list's item array (`Py_INCREF`, `PyList_SET_ITEM`), as `list.copy` does. Measured as
+/// `encode`'s list time minus its array time (Llama 3, stdlib code, 4 KB calls): 4.7-6.6 ns an
+/// id, against 9.4-11.2 ns with the limited API's two function calls per item and
+/// `PyList::new`'s checks. The list is created with every item set before Python can see it.
+#[cfg(not(feature = "abi3"))]
+fn ints_list(py: Python<'_>, ints: &[Py<PyAny>], ids: &[u32]) -> PyResult<Py<PyAny>> {
+    use pyo3::ffi;
+    let n = ffi::Py_ssize_t::try_from(ids.len())
+        .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("too many ids for a list"))?;
+    // SAFETY: `PyList_New(n)` returns a new list of `n` NULL items (or NULL with an exception
+    // set, which `from_owned_ptr_or_err` turns into an error). Every index below `n` is then set
+    // exactly once to a new reference (an incremented shared int, or a new int), which the list
+    // steals, before the list is returned; the GIL is held throughout (`py`).
+    unsafe {
+        let list = ffi::PyList_New(n);
+        let list = Bound::from_owned_ptr_or_err(py, list)?;
+        for (i, &id) in (0..n).zip(ids) {
+            let item = match ints.get(id as usize) {
+                Some(int) => {
+                    let ptr = int.as_ptr();
+                    ffi::Py_INCREF(ptr);
+                    ptr
+                }
+                None => py_int(py, id).into_ptr(),
+            };
+            ffi::PyList_SET_ITEM(list.as_ptr(), i, item);
+        }
+        Ok(list.into_any().unbind())
+    }
+}
+
+/// The limited-API (abi3) build: `PyList::new` of shared ints.
+#[cfg(feature = "abi3")]
+fn ints_list(py: Python<'_>, ints: &[Py<PyAny>], ids: &[u32]) -> PyResult<Py<PyAny>> {
+    let items = ids.iter().map(|&i| {
+        ints.get(i as usize)
+            .map_or_else(|| py_int(py, i), |int| int.clone_ref(py))
+    });
+    Ok(pyo3::types::PyList::new(py, items)?.into_any().unbind())
 }
 
 /// Consecutive texts' encodings from `par_map_streamed`: the first text's index and the results.
