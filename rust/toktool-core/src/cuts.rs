@@ -85,7 +85,9 @@ impl Cuts {
             let cut =
                 (b < 0x80 && a < 0x80 && ascii.is_some_and(|t| t[usize::from(a)] >> b & 1 == 1))
                     || before.is_some_and(|c| {
-                        b == c[0] && piece[i..].starts_with(c) && !piece[..i].ends_with(c)
+                        b == c[0]
+                            && spells_at(piece, i, c)
+                            && !(i >= c.len() && spells_at(piece, i - c.len(), c))
                     });
             if cut {
                 f(&piece[start..i]);
@@ -94,6 +96,16 @@ impl Cuts {
         }
         f(&piece[start..]);
     }
+}
+
+/// Whether `piece[at..]` starts with `c` (a char's UTF-8, at most 4 bytes), compared in line:
+/// `starts_with` calls `memcmp` for a length only known at run time, once per byte of every
+/// indentation run of `▁`.
+#[inline]
+fn spells_at(piece: &[u8], at: usize, c: &[u8]) -> bool {
+    piece
+        .get(at..at + c.len())
+        .is_some_and(|s| s.iter().zip(c).all(|(a, b)| a == b))
 }
 
 /// `keys[id]`: the unit-space key of each vocabulary id.

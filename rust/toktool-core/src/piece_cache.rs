@@ -343,7 +343,11 @@ fn squeezed(piece: &[u8], squeeze: &[u8]) -> Option<Key> {
     let mut len = 0;
     let mut i = 0;
     while i < piece.len() {
-        let (byte, step) = if piece[i..].starts_with(squeeze) {
+        let (byte, step) = if piece[i] == squeeze[0]
+            && piece
+                .get(i..i + squeeze.len())
+                .is_some_and(|s| s.iter().zip(squeeze).all(|(a, b)| a == b))
+        {
             (0xFF, squeeze.len())
         } else {
             (piece[i], 1)
@@ -442,6 +446,19 @@ mod tests {
                 prop_assert_eq!(ka.len == kb.len && ka.words == kb.words, a == b);
             }
         }
+    }
+
+    #[test]
+    fn squeezing_replaces_only_the_squeeze_char() {
+        // U+2011 shares its lead byte with `▁` (U+2581): only the whole char is squeezed.
+        let squeeze = "▁".as_bytes();
+        let piece = "▁▁▁▁▁\u{2011}x";
+        assert!(piece.len() > MAX_KEY);
+        let mut expected = vec![0xFF; 5];
+        expected.extend_from_slice("\u{2011}x".as_bytes());
+        let key = squeezed(piece.as_bytes(), squeeze).expect("fits once squeezed");
+        let want = Key::new(&expected);
+        assert!(key.len == want.len && key.words == want.words);
     }
 
     #[test]
