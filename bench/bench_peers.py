@@ -3,8 +3,10 @@
 Peers (installed by ``bench/install-peers.sh`` into the venv; never runtime dependencies):
 HF tokenizers, tiktoken, bpe-openai, tokie, gigatoken, fastokens, kitoken. Every engine loads the
 same ``tokenizer.json`` (tiktoken / bpe-openai their own cl100k/o200k ranks) and encodes the same
-4 KB chunks of CPython stdlib source, one call per chunk, and then one long string of other
-stdlib source (``--string-mb``, one call). Ids are checked against HF: an engine that refuses
+4 KB chunks of CPython stdlib source, one call per chunk, and then long strings of other
+stdlib source (``--string-mb``, one call each). The engines are timed in turn on each fresh
+slice and each long string (the order rotated), best kept, so a slow spell of the shared machine
+falls on all of them alike. Ids are checked against HF: an engine that refuses
 the file or gives other ids is marked and not ranked. Reports MB/s, load time, the
 resident-memory growth of loading, and toktool's ratio to the fastest exact peer.
 
@@ -17,7 +19,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -104,15 +106,21 @@ def loaders(name: str, path: Path) -> dict[str, Callable[[], Callable[[str], Any
 
 
 def bench(name: str, chunks: list[str], timing: list[list[str]],
-          long: str = "") -> list[dict[str, Any]]:
+          longs: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Load and check every engine on ``chunks``, then time the engines in turn on each fresh
+    slice of ``timing`` (the order rotated from slice to slice, so a slow spell of the shared
+    machine falls on all of them alike), best slice per engine; then each long string in one
+    call per engine, the same way."""
     path = artifacts.tokenizer_json(name)
     timing_bytes = sum(len(c.encode()) for c in timing[0])
     hf = tokenizers.Tokenizer.from_file(str(path))
     reference = [e.ids for e in hf.encode_batch(chunks, add_special_tokens=False)]
-    long_reference = hf.encode(long, add_special_tokens=False).ids if long else []
+    long_references = [hf.encode(long, add_special_tokens=False).ids for long in longs]
     rows = []
+    timed: list[tuple[dict[str, Any], Callable[[str], Any]]] = []
     for engine, load in loaders(name, path).items():
         row: dict[str, Any] = dict(tokenizer=name, engine=engine)
+        rows.append(row)
         before, t0 = rss_mb(), time.perf_counter()
         try:
             encode = load()
@@ -122,35 +130,40 @@ def bench(name: str, chunks: list[str], timing: list[list[str]],
         except Exception as e:  # noqa: BLE001 -- a refusing peer is a result, not a crash
             reason = " ".join(str(e).split())[:60].replace("|", "/")
             row["status"] = f"refuses ({type(e).__name__}: {reason})"
-            rows.append(row)
             continue
         bad = sum(g != r for g, r in zip(got, reference))
         row["status"] = "exact" if bad == 0 else f"{bad} of {len(chunks)} chunks differ"
-        # Timed on text this engine has not seen (whole-text or segment caches would otherwise
-        # replay the checking pass), best of the fresh slices; CPU/wall shows hidden threads.
-        best, cpu_ratio = float("inf"), 0.0
-        for fresh in timing:
+        row["mbps"], row["cpu"] = 0.0, 0.0
+        timed.append((row, encode))
+    # Timed on text no engine has seen (whole-text or segment caches would otherwise replay the
+    # checking pass); CPU/wall shows hidden threads.
+    for k, fresh in enumerate(timing):
+        for row, encode in timed[k % len(timed):] + timed[: k % len(timed)]:
             wall0, cpu0 = time.perf_counter(), time.process_time()
             for c in fresh:
                 encode(c)
             wall = time.perf_counter() - wall0
-            if wall < best:
-                best, cpu_ratio = wall, (time.process_time() - cpu0) / wall
-        row["mbps"] = timing_bytes / best / 1e6
-        row["cpu"] = cpu_ratio
-        if long:
-            # one call on text the engine has not seen, timed once; its ids are the check
+            mbps = timing_bytes / wall / 1e6
+            if mbps > row["mbps"]:
+                row["mbps"], row["cpu"] = mbps, (time.process_time() - cpu0) / wall
+    for k, (long, expected) in enumerate(zip(longs, long_references)):
+        # one call on text the engine has not seen; its ids are the check
+        for row, encode in timed[k % len(timed):] + timed[: k % len(timed)]:
+            if row.get("long_status", "exact") != "exact":
+                continue
             try:
                 wall0, cpu0 = time.perf_counter(), time.process_time()
                 result = encode(long)
                 wall = time.perf_counter() - wall0
-                row["long_mbps"] = len(long.encode()) / wall / 1e6
-                row["long_cpu"] = (time.process_time() - cpu0) / wall
+                mbps = len(long.encode()) / wall / 1e6
+                if mbps > row.get("long_mbps", 0.0):
+                    row["long_mbps"] = mbps
+                    row["long_cpu"] = (time.process_time() - cpu0) / wall
                 ids = as_ids(result)  # outside the timing, as for the chunks
-                row["long_status"] = "exact" if ids == long_reference else "differs"
+                row["long_status"] = "exact" if ids == expected else "differs"
             except Exception as e:  # noqa: BLE001
                 row["long_status"] = f"fails ({type(e).__name__})"
-        rows.append(row)
+    for row, _ in timed:
         print(row, file=sys.stderr, flush=True)
     return rows
 
@@ -218,10 +231,14 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=float, default=2.0)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=4,
+                    help="fresh slices of --mb MB each, every engine timed on each in turn")
     ap.add_argument("--string-mb", type=float, default=8.0,
                     help="one string of this many MB of other stdlib source, one call per "
                     "engine (0: skip)")
+    ap.add_argument("--strings", type=int, default=2,
+                    help="long strings of --string-mb MB each (other text each), every engine "
+                    "timed on each in turn, best kept")
     ap.add_argument("--names", default=",".join(NAMES))
     ap.add_argument("--cpus", type=int, default=1,
                     help="pin the process to this many CPUs (0: no pinning); 1 makes every engine "
@@ -236,27 +253,31 @@ def main() -> None:
                   f"(`--cpus {args.cpus}`), so a peer's own threads share it.")
     budget = int(args.mb * 1e6)
     long_budget = int(args.string_mb * 1e6)
-    text = "".join(artifacts.stdlib_corpus(max_bytes=budget * (args.repeats + 1) + long_budget))
-    long = ""
-    if long_budget:
-        long, text = text[-long_budget:], text[:-long_budget]
+    text = "".join(artifacts.stdlib_corpus(
+        max_bytes=budget * (args.repeats + 1) + long_budget * args.strings))
+    longs = []
+    for _ in range(args.strings if long_budget else 0):
+        longs.append(text[-long_budget:])
+        text = text[:-long_budget]
     chunks = [text[i : i + 4096] for i in range(0, len(text), 4096)]
     per_slice = len(chunks) // (args.repeats + 1)
     slices = [chunks[i * per_slice : (i + 1) * per_slice] for i in range(args.repeats + 1)]
     rows = []
     for name in args.names.split(","):
-        rows += bench(name, slices[0], slices[1:], long)
+        rows += bench(name, slices[0], slices[1:], longs)
     section = "\n".join([
         MARK_BEGIN,
         f"Single thread (`RAYON_NUM_THREADS={os.environ['RAYON_NUM_THREADS']}`), "
         f"{args.mb:g} MB of CPython stdlib source in 4 KB calls"
-        + (f" and one string of {args.string_mb:g} MB of other stdlib source in one call, timed once"
-           if long else "")
+        + (f" and one string of {args.string_mb:g} MB of other stdlib source in one call (best "
+           f"of {len(longs)} such strings, the engines in turn)"
+           if longs else "")
         + f" (`python bench/bench_peers.py`), "
         f"{os.cpu_count()} cores.{pinned} **The machine is shared and noisy** (other jobs ran at the same "
         "time): absolute MB/s move by 2× between runs, so compare the ratios, which come from one "
         "run. Each engine is timed on slices of text it has not encoded before (peers with "
-        "whole-text or segment caches would otherwise replay the id check); CPU/wall above 1 means "
+        "whole-text or segment caches would otherwise replay the id check), the engines in turn "
+        f"on each of {args.repeats} slices (order rotated), best slice per engine; CPU/wall above 1 means "
         "the engine used more than one core. `toktool × this` is toktool's speed (ids as a "
         "list) over the peer's; the `ids as array` row returns a NumPy array instead, like the "
         "peers that return an encoding object and make no Python ints in the timed loop. Only "
