@@ -11,6 +11,10 @@ use std::time::Instant;
 
 use toktool_core::Tokenizer;
 
+#[path = "support/chunks.rs"]
+mod support;
+use support::chunks_of;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, tokenizer, corpus, rest @ ..] = args.as_slice() else {
@@ -21,15 +25,7 @@ fn main() {
     let json = std::fs::read_to_string(tokenizer).expect("tokenizer file");
     let tok = Tokenizer::from_json_str(&json).expect("tokenizer loads");
     let text = std::fs::read_to_string(corpus).expect("corpus file");
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    for (n, (i, _)) in text.char_indices().enumerate() {
-        if n > 0 && n % 4096 == 0 {
-            chunks.push(&text[start..i]);
-            start = i;
-        }
-    }
-    chunks.push(&text[start..]);
+    let chunks = chunks_of(&text);
     let mut best = f64::INFINITY;
     let mut checksum = 0u64;
     for _ in 0..rounds {

@@ -14,18 +14,9 @@ use std::time::Instant;
 
 use toktool_core::Tokenizer;
 
-fn chunks_of(text: &str) -> Vec<&str> {
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    for (n, (i, _)) in text.char_indices().enumerate() {
-        if n > 0 && n % 4096 == 0 {
-            chunks.push(&text[start..i]);
-            start = i;
-        }
-    }
-    chunks.push(&text[start..]);
-    chunks
-}
+#[path = "support/chunks.rs"]
+mod support;
+use support::chunks_of;
 
 fn cut(text: &str, mut at: usize) -> usize {
     at = at.min(text.len());
