@@ -105,6 +105,12 @@ def loaders(name: str, path: Path) -> dict[str, Callable[[], Callable[[str], Any
     return out
 
 
+def in_turn(items: list[Any], k: int) -> list[Any]:
+    """``items`` rotated left by ``k``: the order of the engines on the ``k``-th timing."""
+    k %= max(len(items), 1)
+    return items[k:] + items[:k]
+
+
 def bench(name: str, chunks: list[str], timing: list[list[str]],
           longs: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Load and check every engine on ``chunks``, then time the engines in turn on each fresh
@@ -138,7 +144,7 @@ def bench(name: str, chunks: list[str], timing: list[list[str]],
     # Timed on text no engine has seen (whole-text or segment caches would otherwise replay the
     # checking pass); CPU/wall shows hidden threads.
     for k, fresh in enumerate(timing):
-        for row, encode in timed[k % len(timed):] + timed[: k % len(timed)]:
+        for row, encode in in_turn(timed, k):
             wall0, cpu0 = time.perf_counter(), time.process_time()
             for c in fresh:
                 encode(c)
@@ -148,7 +154,7 @@ def bench(name: str, chunks: list[str], timing: list[list[str]],
                 row["mbps"], row["cpu"] = mbps, (time.process_time() - cpu0) / wall
     for k, (long, expected) in enumerate(zip(longs, long_references)):
         # one call on text the engine has not seen; its ids are the check
-        for row, encode in timed[k % len(timed):] + timed[: k % len(timed)]:
+        for row, encode in in_turn(timed, k):
             if row.get("long_status", "exact") != "exact":
                 continue
             try:

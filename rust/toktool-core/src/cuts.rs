@@ -32,6 +32,7 @@
 //! certificate keeps the whole-piece path for that kind of cut.
 
 use crate::bpe::Bpe;
+use crate::piece_cache::spells_at;
 
 /// The cuts a model's merges allow. `Cuts::default()` allows none.
 #[derive(Debug, Default, Clone)]
@@ -96,16 +97,6 @@ impl Cuts {
         }
         f(&piece[start..]);
     }
-}
-
-/// Whether `piece[at..]` starts with `c` (a char's UTF-8, at most 4 bytes), compared in line:
-/// `starts_with` calls `memcmp` for a length only known at run time, once per byte of every
-/// indentation run of `▁`.
-#[inline]
-fn spells_at(piece: &[u8], at: usize, c: &[u8]) -> bool {
-    piece
-        .get(at..at + c.len())
-        .is_some_and(|s| s.iter().zip(c).all(|(a, b)| a == b))
 }
 
 /// `keys[id]`: the unit-space key of each vocabulary id.

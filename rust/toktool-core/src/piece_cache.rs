@@ -333,6 +333,16 @@ fn long_hash(piece: &[u8]) -> u64 {
     h
 }
 
+/// Whether `piece[at..]` starts with `c` (a char's UTF-8, at most 4 bytes), compared in line:
+/// `starts_with` calls `memcmp` for a length only known at run time, and the squeezing here and
+/// the cuts (`crate::cuts`) test `▁` once per byte of every indentation run.
+#[inline]
+pub(crate) fn spells_at(piece: &[u8], at: usize, c: &[u8]) -> bool {
+    piece
+        .get(at..at + c.len())
+        .is_some_and(|s| s.iter().zip(c).all(|(a, b)| a == b))
+}
+
 /// The key of a piece longer than [`MAX_KEY`] bytes: the piece with every `squeeze` written as
 /// `0xFF`, if that is at most [`MAX_KEY`] bytes. Keys stay unique per table: `0xFF` is no byte of
 /// UTF-8, so squeezing is one-to-one on UTF-8 pieces, and a squeezed key (it has a `0xFF`, as
@@ -343,11 +353,7 @@ fn squeezed(piece: &[u8], squeeze: &[u8]) -> Option<Key> {
     let mut len = 0;
     let mut i = 0;
     while i < piece.len() {
-        let (byte, step) = if piece[i] == squeeze[0]
-            && piece
-                .get(i..i + squeeze.len())
-                .is_some_and(|s| s.iter().zip(squeeze).all(|(a, b)| a == b))
-        {
+        let (byte, step) = if piece[i] == squeeze[0] && spells_at(piece, i, squeeze) {
             (0xFF, squeeze.len())
         } else {
             (piece[i], 1)
