@@ -25,6 +25,7 @@ pub mod piece_cache;
 pub mod prefix_index;
 pub mod pretokenizer;
 pub mod regex;
+pub(crate) mod scan_blocks;
 pub mod scanner;
 pub mod tokenizer;
 pub mod unicode_class;

@@ -171,6 +171,41 @@ impl Scanner {
     /// Calls `sink` with the byte range of every match, in order. The matches tile `text`.
     pub fn for_each_match(self, text: &str, mut sink: impl FnMut(usize, usize)) {
         let classes = scan_classes();
+        if let Scanner::Cl100k {
+            max_digits,
+            whole_trailing_space,
+        } = self
+        {
+            if crate::scan_blocks::supports_max_digits(max_digits) {
+                return by_windows(
+                    text,
+                    |window| crate::scan_blocks::cl100k_starts(window, max_digits),
+                    |pos| {
+                        cl100k_ascii_end(text, pos, max_digits, whole_trailing_space)
+                            .unwrap_or_else(|| {
+                                cl100k_match_end(
+                                    classes,
+                                    text,
+                                    pos,
+                                    max_digits,
+                                    whole_trailing_space,
+                                )
+                            })
+                    },
+                    sink,
+                );
+            }
+        }
+        if self == Scanner::Gpt2 {
+            return by_windows(
+                text,
+                crate::scan_blocks::gpt2_starts,
+                |pos| {
+                    gpt2_ascii_end(text, pos).unwrap_or_else(|| gpt2_match_end(classes, text, pos))
+                },
+                sink,
+            );
+        }
         let mut pos = 0;
         while pos < text.len() {
             let end = match self {
@@ -194,6 +229,57 @@ impl Scanner {
             sink(pos, end);
             pos = end;
         }
+    }
+}
+
+/// [`Scanner::for_each_match`] by 64-byte windows: `starts` gives every piece a window is sure
+/// of (`crate::scan_blocks`); where a window gives none (a non-ASCII char, a long whitespace or
+/// digit run, the last 63 bytes), `scalar` (the end of the match at a position) goes on past
+/// the place that stopped it (past the window, and further each time, in text of another
+/// script).
+fn by_windows(
+    text: &str,
+    starts: impl Fn(&[u8; 64]) -> crate::scan_blocks::Starts,
+    mut scalar: impl FnMut(usize) -> usize,
+    mut sink: impl FnMut(usize, usize),
+) {
+    let bytes = text.as_bytes();
+    let mut pos = 0;
+    let mut scalar_until = 0;
+    // How far the scalar scanner goes after a window of another script found nothing: doubled
+    // each time in a row, so text without Latin letters pays one window in a few KB.
+    let mut backoff = 64;
+    while pos < bytes.len() {
+        if pos >= scalar_until {
+            if let Some(window) = bytes.get(pos..pos + 64) {
+                let window: &[u8; 64] = window.try_into().expect("64 bytes");
+                let found = starts(window);
+                let mut rest = found.bits & !1;
+                if rest != 0 {
+                    let mut start = 0;
+                    while rest != 0 {
+                        let end = rest.trailing_zeros() as usize;
+                        rest &= rest - 1;
+                        sink(pos + start, pos + end);
+                        start = end;
+                    }
+                    pos += start;
+                    backoff = 64;
+                    continue;
+                }
+                scalar_until = pos + found.retry_after as usize;
+                if found.retry_after == 64 {
+                    scalar_until = pos + backoff;
+                    backoff = (backoff * 2).min(4096);
+                }
+            } else {
+                scalar_until = bytes.len();
+            }
+        }
+        let end = scalar(pos);
+        debug_assert!(end > pos);
+        sink(pos, end);
+        pos = end;
     }
 }
 
@@ -1011,6 +1097,65 @@ mod tests {
         "K'ſ 'K 'ǅ",
     ];
 
+    /// Every contraction, whitespace run and digit run at every offset of a window and across
+    /// its end (a window starts at the first byte here, after the run of `x`).
+    #[test]
+    fn windows_match_regex_at_every_offset() {
+        let tails = [
+            "'s",
+            "'re",
+            "'ll",
+            "'S",
+            "'LL",
+            "'x",
+            " 's",
+            "\n\n  \n y",
+            ";\n \n z",
+            "\t\t;",
+            "  ;",
+            "12345678 ",
+            "é",
+            "\u{a0}x",
+            "'ſ",
+        ];
+        for k in 0..130 {
+            for tail in tails {
+                let text = format!("{}{tail}abc def{}", "x".repeat(k), " .".repeat(40));
+                for (scanner, pattern) in [
+                    (Scanner::Gpt2, GPT2_PATTERN),
+                    (CL100K, CL100K_PATTERN),
+                    (QWEN2, CL100K_SINGLE_DIGIT_PATTERN),
+                    (CL100K_VERBATIM, CL100K_TIKTOKEN_VERBATIM_PATTERN),
+                ] {
+                    assert_eq!(
+                        scanner_matches(scanner, &text),
+                        regex_matches(pattern, &text),
+                        "{pattern} on {text:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Real text that was not written for the scanners: this crate's own sources.
+    #[test]
+    fn windows_match_regex_on_source_files() {
+        for text in [
+            include_str!("scanner.rs"),
+            include_str!("tokenizer.rs"),
+            include_str!("../../../README.md"),
+        ] {
+            for (scanner, pattern) in [
+                (Scanner::Gpt2, GPT2_PATTERN),
+                (CL100K, CL100K_PATTERN),
+                (QWEN2, CL100K_SINGLE_DIGIT_PATTERN),
+                (CL100K_VERBATIM, CL100K_TIKTOKEN_VERBATIM_PATTERN),
+            ] {
+                assert_eq!(scanner_matches(scanner, text), regex_matches(pattern, text));
+            }
+        }
+    }
+
     #[test]
     fn scanners_match_their_regex_on_tricky_text() {
         for (pattern, scanner) in [
@@ -1087,6 +1232,32 @@ mod tests {
                 (CL100K_VERBATIM, CL100K_TIKTOKEN_VERBATIM_PATTERN),
                 (O200K, O200K_PATTERN),
                 (TEKKEN, TEKKEN_PATTERN),
+            ] {
+                prop_assert_eq!(scanner_matches(scanner, &text), regex_matches(pattern, &text),
+                    "{}", pattern);
+            }
+        }
+
+        /// Texts of a few hundred bytes, so that the 64-byte windows of GPT-2 and the cl100k
+        /// family (`scan_blocks`) meet every rule at every offset, at window ends, and where a window
+        /// gives up (non-ASCII, long whitespace and digit runs).
+        #[test]
+        fn windows_match_regex_on_long_text(
+            text in prop::collection::vec(prop::sample::select(vec![
+                "a", "b", "Z", "s", "t", "L", "l", "e", "E", "r", "v", "m", "D", " ", " ", " ",
+                "  ", "        ", "\n", "\n", "\r\n", "\t", "\x0b", "\x0c", "0", "7", "1234", "'", "'s",
+                "'S", "'ll", "'Re", "'ve", "'x", ".", "(", ")", ":", "#", "_", "-", "\0", "\x1f",
+                "ident", " word", "\n    ", ";\n", ",\n\n", " '", " 's", "'LL", "''", "é", "\u{a0}", "\u{17f}", "中",
+                "×", "÷", "Ā", "ő", "Ü", "'ſ", "été", "\u{c0}", "\u{ff}",
+                "\u{2028}", "\u{85}", "٣",
+            ]), 0..160).prop_map(|v| v.concat())
+        ) {
+            for (scanner, pattern) in [
+                (Scanner::Gpt2, GPT2_PATTERN),
+                (CL100K, CL100K_PATTERN),
+                (CL100K_TIKTOKEN, CL100K_TIKTOKEN_PATTERN),
+                (QWEN2, CL100K_SINGLE_DIGIT_PATTERN),
+                (CL100K_VERBATIM, CL100K_TIKTOKEN_VERBATIM_PATTERN),
             ] {
                 prop_assert_eq!(scanner_matches(scanner, &text), regex_matches(pattern, &text),
                     "{}", pattern);
