@@ -29,7 +29,7 @@
 //! to there; the scalar scanner takes over where a window makes no progress.
 
 /// Class masks of a 64-byte window: bit `i` stands for byte `i`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Masks {
     /// ASCII letters, and the bytes of the Latin letters of [`with_latin_letters`].
     pub(crate) letter: u64,
@@ -45,24 +45,29 @@ pub(crate) struct Masks {
     pub(crate) apostrophe: u64,
     /// Bytes of non-ASCII chars, except those of the Latin letters of [`with_latin_letters`].
     pub(crate) wide: u64,
+    /// ASCII uppercase letters.
+    pub(crate) upper: u64,
+    /// The slash.
+    pub(crate) slash: u64,
+    /// The bytes of the Latin letters of [`with_latin_letters`] (in `letter`, not in `wide`).
+    pub(crate) latin: u64,
+    /// The first bytes of those letters.
+    pub(crate) latin_lead: u64,
 }
 
 /// The masks of `window`, by the definition (the reference of [`classify`]).
 #[cfg(any(test, not(target_arch = "x86_64")))]
 pub(crate) fn classify_slow(window: &[u8; 64]) -> Masks {
-    let mut m = Masks {
-        letter: 0,
-        digit: 0,
-        space: 0,
-        space_like: 0,
-        newline: 0,
-        apostrophe: 0,
-        wide: 0,
-    };
+    let mut m = Masks::default();
     for (i, &b) in window.iter().enumerate() {
         let bit = 1u64 << i;
         match b {
-            b'a'..=b'z' | b'A'..=b'Z' => m.letter |= bit,
+            b'a'..=b'z' => m.letter |= bit,
+            b'A'..=b'Z' => {
+                m.letter |= bit;
+                m.upper |= bit;
+            }
+            b'/' => m.slash |= bit,
             b'0'..=b'9' => m.digit |= bit,
             b' ' => m.space |= bit,
             b'\t' | 0x0b | 0x0c => m.space_like |= bit,
@@ -97,15 +102,7 @@ pub(crate) fn classify(window: &[u8; 64]) -> Masks {
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8, _mm_sub_epi8,
     };
-    let mut m = Masks {
-        letter: 0,
-        digit: 0,
-        space: 0,
-        space_like: 0,
-        newline: 0,
-        apostrophe: 0,
-        wide: 0,
-    };
+    let mut m = Masks::default();
     let (mut latin_lead, mut c3, mut c5, mut times_divide, mut long_s) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     for k in 0..4 {
@@ -140,6 +137,8 @@ pub(crate) fn classify(window: &[u8; 64]) -> Masks {
                 mask(eq(0xc5)),
                 mask(_mm_or_si128(eq(0x97), eq(0xb7))),
                 mask(eq(0xbf)),
+                mask(within(v, b'A', 25)),
+                mask(eq(b'/')),
             ]
         };
         let shift = 16 * k;
@@ -155,6 +154,8 @@ pub(crate) fn classify(window: &[u8; 64]) -> Masks {
         c5 |= lanes[9] << shift;
         times_divide |= lanes[10] << shift;
         long_s |= lanes[11] << shift;
+        m.upper |= lanes[12] << shift;
+        m.slash |= lanes[13] << shift;
     }
     with_latin_letters(m, latin_lead, c3, c5, times_divide, long_s)
 }
@@ -179,6 +180,8 @@ fn with_latin_letters(
     let latin = lead | (lead << 1);
     m.letter |= latin;
     m.wide &= !latin;
+    m.latin = latin;
+    m.latin_lead = lead;
     m
 }
 
@@ -352,6 +355,120 @@ pub(crate) fn gpt2_starts(window: &[u8; 64]) -> Starts {
     finish(all, horizon, masks.wide)
 }
 
+/// `LATIN_UPPER[k / 64] >> (k % 64) & 1`: whether U+00C0 + k is uppercase (`\p{Lu}`); the
+/// others of U+00C0..U+017F are lowercase (`\p{Ll}`), or `×` and `÷`, which are not letters
+/// (the test `latin_case_table_is_unicodes` checks every one).
+const LATIN_UPPER: [u64; 3] = [0x7f7f_ffff, 0xaa55_5555_5555_5555, 0x2b55_5555_5555_54aa];
+
+/// The piece starts of the o200k family (`o200k_base`, and Tekken: `contractions` false,
+/// single digits) in `window` (a piece starts at its byte 0). As the cl100k family (see the module's
+/// rules), except: a letter run is cut before an uppercase letter that follows a lowercase
+/// one; a contraction (`'s`, `'LL`, ...) right after letters ends their piece, and the letter
+/// after it starts one; the newlines after a punctuation run may be mixed with slashes
+/// (`[\r\n/]*`).
+#[inline]
+pub(crate) fn o200k_starts(window: &[u8; 64], max_digits: usize, contractions: bool) -> Starts {
+    let masks = classify(window);
+    let wide = masks.wide;
+    let letter = masks.letter;
+    // Both bytes of an uppercase Latin letter count as uppercase (so the cut before it falls on
+    // its first byte).
+    let mut upper = masks.upper;
+    let mut leads = masks.latin_lead;
+    while leads != 0 {
+        let i = leads.trailing_zeros() as usize;
+        leads &= leads - 1;
+        let k = ((u32::from(window[i] & 0x1f) << 6) | u32::from(window[i + 1] & 0x3f)) - 0xc0;
+        if LATIN_UPPER[(k / 64) as usize] >> (k % 64) & 1 != 0 {
+            upper |= 0b11 << i;
+        }
+    }
+    let lower = letter & !upper;
+    let (digit, space, newline) = (masks.digit, masks.space, masks.newline);
+    let blank = space | masks.space_like;
+    let white = blank | newline;
+    let punct = !(letter | digit | white | wide);
+    // The `[\r\n/]*` after a punctuation run (it starts with a newline: a slash right after the
+    // run is part of the run).
+    let suffix = fill_up(newline | masks.slash, newline & (punct << 1));
+    // Contractions after letters: the apostrophe and letters are inside the letters' piece.
+    let mut inside = 0u64;
+    let mut forced = 0u64;
+    if contractions {
+        let mut apostrophes = masks.apostrophe & (letter << 1) & ((1u64 << 61) - 1);
+        while apostrophes != 0 {
+            let i = apostrophes.trailing_zeros() as usize;
+            apostrophes &= apostrophes - 1;
+            if inside >> (i - 1) & 1 != 0 {
+                // right after another contraction: a piece has ended, this one is not a suffix
+                continue;
+            }
+            let (a, b) = (window[i + 1] | 0x20, window[i + 2] | 0x20);
+            let len = match (a, b) {
+                (b's' | b't' | b'm' | b'd', _) => 1,
+                (b'r' | b'v', b'e') | (b'l', b'l') => 2,
+                _ => 0,
+            };
+            if len > 0 {
+                inside |= ((2u64 << len) - 1) << i;
+                forced |= 1u64 << (i + 1 + len);
+            }
+        }
+    }
+    let run_punct = punct & !suffix;
+    let first_punct =
+        ((run_punct & ((suffix << 1) | !((run_punct | space) << 1))) | (punct & 1)) & !inside;
+    let first_letter = letter
+        & (((digit | newline) << 1)
+            | ((punct & !first_punct) << 1)
+            | ((lower << 1) & upper)
+            | forced)
+        & !inside;
+    let first_digit = if max_digits == 1 {
+        digit
+    } else {
+        digit & !(digit << 1)
+    };
+    let first_newline = newline & ((letter | digit) << 1) & !suffix;
+    let newline_ahead = fill_up(white.reverse_bits(), newline.reverse_bits()).reverse_bits();
+    let first_blank = blank
+        & (((letter | digit | punct) << 1)
+            | ((newline & suffix) << 1)
+            | ((newline << 1) & !newline_ahead)
+            | ((blank << 1) & !(white >> 1)));
+    let all = first_punct | first_letter | first_digit | first_newline | first_blank | 1;
+
+    // As in `cl100k_starts`, and up to byte 60: a contraction needs the two bytes after its
+    // apostrophe; an apostrophe right before a non-ASCII byte may open one (`'ſ` is `'s` to a
+    // case-insensitive match).
+    let mut horizon = 61;
+    if white >> 63 != 0 {
+        horizon = horizon.min(run_start(white, 63));
+    }
+    if wide != 0 {
+        let j = wide.trailing_zeros();
+        horizon = horizon.min(j);
+        if j > 0 && white >> (j - 1) & 1 != 0 {
+            horizon = horizon.min(run_start(white, j - 1));
+        }
+        let open = masks.apostrophe & ((wide >> 1) | (wide >> 2));
+        if contractions && open != 0 {
+            horizon = horizon.min(open.trailing_zeros());
+        }
+    }
+    match max_digits {
+        1 | usize::MAX => {}
+        3 => {
+            let fourth = digit & (digit << 1) & (digit << 2) & (digit << 3);
+            if fourth != 0 {
+                horizon = horizon.min(fourth.trailing_zeros());
+            }
+        }
+        _ => horizon = 1,
+    }
+    finish(all, horizon, wide)
+}
+
 /// [`Starts`] of the starts `all`, trusted below `horizon`.
 #[allow(clippy::inline_always)]
 #[inline(always)]
@@ -405,6 +522,17 @@ mod tests {
                 }
             }
             prop_assert_eq!(fill_up(m, seeds), want);
+        }
+    }
+
+    #[test]
+    fn latin_case_table_is_unicodes() {
+        for cp in 0xc0u32..0x180 {
+            let c = char::from_u32(cp).expect("a char");
+            let k = cp - 0xc0;
+            let upper = LATIN_UPPER[(k / 64) as usize] >> (k % 64) & 1 != 0;
+            assert_eq!(upper, c.is_uppercase(), "{c:?}");
+            assert!(upper || c.is_lowercase() || matches!(c, '×' | '÷'), "{c:?}");
         }
     }
 

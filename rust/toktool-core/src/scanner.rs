@@ -196,6 +196,24 @@ impl Scanner {
                 );
             }
         }
+        if let Scanner::O200k {
+            max_digits,
+            contractions,
+        } = self
+        {
+            if crate::scan_blocks::supports_max_digits(max_digits) {
+                return by_windows(
+                    text,
+                    |window| crate::scan_blocks::o200k_starts(window, max_digits, contractions),
+                    |pos| {
+                        o200k_ascii_end(text, pos, max_digits, contractions).unwrap_or_else(|| {
+                            o200k_match_end(classes, text, pos, max_digits, contractions)
+                        })
+                    },
+                    sink,
+                );
+            }
+        }
         if self == Scanner::Gpt2 {
             return by_windows(
                 text,
@@ -1117,12 +1135,19 @@ mod tests {
             "é",
             "\u{a0}x",
             "'ſ",
+            "aB'sC",
+            "X'LLy",
+            ".\n/\n/x",
+            "éB",
+            "a'é",
         ];
         for k in 0..130 {
             for tail in tails {
                 let text = format!("{}{tail}abc def{}", "x".repeat(k), " .".repeat(40));
                 for (scanner, pattern) in [
                     (Scanner::Gpt2, GPT2_PATTERN),
+                    (O200K, O200K_PATTERN),
+                    (TEKKEN, TEKKEN_PATTERN),
                     (CL100K, CL100K_PATTERN),
                     (QWEN2, CL100K_SINGLE_DIGIT_PATTERN),
                     (CL100K_VERBATIM, CL100K_TIKTOKEN_VERBATIM_PATTERN),
@@ -1147,6 +1172,8 @@ mod tests {
         ] {
             for (scanner, pattern) in [
                 (Scanner::Gpt2, GPT2_PATTERN),
+                (O200K, O200K_PATTERN),
+                (TEKKEN, TEKKEN_PATTERN),
                 (CL100K, CL100K_PATTERN),
                 (QWEN2, CL100K_SINGLE_DIGIT_PATTERN),
                 (CL100K_VERBATIM, CL100K_TIKTOKEN_VERBATIM_PATTERN),
@@ -1238,8 +1265,8 @@ mod tests {
             }
         }
 
-        /// Texts of a few hundred bytes, so that the 64-byte windows of GPT-2 and the cl100k
-        /// family (`scan_blocks`) meet every rule at every offset, at window ends, and where a window
+        /// Texts of a few hundred bytes, so that the 64-byte windows of GPT-2, the cl100k and
+        /// the o200k families (`scan_blocks`) meet every rule at every offset, at window ends, and where a window
         /// gives up (non-ASCII, long whitespace and digit runs).
         #[test]
         fn windows_match_regex_on_long_text(
@@ -1247,13 +1274,16 @@ mod tests {
                 "a", "b", "Z", "s", "t", "L", "l", "e", "E", "r", "v", "m", "D", " ", " ", " ",
                 "  ", "        ", "\n", "\n", "\r\n", "\t", "\x0b", "\x0c", "0", "7", "1234", "'", "'s",
                 "'S", "'ll", "'Re", "'ve", "'x", ".", "(", ")", ":", "#", "_", "-", "\0", "\x1f",
-                "ident", " word", "\n    ", ";\n", ",\n\n", " '", " 's", "'LL", "''", "é", "\u{a0}", "\u{17f}", "中",
+                "ident", " word", "\n    ", ";\n", ",\n\n", " '", " 's", "'LL", "''", "camelCase",
+                "HTTPServer", "aB", "Ab", "/", ";\n/", "\n//", "'sA", "é", "\u{a0}", "\u{17f}", "中",
                 "×", "÷", "Ā", "ő", "Ü", "'ſ", "été", "\u{c0}", "\u{ff}",
                 "\u{2028}", "\u{85}", "٣",
             ]), 0..160).prop_map(|v| v.concat())
         ) {
             for (scanner, pattern) in [
                 (Scanner::Gpt2, GPT2_PATTERN),
+                (O200K, O200K_PATTERN),
+                (TEKKEN, TEKKEN_PATTERN),
                 (CL100K, CL100K_PATTERN),
                 (CL100K_TIKTOKEN, CL100K_TIKTOKEN_PATTERN),
                 (QWEN2, CL100K_SINGLE_DIGIT_PATTERN),
