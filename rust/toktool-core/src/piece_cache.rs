@@ -30,11 +30,14 @@ pub(crate) const MAX_KEY: usize = 16;
 const MAX_IDS: usize = 3;
 /// `Slot::n_ids` of a short piece with more than [`MAX_IDS`] ids: they are in the long table.
 const IN_LONG_TABLE: u8 = u8::MAX;
-/// Slots per table (a power of two): 1 MiB per (thread, tokenizer). Measured on 4 KB calls of
+/// Slots per table (a power of two): 4 MiB per (thread, tokenizer). Measured on 4 KB calls of
 /// stdlib code (`examples/encode_chunks.rs`): 64-byte slots (keys up to 24 bytes, 8 ids) at 2^13
 /// or 2^14 slots, 2^14 32-byte slots, and a two-way set-associative table were all slower; on
-/// multilingual prose 32-byte slots are as fast as 64-byte ones.
-const SLOTS: usize = 1 << 15;
+/// multilingual prose 32-byte slots are as fast as 64-byte ones. 2^17 rather than 2^15 since
+/// the pre-tokenizer works by 64-byte windows: 2 MB of stdlib code has ~23k distinct pieces,
+/// and at 2^15 slots 2.7% of its pieces still missed on every pass (conflicts), at 2^17 0.7%;
+/// 4 KB calls 1.09-1.18x on code and 1.22-1.28x on prose (docs/BENCHMARKS.md).
+const SLOTS: usize = 1 << 17;
 /// Tokenizers whose tables a thread keeps (most recently used first).
 const CACHES_PER_THREAD: usize = 4;
 
