@@ -413,6 +413,18 @@ impl PreTokenizer {
         })
     }
 
+    /// Whether the only step from `index` on is `ByteLevel` with GPT-2's pattern and no prefix
+    /// space.
+    fn only_gpt2_after(&self, index: usize) -> bool {
+        matches!(
+            self.steps.get(index..),
+            Some([Step::ByteLevel {
+                add_prefix_space: false,
+                use_regex: true
+            }])
+        )
+    }
+
     fn run_from<F: FnMut(&str) + ?Sized>(
         &self,
         index: usize,
@@ -448,6 +460,17 @@ impl PreTokenizer {
                     }
                 });
                 result?;
+            }
+            Step::Split {
+                matcher: Matcher::Numeric,
+                behavior: Behavior::Isolated,
+                invert: false,
+            } if !reference && self.only_gpt2_after(next) => {
+                // `Digits` (`individual_digits`) then GPT-2's pattern (SmolLM2, StarCoder) in one
+                // windowed pass.
+                crate::scanner::gpt2_isolated_digits_for_each_match(piece, |s, e| {
+                    sink(&piece[s..e]);
+                });
             }
             Step::Split {
                 matcher: class @ (Matcher::Numeric | Matcher::Whitespace),

@@ -308,6 +308,21 @@ pub(crate) fn cl100k_starts(window: &[u8; 64], max_digits: usize) -> Starts {
 /// starts a piece is a piece of its own.
 #[inline]
 pub(crate) fn gpt2_starts(window: &[u8; 64]) -> Starts {
+    gpt2_starts_with(window, false)
+}
+
+/// [`gpt2_starts`] after a `Digits` pre-tokenizer with `individual_digits` (`SmolLM2`, `StarCoder`):
+/// every digit is a piece of its own, and the text between two digits is split by GPT-2's
+/// pattern as a text of its own, so whitespace right before a digit is one piece whole
+/// (`\s+(?!\S)` at the end of a text) and a space does not join the digit.
+#[inline]
+pub(crate) fn gpt2_isolated_digits_starts(window: &[u8; 64]) -> Starts {
+    gpt2_starts_with(window, true)
+}
+
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn gpt2_starts_with(window: &[u8; 64], isolated_digits: bool) -> Starts {
     let masks = classify(window);
     let (letter, digit, space) = (masks.letter, masks.digit, masks.space);
     let white = space | masks.space_like | masks.newline;
@@ -336,8 +351,17 @@ pub(crate) fn gpt2_starts(window: &[u8; 64]) -> Starts {
         }
     }
     let first_letter = letter & ((((digit | punct | other_white) << 1) & !inside) | forced);
-    let first_digit = digit & ((letter | punct | other_white) << 1);
-    let first_white = white & (!(white << 1) | !(white >> 1));
+    let (first_digit, first_white) = if isolated_digits {
+        (
+            digit,
+            white & (!(white << 1) | (!(white >> 1) & !(digit >> 1))),
+        )
+    } else {
+        (
+            digit & ((letter | punct | other_white) << 1),
+            white & (!(white << 1) | !(white >> 1)),
+        )
+    };
     let all = first_punct | first_letter | first_digit | first_white | 1;
 
     // As in `cl100k_starts`: whitespace needs the byte after it.

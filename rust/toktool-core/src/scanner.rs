@@ -250,6 +250,50 @@ impl Scanner {
     }
 }
 
+/// The pieces of `Digits` (`individual_digits`) followed by GPT-2's pattern (`ByteLevel` with
+/// `use_regex`), as the two steps give them: every `\p{N}` char a piece, the text between
+/// them split by GPT-2's pattern as a text of its own. Calls `sink` with the byte range of
+/// every piece, in order.
+pub fn gpt2_isolated_digits_for_each_match(text: &str, sink: impl FnMut(usize, usize)) {
+    let classes = scan_classes();
+    // The next numeric char at or after the last position asked (`text.len()` if none): the
+    // end of the text GPT-2's pattern runs on there.
+    let mut segment_end: Option<usize> = None;
+    by_windows(
+        text,
+        crate::scan_blocks::gpt2_isolated_digits_starts,
+        |pos| {
+            let end = match segment_end {
+                Some(end) if end >= pos => end,
+                _ => next_numeric(text, pos),
+            };
+            segment_end = Some(end);
+            if end == pos {
+                segment_end = None;
+                return pos + char_at(text, pos).map_or(1, char::len_utf8);
+            }
+            let segment = &text[..end];
+            gpt2_ascii_end(segment, pos).unwrap_or_else(|| gpt2_match_end(classes, segment, pos))
+        },
+        sink,
+    );
+}
+
+/// The first byte at or after `from` that starts a `\p{N}` char, or `text.len()`.
+fn next_numeric(text: &str, from: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut at = from;
+    while at < bytes.len() {
+        at = skip_ascii_outside(bytes, at, Kind::Number);
+        match char_at(text, at) {
+            None => break,
+            Some(c) if c.is_numeric() => return at,
+            Some(c) => at += c.len_utf8(),
+        }
+    }
+    bytes.len()
+}
+
 /// [`Scanner::for_each_match`] by 64-byte windows: `starts` gives every piece a window is sure
 /// of (`crate::scan_blocks`); where a window gives none (a non-ASCII char, a long whitespace or
 /// digit run, the last 63 bytes), `scalar` (the end of the match at a position) goes on past
@@ -1162,6 +1206,63 @@ mod tests {
         }
     }
 
+    /// `Digits` (`individual_digits`) then GPT-2's regex on each piece, as the two steps run.
+    fn digits_then_gpt2(text: &str) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let mut flush = |out: &mut Vec<(usize, usize)>, s: usize, e: usize| {
+            for (a, b) in regex_matches(GPT2_PATTERN, &text[s..e]) {
+                out.push((s + a, s + b));
+            }
+        };
+        for (i, c) in text.char_indices() {
+            if c.is_numeric() {
+                flush(&mut out, start, i);
+                out.push((i, i + c.len_utf8()));
+                start = i + c.len_utf8();
+            }
+        }
+        flush(&mut out, start, text.len());
+        out
+    }
+
+    fn isolated_digits_matches(text: &str) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        gpt2_isolated_digits_for_each_match(text, |s, e| out.push((s, e)));
+        out
+    }
+
+    #[test]
+    fn gpt2_after_isolated_digits_matches_the_two_steps() {
+        for k in 0..130 {
+            for tail in [
+                "1",
+                " 1",
+                "  1",
+                "\n 1",
+                "a1b",
+                "'s1",
+                "1's",
+                "x 2 3  4\n5",
+                "٣ ",
+                " ²",
+            ] {
+                let text = format!("{}{tail} abc  {}", "x".repeat(k), " 1.".repeat(30));
+                assert_eq!(
+                    isolated_digits_matches(&text),
+                    digits_then_gpt2(&text),
+                    "{text:?}"
+                );
+            }
+        }
+        for text in [
+            include_str!("scanner.rs"),
+            include_str!("../../../README.md"),
+        ] {
+            assert_eq!(isolated_digits_matches(text), digits_then_gpt2(text));
+        }
+    }
+
     /// Real text that was not written for the scanners: this crate's own sources.
     #[test]
     fn windows_match_regex_on_source_files() {
@@ -1292,6 +1393,16 @@ mod tests {
                 prop_assert_eq!(scanner_matches(scanner, &text), regex_matches(pattern, &text),
                     "{}", pattern);
             }
+        }
+
+        #[test]
+        fn gpt2_after_isolated_digits_matches_on_long_text(
+            text in prop::collection::vec(prop::sample::select(vec![
+                "a", "Z", "s", " ", " ", "  ", "\n", "\t", "0", "1", "42", "2024", "'", "'s", "'ll",
+                ".", "(", "_", "ident", " word", "\n    ", " 1", "  7", "é", "\u{a0}", "٣", "²", "中",
+            ]), 0..160).prop_map(|v| v.concat())
+        ) {
+            prop_assert_eq!(isolated_digits_matches(&text), digits_then_gpt2(&text));
         }
 
         #[test]
