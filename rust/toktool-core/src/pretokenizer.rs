@@ -211,6 +211,33 @@ pub enum Step {
     },
 }
 
+/// The `ByteLevel` step on `piece`: an optional prefix space, then GPT-2's pattern (or its
+/// regex, in `reference` mode) if `use_regex`.
+fn byte_level<F: FnMut(&str) + ?Sized>(
+    piece: &str,
+    add_prefix_space: bool,
+    use_regex: bool,
+    reference: bool,
+    sink: &mut F,
+) -> Result<()> {
+    let owned;
+    let text = if add_prefix_space && !piece.starts_with(' ') {
+        owned = format!(" {piece}");
+        owned.as_str()
+    } else {
+        piece
+    };
+    if use_regex && reference {
+        let re = Scanner::Gpt2.reference_regex()?;
+        re.for_each_match(text, |s, e| sink(&text[s..e]))?;
+    } else if use_regex {
+        Scanner::Gpt2.for_each_match(text, |s, e| sink(&text[s..e]));
+    } else {
+        sink(text);
+    }
+    Ok(())
+}
+
 /// The whole pre-tokenizer of a file, flattened.
 #[derive(Debug, Default)]
 pub struct PreTokenizer {
@@ -498,23 +525,7 @@ impl PreTokenizer {
             Step::ByteLevel {
                 add_prefix_space,
                 use_regex,
-            } => {
-                let owned;
-                let text = if *add_prefix_space && !piece.starts_with(' ') {
-                    owned = format!(" {piece}");
-                    owned.as_str()
-                } else {
-                    piece
-                };
-                if *use_regex && reference {
-                    let re = Scanner::Gpt2.reference_regex()?;
-                    re.for_each_match(text, |s, e| sink(&text[s..e]))?;
-                } else if *use_regex {
-                    Scanner::Gpt2.for_each_match(text, |s, e| sink(&text[s..e]));
-                } else {
-                    sink(text);
-                }
-            }
+            } => byte_level(piece, *add_prefix_space, *use_regex, reference, sink)?,
             Step::Metaspace {
                 replacement,
                 prepend,
