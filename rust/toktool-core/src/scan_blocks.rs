@@ -242,14 +242,9 @@ pub(crate) fn cl100k_starts(window: &[u8; 64], max_digits: usize) -> Starts {
     while apostrophes != 0 {
         let i = apostrophes.trailing_zeros() as usize;
         apostrophes &= apostrophes - 1;
-        let (a, b) = (window[i + 1] | 0x20, window[i + 2] | 0x20);
-        let len = match (a, b) {
-            (b's' | b't' | b'm' | b'd', _) => 1,
-            (b'r' | b'v', b'e') | (b'l', b'l') => 2,
-            _ => 0,
-        };
         // `| 0x20` maps only the two cases of a letter to its lowercase (and no non-letter to
-        // a letter the match above names), so `a` and `b` are those letters exactly.
+        // a letter `contraction_len` names).
+        let len = contraction_len(window[i + 1] | 0x20, window[i + 2] | 0x20);
         if len > 0 {
             forced |= 1u64 << (i + 1 + len);
         }
@@ -263,40 +258,11 @@ pub(crate) fn cl100k_starts(window: &[u8; 64], max_digits: usize) -> Starts {
     let first_newline = newline & ((letter | digit) << 1);
     // Newlines that end a punctuation piece: the run of them right after punctuation.
     let punct_newlines = fill_up(newline, newline & (punct << 1));
-    // Whitespace with a newline at or after it in its run (filled downwards, on reversed bits).
-    let newline_ahead = fill_up(white.reverse_bits(), newline.reverse_bits()).reverse_bits();
-    let first_blank = blank
-        & (((letter | digit | punct) << 1)
-            | (punct_newlines << 1)
-            | ((newline << 1) & !newline_ahead)
-            | ((blank << 1) & !(white >> 1)));
+    let first_blank = blank_starts(blank, newline, punct_newlines, letter | digit | punct);
     let all = first_punct | first_letter | first_digit | first_newline | first_blank | 1;
 
-    // How far the rules above are sure: up to byte 62 (a space-like char needs the next byte),
-    // not into a whitespace run that may go on past the window, not past the first non-ASCII
-    // byte (and not into whitespace that reaches it: the char may be whitespace too), and not
-    // to the fourth digit of a run where groups of three begin.
-    let mut horizon = 63;
-    if white >> 63 != 0 {
-        horizon = horizon.min(run_start(white, 63));
-    }
-    if masks.wide != 0 {
-        let j = masks.wide.trailing_zeros();
-        horizon = horizon.min(j);
-        if j > 0 && white >> (j - 1) & 1 != 0 {
-            horizon = horizon.min(run_start(white, j - 1));
-        }
-    }
-    match max_digits {
-        1 | usize::MAX => {}
-        3 => {
-            let fourth = digit & (digit << 1) & (digit << 2) & (digit << 3);
-            if fourth != 0 {
-                horizon = horizon.min(fourth.trailing_zeros());
-            }
-        }
-        _ => horizon = 1,
-    }
+    // Sure up to byte 62: a space-like char needs the next byte.
+    let horizon = seen_horizon(63, white, masks.wide).min(digit_horizon(digit, max_digits));
     finish(all, horizon, masks.wide)
 }
 
@@ -338,11 +304,7 @@ fn gpt2_starts_with(window: &[u8; 64], isolated_digits: bool) -> Starts {
     while apostrophes != 0 {
         let i = apostrophes.trailing_zeros() as usize;
         apostrophes &= apostrophes - 1;
-        let len = match (window[i + 1], window[i + 2]) {
-            (b's' | b't' | b'm' | b'd', _) => 1,
-            (b'r' | b'v', b'e') | (b'l', b'l') => 2,
-            _ => 0,
-        };
+        let len = contraction_len(window[i + 1], window[i + 2]);
         if len > 0 {
             inside |= ((1u64 << len) - 1) << (i + 1);
             if i + 1 + len < 64 {
@@ -365,18 +327,7 @@ fn gpt2_starts_with(window: &[u8; 64], isolated_digits: bool) -> Starts {
     let all = first_punct | first_letter | first_digit | first_white | 1;
 
     // As in `cl100k_starts`: whitespace needs the byte after it.
-    let mut horizon = 63;
-    if white >> 63 != 0 {
-        horizon = horizon.min(run_start(white, 63));
-    }
-    if masks.wide != 0 {
-        let j = masks.wide.trailing_zeros();
-        horizon = horizon.min(j);
-        if j > 0 && white >> (j - 1) & 1 != 0 {
-            horizon = horizon.min(run_start(white, j - 1));
-        }
-    }
-    finish(all, horizon, masks.wide)
+    finish(all, seen_horizon(63, white, masks.wide), masks.wide)
 }
 
 /// `LATIN_UPPER[k / 64] >> (k % 64) & 1`: whether U+00C0 + k is uppercase (`\p{Lu}`); the
@@ -427,12 +378,7 @@ pub(crate) fn o200k_starts(window: &[u8; 64], max_digits: usize, contractions: b
                 // right after another contraction: a piece has ended, this one is not a suffix
                 continue;
             }
-            let (a, b) = (window[i + 1] | 0x20, window[i + 2] | 0x20);
-            let len = match (a, b) {
-                (b's' | b't' | b'm' | b'd', _) => 1,
-                (b'r' | b'v', b'e') | (b'l', b'l') => 2,
-                _ => 0,
-            };
+            let len = contraction_len(window[i + 1] | 0x20, window[i + 2] | 0x20);
             if len > 0 {
                 inside |= ((2u64 << len) - 1) << i;
                 forced |= 1u64 << (i + 1 + len);
@@ -454,18 +400,56 @@ pub(crate) fn o200k_starts(window: &[u8; 64], max_digits: usize, contractions: b
         digit & !(digit << 1)
     };
     let first_newline = newline & ((letter | digit) << 1) & !suffix;
-    let newline_ahead = fill_up(white.reverse_bits(), newline.reverse_bits()).reverse_bits();
-    let first_blank = blank
-        & (((letter | digit | punct) << 1)
-            | ((newline & suffix) << 1)
-            | ((newline << 1) & !newline_ahead)
-            | ((blank << 1) & !(white >> 1)));
+    let first_blank = blank_starts(blank, newline, newline & suffix, letter | digit | punct);
     let all = first_punct | first_letter | first_digit | first_newline | first_blank | 1;
 
     // As in `cl100k_starts`, and up to byte 60: a contraction needs the two bytes after its
     // apostrophe; an apostrophe right before a non-ASCII byte may open one (`'ſ` is `'s` to a
     // case-insensitive match).
-    let mut horizon = 61;
+    let mut horizon = seen_horizon(61, white, wide).min(digit_horizon(digit, max_digits));
+    let open = masks.apostrophe & ((wide >> 1) | (wide >> 2));
+    if contractions && open != 0 {
+        horizon = horizon.min(open.trailing_zeros());
+    }
+    finish(all, horizon, wide)
+}
+
+/// The letters of a contraction (`'s`, `'t`, `'m`, `'d`, `'re`, `'ve`, `'ll`) that open with
+/// the bytes `a` and `b` after the apostrophe: 1, 2, or 0 for none.
+#[inline]
+fn contraction_len(a: u8, b: u8) -> usize {
+    match (a, b) {
+        (b's' | b't' | b'm' | b'd', _) => 1,
+        (b'r' | b'v', b'e') | (b'l', b'l') => 2,
+        _ => 0,
+    }
+}
+
+/// The blanks (space-like chars) that start a piece in the cl100k and o200k families: after a
+/// letter, digit or punctuation char (`ends`); after newlines that ended a punctuation piece
+/// (`punct_newlines`); after a newline with no newline later in the whitespace run
+/// (`\s*[\r\n]+` ends at the run's last one); the last blank before a non-space
+/// (`\s+(?!\S)` leaves it).
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn blank_starts(blank: u64, newline: u64, punct_newlines: u64, ends: u64) -> u64 {
+    let white = blank | newline;
+    // whitespace with a newline at or after it in its run (filled downwards, on reversed bits)
+    let newline_ahead = fill_up(white.reverse_bits(), newline.reverse_bits()).reverse_bits();
+    blank
+        & ((ends << 1)
+            | (punct_newlines << 1)
+            | ((newline << 1) & !newline_ahead)
+            | ((blank << 1) & !(white >> 1)))
+}
+
+/// How far a window's starts are sure, at most `cap`: not into a whitespace run that may go on
+/// past the window, not past the first non-ASCII byte, and not into whitespace that reaches it
+/// (the char may be whitespace too).
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn seen_horizon(cap: u32, white: u64, wide: u64) -> u32 {
+    let mut horizon = cap;
     if white >> 63 != 0 {
         horizon = horizon.min(run_start(white, 63));
     }
@@ -475,22 +459,27 @@ pub(crate) fn o200k_starts(window: &[u8; 64], max_digits: usize, contractions: b
         if j > 0 && white >> (j - 1) & 1 != 0 {
             horizon = horizon.min(run_start(white, j - 1));
         }
-        let open = masks.apostrophe & ((wide >> 1) | (wide >> 2));
-        if contractions && open != 0 {
-            horizon = horizon.min(open.trailing_zeros());
-        }
     }
+    horizon
+}
+
+/// How far digit groups of `max_digits` are sure: up to the fourth digit of a run where groups
+/// of three begin (1 and whole runs need no count; other sizes are not supported: 1).
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn digit_horizon(digit: u64, max_digits: usize) -> u32 {
     match max_digits {
-        1 | usize::MAX => {}
+        1 | usize::MAX => 64,
         3 => {
             let fourth = digit & (digit << 1) & (digit << 2) & (digit << 3);
-            if fourth != 0 {
-                horizon = horizon.min(fourth.trailing_zeros());
+            if fourth == 0 {
+                64
+            } else {
+                fourth.trailing_zeros()
             }
         }
-        _ => horizon = 1,
+        _ => 1,
     }
-    finish(all, horizon, wide)
 }
 
 /// [`Starts`] of the starts `all`, trusted below `horizon`.

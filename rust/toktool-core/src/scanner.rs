@@ -1124,6 +1124,17 @@ mod tests {
         whole_trailing_space: true,
     };
 
+    /// Every scanner and the pattern it stands for.
+    const ALL: [(Scanner, &str); 7] = [
+        (Scanner::Gpt2, GPT2_PATTERN),
+        (CL100K, CL100K_PATTERN),
+        (CL100K_TIKTOKEN, CL100K_TIKTOKEN_PATTERN),
+        (QWEN2, CL100K_SINGLE_DIGIT_PATTERN),
+        (CL100K_VERBATIM, CL100K_TIKTOKEN_VERBATIM_PATTERN),
+        (O200K, O200K_PATTERN),
+        (TEKKEN, TEKKEN_PATTERN),
+    ];
+
     fn regex_matches(pattern: &str, text: &str) -> Vec<(usize, usize)> {
         Regex::new(pattern, "test")
             .expect("pattern compiles")
@@ -1188,14 +1199,7 @@ mod tests {
         for k in 0..130 {
             for tail in tails {
                 let text = format!("{}{tail}abc def{}", "x".repeat(k), " .".repeat(40));
-                for (scanner, pattern) in [
-                    (Scanner::Gpt2, GPT2_PATTERN),
-                    (O200K, O200K_PATTERN),
-                    (TEKKEN, TEKKEN_PATTERN),
-                    (CL100K, CL100K_PATTERN),
-                    (QWEN2, CL100K_SINGLE_DIGIT_PATTERN),
-                    (CL100K_VERBATIM, CL100K_TIKTOKEN_VERBATIM_PATTERN),
-                ] {
+                for (scanner, pattern) in ALL {
                     assert_eq!(
                         scanner_matches(scanner, &text),
                         regex_matches(pattern, &text),
@@ -1271,14 +1275,7 @@ mod tests {
             include_str!("tokenizer.rs"),
             include_str!("../../../README.md"),
         ] {
-            for (scanner, pattern) in [
-                (Scanner::Gpt2, GPT2_PATTERN),
-                (O200K, O200K_PATTERN),
-                (TEKKEN, TEKKEN_PATTERN),
-                (CL100K, CL100K_PATTERN),
-                (QWEN2, CL100K_SINGLE_DIGIT_PATTERN),
-                (CL100K_VERBATIM, CL100K_TIKTOKEN_VERBATIM_PATTERN),
-            ] {
+            for (scanner, pattern) in ALL {
                 assert_eq!(scanner_matches(scanner, text), regex_matches(pattern, text));
             }
         }
@@ -1352,15 +1349,7 @@ mod tests {
                 "é", "Ω", "\u{a0}", "\u{300}", "٣", "\u{17f}", "\u{2028}", "ʰ",
             ]), 0..32).prop_map(|v| v.concat())
         ) {
-            for (scanner, pattern) in [
-                (Scanner::Gpt2, GPT2_PATTERN),
-                (CL100K, CL100K_PATTERN),
-                (CL100K_TIKTOKEN, CL100K_TIKTOKEN_PATTERN),
-                (QWEN2, CL100K_SINGLE_DIGIT_PATTERN),
-                (CL100K_VERBATIM, CL100K_TIKTOKEN_VERBATIM_PATTERN),
-                (O200K, O200K_PATTERN),
-                (TEKKEN, TEKKEN_PATTERN),
-            ] {
+            for (scanner, pattern) in ALL {
                 prop_assert_eq!(scanner_matches(scanner, &text), regex_matches(pattern, &text),
                     "{}", pattern);
             }
@@ -1381,15 +1370,7 @@ mod tests {
                 "\u{2028}", "\u{85}", "٣",
             ]), 0..160).prop_map(|v| v.concat())
         ) {
-            for (scanner, pattern) in [
-                (Scanner::Gpt2, GPT2_PATTERN),
-                (O200K, O200K_PATTERN),
-                (TEKKEN, TEKKEN_PATTERN),
-                (CL100K, CL100K_PATTERN),
-                (CL100K_TIKTOKEN, CL100K_TIKTOKEN_PATTERN),
-                (QWEN2, CL100K_SINGLE_DIGIT_PATTERN),
-                (CL100K_VERBATIM, CL100K_TIKTOKEN_VERBATIM_PATTERN),
-            ] {
+            for (scanner, pattern) in ALL {
                 prop_assert_eq!(scanner_matches(scanner, &text), regex_matches(pattern, &text),
                     "{}", pattern);
             }
