@@ -1,8 +1,11 @@
-//! The cl100k-family pre-tokenizer on 64 bytes at a time: every piece start of a window found by
-//! bit arithmetic on class masks, so that the pieces of ASCII text come out without a branch per
-//! piece kind (the scalar scanner's cost was its mispredicted branches, ~30 cycles a piece).
+//! The pre-tokenizers of GPT-2, the cl100k family and the o200k family on 64 bytes at a time:
+//! every piece start of a window found by bit arithmetic on class masks, so that the pieces of
+//! ASCII text (and Latin letters) come out without a branch per piece kind (the scalar scanner's
+//! cost was its mispredicted branches, ~30 cycles a piece). `crate::scanner` drives the windows
+//! and runs its scalar scanner where a window is unsure.
 //!
-//! The pattern (`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+//! The rules below are the cl100k family's; [`gpt2_starts`] and [`o200k_starts`] say how theirs
+//! differ. The pattern (`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
 //! ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`, and the variants with single digits or
 //! whole digit runs) tiles its input, and on ASCII whether a piece starts at a byte depends on
 //! a few neighbours only. With `L` letters, `N` digits, `SP` the space, `S` the space-like
