@@ -94,7 +94,8 @@ eval: install
 # CI) over its committed crash reproducers (fuzz/corpus_seed/) and seeds from the tests' data, against
 # the synthetic tokenizers built into the targets plus the real ones named in FUZZ_TOKENIZERS.
 # cargo-fuzz passes nightly-only rustc flags: RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them.
-# No sanitizer: the core has no unsafe code, and ASan would only slow the search down.
+# No sanitizer: the core's only unsafe code is scan_blocks' SSE2 loads from a 64-byte array, and ASan
+# would only slow the search down.
 FUZZ_TARGETS ?= tokenizer_json_load encode_roundtrip encode_matches_reference \
 	is_canonical_matches_reencode cover_search_matches_bruteforce merge_matches_reference \
 	digits_split_roundtrip

@@ -1214,7 +1214,7 @@ mod tests {
     fn digits_then_gpt2(text: &str) -> Vec<(usize, usize)> {
         let mut out = Vec::new();
         let mut start = 0;
-        let mut flush = |out: &mut Vec<(usize, usize)>, s: usize, e: usize| {
+        let flush = |out: &mut Vec<(usize, usize)>, s: usize, e: usize| {
             for (a, b) in regex_matches(GPT2_PATTERN, &text[s..e]) {
                 out.push((s + a, s + b));
             }
