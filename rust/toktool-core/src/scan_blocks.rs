@@ -222,9 +222,10 @@ fn run_start(m: u64, i: u32) -> u32 {
 pub(crate) struct Starts {
     pub(crate) bits: u64,
     pub(crate) horizon: u32,
-    /// Where the next window is worth a try when this one found no piece: past the horizon,
-    /// or past the whole window in text of another script (many non-ASCII bytes).
-    pub(crate) retry_after: u32,
+    /// Whether the window is text of another script (more than 16 non-ASCII bytes): when it
+    /// found no piece, the next window is worth a try only well past it, not right after the
+    /// horizon.
+    pub(crate) other_script: bool,
 }
 
 /// The piece starts of the cl100k-family pattern in `window` (a piece starts at its byte 0),
@@ -237,8 +238,7 @@ pub(crate) fn cl100k_starts(window: &[u8; 64], max_digits: usize) -> Starts {
     let blank = space | masks.space_like;
     let white = blank | newline;
     let punct = !(letter | digit | white | masks.wide);
-    // Punctuation that starts a piece: not after punctuation or a space.
-    let first_punct = (punct & !(punct << 1) & !(space << 1)) | (punct & 1);
+    let first_punct = punct_starts(punct, space);
     // Contractions whose apostrophe starts a piece: the letter after them starts one.
     let mut forced = 0u64;
     let mut apostrophes = masks.apostrophe & first_punct & ((1u64 << 61) - 1);
@@ -253,11 +253,7 @@ pub(crate) fn cl100k_starts(window: &[u8; 64], max_digits: usize) -> Starts {
         }
     }
     let first_letter = letter & (((digit | newline) << 1) | ((punct & !first_punct) << 1) | forced);
-    let first_digit = if max_digits == 1 {
-        digit
-    } else {
-        digit & !(digit << 1)
-    };
+    let first_digit = digit_starts(digit, max_digits);
     let first_newline = newline & ((letter | digit) << 1);
     // Newlines that end a punctuation piece: the run of them right after punctuation.
     let punct_newlines = fill_up(newline, newline & (punct << 1));
@@ -298,7 +294,7 @@ fn gpt2_starts_with(window: &[u8; 64], isolated_digits: bool) -> Starts {
     let punct = !(letter | digit | white | masks.wide);
     // Whitespace that ends the piece before it (a space joins the run after it instead).
     let other_white = white & !space;
-    let first_punct = (punct & !(punct << 1) & !(space << 1)) | (punct & 1);
+    let first_punct = punct_starts(punct, space);
     // The letters of a contraction (not starts), and the letter after one (a start). An
     // apostrophe at 62 or 63 has its letters at 63 and beyond, past every horizon.
     let mut inside = 0u64;
@@ -397,11 +393,7 @@ pub(crate) fn o200k_starts(window: &[u8; 64], max_digits: usize, contractions: b
             | ((lower << 1) & upper)
             | forced)
         & !inside;
-    let first_digit = if max_digits == 1 {
-        digit
-    } else {
-        digit & !(digit << 1)
-    };
+    let first_digit = digit_starts(digit, max_digits);
     let first_newline = newline & ((letter | digit) << 1) & !suffix;
     let first_blank = blank_starts(blank, newline, newline & suffix, letter | digit | punct);
     let all = first_punct | first_letter | first_digit | first_newline | first_blank | 1;
@@ -466,6 +458,26 @@ fn seen_horizon(cap: u32, white: u64, wide: u64) -> u32 {
     horizon
 }
 
+/// The digits that start a piece: the first of each run (its later groups of three are cut by
+/// [`digit_horizon`]), or every digit with single digits.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn digit_starts(digit: u64, max_digits: usize) -> u64 {
+    if max_digits == 1 {
+        digit
+    } else {
+        digit & !(digit << 1)
+    }
+}
+
+/// Punctuation that starts a piece in GPT-2 and the cl100k family: not after punctuation (the
+/// run is one piece) or a space (which the run takes), and the window's first byte.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn punct_starts(punct: u64, space: u64) -> u64 {
+    (punct & !(punct << 1) & !(space << 1)) | (punct & 1)
+}
+
 /// How far digit groups of `max_digits` are sure: up to the fourth digit of a run where groups
 /// of three begin (1 and whole runs need no count; other sizes are not supported: 1).
 #[allow(clippy::inline_always)]
@@ -497,11 +509,7 @@ fn finish(all: u64, horizon: u32, wide: u64) -> Starts {
     Starts {
         bits: all & below,
         horizon,
-        retry_after: if wide.count_ones() > 16 {
-            64
-        } else {
-            horizon + 1
-        },
+        other_script: wide.count_ones() > 16,
     }
 }
 

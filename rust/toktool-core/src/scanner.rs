@@ -169,83 +169,65 @@ impl Scanner {
     }
 
     /// Calls `sink` with the byte range of every match, in order. The matches tile `text`.
+    /// By 64-byte windows (`crate::scan_blocks`) where the pattern has them, the scalar scanner
+    /// ([`Scanner::match_end`]) elsewhere.
     pub fn for_each_match(self, text: &str, mut sink: impl FnMut(usize, usize)) {
         let classes = scan_classes();
-        if let Scanner::Cl100k {
-            max_digits,
-            whole_trailing_space,
-        } = self
-        {
-            if crate::scan_blocks::supports_max_digits(max_digits) {
-                return by_windows(
+        let end_at = |pos| self.match_end(classes, text, pos);
+        match self {
+            Scanner::Gpt2 => by_windows(text, crate::scan_blocks::gpt2_starts, end_at, sink),
+            Scanner::Cl100k { max_digits, .. }
+                if crate::scan_blocks::supports_max_digits(max_digits) =>
+            {
+                by_windows(
                     text,
                     |window| crate::scan_blocks::cl100k_starts(window, max_digits),
-                    |pos| {
-                        cl100k_ascii_end(text, pos, max_digits, whole_trailing_space)
-                            .unwrap_or_else(|| {
-                                cl100k_match_end(
-                                    classes,
-                                    text,
-                                    pos,
-                                    max_digits,
-                                    whole_trailing_space,
-                                )
-                            })
-                    },
+                    end_at,
                     sink,
                 );
             }
-        }
-        if let Scanner::O200k {
-            max_digits,
-            contractions,
-        } = self
-        {
-            if crate::scan_blocks::supports_max_digits(max_digits) {
-                return by_windows(
-                    text,
-                    |window| crate::scan_blocks::o200k_starts(window, max_digits, contractions),
-                    |pos| {
-                        o200k_ascii_end(text, pos, max_digits, contractions).unwrap_or_else(|| {
-                            o200k_match_end(classes, text, pos, max_digits, contractions)
-                        })
-                    },
-                    sink,
-                );
-            }
-        }
-        if self == Scanner::Gpt2 {
-            return by_windows(
+            Scanner::O200k {
+                max_digits,
+                contractions,
+            } if crate::scan_blocks::supports_max_digits(max_digits) => by_windows(
                 text,
-                crate::scan_blocks::gpt2_starts,
-                |pos| {
-                    gpt2_ascii_end(text, pos).unwrap_or_else(|| gpt2_match_end(classes, text, pos))
-                },
+                |window| crate::scan_blocks::o200k_starts(window, max_digits, contractions),
+                end_at,
                 sink,
-            );
-        }
-        let mut pos = 0;
-        while pos < text.len() {
-            let end = match self {
-                Scanner::Gpt2 => {
-                    gpt2_ascii_end(text, pos).unwrap_or_else(|| gpt2_match_end(classes, text, pos))
+            ),
+            _ => {
+                let mut pos = 0;
+                while pos < text.len() {
+                    let end = end_at(pos);
+                    debug_assert!(end > pos);
+                    sink(pos, end);
+                    pos = end;
                 }
-                Scanner::Cl100k {
-                    max_digits,
-                    whole_trailing_space,
-                } => cl100k_ascii_end(text, pos, max_digits, whole_trailing_space).unwrap_or_else(
-                    || cl100k_match_end(classes, text, pos, max_digits, whole_trailing_space),
-                ),
-                Scanner::O200k {
-                    max_digits,
-                    contractions,
-                } => o200k_ascii_end(text, pos, max_digits, contractions).unwrap_or_else(|| {
-                    o200k_match_end(classes, text, pos, max_digits, contractions)
-                }),
-            };
-            debug_assert!(end > pos);
-            sink(pos, end);
-            pos = end;
+            }
+        }
+    }
+
+    /// The end of the match at `pos` (a match start) by the scalar scanner: the ASCII fast path,
+    /// else the general one.
+    #[inline]
+    fn match_end(self, classes: &ScanClasses, text: &str, pos: usize) -> usize {
+        match self {
+            Scanner::Gpt2 => {
+                gpt2_ascii_end(text, pos).unwrap_or_else(|| gpt2_match_end(classes, text, pos))
+            }
+            Scanner::Cl100k {
+                max_digits,
+                whole_trailing_space,
+            } => {
+                cl100k_ascii_end(text, pos, max_digits, whole_trailing_space).unwrap_or_else(|| {
+                    cl100k_match_end(classes, text, pos, max_digits, whole_trailing_space)
+                })
+            }
+            Scanner::O200k {
+                max_digits,
+                contractions,
+            } => o200k_ascii_end(text, pos, max_digits, contractions)
+                .unwrap_or_else(|| o200k_match_end(classes, text, pos, max_digits, contractions)),
         }
     }
 }
@@ -272,8 +254,7 @@ pub fn gpt2_isolated_digits_for_each_match(text: &str, sink: impl FnMut(usize, u
                 segment_end = None;
                 return pos + char_at(text, pos).map_or(1, char::len_utf8);
             }
-            let segment = &text[..end];
-            gpt2_ascii_end(segment, pos).unwrap_or_else(|| gpt2_match_end(classes, segment, pos))
+            Scanner::Gpt2.match_end(classes, &text[..end], pos)
         },
         sink,
     );
@@ -329,10 +310,11 @@ fn by_windows(
                     backoff = 64;
                     continue;
                 }
-                scalar_until = pos + found.retry_after as usize;
-                if found.retry_after == 64 {
+                if found.other_script {
                     scalar_until = pos + backoff;
                     backoff = (backoff * 2).min(4096);
+                } else {
+                    scalar_until = pos + found.horizon as usize + 1;
                 }
             } else {
                 scalar_until = bytes.len();
@@ -1283,15 +1265,7 @@ mod tests {
 
     #[test]
     fn scanners_match_their_regex_on_tricky_text() {
-        for (pattern, scanner) in [
-            (GPT2_PATTERN, Scanner::Gpt2),
-            (CL100K_PATTERN, CL100K),
-            (CL100K_TIKTOKEN_PATTERN, CL100K_TIKTOKEN),
-            (CL100K_TIKTOKEN_VERBATIM_PATTERN, CL100K_VERBATIM),
-            (CL100K_SINGLE_DIGIT_PATTERN, QWEN2),
-            (O200K_PATTERN, O200K),
-            (TEKKEN_PATTERN, TEKKEN),
-        ] {
+        for (scanner, pattern) in ALL {
             for text in TRICKY {
                 assert_eq!(
                     scanner_matches(scanner, text),
