@@ -13,7 +13,10 @@
    instead: its vocabulary is then made from the very text it scores, which flatters long
    merges (see docs/MERGE.md). With ``--hypernet CKPT`` (a checkpoint from
    ``bench/eval_zett.py`` / ``toktool zett train``, trained without the held-out fifth), new
-   tokens are also embedded by the ZeTT hypernetwork.
+   tokens are also embedded by the ZeTT hypernetwork, and (``--fit-steps``, on by default)
+   by the hypernetwork's rows fitted on the merge batch (``toktool.merge.fit_new_rows``: the
+   merged tokens' rows moved by gradient descent, SmolLM2 frozen, to SmolLM2's loss on the 32
+   windows the merges were learned on; never on the scored windows).
 
     python bench/eval_merge.py --out docs/MERGE.md            # both parts, a few minutes
     python bench/eval_merge.py --skip-model --out docs/MERGE.md
@@ -34,6 +37,7 @@ from toktool.merge import (
     DynamicTokenizer,
     apply_merges,
     FVTEmbedder,
+    fit_new_rows,
     merge_batch,
     merged_bits,
     prefill_bits,
@@ -124,6 +128,7 @@ def quality(args: argparse.Namespace) -> str:
         embedders["hn"] = (HypernetEmbedder(hypernet, last_part=args.last_part),
                            HypernetEmbedder(hypernet, output=True))
     rows = []
+    fit_seconds = 0.0
     t0 = time.perf_counter()
     for lang in args.languages.split(","):
         if args.in_batch:  # the scored sequences are part of the batch the merges come from
@@ -151,9 +156,20 @@ def quality(args: argparse.Namespace) -> str:
         for label, budget in (("base", 0), ("100", 100), ("sat", None)):
             learned = merge_batch(learn, tok, budget, whole_chars=args.whole_chars)
             result = apply_merges(scored, tok, learned.merges)
+            budget_embedders = dict(embedders)
+            if "hn" in embedders and budget != 0 and args.fit_steps > 0:
+                # the merged tokens' rows fitted on the batch the merges were learned on
+                hn_in, hn_out = embedders["hn"]
+                learn_batch = DynamicTokenizer(tok, hn_in, max_merges=budget, bos_id=eos,
+                                               cache_size=0).embed(learned)
+                t_fit = time.perf_counter()
+                budget_embedders["fit"] = fit_new_rows(
+                    model, learn_batch, hn_in, hn_out, steps=args.fit_steps, lr=args.fit_lr,
+                    sides=args.fit_sides)
+                fit_seconds += time.perf_counter() - t_fit
             if contexts:
                 prefill_ctx = apply_merges(contexts, tok, learned.merges)
-                for prefix, (emb_in, _) in embedders.items():
+                for prefix, (emb_in, _) in budget_embedders.items():
                     if prefix and budget == 0:
                         continue
                     dyn = DynamicTokenizer(tok, emb_in, max_merges=budget, bos_id=eos,
@@ -162,7 +178,7 @@ def quality(args: argparse.Namespace) -> str:
                     row["p" + prefix + label] = sum(bits) / cont_bytes
                 row["p" + label + "_tokens"] = sum(prefill_ctx.lengths)
                 row["pbytes"] = cont_bytes
-            for prefix, (emb_in, emb_out) in embedders.items():
+            for prefix, (emb_in, emb_out) in budget_embedders.items():
                 if prefix and budget == 0:
                     continue
                 dyn = DynamicTokenizer(tok, emb_in, max_merges=budget, bos_id=eos, cache_size=0)
@@ -171,7 +187,7 @@ def quality(args: argparse.Namespace) -> str:
                 bits = merged_bits(model, embedded, emb_out, canonical=args.canonical,
                                    floor=args.canonical_floor)
                 row[prefix + label] = sum(bits) / nbytes
-                if prefix and args.continuation and args.unigram_shift > 0:
+                if prefix == "hn" and args.continuation and args.unigram_shift > 0:
                     # frequencies of the learn batch, merged and not (never the scored windows)
                     bias = unigram_bias(learned, learn, args.unigram_shift,
                                         emb_out.continuation_prior(learned.new_tokens))
@@ -184,7 +200,8 @@ def quality(args: argparse.Namespace) -> str:
         print(f"quality {lang}: {row}", file=sys.stderr)
     elapsed = time.perf_counter() - t0
     biased = all("hnu100" in r for r in rows)
-    extra = ("hnu100", "hnusat") if biased else ()
+    fitted = all("fit100" in r for r in rows)
+    extra = (("hnu100", "hnusat") if biased else ()) + (("fit100", "fitsat") if fitted else ())
     lines = [
         QUALITY_BEGIN,
         f"`python bench/eval_merge.py{' --in-batch' if args.in_batch else ''}`: SmolLM2-135M "
@@ -200,12 +217,14 @@ def quality(args: argparse.Namespace) -> str:
         + "New tokens embedded by FVT on the input and (tied) output side; each token predicted "
         "from <|endoftext|> and the tokens before it over the original vocabulary plus the "
         f"batch's new tokens. Bits per byte = total −log2 p / bytes. {elapsed:.0f} s on "
-        f"{os.cpu_count()} cores ({platform.machine()}).",
+        f"{os.cpu_count()} cores ({platform.machine()})"
+        + (f", {fit_seconds:.0f} s of it fitting rows." if fitted else "."),
         "",
         "| language | bytes | tokens: base / 100 / sat. | bits/byte: unmerged | FVT, 100 merges "
         "| FVT, saturation | hypernetwork (ZeTT), 100 | hypernetwork, sat. "
-        + ("| + unigram bias, 100 | + unigram bias, sat. |" if biased else "|"),
-        "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if biased else ""),
+        + ("| + unigram bias, 100 | + unigram bias, sat. " if biased else "")
+        + ("| hypernetwork + fit, 100 | + fit, sat. " if fitted else "") + "|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|---:|" * (len(extra) // 2),
     ]
     def cell(r: dict, key: str) -> str:
         return excess_cell(r, key, "base")
@@ -240,6 +259,11 @@ def quality(args: argparse.Namespace) -> str:
                "prior; `toktool.merge.unigram_bias`, `--unigram-shift 0`: not run)"
                if biased else "")
             + "." if args.continuation else ".")
+         + (f" *+ fit*: the hypernetwork's input and output rows of the merged tokens fitted "
+            f"on the batch the merges were learned on ({args.fit_steps} steps of one window "
+            f"each, Adam at {args.fit_lr:g} x the embeddings' standard deviation, sides: "
+            f"{args.fit_sides}; SmolLM2 frozen; `toktool.merge.fit_new_rows`), then used on the "
+            "scored windows, which the fit never reads." if fitted else "")
          if args.hypernet is not None else
          "*not run*: pass `--hypernet CKPT` (a ZeTT checkpoint, docs/ZETT.md) to fill these "
          "columns."),
@@ -253,6 +277,7 @@ def quality(args: argparse.Namespace) -> str:
 def prefill_table(args: argparse.Namespace, rows: list[dict]) -> str:
     """The paper's decoder setting: merged context, continuation over the original vocabulary."""
     hn = all("phn100" in r for r in rows)
+    fitted = all("pfit100" in r for r in rows)
 
     def cell(r: dict, key: str) -> str:
         return excess_cell(r, key, "pbase")
@@ -274,24 +299,28 @@ def prefill_table(args: argparse.Namespace, rows: list[dict]) -> str:
         "",
         "| language | continuation bytes | context tokens: base / 100 / sat. | bits/byte: "
         "unmerged context | FVT, 100 merges | FVT, saturation | hypernetwork, 100 | "
-        "hypernetwork, sat. |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "hypernetwork, sat. |" + (" hypernetwork + fit, 100 | + fit, sat. |" if fitted else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if fitted else ""),
     ]
+    fit_keys = ("pfit100", "pfitsat") if fitted else ()
     for r in rows:
         lines.append(
             f"| {r['lang']} | {r['pbytes']:,} | {r['pbase_tokens']:,} / {r['p100_tokens']:,} / "
             f"{r['psat_tokens']:,} | {r['pbase']:.3f} | {cell(r, 'p100')} | {cell(r, 'psat')} | "
-            f"{cell(r, 'phn100')} | {cell(r, 'phnsat')} |")
-    keys = [k for k in ("pbase", "p100", "psat", "phn100", "phnsat") if all(k in r for r in rows)]
+            f"{cell(r, 'phn100')} | {cell(r, 'phnsat')} |"
+            + "".join(f" {cell(r, k)} |" for k in fit_keys))
+    keys = [k for k in ("pbase", "p100", "psat", "phn100", "phnsat", *fit_keys)
+            if all(k in r for r in rows)]
     mean = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
     base_t = sum(r["pbase_tokens"] for r in rows)
     fewer = {k: 1 - sum(r[f"p{k}_tokens"] for r in rows) / base_t for k in ("100", "sat")}
     lines += [
         f"| **mean** | | {fewer['100']:.1%} / {fewer['sat']:.1%} fewer | {mean['pbase']:.3f} | "
         f"{cell(mean, 'p100')} | {cell(mean, 'psat')} | {cell(mean, 'phn100')} | "
-        f"{cell(mean, 'phnsat')} |",
+        f"{cell(mean, 'phnsat')} |" + "".join(f" {cell(mean, k)} |" for k in fit_keys),
         "",
-        ("Hypernetwork: input rows as in the table above (the output side is not used)."
+        ("Hypernetwork (and + fit): input rows as in the table above (the output side is not "
+         "used)."
          if hn else "Hypernetwork: *not run* (`--hypernet CKPT`)."),
         PREFILL_END,
     ]
@@ -334,6 +363,12 @@ def main() -> int:
     parser.add_argument("--length", type=int, default=512)
     parser.add_argument("--eval-seqs", type=int, default=2,
                         help="sequences per language scored with the model")
+    parser.add_argument("--fit-steps", type=int, default=96,
+                        help="steps of fitting the merged tokens' rows on the merge batch "
+                             "(the '+ fit' columns; 0: not run)")
+    parser.add_argument("--fit-lr", type=float, default=0.02,
+                        help="the fit's learning rate, in units of the embeddings' std")
+    parser.add_argument("--fit-sides", default="both", choices=("both", "input", "output"))
     parser.add_argument("--skip-model", action="store_true", help="compression table only")
     parser.add_argument("--hypernet", type=Path, help="ZeTT checkpoint for the hypernetwork columns")
     parser.add_argument("--in-batch", action="store_true",

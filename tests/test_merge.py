@@ -23,8 +23,10 @@ from toktool.merge import (
     DynamicTokenizer,
     apply_merges,
     Embedder,
+    FittedEmbedder,
     FVTEmbedder,
     Reduction,
+    fit_new_rows,
     merge_batch,
     merge_batches,
     merge_units,
@@ -526,6 +528,92 @@ def test_prefill_bits_score_the_continuation_over_the_original_vocabulary() -> N
         prefill_bits(model, merged, [conts[0], [tok.vocab_size]])
 
 
+def test_fitted_embedder_gives_fitted_rows_by_parts_and_the_base_elsewhere() -> None:
+    matrix = fake_matrix(20)
+    base = FVTEmbedder(matrix)
+    rows = torch.arange(16, dtype=torch.float32).reshape(2, 8)
+    fitted = FittedEmbedder(base, [(1, 2), (3, 4, 5)], rows)
+    assert isinstance(fitted, Embedder) and torch.equal(fitted.embedding_matrix, matrix)
+    out = fitted.embed([(3, 4, 5), (6, 7), (1, 2)])
+    assert torch.equal(out[0], rows[1]) and torch.equal(out[2], rows[0])
+    assert torch.allclose(out[1], (matrix[6] + matrix[7]) / 2)
+    assert fitted.embed([]).shape == (0, 8)
+    with pytest.raises(toktool.InvalidInputError):
+        FittedEmbedder(base, [(1, 2)], rows)
+
+
+def fit_setup():
+    tok = load("smollm2")
+    model = tiny_model(tok.vocab_size)
+    texts = [corpus()["de"][i : i + 300] for i in range(0, 3000, 300)]
+    learned = merge_batch([tok.encode(t) for t in texts], tok, 40)
+    fvt_in, fvt_out = FVTEmbedder.from_model(model), FVTEmbedder.from_model(model, output=True)
+    dyn = DynamicTokenizer(tok, fvt_in, max_merges=40, bos_id=0, cache_size=0)
+    return tok, model, learned, dyn, fvt_in, fvt_out
+
+
+def test_fit_new_rows_lowers_the_loss_it_fits_and_moves_only_the_new_rows() -> None:
+    tok, model, learned, dyn, fvt_in, fvt_out = fit_setup()
+    batch = dyn.embed(learned)
+    before = sum(merged_bits(model, batch, fvt_out))
+    params = [p.detach().clone() for p in model.parameters()]
+    fit_in, fit_out = fit_new_rows(model, batch, fvt_in, fvt_out, steps=40, lr=0.1, min_count=1)
+    refit = dyn.embed(learned)  # original rows untouched: the same batch again
+    assert torch.equal(refit.inputs_embeds, batch.inputs_embeds)
+    fitted_batch = DynamicTokenizer(tok, fit_in, max_merges=40, bos_id=0,
+                                    cache_size=0).embed(learned)
+    after = sum(merged_bits(model, fitted_batch, fit_out))
+    assert after < before - 1.0
+    # the model is frozen while fitting and left as it was
+    assert all(torch.equal(p, q) for p, q in zip(params, model.parameters()))
+    assert all(p.requires_grad for p in model.parameters())
+    # new tokens at their positions read the fitted rows; original ids keep the model's rows
+    new = fitted_batch.input_ids >= tok.vocab_size
+    assert new.any()
+    assert torch.equal(fitted_batch.inputs_embeds[~new], batch.inputs_embeds[~new])
+    index = {t: k for k, t in enumerate(learned.new_tokens)}
+    b, j = (int(x) for x in new.nonzero()[0])
+    token = learned.new_tokens[int(fitted_batch.input_ids[b, j]) - tok.vocab_size]
+    assert torch.equal(fitted_batch.inputs_embeds[b, j], fit_in.rows[index[token]])
+    assert not fit_in.rows.requires_grad and not fit_out.rows.requires_grad
+
+
+def test_fit_new_rows_sides_and_errors() -> None:
+    tok, model, learned, dyn, fvt_in, fvt_out = fit_setup()
+    batch = dyn.embed(learned)
+    start_in, start_out = fvt_in.embed(learned.new_tokens), fvt_out.embed(learned.new_tokens)
+    same_in, same_out = fit_new_rows(model, batch, fvt_in, fvt_out, steps=0)
+    assert torch.equal(same_in.rows, start_in) and torch.equal(same_out.rows, start_out)
+    out_in, out_out = fit_new_rows(model, batch, fvt_in, fvt_out, steps=5, sides="output",
+                                   min_count=1)
+    assert torch.equal(out_in.rows, start_in) and not torch.equal(out_out.rows, start_out)
+    in_in, in_out = fit_new_rows(model, batch, fvt_in, fvt_out, steps=5, sides="input",
+                                 min_count=1)
+    assert not torch.equal(in_in.rows, start_in) and torch.equal(in_out.rows, start_out)
+    # the same seed, the same fit
+    again, _ = fit_new_rows(model, batch, fvt_in, fvt_out, steps=5, sides="input", min_count=1)
+    assert torch.equal(again.rows, in_in.rows)
+    # only tokens that occur at least min_count times in the batch are fitted
+    counts = np.bincount([i - tok.vocab_size for seq in learned.ids for i in seq
+                          if i >= tok.vocab_size], minlength=len(learned.new_tokens))
+    cut = int(np.median(counts)) + 1
+    assert 0 < (counts >= cut).sum() < len(counts)
+    some_in, some_out = fit_new_rows(model, batch, fvt_in, fvt_out, steps=10, min_count=cut)
+    for k, c in enumerate(counts):
+        for fitted_rows, start in ((some_in.rows, start_in), (some_out.rows, start_out)):
+            assert torch.equal(fitted_rows[k], start[k]) == (c < cut), (k, c)
+    # the output-only fit (hidden states computed once per sequence) lowers the loss too
+    fitted = sum(merged_bits(model, batch, out_out))
+    assert fitted < sum(merged_bits(model, batch, fvt_out))
+    no_bos = DynamicTokenizer(tok, fvt_in, max_merges=40, cache_size=0).embed(learned)
+    with pytest.raises(toktool.InvalidInputError):
+        fit_new_rows(model, no_bos, fvt_in, fvt_out)
+    with pytest.raises(toktool.InvalidInputError):
+        fit_new_rows(model, batch, fvt_in, fvt_out, sides="middle")
+    with pytest.raises(toktool.InvalidInputError):
+        fit_new_rows(model, batch, fvt_in, fvt_out, steps=-1)
+
+
 def test_prefill_generate_equals_generate_on_unmerged_prompts() -> None:
     tok = load("smollm2")
     model = tiny_model(tok.vocab_size)
@@ -664,6 +752,10 @@ def test_cli_merge(tmp_path) -> None:
         assert lines[0].startswith("2 prompts, ") and "embedded by FVT" in lines[0]
         counts = [int(line.split("(")[1].split()[0]) for line in lines if "tokens):" in line]
         assert len(counts) == 4 and counts[1] < counts[0]  # the German prompt got shorter
+        out = runner.invoke(app, ["merge", str(prompts), "--generate", "4", "--saturate",
+                                  "--fit-steps", "2", "--fit-min-count", "1"])
+        assert out.exit_code == 0, out.output
+        assert "input rows fitted on the prompts (2 steps)" in out.output.splitlines()[0]
         empty = tmp_path / "empty.txt"
         empty.write_text("\n\n", encoding="utf-8")
         assert runner.invoke(app, ["merge", str(empty), "--generate", "4"]).exit_code == 2

@@ -41,9 +41,11 @@ from toktool.errors import (
 from toktool.merge import (
     DynamicTokenizer,
     Embedder,
+    FittedEmbedder,
     FVTEmbedder,
     MergeResult,
     apply_merges,
+    fit_new_rows,
     merge_batch,
     merge_batches,
 )
@@ -62,6 +64,7 @@ __all__ = [
     "DynamicTokenizer",
     "Embedder",
     "FVTEmbedder",
+    "FittedEmbedder",
     "HealedPrompt",
     "InternalError",
     "InvalidInputError",
@@ -82,6 +85,7 @@ __all__ = [
     "apply_merges",
     "digits",
     "errors",
+    "fit_new_rows",
     "merge",
     "load_tokenizer",
     "merge_batch",

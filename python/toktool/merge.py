@@ -766,3 +766,199 @@ def prefill_generate(model: Any, batch: DynamicBatch, **generate_kwargs: Any) ->
                 ids.pop()
         result.append(ids)
     return result
+
+
+class FittedEmbedder:
+    """An :class:`Embedder` with fitted rows for some new tokens (:func:`fit_new_rows`); any
+    other new token gets the ``base`` embedder's row. Tokens are matched by their parts (the
+    tuples of :attr:`MergeResult.new_tokens`), so the rows serve every batch the same merges
+    are applied to (:func:`apply_merges`), whatever ids the merges get there."""
+
+    def __init__(self, base: Embedder, new_tokens: Sequence[tuple[int, ...]],
+                 rows: torch.Tensor):
+        if len(new_tokens) != rows.shape[0]:
+            raise InvalidInputError(f"one row per new token needed ({len(new_tokens)}), got "
+                                    f"{rows.shape[0]}")
+        self.base = base
+        self.rows = rows.detach()
+        self._index = {tuple(int(i) for i in t): k for k, t in enumerate(new_tokens)}
+
+    @property
+    def embedding_matrix(self) -> torch.Tensor:
+        return self.base.embedding_matrix
+
+    def embed(self, new_tokens: Sequence[tuple[int, ...]]) -> torch.Tensor:
+        th = _torch()
+        keys = [tuple(int(i) for i in t) for t in new_tokens]
+        found = [self._index.get(k) for k in keys]
+        out = self.rows.new_empty((len(keys), self.rows.shape[1]))
+        known = [j for j, k in enumerate(found) if k is not None]
+        if known:
+            out[known] = self.rows[th.tensor([found[j] for j in known])]
+        missing = [j for j, k in enumerate(found) if k is None]
+        if missing:
+            out[missing] = self.base.embed([keys[j] for j in missing]).to(out.dtype)
+        return out
+
+
+def fit_new_rows(model: Any, batch: DynamicBatch, input_embedder: Embedder,
+                 output_embedder: Embedder, *, steps: int = 64, lr: float = 0.02,
+                 sides: str = "both", min_count: int = 8, seed: int = 0,
+                 progress: bool = False) -> tuple[FittedEmbedder, FittedEmbedder]:
+    """Fit the merged tokens' input and output rows to a causal LM's own loss on a merged batch.
+
+    The merges of dynamic tokenization are learned from a batch's text, and that text is also
+    the best evidence of what its new tokens mean. Starting from the rows of
+    ``input_embedder`` and ``output_embedder`` (FVT, the ZeTT hypernetwork, ...), each step
+    scores one sequence of ``batch`` as :func:`merged_bits` does (every token predicted over
+    the original vocabulary plus the new tokens) and moves only the new tokens' rows (Adam,
+    learning rate ``lr`` times the standard deviation of the model's input embeddings); the
+    model stays frozen. ``sides``: ``"both"``, ``"input"`` or ``"output"`` (the cheapest: the
+    hidden states do not depend on the output rows, so the model runs once per sequence and the
+    steps only touch the output layer). Only tokens that occur at least ``min_count`` times in
+    ``batch`` are fitted (a row fitted to one or two occurrences learns those contexts, not the
+    token: at saturation most new tokens are that rare); the others keep their initial rows.
+    ``batch`` needs a BOS token (``bos_id=``) and should be the batch the merges were learned
+    on.
+
+    Returns ``(input, output)`` :class:`FittedEmbedder` s for :class:`DynamicTokenizer`,
+    :func:`merged_bits` and :func:`prefill_bits`, keyed by the new tokens' parts, to read text
+    the same merges are applied to (:func:`apply_merges`). Score other text than ``batch``: the
+    rows learn its bytes. Costs ``steps`` forward and backward passes of one sequence (with
+    ``sides="output"``, one forward pass per sequence).
+
+    >>> learned = merge_batch(learn_ids, tok, 100)  # doctest: +SKIP
+    >>> dyn = DynamicTokenizer(tok, emb_in, max_merges=100, bos_id=bos)  # doctest: +SKIP
+    >>> fit_in, fit_out = fit_new_rows(model, dyn.embed(learned), emb_in, emb_out)  # doctest: +SKIP
+    >>> later = DynamicTokenizer(tok, fit_in, max_merges=100, bos_id=bos)  # doctest: +SKIP
+    >>> merged_bits(model, later.embed(apply_merges(other_ids, tok, learned.merges)), fit_out)  # doctest: +SKIP
+    """
+    th = _torch()
+    if sides not in ("both", "input", "output"):
+        raise InvalidInputError(f"sides is 'both', 'input' or 'output', not {sides!r}")
+    if not batch.bos:
+        raise InvalidInputError("fit_new_rows needs a BOS token before each sequence "
+                                "(bos_id=...)")
+    if steps < 0 or lr < 0 or min_count < 0:
+        raise InvalidInputError("steps, lr and min_count must not be negative")
+    head = model.get_output_embeddings()
+    if getattr(head, "bias", None) is not None:
+        raise InvalidInputError("output layers with a bias are not supported")
+    new_tokens = batch.result.new_tokens
+    vocab = batch.result.vocab_size
+    weight = head.weight[:vocab].detach()
+    with th.no_grad():
+        rows_in = input_embedder.embed(new_tokens).to(weight.dtype).clone()
+        rows_out = output_embedder.embed(new_tokens).to(weight.dtype).clone()
+    fit_in, fit_out = sides in ("both", "input"), sides in ("both", "output")
+    usable = [b for b in range(batch.input_ids.shape[0]) if int(batch.attention_mask[b].sum()) > 1]
+    real = batch.input_ids[batch.attention_mask.bool()]
+    counts = th.bincount(real[real >= vocab] - vocab, minlength=len(new_tokens))
+    fitted = counts >= max(min_count, 1)
+    if bool(fitted.any()) and steps and usable and (fit_in or fit_out):
+        _fit_rows(model, batch, head, weight, rows_in, rows_out, fit_in, fit_out, usable,
+                  fitted, steps, lr, seed, progress)
+    return (FittedEmbedder(input_embedder, new_tokens, rows_in),
+            FittedEmbedder(output_embedder, new_tokens, rows_out))
+
+
+def _fit_rows(model: Any, batch: DynamicBatch, head: Any, weight: torch.Tensor,
+              rows_in: torch.Tensor, rows_out: torch.Tensor, fit_in: bool, fit_out: bool,
+              usable: list[int], fitted: torch.Tensor, steps: int, lr: float, seed: int,
+              progress: bool) -> None:
+    """The loop of :func:`fit_new_rows`; updates ``rows_in`` and ``rows_out`` in place."""
+    th = _torch()
+    vocab = weight.shape[0]
+    scale = float(model.get_input_embeddings().weight.detach().float().std())
+    params = [p for p, on in ((rows_in, fit_in), (rows_out, fit_out)) if on]
+    for p in params:
+        p.requires_grad_(True)
+    optimizer = _LazyAdam(params, lr * scale, fitted)
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    captured: list[torch.Tensor] = []
+    hook = head.register_forward_hook(lambda _m, args, _out: captured.append(args[0]))
+    hidden_cache: dict[int, torch.Tensor] = {}
+    generator = th.Generator().manual_seed(seed)
+    order: list[int] = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc="fitting new rows", unit="step")
+    try:
+        with th.enable_grad():
+            for _ in range(steps):
+                if not order:
+                    order = [usable[i] for i in th.randperm(len(usable), generator=generator)]
+                b = order.pop()
+                n = int(batch.attention_mask[b].sum())
+                ids = batch.input_ids[b, :n]
+                if fit_in or b not in hidden_cache:
+                    embeds = batch.inputs_embeds[b, :n].to(weight.dtype).clone()
+                    new = ids >= vocab
+                    if new.any():
+                        embeds[new] = rows_in[ids[new] - vocab]
+                    captured.clear()
+                    with th.set_grad_enabled(fit_in):
+                        model(inputs_embeds=embeds[None],
+                              attention_mask=batch.attention_mask[b : b + 1, :n])
+                    hidden = captured[-1][0, :-1]
+                    if not fit_in:
+                        hidden_cache[b] = hidden.detach()
+                else:
+                    hidden = hidden_cache[b]
+                logits = th.cat([hidden @ weight.T, hidden @ rows_out.T], dim=-1)
+                logp = th.log_softmax(logits.float(), dim=-1)
+                loss = -logp.gather(1, ids[1:, None]).sum() / max(batch.n_bytes[b], 1)
+                if loss.requires_grad:  # not when only input rows fit and none is read
+                    for p in params:
+                        p.grad = None
+                    loss.backward()
+                    optimizer.step()
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(bits_per_byte=f"{float(loss) / math.log(2):.3f}")
+    finally:
+        hook.remove()
+        for p in frozen:
+            p.requires_grad_(True)
+        for p in params:
+            p.requires_grad_(False)
+        if bar is not None:
+            bar.close()
+
+
+class _LazyAdam:
+    """Adam over rows that moves only the rows with a gradient in a step (each row with its own
+    step count for the bias correction), as ``torch.optim.SparseAdam`` does for sparse
+    gradients: a merged token that a step's sequence does not contain keeps its row, where
+    dense Adam would go on moving it with the momentum of earlier steps. Rows where
+    ``movable`` is false never move."""
+
+    def __init__(self, params: list[torch.Tensor], lr: float, movable: torch.Tensor,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        th = _torch()
+        self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
+        self.movable = movable
+        self.state = [(th.zeros_like(p), th.zeros_like(p), th.zeros(p.shape[0], 1))
+                      for p in params]
+
+    def step(self) -> None:
+        th = _torch()
+        b1, b2 = self.betas
+        with th.no_grad():
+            for p, (m, v, t) in zip(self.params, self.state):
+                if p.grad is None:
+                    continue
+                rows = p.grad.ne(0).any(dim=1) & self.movable
+                if not rows.any():
+                    continue
+                g = p.grad[rows]
+                m[rows] = b1 * m[rows] + (1 - b1) * g
+                v[rows] = b2 * v[rows] + (1 - b2) * g * g
+                t[rows] += 1
+                m_hat = m[rows] / (1 - b1 ** t[rows])
+                v_hat = v[rows] / (1 - b2 ** t[rows])
+                p[rows] -= self.lr * m_hat / (v_hat.sqrt() + self.eps)

@@ -51,6 +51,15 @@ def merge(
         None, "--hypernet", help="With --generate: a ZeTT checkpoint (docs/MERGE.md) for the "
         "merged tokens' input rows; default FVT (the mean of the parts).",
     ),
+    fit_steps: int = typer.Option(
+        0, "--fit-steps", metavar="N", help="With --generate: first fit the merged tokens' "
+        "input rows on the prompts themselves, N gradient steps with the model frozen "
+        "(toktool.fit_new_rows; tokens that occur at least --fit-min-count times).",
+    ),
+    fit_min_count: int = typer.Option(
+        2, "--fit-min-count", help="With --fit-steps: fit only tokens this frequent in the "
+        "prompts.",
+    ),
 ) -> None:
     """Merge a batch cut from FILE and print its length before/after and the learned merges.
 
@@ -61,6 +70,8 @@ def merge(
     Examples: toktool merge README.md -t cl100k --max-merges 50
 
     toktool merge prompts.txt --generate 20 --max-merges 100
+
+    toktool merge prompts.txt --generate 20 --fit-steps 32
     """
     tok = _load(tokenizer)
     if boundary not in BOUNDARIES:
@@ -73,7 +84,7 @@ def merge(
         raise typer.Exit(2) from exc
     if generate > 0:
         _generate(tok, text, generate, None if saturate else max_merges, boundary, model,
-                  hypernet, whole_chars)
+                  hypernet, whole_chars, (fit_steps, fit_min_count))
         return
     try:
         batch = token_windows(tok.encode(text), seq_len, batch_size)
@@ -121,7 +132,8 @@ def merge(
 
 
 def _generate(tok: toktool.Tokenizer, text: str, n_tokens: int, max_merges: int | None,
-              boundary: str, model_name: str, hypernet: Path | None, whole_chars: bool) -> None:
+              boundary: str, model_name: str, hypernet: Path | None, whole_chars: bool,
+              fit: tuple[int, int] = (0, 2)) -> None:
     """``--generate``: each prompt answered after an unmerged and a merged prefill."""
     prompts = [line for line in text.splitlines() if line.strip()]
     if not prompts:
@@ -131,7 +143,7 @@ def _generate(tok: toktool.Tokenizer, text: str, n_tokens: int, max_merges: int 
     try:
         from toktool.demo import quiet_third_party
         from toktool.hf import load_causal_lm
-        from toktool.merge import DynamicTokenizer, FVTEmbedder, prefill_generate
+        from toktool.merge import DynamicTokenizer, FVTEmbedder, fit_new_rows, prefill_generate
 
         with quiet_third_party():  # transformers' "Loading weights" bar
             lm = load_causal_lm(model_name)
@@ -149,6 +161,12 @@ def _generate(tok: toktool.Tokenizer, text: str, n_tokens: int, max_merges: int 
             dyn = DynamicTokenizer(tok, embedder, max_merges=budget, boundary=boundary,
                                    bos_id=bos, cache_size=0, whole_chars=whole_chars)
             batch = dyn(prompts)
+            if budget != 0 and fit[0] > 0:
+                fitted, _ = fit_new_rows(lm, batch, embedder, FVTEmbedder.from_model(
+                    lm, output=True), steps=fit[0], sides="input", min_count=fit[1])
+                batch = DynamicTokenizer(tok, fitted, max_merges=budget, boundary=boundary,
+                                         bos_id=bos, cache_size=0,
+                                         whole_chars=whole_chars).embed(batch.result)
             runs[label] = (batch, prefill_generate(lm, batch, max_new_tokens=n_tokens,
                                                    do_sample=False))
     except (toktool.ToktoolError, ImportError, OSError) as exc:
@@ -157,7 +175,8 @@ def _generate(tok: toktool.Tokenizer, text: str, n_tokens: int, max_merges: int 
     merged_batch = runs["merged"][0]
     typer.echo(f"{len(prompts)} prompt{'s' if len(prompts) != 1 else ''}, "
                f"{merged_batch.result.n_merges} merges learned on them (boundary {boundary}), "
-               f"new tokens embedded by {'the hypernetwork' if hypernet else 'FVT'}")
+               f"new tokens embedded by {'the hypernetwork' if hypernet else 'FVT'}"
+               + (f", input rows fitted on the prompts ({fit[0]} steps)" if fit[0] > 0 else ""))
     for i, prompt in enumerate(prompts):
         typer.echo(f"prompt {_show(prompt.encode())}")
         for label, (batch, answers) in runs.items():
