@@ -157,7 +157,8 @@ def quality(args: argparse.Namespace) -> str:
             learned = merge_batch(learn, tok, budget, whole_chars=args.whole_chars)
             result = apply_merges(scored, tok, learned.merges)
             budget_embedders = dict(embedders)
-            if "hn" in embedders and budget != 0 and args.fit_steps > 0:
+            if ("hn" in embedders and budget != 0 and args.fit_steps > 0
+                    and label in args.fit_budgets.split(",")):
                 # the merged tokens' rows fitted on the batch the merges were learned on
                 hn_in, hn_out = embedders["hn"]
                 learn_batch = DynamicTokenizer(tok, hn_in, max_merges=budget, bos_id=eos,
@@ -200,7 +201,7 @@ def quality(args: argparse.Namespace) -> str:
         print(f"quality {lang}: {row}", file=sys.stderr)
     elapsed = time.perf_counter() - t0
     biased = all("hnu100" in r for r in rows)
-    fitted = all("fit100" in r for r in rows)
+    fitted = all("fit100" in r or "fitsat" in r for r in rows)
     extra = (("hnu100", "hnusat") if biased else ()) + (("fit100", "fitsat") if fitted else ())
     lines = [
         QUALITY_BEGIN,
@@ -277,7 +278,7 @@ def quality(args: argparse.Namespace) -> str:
 def prefill_table(args: argparse.Namespace, rows: list[dict]) -> str:
     """The paper's decoder setting: merged context, continuation over the original vocabulary."""
     hn = all("phn100" in r for r in rows)
-    fitted = all("pfit100" in r for r in rows)
+    fitted = all("pfit100" in r or "pfitsat" in r for r in rows)
 
     def cell(r: dict, key: str) -> str:
         return excess_cell(r, key, "pbase")
@@ -369,6 +370,8 @@ def main() -> int:
     parser.add_argument("--fit-lr", type=float, default=0.02,
                         help="the fit's learning rate, in units of the embeddings' std")
     parser.add_argument("--fit-sides", default="both", choices=("both", "input", "output"))
+    parser.add_argument("--fit-budgets", default="100,sat",
+                        help="budgets whose rows are fitted: 100, sat or both (comma-separated)")
     parser.add_argument("--skip-model", action="store_true", help="compression table only")
     parser.add_argument("--hypernet", type=Path, help="ZeTT checkpoint for the hypernetwork columns")
     parser.add_argument("--in-batch", action="store_true",
