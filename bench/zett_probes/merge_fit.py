@@ -77,13 +77,13 @@ for lang in LANGS:
         e = dyn.embed(applied)
         return sum(merged_bits(p.model, e, emb_out)) / sum(e.n_bytes) - base
 
-    row = {"hn": excess(*hn), "fvt": excess(*fvt)}
+    row = {"hn": excess(*hn), "fvt": excess(*fvt)} if VARIANTS else {}
     if "--bias-control" in sys.argv:
         adapted = sum(merged_bits(p.model, e0, hn[1], bias=fitted_bias(learn))) / sum(e0.n_bytes)
         row["unmerged + fitted bias"] = adapted - base
         print(f"  unmerged + fitted bias: {row['unmerged + fitted bias']:+.3f}", flush=True)
-    print(f"{lang}: {len(learned.new_tokens)} merges, unmerged {base:.3f}, hn {row['hn']:+.3f}, "
-          f"fvt {row['fvt']:+.3f}", flush=True)
+    print(f"{lang}: {len(learned.new_tokens)} merges, unmerged {base:.3f}"
+          + "".join(f", {k} {v:+.3f}" for k, v in row.items()), flush=True)
     for variant in VARIANTS:
         init, sides, steps, lr = variant.split(":")
         emb = hn if init == "hn" else fvt
