@@ -82,8 +82,8 @@ ZETT_MERGE_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_
 $(ZETT_MERGE_CHECKPOINT)/hypernet.json: | install
 	$(PY) bench/eval_zett.py --train-only --reconstruct-steps $(ZETT_RECON_STEPS) --identity-share 0.$(ZETT_IDENTITY) --output-steps 60 --output-languages $(ZETT_MERGE_LANGUAGES) --output-per-language 30 --align-steps $(ZETT_MERGE_ALIGN)
 
-# The tables, with the '+ fit' columns (the merged tokens' rows fitted on each merge batch,
-# MERGE_FIT_STEPS steps of ~2 s each, twice per language: ~70 min on 2 cores; 0 skips them).
+# The tables, with the '+ fit' columns (the merged tokens' rows fitted on each merge batch at
+# 100 merges, MERGE_FIT_STEPS steps of ~2 s each per language: ~65 min on 2 cores; 0 skips them).
 MERGE_FIT_STEPS ?= 96
 eval-merge: install $(ZETT_MERGE_CHECKPOINT)/hypernet.json
 	$(PY) bench/eval_merge.py --out docs/MERGE.md --hypernet $(ZETT_MERGE_CHECKPOINT) --fit-steps $(MERGE_FIT_STEPS)

@@ -370,8 +370,9 @@ def main() -> int:
     parser.add_argument("--fit-lr", type=float, default=0.02,
                         help="the fit's learning rate, in units of the embeddings' std")
     parser.add_argument("--fit-sides", default="both", choices=("both", "input", "output"))
-    parser.add_argument("--fit-budgets", default="100,sat",
-                        help="budgets whose rows are fitted: 100, sat or both (comma-separated)")
+    parser.add_argument("--fit-budgets", default="100",
+                        help="budgets whose rows are fitted: 100, sat or both (comma-separated; "
+                             "saturation adds ~35 min)")
     parser.add_argument("--skip-model", action="store_true", help="compression table only")
     parser.add_argument("--hypernet", type=Path, help="ZeTT checkpoint for the hypernetwork columns")
     parser.add_argument("--in-batch", action="store_true",
