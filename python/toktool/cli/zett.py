@@ -152,6 +152,15 @@ def train(
         help="Phase 1c: documents to align on (as --corpus; each text is one document and "
         "needs ~9k tokens).",
     ),
+    merge_output_steps: int = typer.Option(
+        0, "--merge-output-steps", min=0,
+        help="Phase 1d: output alignment for dynamic merging (needs the output tower; ~3 s a "
+        "step on a 2-core CPU). Merged windows of the --align-corpus documents as in phase 1c; "
+        "the output tower is trained on the cross-entropy of the merged text over the original "
+        "vocabulary plus the batch's new tokens, its rows mixed with the continuation prior "
+        "counted on the text the merges were learned on, as toktool.merge uses them. The best "
+        "step by held-out cross-entropy (the last 20% of each document) is kept.",
+    ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Sequences per process per step."),
     seq_len: int = typer.Option(128, "--seq-len", min=2, help="Tokens per sequence."),
     vocab_size: int = typer.Option(
@@ -175,14 +184,15 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)."),
 ) -> None:
-    """Train a hypernetwork for MODEL with the LM frozen, in up to three phases.
+    """Train a hypernetwork for MODEL with the LM frozen, in up to five phases.
 
     Phase 1 (--reconstruct-steps): predict each original token's embedding from smaller
     original tokens (its own vocabulary as solved examples; no LM forward). Phase 1b
     (--output-tower, tied models): the output rows get a tower of their own, FVT plus a length
     prior calibrated on the LM's cached hidden states (--output-steps also train a per-token
     adjustment of that prior on them). Phase 1c (--align-steps): the input side is trained so
-    the LM reads merged tokens as it reads their parts (for dynamic merging). Phase 2 (--steps):
+    the LM reads merged tokens as it reads their parts (for dynamic merging). Phase 1d
+    (--merge-output-steps): the output tower is trained to predict merged text. Phase 2 (--steps):
     the LM's next-token loss on text segmented by a freshly sampled tokenizer each step.
 
     Data-parallel on several processes or GPUs: torchrun --nproc_per_node 2 -m toktool.cli zett
@@ -211,14 +221,15 @@ def train(
             output_steps=output_steps, output_trainable=output_trainable,
             output_vocab_from=output_vocab,
             output_texts=output_texts, align_steps=align_steps,
-            align_vocabularies=align_vocabularies,
+            align_vocabularies=align_vocabularies, merge_output_steps=merge_output_steps,
         )
         align_texts = align_held = None
-        if align_steps:
+        if align_steps or merge_output_steps:
             # merged windows come from one document at a time; sampled windows are short text
             # chunks, so each --align-corpus source is one document (its files joined)
             docs = (["".join(read_corpus([spec])) for spec in align_corpus]
-                    if align_vocabularies == "sampled" else read_corpus(align_corpus))
+                    if align_vocabularies == "sampled" and align_steps
+                    else read_corpus(align_corpus))
             align_texts = {f"doc{k}": d[: int(len(d) * 0.8)] for k, d in enumerate(docs)}
             align_held = {f"doc{k}": d[int(len(d) * 0.8):] for k, d in enumerate(docs)}
         result = run_training(lm, tokenizer, texts, config, out, resume=resume, device=device,
@@ -248,6 +259,8 @@ def train(
     _echo_held_out(distilled, "output distillation, held-out loss", "held_out_loss")
     _echo_held_out((result.reconstruction or {}).get("align") or {},
                    "input alignment, held-out KL", "held_out_kl")
+    _echo_held_out((result.reconstruction or {}).get("merge_output") or {},
+                   "output alignment, held-out cross-entropy", "held_out_ce")
     if result.checkpoint is not None:
         typer.echo(f"checkpoint: {result.checkpoint}")
 

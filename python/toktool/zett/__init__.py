@@ -15,7 +15,9 @@ retraining. The parts:
 - ``toktool.zett.continuation``: a continuation prior counted on training text, mixed into the
   output rows at transfer;
 - ``toktool.zett.align``: input alignment for dynamic merging (the LM reading merged tokens is
-  trained to reach the next-token distributions it has after reading their parts).
+  trained to reach the next-token distributions it has after reading their parts);
+- ``toktool.zett.merge_output``: output alignment for dynamic merging (the output tower trained
+  on the cross-entropy of merged text over the original vocabulary plus the batch's new tokens).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ _TORCH_NAMES = {
     "ContinuationCounts": "toktool.zett.continuation",
     "AlignConfig": "toktool.zett.align",
     "train_alignment": "toktool.zett.align",
+    "MergeOutputConfig": "toktool.zett.merge_output",
+    "train_merge_output": "toktool.zett.merge_output",
     "convert_model": "toktool.zett.transfer",
     "new_embeddings": "toktool.zett.transfer",
 }

@@ -393,6 +393,11 @@ class TrainConfig:
     align_vocabularies: str = "merges"
     # the sampled vocabularies' sizes (align_vocabularies="sampled"); one is drawn per step
     align_vocab_sizes: tuple[int, ...] = (4096, 16384)
+    # phase 1d (toktool.zett.merge_output): merge_output_steps training the output tower on
+    # merged windows of the same documents as phase 1c (align_texts; the best step by held-out
+    # cross-entropy on align_held)
+    merge_output_steps: int = 0
+    merge_output_lr: float = 2e-4
     # phase 2 early stopping: with train(evaluate=...), score every eval_every LM steps (and
     # before the first) and keep the best-scoring hypernetwork in OUT/best
     eval_every: int = 0
@@ -700,6 +705,36 @@ def _align_phase(
     return phase.finish(summary, result)
 
 
+def _merge_output_phase(
+    hypernet: HyperNetwork, lm: FrozenLM, tokenizer: Any, texts: Any, held: Any,
+    config: TrainConfig, out_dir: Optional[Path], resume: bool, progress: bool,
+) -> dict[str, Any]:
+    """Phase 1d: output alignment on merged windows (:mod:`toktool.zett.merge_output`) of
+    ``texts``, checkpointed in ``out/merge-output``; the best step by held-out cross-entropy on
+    ``held`` is kept in ``out/merge-output-best``, which the phase ends with."""
+    torch = _torch()
+    from toktool.zett.merge_output import MergeOutputConfig, train_merge_output
+
+    tower = hypernet.output_tower
+    if tower is None:
+        raise InvalidInputError("merge_output_steps train the output tower: set output_tower")
+    mcfg = MergeOutputConfig(steps=config.merge_output_steps, lr=config.merge_output_lr,
+                             seed=config.seed, last_part=config.align_last_part)
+    optimizer = torch.optim.AdamW(list(tower.parameters()), lr=mcfg.lr,
+                                  weight_decay=mcfg.weight_decay)
+    phase = _BestPhase("merge-output", "held_out_ce", hypernet, tower, optimizer, config,
+                       out_dir, resume)
+    summary: dict[str, Any] = {"merge_output_step": max(phase.start, mcfg.steps)}
+    result = None
+    if phase.start < mcfg.steps:
+        result = train_merge_output(hypernet, lm, tokenizer, texts, mcfg, held_texts=held,
+                                    start=phase.start, optimizer=optimizer, progress=progress,
+                                    on_save=phase.on_save, on_best=phase.on_best,
+                                    save_every=min(config.save_every, 25))
+        summary["fewer"] = result["fewer"]
+    return phase.finish(summary, result)
+
+
 def train(
     model: Any,
     tokenizer: Any,
@@ -749,6 +784,15 @@ def train(
         max_length=config.max_length,
         residual=config.residual,
     )
+    if config.merge_output_steps:
+        if not align_texts:
+            raise InvalidInputError("merge_output_steps need align_texts (documents by name)")
+        if not config.output_tower:
+            raise InvalidInputError("merge_output_steps train the output tower: set output_tower")
+        from toktool.zett.align import check_texts
+        from toktool.zett.merge_output import MergeOutputConfig
+
+        check_texts(tokenizer, align_texts, MergeOutputConfig())
     if config.align_steps:
         if not align_texts:
             raise InvalidInputError("align_steps need align_texts (documents by name)")
@@ -823,7 +867,14 @@ def train(
             out_dir if rank == 0 else None, resume, progress and rank == 0)}
         if dist is not None:
             dist.barrier()
-    if fresh and (config.reconstruct_steps or config.output_tower or config.align_steps):
+    if fresh and config.merge_output_steps:
+        reconstruction = {**(reconstruction or {}), "merge_output": _merge_output_phase(
+            hypernet, lm, tokenizer, align_texts, align_held, config,
+            out_dir if rank == 0 else None, resume, progress and rank == 0)}
+        if dist is not None:
+            dist.barrier()
+    if fresh and (config.reconstruct_steps or config.output_tower or config.align_steps
+                  or config.merge_output_steps):
         if out_dir is not None and rank == 0:
             save_training_checkpoint(hypernet, optimizer, config, 0, out_dir,
                                      extra={"reconstruction": reconstruction})

@@ -1,0 +1,60 @@
+"""Output alignment on merged windows (toktool.zett.merge_output) from the merge checkpoint.
+
+    python bench/zett_probes/merge_output.py STEPS [LR] [OUT_DIR] [--mix M] [--windows W]
+
+Trains the checkpoint's output tower STEPS steps on merged windows of the first 40% of the nine
+Debian Reference documents (the held-out cross-entropy on 40-50% picks the best step, as input
+alignment does), and writes the best hypernetwork to OUT_DIR (default /tmp/mo/checkpoint);
+score it with `python bench/eval_merge.py --hypernet OUT_DIR --fit-steps 0`."""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from merge_common import CKPT  # noqa: E402
+
+import toktool  # noqa: E402
+from toktool import artifacts  # noqa: E402
+from toktool.hf import load_causal_lm  # noqa: E402
+from toktool.zett.merge_output import MergeOutputConfig, train_merge_output  # noqa: E402
+from toktool.zett.model import read_checkpoint_meta, save_hypernet  # noqa: E402
+from toktool.zett.train import FrozenLM  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("steps", type=int)
+    p.add_argument("lr", type=float, nargs="?", default=2e-4)
+    p.add_argument("out", type=Path, nargs="?", default=Path("/tmp/mo/checkpoint"))
+    p.add_argument("--mix", type=float, default=0.5)
+    p.add_argument("--windows", type=int, default=4)
+    p.add_argument("--eval-every", type=int, default=25)
+    args = p.parse_args()
+    tok = toktool.load_tokenizer("smollm2")
+    model = load_causal_lm("smollm2")
+    lm = FrozenLM(model)
+    hypernet = lm.load_hypernet(CKPT)
+    docs = artifacts.multilingual_corpus()
+    names = list(artifacts.LANGUAGES)
+    train = {n: docs[n][: int(len(docs[n]) * 0.4)] for n in names}
+    held = {n: docs[n][int(len(docs[n]) * 0.4): int(len(docs[n]) * 0.5)] for n in names}
+    config = MergeOutputConfig(steps=args.steps, lr=args.lr, mix=args.mix, windows=args.windows,
+                               eval_every=args.eval_every, warmup=min(10, args.steps))
+    best: dict = {}
+
+    def on_best(step: int, value: float) -> None:
+        best.update(step=step, ce=value)
+        save_hypernet(hypernet, args.out, extra={**read_checkpoint_meta(CKPT),
+                                                 "merge_output": {"step": step, "held_ce": value,
+                                                                  "lr": args.lr, "mix": args.mix}})
+
+    began = time.perf_counter()
+    result = train_merge_output(hypernet, lm, tok, train, config, held_texts=held,
+                                on_best=on_best)
+    print("held-out CE by step:", {k: round(v, 4) for k, v in result["held_out"].items()})
+    print(f"best {best}  {time.perf_counter() - began:.0f} s  fewer {result['fewer']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
