@@ -78,15 +78,16 @@ eval-zett: install
 # worse than the default recipe (docs/ZETT.md, variants), so each job has its own checkpoint.
 ZETT_MERGE_LANGUAGES ?= de,es,fr,id,it,ja,pt,zh-cn
 ZETT_MERGE_ALIGN ?= 250
-# ZETT_MERGE_OUTPUT steps of output alignment on merged windows after that (phase 1d, ~3 s a step)
-ZETT_MERGE_OUTPUT ?= 0
+# then ZETT_MERGE_OUTPUT steps of output alignment (the output tower trained on the merged windows'
+# cross-entropy; ~17 min for 400; docs/MERGE.md measures 200 and 400)
+ZETT_MERGE_OUTPUT ?= 400
 ZETT_MERGE_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)-i$(ZETT_IDENTITY)-op60-ml30-al$(ZETT_MERGE_ALIGN)$(if $(filter-out 0,$(ZETT_MERGE_OUTPUT)),-mo$(ZETT_MERGE_OUTPUT))-s0/checkpoint
 $(ZETT_MERGE_CHECKPOINT)/hypernet.json: | install
 	$(PY) bench/eval_zett.py --train-only --reconstruct-steps $(ZETT_RECON_STEPS) --identity-share 0.$(ZETT_IDENTITY) --output-steps 60 --output-languages $(ZETT_MERGE_LANGUAGES) --output-per-language 30 --align-steps $(ZETT_MERGE_ALIGN) --merge-output-steps $(ZETT_MERGE_OUTPUT)
 
-# The tables, with the '+ fit' columns (the merged tokens' rows fitted on each merge batch at
-# 100 merges, MERGE_FIT_STEPS steps of ~2 s each per language: ~65 min on 2 cores; 0 skips them).
-MERGE_FIT_STEPS ?= 96
+# The tables (~8 min on 2 cores); MERGE_FIT_STEPS=96 adds the '+ fit' columns (the merged tokens'
+# rows fitted on each merge batch at 100 merges, steps of ~2 s each per language: ~65 min more).
+MERGE_FIT_STEPS ?= 0
 eval-merge: install $(ZETT_MERGE_CHECKPOINT)/hypernet.json
 	$(PY) bench/eval_merge.py --out docs/MERGE.md --hypernet $(ZETT_MERGE_CHECKPOINT) --fit-steps $(MERGE_FIT_STEPS)
 

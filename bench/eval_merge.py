@@ -13,7 +13,7 @@
    instead: its vocabulary is then made from the very text it scores, which flatters long
    merges (see docs/MERGE.md). With ``--hypernet CKPT`` (a checkpoint from
    ``bench/eval_zett.py`` / ``toktool zett train``, trained without the held-out fifth), new
-   tokens are also embedded by the ZeTT hypernetwork, and (``--fit-steps``, on by default)
+   tokens are also embedded by the ZeTT hypernetwork, and (``--fit-steps N``, off by default)
    by the hypernetwork's rows fitted on the merge batch (``toktool.merge.fit_new_rows``: the
    merged tokens' rows moved by gradient descent, SmolLM2 frozen, to SmolLM2's loss on the 32
    windows the merges were learned on; never on the scored windows).
@@ -364,7 +364,7 @@ def main() -> int:
     parser.add_argument("--length", type=int, default=512)
     parser.add_argument("--eval-seqs", type=int, default=2,
                         help="sequences per language scored with the model")
-    parser.add_argument("--fit-steps", type=int, default=96,
+    parser.add_argument("--fit-steps", type=int, default=0,
                         help="steps of fitting the merged tokens' rows on the merge batch "
                              "(the '+ fit' columns; 0: not run)")
     parser.add_argument("--fit-lr", type=float, default=0.02,
