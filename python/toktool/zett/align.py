@@ -419,24 +419,10 @@ def train_alignment(
     if held_texts and config.eval_every:
         held = held_out_batches(tokenizer, held_texts, config)
         teachers = [teacher_states(lm, b) for b in held]
-    scores: dict[int, float] = {}
+    def held_value() -> float:
+        return held_out_loss(hypernet, lm, held, teachers, config.rows_last_part)
 
-    def score(done: int) -> None:
-        hypernet.eval()
-        value = held_out_loss(hypernet, lm, held, teachers, config.rows_last_part)
-        hypernet.train()
-        record_held_out(scores, done, value, on_best)
-
-    bar = progress_bar(progress, config.steps, start, "zett input alignment")
-    losses: list[float] = []
-    fewer: list[float] = []
-    began = time.perf_counter()
-    hypernet.train()
-    if start == 0 and held:
-        score(0)
-    for step in range(start, config.steps):
-        rng = np.random.default_rng([config.seed, step, 13])
-        name = names[int(rng.integers(len(names)))]
+    def step_fn(step: int, rng: Any, name: str) -> tuple[float, float]:
         if config.vocabularies == "sampled":
             batch = _sampled_step_batch(tokenizer, sources[name], config, rng)
         else:
@@ -446,16 +432,58 @@ def train_alignment(
         loss, n = align_loss(hypernet, lm, batch, config.rows_last_part)
         value = (optimizer_step(optimizer, loss, trained, config.lr_at(step), config.clip,
                                 "input alignment") if n else 0.0)
+        return value, batch.fewer
+
+    return run_phase(hypernet, config, names, step_fn, held_value if held else None, on_best,
+                     start=start, salt=13, desc="zett input alignment", metric="kl",
+                     progress=progress, save_every=save_every,
+                     on_save=None if on_save is None else lambda done: on_save(done, optimizer))
+
+
+def run_phase(hypernet: Any, config: AlignConfig, names: Sequence[str],
+              step_fn: Callable[[int, Any, str], tuple[float, float]],
+              held_value: Optional[Callable[[], float]],
+              on_best: Optional[Callable[[int, float], None]], *, start: int, salt: int,
+              desc: str, metric: str, progress: bool, on_save: Optional[Callable[[int], None]],
+              save_every: int) -> dict[str, Any]:
+    """The loop of a phase on merged windows (this module's and
+    :mod:`toktool.zett.merge_output`'s): each step draws a document of ``names`` with a
+    generator seeded by ``(config.seed, step, salt)`` and calls ``step_fn(step, rng, name)``,
+    which returns the step's loss and the share of tokens its merges removed; ``held_value()``
+    (the held-out loss, in eval mode) is measured before the first step and every
+    ``config.eval_every`` (``on_best(done, value)`` when it improves), ``on_save(done)`` runs
+    every ``save_every``. Returns losses, held-out scores, seconds and the mean share."""
+    bar = progress_bar(progress, config.steps, start, desc)
+    losses: list[float] = []
+    fewer: list[float] = []
+    scores: dict[int, float] = {}
+
+    def score(done: int) -> None:
+        assert held_value is not None
+        hypernet.eval()
+        value = held_value()
+        hypernet.train()
+        record_held_out(scores, done, value, on_best)
+
+    began = time.perf_counter()
+    hypernet.train()
+    if start == 0 and held_value is not None:
+        score(0)
+    for step in range(start, config.steps):
+        rng = np.random.default_rng([config.seed, step, salt])
+        name = names[int(rng.integers(len(names)))]
+        value, share = step_fn(step, rng, name)
         losses.append(value)
-        fewer.append(batch.fewer)
+        fewer.append(share)
         done = step + 1
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(kl=f"{value:.3f}", src=name)
-        if held and config.eval_every and (done % config.eval_every == 0 or done == config.steps):
+            bar.set_postfix({metric: f"{value:.3f}", "src": name})
+        if held_value is not None and config.eval_every and (
+                done % config.eval_every == 0 or done == config.steps):
             score(done)
         if on_save is not None and (done % save_every == 0 or done == config.steps):
-            on_save(done, optimizer)
+            on_save(done)
     if bar is not None:
         bar.close()
     hypernet.eval()

@@ -30,7 +30,6 @@ best step.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
@@ -38,8 +37,16 @@ import numpy as np
 
 from toktool._torch import load_torch as _torch
 from toktool.errors import InvalidInputError
-from toktool.zett.align import AlignBatch, AlignConfig, _draw, _encode_documents, _hidden, _padded
-from toktool.zett.schedule import optimizer_step, progress_bar, record_held_out
+from toktool.zett.align import (
+    AlignBatch,
+    AlignConfig,
+    _draw,
+    _encode_documents,
+    _hidden,
+    _padded,
+    run_phase,
+)
+from toktool.zett.schedule import optimizer_step
 
 __all__ = [
     "MergeOutputBatch",
@@ -214,50 +221,28 @@ def train_merge_output(
             counts = (ContinuationCounts(tokenizer, item.learn_texts)
                       if config.continuation and config.mix else None)
             held.append((item, merged_states(hypernet, lm, item.batch, config.last_part), counts))
-    scores: dict[int, float] = {}
 
-    def score(done: int) -> None:
-        hypernet.eval()
+    def held_value() -> float:
         total, count = 0.0, 0
         with torch.no_grad():
             for item, states, counts in held:
                 rows = _output_rows(hypernet, item, tokenizer, config, counts)
                 total += float(merge_output_loss(rows, states, vocab)) * len(states.targets)
                 count += len(states.targets)
-        hypernet.train()
-        record_held_out(scores, done, total / max(count, 1), on_best)
+        return total / max(count, 1)
 
-    bar = progress_bar(progress, config.steps, start, "zett output alignment")
-    losses: list[float] = []
-    fewer: list[float] = []
-    began = time.perf_counter()
-    hypernet.train()
-    if start == 0 and held:
-        score(0)
-    for step in range(start, config.steps):
-        rng = np.random.default_rng([config.seed, step, 17])
-        name = names[int(rng.integers(len(names)))]
+    def step_fn(step: int, rng: Any, name: str) -> tuple[float, float]:
         windows, learn = _draw(sources[name], config, rng)
         budget = config.budgets[int(rng.integers(len(config.budgets)))]
         item = merge_output_batch(tokenizer, windows, learn, budget)
-        value = 0.0
-        if item.batch.new_tokens:
-            states = merged_states(hypernet, lm, item.batch, config.last_part)
-            loss = merge_output_loss(_output_rows(hypernet, item, tokenizer, config), states, vocab)
-            value = optimizer_step(optimizer, loss, trained, config.lr_at(step), config.clip,
-                                   "output alignment")
-        losses.append(value)
-        fewer.append(item.batch.fewer)
-        done = step + 1
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(ce=f"{value:.3f}", src=name)
-        if held and config.eval_every and (done % config.eval_every == 0 or done == config.steps):
-            score(done)
-        if on_save is not None and (done % save_every == 0 or done == config.steps):
-            on_save(done, optimizer)
-    if bar is not None:
-        bar.close()
-    hypernet.eval()
-    return {"losses": losses, "held_out": scores, "seconds": time.perf_counter() - began,
-            "fewer": float(np.mean(fewer)) if fewer else 0.0}
+        if not item.batch.new_tokens:
+            return 0.0, item.batch.fewer
+        states = merged_states(hypernet, lm, item.batch, config.last_part)
+        loss = merge_output_loss(_output_rows(hypernet, item, tokenizer, config), states, vocab)
+        return (optimizer_step(optimizer, loss, trained, config.lr_at(step), config.clip,
+                               "output alignment"), item.batch.fewer)
+
+    return run_phase(hypernet, config, names, step_fn, held_value if held else None, on_best,
+                     start=start, salt=17, desc="zett output alignment", metric="ce",
+                     progress=progress, save_every=save_every,
+                     on_save=None if on_save is None else lambda done: on_save(done, optimizer))

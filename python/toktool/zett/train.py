@@ -17,6 +17,7 @@ state, step) are written atomically to ``OUT/checkpoint`` and training resumes f
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -694,13 +695,21 @@ def _align_phase(
                                   weight_decay=acfg.weight_decay)
     phase = _BestPhase("align", "held_out_kl", hypernet, hypernet, optimizer, config, out_dir,
                        resume)
-    summary: dict[str, Any] = {"align_step": max(phase.start, acfg.steps)}
+    return _run_windows_phase(
+        phase, "align_step", acfg.steps, config, progress,
+        functools.partial(train_alignment, hypernet, lm, tokenizer, texts, acfg,
+                          held_texts=held, optimizer=optimizer))
+
+
+def _run_windows_phase(phase: _BestPhase, key: str, steps: int, config: TrainConfig,
+                       progress: bool, run: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """Run (or finish resuming) a phase on merged windows: ``run`` is its training function
+    with everything but the resume point and the checkpoint callbacks bound."""
+    summary: dict[str, Any] = {key: max(phase.start, steps)}
     result = None
-    if phase.start < acfg.steps:
-        result = train_alignment(hypernet, lm, tokenizer, texts, acfg, held_texts=held,
-                                 start=phase.start, optimizer=optimizer, progress=progress,
-                                 on_save=phase.on_save, on_best=phase.on_best,
-                                 save_every=min(config.save_every, 25))
+    if phase.start < steps:
+        result = run(start=phase.start, progress=progress, on_save=phase.on_save,
+                     on_best=phase.on_best, save_every=min(config.save_every, 25))
         summary["fewer"] = result["fewer"]
     return phase.finish(summary, result)
 
@@ -724,15 +733,10 @@ def _merge_output_phase(
                                   weight_decay=mcfg.weight_decay)
     phase = _BestPhase("merge-output", "held_out_ce", hypernet, tower, optimizer, config,
                        out_dir, resume)
-    summary: dict[str, Any] = {"merge_output_step": max(phase.start, mcfg.steps)}
-    result = None
-    if phase.start < mcfg.steps:
-        result = train_merge_output(hypernet, lm, tokenizer, texts, mcfg, held_texts=held,
-                                    start=phase.start, optimizer=optimizer, progress=progress,
-                                    on_save=phase.on_save, on_best=phase.on_best,
-                                    save_every=min(config.save_every, 25))
-        summary["fewer"] = result["fewer"]
-    return phase.finish(summary, result)
+    return _run_windows_phase(
+        phase, "merge_output_step", mcfg.steps, config, progress,
+        functools.partial(train_merge_output, hypernet, lm, tokenizer, texts, mcfg,
+                          held_texts=held, optimizer=optimizer))
 
 
 def train(
