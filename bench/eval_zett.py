@@ -158,17 +158,22 @@ def _output_phase_text(meta: dict) -> str:
             f"{out.get('cached_states', '?')} cached LM states; {steps} distillation steps)")
 
 
+def _held_out_text(phase: dict, metric: str, what: str) -> str:
+    """'; held-out WHAT first -> best at step N' from a phase's summary, or ''."""
+    first = (phase.get("held_out") or {}).get("0")
+    best = phase.get("best") or {}
+    if first is None or not best:
+        return ""
+    return f"; held-out {what} {first:.3f} -> {best[metric]:.3f} at step {best['step']}"
+
+
 def _align_phase_text(meta: dict) -> str:
     align = (meta.get("reconstruction") or {}).get("align") or {}
     if not align:
         return ""
-    held = align.get("held_out") or {}
-    first = held.get("0")
-    best = align.get("best") or {}
     kind = ("windows segmented by sampled vocabularies"
             if meta.get("train", {}).get("align_vocabularies") == "sampled" else "merged windows")
-    kl = (f"; held-out KL {first:.3f} -> {best['held_out_kl']:.3f} at step {best['step']}"
-          if first is not None and best else "")
+    kl = _held_out_text(align, "held_out_kl", "KL")
     return f", {align.get('align_step', 0)} steps of input alignment on {kind}{kl}"
 
 
@@ -176,11 +181,7 @@ def _merge_output_phase_text(meta: dict) -> str:
     phase = (meta.get("reconstruction") or {}).get("merge_output") or {}
     if not phase:
         return ""
-    held = phase.get("held_out") or {}
-    first = held.get("0")
-    best = phase.get("best") or {}
-    ce = (f"; held-out cross-entropy {first:.3f} -> {best['held_out_ce']:.3f} nats per merged "
-          f"token at step {best['step']}" if first is not None and best else "")
+    ce = _held_out_text(phase, "held_out_ce", "cross-entropy (nats per merged token)")
     return f", {phase.get('merge_output_step', 0)} steps of output alignment on merged windows{ce}"
 
 

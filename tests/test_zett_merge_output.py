@@ -21,6 +21,7 @@ from toktool.zett.merge_output import (  # noqa: E402
     merge_output_batch,
     merge_output_loss,
     merged_states,
+    output_embedder,
     train_merge_output,
 )
 from toktool.zett.model import HypernetEmbedder, read_checkpoint_meta  # noqa: E402
@@ -69,7 +70,8 @@ def test_loss_is_the_merged_models_cross_entropy(tiny_dir: Path, mix: float) -> 
     config = MergeOutputConfig(mix=mix, **SMALL)
     states = merged_states(hypernet, lm, item.batch, config.last_part)
     with torch.no_grad():
-        loss = merge_output_loss(_output_rows(hypernet, item, tok, config), states, tok.vocab_size)
+        rows = _output_rows(output_embedder(hypernet, tok, config), item, config)
+        loss = merge_output_loss(rows, states, tok.vocab_size)
     positions = sum(map(len, item.batch.merged))
     assert len(states.targets) == positions
     # the same merges through the library's inference path

@@ -419,6 +419,7 @@ def train_alignment(
     if held_texts and config.eval_every:
         held = held_out_batches(tokenizer, held_texts, config)
         teachers = [teacher_states(lm, b) for b in held]
+
     def held_value() -> float:
         return held_out_loss(hypernet, lm, held, teachers, config.rows_last_part)
 

@@ -44,6 +44,7 @@ from toktool.zett.align import (
     _encode_documents,
     _hidden,
     _padded,
+    align_batch,
     run_phase,
 )
 from toktool.zett.schedule import optimizer_step
@@ -51,6 +52,7 @@ from toktool.zett.schedule import optimizer_step
 __all__ = [
     "MergeOutputBatch",
     "MergeOutputConfig",
+    "output_embedder",
     "merge_output_batch",
     "merged_states",
     "merge_output_loss",
@@ -64,8 +66,9 @@ class MergeOutputConfig(AlignConfig):
     :class:`toktool.zett.align.AlignConfig`; ``last_part`` is the input rows' mix the LM reads)."""
 
     lr: float = 2e-4
-    mix: float = 0.5  # HypernetEmbedder's continuation mix; 0: the tower's rows alone
-    continuation: bool = True  # mix with the prior counted on the learn windows' text
+    # HypernetEmbedder's mix with the prior counted on the learn windows' text; 0: the tower's
+    # rows alone
+    mix: float = 0.5
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -99,8 +102,6 @@ def merge_output_batch(tokenizer: Any, windows: Sequence[Sequence[int]],
                        learn: Sequence[Sequence[int]], budget: Optional[int]) -> MergeOutputBatch:
     """Merges learned on ``learn`` (``budget``, ``None``: saturation) applied to ``windows``, with
     the learn windows decoded for the continuation counts."""
-    from toktool.zett.align import align_batch
-
     texts = [tokenizer.decode_bytes(list(w)).decode("utf-8", errors="replace") for w in learn]
     return MergeOutputBatch(align_batch(tokenizer, windows, learn, budget), texts)
 
@@ -132,28 +133,27 @@ def merged_states(hypernet: Any, lm: Any, batch: AlignBatch, last_part: float) -
     return MergedStates(h=h, targets=targets, lse=lse, target_logit=target_logit)
 
 
-def _output_rows(hypernet: Any, item: MergeOutputBatch, tokenizer: Any,
-                 config: MergeOutputConfig, counts: Any = None) -> Any:
-    """The new tokens' output rows as inference makes them, differentiable in the tower."""
-    from toktool.zett.continuation import ContinuationCounts, mix_output_rows
+def output_embedder(hypernet: Any, tokenizer: Any, config: MergeOutputConfig) -> Any:
+    """The output side's :class:`toktool.zett.model.HypernetEmbedder` (made once per run: it
+    reads the original tokens' bytes on first use)."""
     from toktool.zett.model import HypernetEmbedder
 
-    torch = _torch()
-    new_tokens = item.batch.new_tokens
-    embedder = HypernetEmbedder(hypernet, output=True)
-    rows = embedder.predict_rows(new_tokens)
-    if not config.continuation or not config.mix or not new_tokens:
+    return HypernetEmbedder(hypernet, output=True, tokenizer=tokenizer, mix=config.mix)
+
+
+def _output_rows(embedder: Any, item: MergeOutputBatch, config: MergeOutputConfig,
+                 counts: Any = None) -> Any:
+    """The new tokens' output rows as inference makes them, differentiable in the tower
+    (``counts``: the learn windows' :class:`toktool.zett.continuation.ContinuationCounts`,
+    counted here if not given)."""
+    from toktool.zett.continuation import ContinuationCounts
+
+    rows = embedder.predict_rows(item.batch.new_tokens)
+    if not config.mix:
         return rows
     if counts is None:
-        counts = ContinuationCounts(tokenizer, item.learn_texts)
-    with_counts = HypernetEmbedder(hypernet, output=True, continuation=counts,
-                                   tokenizer=tokenizer, mix=config.mix)
-    prior, n_parts = with_counts._prior(new_tokens)
-    matrix = embedder.embedding_matrix
-    first = torch.as_tensor([int(parts[0]) for parts in new_tokens], device=matrix.device)
-    tower = hypernet.output_tower
-    return mix_output_rows(rows, matrix[first].to(rows.dtype), prior,
-                           tower.logit_direction.detach(), n_parts, config.mix)
+        counts = ContinuationCounts(embedder.tokenizer, item.learn_texts)
+    return embedder.mix_continuation(rows, item.batch.new_tokens, counts)
 
 
 def merge_output_loss(rows: Any, states: MergedStates, vocab: int) -> Any:
@@ -215,18 +215,18 @@ def train_merge_output(
     if optimizer is None:
         optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
     vocab = int(tokenizer.vocab_size)
+    embedder = output_embedder(hypernet, tokenizer, config)
     held: list[tuple[MergeOutputBatch, MergedStates, Any]] = []
     if held_texts and config.eval_every:
         for item in held_out_batches(tokenizer, held_texts, config):
-            counts = (ContinuationCounts(tokenizer, item.learn_texts)
-                      if config.continuation and config.mix else None)
+            counts = ContinuationCounts(tokenizer, item.learn_texts) if config.mix else None
             held.append((item, merged_states(hypernet, lm, item.batch, config.last_part), counts))
 
     def held_value() -> float:
         total, count = 0.0, 0
         with torch.no_grad():
             for item, states, counts in held:
-                rows = _output_rows(hypernet, item, tokenizer, config, counts)
+                rows = _output_rows(embedder, item, config, counts)
                 total += float(merge_output_loss(rows, states, vocab)) * len(states.targets)
                 count += len(states.targets)
         return total / max(count, 1)
@@ -238,7 +238,7 @@ def train_merge_output(
         if not item.batch.new_tokens:
             return 0.0, item.batch.fewer
         states = merged_states(hypernet, lm, item.batch, config.last_part)
-        loss = merge_output_loss(_output_rows(hypernet, item, tokenizer, config), states, vocab)
+        loss = merge_output_loss(_output_rows(embedder, item, config), states, vocab)
         return (optimizer_step(optimizer, loss, trained, config.lr_at(step), config.clip,
                                "output alignment"), item.batch.fewer)
 

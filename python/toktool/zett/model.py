@@ -550,8 +550,8 @@ class HypernetEmbedder:
         self.tokenizer = tokenizer
         self.mix = mix
         self.last_part = 0.0 if output else last_part
-        # the original tokens' bytes, read once (embed runs once per merged batch)
-        self._vocab = None if continuation is None else tokenizer.all_token_bytes()
+        # the original tokens' bytes, read once when a continuation prior first needs them
+        self._vocab: Optional[list[Any]] = None
 
     @property
     def embedding_matrix(self) -> Any:
@@ -590,15 +590,26 @@ class HypernetEmbedder:
         torch = _torch()
         with torch.no_grad():
             rows = self.predict_rows(new_tokens)
-        if self.continuation is None or not len(new_tokens):
+        if self.continuation is None:
             return rows
+        return self.mix_continuation(rows, new_tokens)
+
+    def mix_continuation(self, rows: Any, new_tokens: Any, counts: Any = None) -> Any:
+        """``rows`` (the output rows :meth:`predict_rows` gives ``new_tokens``) mixed (``mix``)
+        with each merged token's first part's row plus its continuation prior counted in
+        ``counts`` (default: the embedder's ``continuation``), as :meth:`embed` does;
+        differentiable in ``rows`` (output alignment trains through it,
+        :mod:`toktool.zett.merge_output`)."""
         from toktool.zett.continuation import mix_output_rows
 
-        prior, n_parts = self._prior(new_tokens)
+        torch = _torch()
+        if not len(new_tokens):
+            return rows
+        prior, n_parts = self._prior(new_tokens, counts)
         where = torch.as_tensor([int(parts[0]) for parts in new_tokens],
                                 device=self.embedding_matrix.device)
         tower = self.hypernet.output_tower
-        assert tower is not None  # checked with the continuation in __init__
+        assert tower is not None  # _prior checked it
         return mix_output_rows(rows, self.embedding_matrix[where].to(rows.dtype), prior,
                                tower.logit_direction.detach(), n_parts, self.mix)
 
@@ -609,15 +620,21 @@ class HypernetEmbedder:
             raise InvalidInputError("continuation_prior needs an embedder made with continuation=")
         return self._prior(new_tokens)[0]
 
-    def _prior(self, new_tokens: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _prior(self, new_tokens: Any, counts: Any = None) -> tuple[np.ndarray, np.ndarray]:
         from toktool.zett.continuation import continuation_prior
 
-        vocab = self._vocab
+        counts = self.continuation if counts is None else counts
         tower = self.hypernet.output_tower
-        assert vocab is not None and tower is not None  # checked with the continuation in __init__
+        if counts is None or not self.output or tower is None or self.tokenizer is None:
+            raise InvalidInputError(
+                "a continuation prior needs counts, output=True, a hypernetwork with an output "
+                "tower and the original tokenizer")
+        if self._vocab is None:
+            self._vocab = self.tokenizer.all_token_bytes()
+        vocab = self._vocab
         n_parts = np.array([len(parts) for parts in new_tokens])
         whole = [b"".join(bytes(vocab[int(i)] or b"") for i in parts) for parts in new_tokens]
         first = [bytes(vocab[int(parts[0])] or b"") for parts in new_tokens]
-        prior = continuation_prior(self.continuation, whole, first, n_parts,
+        prior = continuation_prior(counts, whole, first, n_parts,
                                    float(tower.length_bias.detach()))
         return prior, n_parts

@@ -725,8 +725,7 @@ def _merge_output_phase(
     from toktool.zett.merge_output import MergeOutputConfig, train_merge_output
 
     tower = hypernet.output_tower
-    if tower is None:
-        raise InvalidInputError("merge_output_steps train the output tower: set output_tower")
+    assert tower is not None  # train() checked config.output_tower before any phase
     mcfg = MergeOutputConfig(steps=config.merge_output_steps, lr=config.merge_output_lr,
                              seed=config.seed, last_part=config.align_last_part)
     optimizer = torch.optim.AdamW(list(tower.parameters()), lr=mcfg.lr,
@@ -797,6 +796,8 @@ def train(
         from toktool.zett.merge_output import MergeOutputConfig
 
         check_texts(tokenizer, align_texts, MergeOutputConfig())
+        if align_held:
+            check_texts(tokenizer, align_held, MergeOutputConfig())
     if config.align_steps:
         if not align_texts:
             raise InvalidInputError("align_steps need align_texts (documents by name)")
