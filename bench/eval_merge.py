@@ -50,11 +50,23 @@ from report import write_section  # noqa: E402
 
 COMPRESSION_BEGIN = "<!-- eval_merge_compression:begin -->"
 COMPRESSION_END = "<!-- eval_merge_compression:end -->"
-QUALITY_BEGIN = "<!-- eval_merge_quality:begin -->"
-QUALITY_END = "<!-- eval_merge_quality:end -->"
-PREFILL_BEGIN = "<!-- eval_merge_prefill:begin -->"
-PREFILL_END = "<!-- eval_merge_prefill:end -->"
 BUDGETS: tuple[int | None, ...] = (0, 10, 50, 100, None)
+# where the scored and learn windows start in each language's text: the last fifth of the
+# Debian Reference documents (training reads the first half), 30% into the manual pages (no
+# training phase reads them; Indonesian has ~80 KB of them)
+STARTS = {"debian-reference": 0.8, "manpages": 0.3}
+
+
+def markers(args: argparse.Namespace, name: str) -> tuple[str, str]:
+    """The begin and end markers of a section of the markdown file (one set per corpus)."""
+    tag = name if args.corpus == "debian-reference" else f"{name}_{args.corpus}"
+    return f"<!-- eval_merge_{tag}:begin -->", f"<!-- eval_merge_{tag}:end -->"
+
+
+def load_corpus(args: argparse.Namespace) -> dict[str, str]:
+    if args.corpus == "manpages":
+        return artifacts.manpage_corpus(args.languages.split(","))
+    return artifacts.multilingual_corpus()
 
 
 def windows(tok: toktool.Tokenizer, text: str, start: float, seqs: int, length: int):
@@ -112,7 +124,9 @@ def quality(args: argparse.Namespace) -> str:
     from toktool.hf import load_causal_lm
 
     torch.set_num_threads(os.cpu_count() or 1)
-    corpus = artifacts.multilingual_corpus()
+    corpus = load_corpus(args)
+    start = STARTS[args.corpus]
+    quality_begin, quality_end = markers(args, "quality")
     tok = toktool.load_tokenizer("smollm2")
     model = load_causal_lm("smollm2")
     eos = tok.special_tokens["<|endoftext|>"]
@@ -132,10 +146,10 @@ def quality(args: argparse.Namespace) -> str:
     t0 = time.perf_counter()
     for lang in args.languages.split(","):
         if args.in_batch:  # the scored sequences are part of the batch the merges come from
-            batch = windows(tok, corpus[lang], 0.8, args.seqs, args.length)
+            batch = windows(tok, corpus[lang], start, args.seqs, args.length)
             scored, learn = batch[: args.eval_seqs], batch
         else:  # merges learned on the next `seqs` windows, applied to the scored ones
-            batch = windows(tok, corpus[lang], 0.8, args.eval_seqs + args.seqs, args.length)
+            batch = windows(tok, corpus[lang], start, args.eval_seqs + args.seqs, args.length)
             scored, learn = batch[: args.eval_seqs], batch[args.eval_seqs :]
         row: dict = {"lang": lang}
         if args.hypernet is not None and args.continuation:
@@ -203,12 +217,19 @@ def quality(args: argparse.Namespace) -> str:
     biased = all("hnu100" in r for r in rows)
     fitted = all("fit100" in r or "fitsat" in r for r in rows)
     extra = (("hnu100", "hnusat") if biased else ()) + (("fit100", "fitsat") if fitted else ())
-    lines = [
-        QUALITY_BEGIN,
-        f"`python bench/eval_merge.py{' --in-batch' if args.in_batch else ''}`: SmolLM2-135M "
-        f"(float32, CPU), bits per byte on {args.eval_seqs} sequences of {args.length} tokens "
+    source = (
         "per language from the last fifth of each document (held out from the compression "
-        "batches). "
+        "batches). " if args.corpus == "debian-reference" else
+        "per language from Debian's manual pages in that language (`toktool.artifacts."
+        "manpage_corpus`: packages manpages, manpages-de, ..., manpages-pt-br, manpages-zh's "
+        f"zh_CN; from {start:.0%} of each language's text onward), text that no training phase "
+        "of the hypernetwork read, from another kind of document than the one it trained on. ")
+    lines = [
+        quality_begin,
+        f"`python bench/eval_merge.py{' --in-batch' if args.in_batch else ''}"
+        f"{' --corpus ' + args.corpus if args.corpus != 'debian-reference' else ''}`: "
+        f"SmolLM2-135M (float32, CPU), bits per byte on {args.eval_seqs} sequences of "
+        f"{args.length} tokens " + source
         + ("Merges learned on a 32-sequence batch that contains the scored sequences. "
            if args.in_batch else
            f"Merges learned on the next {args.seqs} windows of the same text (a {args.seqs} × "
@@ -246,8 +267,11 @@ def quality(args: argparse.Namespace) -> str:
         + "".join(f" {cell(mean, k)} |" for k in extra),
         "",
         (f"Hypernetwork: `{args.hypernet.name}` of `{args.hypernet.parent.name}` (`make "
-         "eval-merge` trains it; docs/ZETT.md says how; its training text excludes the "
-         "scored last fifth of every language's document); input rows of merged tokens "
+         "eval-merge` trains it; docs/ZETT.md says how; "
+         + ("its training text excludes the scored last fifth of every language's document"
+            if args.corpus == "debian-reference" else
+            "its training text is code and the Debian Reference guide: no manual page")
+         + "); input rows of merged tokens "
          f"{1 - args.last_part:g} x the hypernetwork's + {args.last_part:g} x the last part's "
          "embedding (`HypernetEmbedder(last_part=...)`)"
          + ("; the merged tokens' output rows mixed 0.5:0.5 with the first part's row plus a "
@@ -268,7 +292,7 @@ def quality(args: argparse.Namespace) -> str:
          if args.hypernet is not None else
          "*not run*: pass `--hypernet CKPT` (a ZeTT checkpoint, docs/ZETT.md) to fill these "
          "columns."),
-        QUALITY_END,
+        quality_end,
     ]
     if args.prefill:
         lines += ["", prefill_table(args, rows)]
@@ -284,8 +308,9 @@ def prefill_table(args: argparse.Namespace, rows: list[dict]) -> str:
         return excess_cell(r, key, "pbase")
 
     n_trials = args.eval_seqs * len(args.prefill_cuts.split(","))
+    prefill_begin, prefill_end = markers(args, "prefill")
     lines = [
-        PREFILL_BEGIN,
+        prefill_begin,
         f"`python bench/eval_merge.py`: merged prefilling, the paper's decoder setting. From each "
         f"of the {args.eval_seqs} scored sequences per language, contexts of "
         f"{args.prefill_cuts.replace(',', ', ')} tokens ({n_trials} trials) are merged with the "
@@ -323,7 +348,7 @@ def prefill_table(args: argparse.Namespace, rows: list[dict]) -> str:
         ("Hypernetwork (and + fit): input rows as in the table above (the output side is not "
          "used)."
          if hn else "Hypernetwork: *not run* (`--hypernet CKPT`)."),
-        PREFILL_END,
+        prefill_end,
     ]
     return "\n".join(lines)
 
@@ -377,22 +402,30 @@ def main() -> int:
     parser.add_argument("--hypernet", type=Path, help="ZeTT checkpoint for the hypernetwork columns")
     parser.add_argument("--in-batch", action="store_true",
                         help="learn the merges on a batch that contains the scored sequences")
+    parser.add_argument("--corpus", choices=tuple(STARTS), default="debian-reference",
+                        help="the text scored: the Debian Reference guide's last fifth (the "
+                        "default; the compression table too), or Debian's manual pages in the "
+                        "same languages (text no training phase read; own sections of --out)")
     parser.add_argument("--out", type=Path, help="markdown file to update")
     args = parser.parse_args()
-    section = compression(args)
-    print(section)
-    if args.out:
-        write_section(args.out, section, COMPRESSION_BEGIN, COMPRESSION_END, "Dynamic batch merging")
+    if args.corpus == "debian-reference":  # the compression table is the guide's
+        section = compression(args)
+        print(section)
+        if args.out:
+            write_section(args.out, section, COMPRESSION_BEGIN, COMPRESSION_END,
+                          "Dynamic batch merging")
     if not args.skip_model:
         section = quality(args)
         print(section)
         if args.out:
-            quality_part, _, prefill_part = section.partition("\n\n" + PREFILL_BEGIN)
-            write_section(args.out, quality_part, QUALITY_BEGIN, QUALITY_END,
+            quality_begin, quality_end = markers(args, "quality")
+            prefill_begin, prefill_end = markers(args, "prefill")
+            quality_part, _, prefill_part = section.partition("\n\n" + prefill_begin)
+            write_section(args.out, quality_part, quality_begin, quality_end,
                           "Dynamic batch merging")
             if prefill_part:
-                write_section(args.out, PREFILL_BEGIN + prefill_part, PREFILL_BEGIN,
-                              PREFILL_END, "Dynamic batch merging")
+                write_section(args.out, prefill_begin + prefill_part, prefill_begin,
+                              prefill_end, "Dynamic batch merging")
     return 0
 
 

@@ -185,6 +185,37 @@ def _merge_output_phase_text(meta: dict) -> str:
     return f", {phase.get('merge_output_step', 0)} steps of output alignment on merged windows{ce}"
 
 
+def _focus_phase_text(meta: dict) -> str:
+    done = meta.get("reconstruction") or {}
+    weights = (meta.get("train") or {}).get("focus_weights") or {}
+    drawn = ", ".join(f"{name} x{w:g}" for name, w in weights.items())
+    parts = []
+    for key, what, metric, label in (
+            ("focus_output", "output", "held_out_ce", "cross-entropy"),
+            ("focus_align", "input", "held_out_kl", "KL")):
+        phase = done.get(key) or {}
+        if phase:
+            parts.append(f", {phase.get(key + '_step', 0)} steps of {what} alignment on windows "
+                         f"drawn {drawn or 'uniformly'}{_held_out_text(phase, metric, label)}")
+    return "".join(parts)
+
+
+def focus_tag(args: argparse.Namespace) -> str:
+    """The run-directory suffix of phase 1e, e.g. ``-fo300-wja4zh-cn4``."""
+    if not (args.focus_output_steps or args.focus_align_steps):
+        return ""
+    weights = "".join(f"{name}{value:g}" for name, value in parse_weights(args.focus_weights).items())
+    return (f"{f'-fo{args.focus_output_steps}' if args.focus_output_steps else ''}"
+            f"{f'-fa{args.focus_align_steps}' if args.focus_align_steps else ''}"
+            f"{f'-w{weights}' if weights else ''}")
+
+
+def parse_weights(spec: str) -> dict[str, float]:
+    """``'ja=4,zh-cn=4'`` -> ``{'ja': 4.0, 'zh-cn': 4.0}``."""
+    return {name: float(value) for name, _, value in
+            (item.partition("=") for item in spec.split(",") if item)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=0,
@@ -232,6 +263,15 @@ def main() -> None:
                         "merged windows of the --align-languages documents (the same split as "
                         "phase 1c): the output tower trained on the merged text's cross-entropy "
                         "(~3 s a step)")
+    parser.add_argument("--focus-output-steps", type=int, default=0,
+                        help="phase 1e: more output-alignment steps after phase 1d, on windows "
+                        "drawn with --focus-weights")
+    parser.add_argument("--focus-align-steps", type=int, default=0,
+                        help="phase 1e: more input-alignment steps (merged windows) after those, "
+                        "drawn with --focus-weights")
+    parser.add_argument("--focus-weights", default="",
+                        help="phase 1e: relative draw weights of the --align-languages "
+                        "documents, e.g. ja=4,zh-cn=4 (the others weigh 1)")
     parser.add_argument("--continuation-mb", type=float, default=16.0,
                         help="transfer: megabytes of training text whose counts give the "
                         "continuation prior mixed into the output rows (0: the tower's rows "
@@ -281,7 +321,8 @@ def main() -> None:
             f"-o{'p' if args.output_tower else 'n'}{args.output_steps}"
             f"{f'-ml{args.output_per_language}' if languages else ''}"
             f"{align_tag(args)}"
-            f"{f'-mo{args.merge_output_steps}' if args.merge_output_steps else ''}-s{args.steps}")
+            f"{f'-mo{args.merge_output_steps}' if args.merge_output_steps else ''}"
+            f"{focus_tag(args)}-s{args.steps}")
         config = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
             vocab_size=args.vocab_size, lr=args.lr, residual=args.residual, save_every=10,
@@ -292,6 +333,8 @@ def main() -> None:
             output_texts=args.output_texts, align_steps=args.align_steps,
             align_vocabularies=args.align_vocabularies,
             merge_output_steps=args.merge_output_steps,
+            focus_output_steps=args.focus_output_steps, focus_align_steps=args.focus_align_steps,
+            focus_weights=parse_weights(args.focus_weights) or None,
             align_vocab_sizes=tuple(int(s) for s in args.align_vocab_sizes.split(",")),
         )
         output_corpus = output_texts(corpus, languages, args.output_texts,
@@ -300,7 +343,8 @@ def main() -> None:
         align_texts = align_held = None
         if args.align_steps and args.align_vocabularies == "sampled":
             align_texts, align_held = sampled_align_texts(train_code, train_prose)
-        elif args.align_steps or args.merge_output_steps:
+        elif (args.align_steps or args.merge_output_steps or args.focus_output_steps
+              or args.focus_align_steps):
             docs = artifacts.multilingual_corpus()
             names = [lang for lang in args.align_languages.split(",") if lang]
             align_texts = {n: docs[n][: int(len(docs[n]) * 0.4)] for n in names}
@@ -378,6 +422,7 @@ def main() -> None:
         f"{meta.get('reconstruct_step', meta.get('train', {}).get('reconstruct_steps', 0))} "
         f"reconstruction steps, "
         f"{_output_phase_text(meta)}{_align_phase_text(meta)}{_merge_output_phase_text(meta)}"
+        f"{_focus_phase_text(meta)}"
         f"{continuation_text} and {steps} LM training steps "
         f"(residual `{meta['config']['residual']}`, "
         f"{meta['config']['num_layers']} layers, max {meta['config']['max_length']} parts, "

@@ -14,6 +14,10 @@ APT_PACKAGES=(
   debian-reference-en debian-reference-de debian-reference-es
   debian-reference-fr debian-reference-id debian-reference-it
   debian-reference-ja debian-reference-pt debian-reference-zh-cn
+  # manual pages in the same languages (toktool.artifacts.manpage_corpus: text the merge
+  # hypernetwork never trained on), and groff, the reference its roff converter is tested on
+  manpages manpages-de manpages-es manpages-fr manpages-id manpages-it manpages-ja
+  manpages-pt-br manpages-zh groff-base
 )
 
 # Conversion / test tools (installed with their dependencies).

@@ -6,11 +6,15 @@ cached in toktool's cache (``$TOKTOOL_CACHE``); a cold cache costs ~15 s.
 
 from __future__ import annotations
 
+import collections
 import functools
+import gzip
 import json
 import os
 import pathlib
 import random
+import shutil
+import subprocess
 
 import pytest
 
@@ -283,3 +287,46 @@ def test_missing_package_error(monkeypatch) -> None:
         artifacts.tokenizer_json("gpt5")
     with pytest.raises(ValueError):
         artifacts.tiktoken_encoding("claude")
+
+
+def _groff_words(source: str) -> collections.Counter:
+    """The words groff prints for a man page (no hyphenation, one long line per paragraph;
+    the header and footer lines dropped)."""
+    out = subprocess.run(["groff", "-k", "-man", "-Tutf8", "-P-cbou", "-rHY=0", "-rLL=3000n"],
+                         input=source.encode(), capture_output=True, check=True).stdout
+    return collections.Counter(" ".join(out.decode().splitlines()[1:-1]).split())
+
+
+@pytest.mark.parametrize("lang", ["en", "de", "zh-cn"])
+def test_manpage_text_has_the_words_groff_prints(lang: str) -> None:
+    """The roff converter against groff itself on real pages of the language's package: over
+    30 pages spread through it, at least 95% of the words either prints the other prints too."""
+    from toktool.artifacts.corpora import _MDOC, MANPAGE_PACKAGES, _package_pages, _roff_to_text
+
+    if shutil.which("groff") is None:
+        pytest.skip("groff is not installed (scripts/install-test-deps.sh installs groff-base)")
+    pages = _package_pages(*MANPAGE_PACKAGES[lang])
+    assert len(pages) > 100, lang
+    common = ours_total = groff_total = 0
+    for page in pages[:: len(pages) // 30][:30]:
+        source = gzip.decompress(page.read_bytes()).decode("utf-8")
+        if source.lstrip().startswith(".so ") or _MDOC.search(source):
+            continue
+        ours, theirs = collections.Counter(_roff_to_text(source).split()), _groff_words(source)
+        common += sum((ours & theirs).values())
+        ours_total += sum(ours.values())
+        groff_total += sum(theirs.values())
+    assert groff_total > 5_000
+    assert common / groff_total > 0.95 and common / ours_total > 0.95, (common, ours_total,
+                                                                         groff_total)
+
+
+def test_manpage_corpus() -> None:
+    corpus = artifacts.manpage_corpus()
+    assert list(corpus) == list(artifacts.LANGUAGES)
+    for lang, text in corpus.items():
+        assert len(text.encode()) > 70_000, lang
+    assert sum("\u3040" <= c <= "\u30ff" for c in corpus["ja"]) > 100_000  # kana
+    assert sum("\u4e00" <= c <= "\u9fff" for c in corpus["zh-cn"]) > 100_000  # CJK
+    assert "ç" in corpus["pt"] and "ß" in corpus["de"]
+    assert corpus["de"][:2000] == artifacts.manpage_corpus(["de"])["de"][:2000]  # cached

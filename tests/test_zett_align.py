@@ -21,6 +21,7 @@ from toktool.zett.align import (  # noqa: E402
     held_out_loss,
     input_parameters,
     teacher_states,
+    run_phase,
     train_alignment,
 )
 from toktool.zett.model import read_checkpoint_meta  # noqa: E402
@@ -165,6 +166,38 @@ def test_config_refuses_nonsense() -> None:
         AlignConfig(last_part=1.5)
     with pytest.raises(toktool.InvalidInputError):
         AlignConfig(windows=0)
+
+
+def _drawn(config: AlignConfig, names: list[str]) -> list[str]:
+    """The documents a phase's steps draw (a step that does nothing but record its name)."""
+    seen: list[str] = []
+
+    def step(step: int, rng: object, name: str) -> tuple[float, float]:
+        seen.append(name)
+        return 0.0, 0.0
+
+    run_phase(torch.nn.Linear(1, 1), config, names, step, None, None, start=0, salt=13,
+              desc="", metric="kl", progress=False, on_save=None, save_every=1)
+    return seen
+
+
+def test_document_weights_shape_the_draws() -> None:
+    names = ["de", "ja", "zh"]
+    uniform = _drawn(AlignConfig(steps=600), names)
+    assert {n: uniform.count(n) for n in names} == pytest.approx(
+        {n: 200 for n in names}, abs=45)
+    weighted = _drawn(AlignConfig(steps=600, weights={"ja": 4, "zh": 4}), names)
+    assert weighted.count("de") == pytest.approx(600 / 9, abs=25)
+    assert weighted.count("ja") == pytest.approx(600 * 4 / 9, abs=50)
+    assert set(_drawn(AlignConfig(steps=50, weights={"de": 0, "zh": 0}), names)) == {"ja"}
+    # the same config draws the same documents (resume replays the stream)
+    assert _drawn(AlignConfig(steps=600, weights={"ja": 4, "zh": 4}), names) == weighted
+    with pytest.raises(toktool.InvalidInputError, match="not there"):
+        _drawn(AlignConfig(steps=5, weights={"fr": 2}), names)
+    with pytest.raises(toktool.InvalidInputError, match="0 for every"):
+        _drawn(AlignConfig(steps=5, weights={n: 0 for n in names}), names)
+    with pytest.raises(toktool.InvalidInputError):
+        AlignConfig(weights={"de": -1})
 
 
 def test_train_runs_the_phase_and_resumes(tiny_dir: Path, tmp_path: Path,

@@ -4,6 +4,7 @@ cross-entropy that docs/MERGE.md's bits per byte measure."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -148,6 +149,50 @@ def test_train_runs_the_phase_and_resumes(tiny_dir: Path, tmp_path: Path,
         train(load_causal_lm(tiny_dir), tok, corpus, config, tmp_path / "other", progress=False)
 
 
+def test_focus_phases_run_after_the_alignments_and_resume(
+        tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Phase 1e: output then input alignment again, on draws weighted by document."""
+    import toktool.zett.align as align
+    import toktool.zett.merge_output as merge_output
+    from toktool.hf import load_causal_lm
+
+    def small(original):
+        return lambda **kwargs: original(**{**kwargs, **SMALL, "eval_every": 2,
+                                            "budgets": (30,), "held_budgets": (30,)})
+
+    monkeypatch.setattr(merge_output, "MergeOutputConfig", small(merge_output.MergeOutputConfig))
+    monkeypatch.setattr(align, "AlignConfig", small(align.AlignConfig))
+    tok = _tok(tiny_dir)
+    docs = _docs()
+    texts = {"a": docs["a"][:100_000], "c": docs["a"][100_000:]}
+    config = TrainConfig(steps=0, reconstruct_steps=2, reconstruct_batch=16, output_tower=True,
+                         output_texts=24, merge_output_steps=2, focus_output_steps=3,
+                         focus_align_steps=2, focus_weights={"c": 0.0}, residual="mean")
+    corpus = [docs["a"][:50_000]]
+    kwargs = dict(progress=False, align_texts=texts, align_held={"b": docs["b"]})
+    result = train(load_causal_lm(tiny_dir), tok, corpus, config, tmp_path, **kwargs)
+    focus_output = result.reconstruction["focus_output"]
+    focus_align = result.reconstruction["focus_align"]
+    assert focus_output["focus_output_step"] == 3 and focus_output["steps_run"] == 3
+    assert focus_align["focus_align_step"] == 2 and set(focus_align["held_out"]) == {0, 2}
+    # each phase keeps its own checkpoints; the focus phases start where phase 1d ended
+    for name in ("merge-output", "focus-output", "focus-align"):
+        assert (tmp_path / f"{name}-best" / "hypernet.json").exists(), name
+    first_ce = focus_output["held_out"][0]
+    assert first_ce == pytest.approx(min(result.reconstruction["merge_output"]["held_out"]
+                                         .values()), rel=1e-5)
+    meta = read_checkpoint_meta(tmp_path / "checkpoint")["train"]
+    assert meta["focus_weights"] == {"c": 0.0} and meta["focus_align_steps"] == 2
+    again = train(load_causal_lm(tiny_dir), tok, corpus, config, tmp_path, **kwargs)
+    assert again.reconstruction["focus_align"]["best"] == focus_align["best"]
+    # weights for a document that is not there, or without focus steps: refused before work
+    for bad in (dataclasses.replace(config, focus_weights={"zz": 2.0}),
+                dataclasses.replace(config, focus_output_steps=0, focus_align_steps=0)):
+        with pytest.raises(toktool.InvalidInputError, match="not there|focus_weights"):
+            train(load_causal_lm(tiny_dir), tok, corpus, bad, tmp_path / "other", **kwargs)
+        assert not (tmp_path / "other").exists()
+
+
 def test_cli_trains_the_phase_and_reports(tiny_dir: Path, tmp_path: Path) -> None:
     import json
 
@@ -174,3 +219,34 @@ def test_cli_trains_the_phase_and_reports(tiny_dir: Path, tmp_path: Path) -> Non
     res = CliRunner().invoke(app, [*args, "--no-output-tower"])
     assert res.exit_code == 2 and "output tower" in res.output, res.output
     assert "--merge-output-steps" in CliRunner().invoke(app, ["zett", "train", "--help"]).output
+
+
+def test_cli_focus_phase_weighs_named_documents(tiny_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from toktool.cli.app import app
+
+    docs = _docs()
+    corpus = tmp_path / "corpus.py"
+    corpus.write_text(docs["a"][:60_000])
+    first, second = tmp_path / "first.txt", tmp_path / "second.txt"
+    first.write_text(docs["a"])
+    second.write_text(docs["b"])
+    args = ["zett", "train", "--model", str(tiny_dir), "--corpus", str(corpus),
+            "--out", str(tmp_path / "hn"), "--layers", "1", "--reconstruct-steps", "2",
+            "--output-texts", "24", "--focus-output-steps", "2", "--align-corpus", str(first),
+            "--align-corpus", str(second)]
+    res = CliRunner().invoke(app, [*args, "--focus-weights", "doc1=3"])
+    assert res.exit_code == 0, res.output
+    assert "focus output alignment, held-out cross-entropy" in res.output
+    meta = json.loads((tmp_path / "hn" / "checkpoint" / "hypernet.json").read_text())
+    assert meta["train"]["focus_weights"] == {"doc1": 3.0}
+    assert meta["reconstruction"]["focus_output"]["steps_run"] == 2
+    for weights, message in (("ja=4", "not there"), ("doc1", "NAME=WEIGHT"),
+                             ("doc1=-1", ">= 0")):
+        args[args.index("--out") + 1] = str(tmp_path / "hn2")
+        res = CliRunner().invoke(app, [*args, "--focus-weights", weights])
+        assert res.exit_code == 2 and message in res.output, (weights, res.output)
+        assert not (tmp_path / "hn2").exists()

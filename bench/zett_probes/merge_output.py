@@ -1,6 +1,6 @@
 """Output alignment on merged windows (toktool.zett.merge_output) from the merge checkpoint.
 
-    python bench/zett_probes/merge_output.py STEPS [LR] [OUT_DIR] [--mix M] [--windows W]
+    python bench/zett_probes/merge_output.py STEPS [LR] [OUT_DIR] [--mix M] [--windows W] [--weights ja=4,zh-cn=4]
 
 Trains the checkpoint's output tower STEPS steps on merged windows of the first 40% of the nine
 Debian Reference documents (the held-out cross-entropy on 40-50% picks the best step, as input
@@ -30,6 +30,8 @@ def main() -> None:
     p.add_argument("--mix", type=float, default=0.5)
     p.add_argument("--windows", type=int, default=4)
     p.add_argument("--eval-every", type=int, default=25)
+    p.add_argument("--weights", default="",
+                   help="document draw weights, e.g. ja=4,zh-cn=4 (others weigh 1)")
     args = p.parse_args()
     tok = toktool.load_tokenizer("smollm2")
     model = load_causal_lm("smollm2")
@@ -40,7 +42,10 @@ def main() -> None:
     train = {n: docs[n][: int(len(docs[n]) * 0.4)] for n in names}
     held = {n: docs[n][int(len(docs[n]) * 0.4): int(len(docs[n]) * 0.5)] for n in names}
     config = MergeOutputConfig(steps=args.steps, lr=args.lr, mix=args.mix, windows=args.windows,
-                               eval_every=args.eval_every, warmup=min(10, args.steps))
+                               eval_every=args.eval_every, warmup=min(10, args.steps),
+                               weights={k: float(v) for k, v in (
+                                   item.split("=") for item in args.weights.split(",") if item)}
+                               or None)
     best: dict = {}
 
     def on_best(step: int, value: float) -> None:

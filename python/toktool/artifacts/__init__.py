@@ -49,7 +49,7 @@ The package imports only toktool's pure-Python helpers (``_io``, ``byte_level``,
 from __future__ import annotations
 
 from toktool.artifacts.cache import SOURCES, atomic_write, cache_dir, package_dir, smollm2_gguf_path, source_file
-from toktool.artifacts.corpora import LANGUAGES, multilingual_corpus, stdlib_corpus
+from toktool.artifacts.corpora import LANGUAGES, manpage_corpus, multilingual_corpus, stdlib_corpus
 from toktool.artifacts.registry import TOKENIZERS, tokenizer_json
 from toktool.artifacts.tiktoken_bpe import CL100K_PATTERN, LLAMA3_PATTERN, O200K_PATTERN, tiktoken_encoding
 from toktool.errors import ArtifactError
@@ -63,6 +63,7 @@ __all__ = [
     "smollm2_gguf_path",
     "tiktoken_encoding",
     "stdlib_corpus",
+    "manpage_corpus",
     "multilingual_corpus",
     # the encodings' regexes, the packaged source files and the cache's writer (used by
     # tests and checks; SOURCES is the seam tests monkeypatch to simulate a missing package)

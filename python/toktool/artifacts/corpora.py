@@ -3,19 +3,24 @@
 :func:`stdlib_corpus`: the CPython stdlib's ``*.py`` sources.
 :func:`multilingual_corpus`: Debian's "Debian Reference" guide in the
 :data:`LANGUAGES`, its installed HTML pages turned into plain text (cached).
+:func:`manpage_corpus`: Debian's translated manual pages in the same languages, their roff
+sources turned into plain text (cached): other text in the same languages, for checks that
+nothing trained on the guide is only the guide's own words.
 """
 
 from __future__ import annotations
 
+import gzip
 import html.parser
 import pathlib
+import re
 import sysconfig
 from collections.abc import Iterable
 
 from toktool.artifacts.cache import CONVERTER_VERSION, INSTALL_HINT, atomic_write, cache_dir, fingerprint
 from toktool.errors import ArtifactError
 
-__all__ = ["LANGUAGES", "multilingual_corpus", "stdlib_corpus"]
+__all__ = ["LANGUAGES", "manpage_corpus", "multilingual_corpus", "stdlib_corpus"]
 
 #: Languages of :func:`multilingual_corpus` (Debian package suffixes).
 LANGUAGES: tuple[str, ...] = ("en", "de", "es", "fr", "id", "it", "ja", "pt", "zh-cn")
@@ -186,3 +191,157 @@ def multilingual_corpus() -> dict[str, str]:
     naming the apt package if one is missing.
     """
     return {lang: _debian_reference_text(lang) for lang in LANGUAGES}
+
+
+#: Debian package and directory of each language's manual pages (Portuguese: the Brazilian
+#: translation, the only one Debian ships; Chinese: the simplified one).
+MANPAGE_PACKAGES: dict[str, tuple[str, str]] = {
+    "en": ("manpages", "/usr/share/man/man"),
+    "de": ("manpages-de", "/usr/share/man/de/"),
+    "es": ("manpages-es", "/usr/share/man/es/"),
+    "fr": ("manpages-fr", "/usr/share/man/fr/"),
+    "id": ("manpages-id", "/usr/share/man/id/"),
+    "it": ("manpages-it", "/usr/share/man/it/"),
+    "ja": ("manpages-ja", "/usr/share/man/ja/"),
+    "pt": ("manpages-pt-br", "/usr/share/man/pt_BR/"),
+    "zh-cn": ("manpages-zh", "/usr/share/man/zh_CN/"),
+}
+_DPKG_INFO = pathlib.Path("/var/lib/dpkg/info")
+# roff escapes that stand for a character; the others (fonts, sizes, strings, motions) print
+# nothing
+_ROFF_CHARS = {"-": "-", "e": "\\", "~": " ", " ": " ", "0": " ", "(em": "\u2014",
+               "(en": "\u2013", "(aq": "'", "(dq": '"', "(lq": "\u201c", "(rq": "\u201d",
+               "(oq": "\u2018", "(cq": "\u2019", "(bu": "\u2022", "(co": "\u00a9",
+               "(mi": "-", "(hy": "-", "(ti": "~", "(ha": "^", "(rs": "\\", "(at": "@",
+               "(sh": "#", "(Fo": "\u00ab", "(Fc": "\u00bb", "(pl": "+", "(eq": "="}
+_ROFF_ESCAPE = re.compile(
+    r"\\(?:f(?:\[[^\]]*\]|\(..|.)|s[-+]?(?:\d+|\(\d\d|\[[^\]]*\])|\*(?:\[[^\]]*\]|\(..|.)"
+    r"|[nk](?:\[[^\]]*\]|\(..|.)|[hvwlLHS]'[^']*'|\[([^\]]*)\]|(\(..)|(.))")
+# macros whose arguments are text (font alternation macros join theirs without spaces)
+# pages written in BSD's mdoc macros (.Dd, .Sh, .Fl, ...), which the converter does not know
+_MDOC = re.compile(r"^\.(?:Dd|Sh)\b", re.M)
+_TEXT_MACROS = frozenset("SH SS B I SM SB TP IP HP PP LP P".split())
+_JOINED_MACROS = frozenset("BR RB BI IB IR RI".split())
+
+
+def _roff_escapes(line: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        named, two, single = m.group(1), m.group(2), m.group(3)
+        if named is not None:
+            return _ROFF_CHARS.get("(" + named, "")
+        if two is not None:
+            return _ROFF_CHARS.get(two, "")
+        if single is not None:
+            return _ROFF_CHARS.get(single, "")
+        return ""
+
+    return _ROFF_ESCAPE.sub(one, line)
+
+
+def _macro_args(rest: str) -> list[str]:
+    """A macro line's arguments: words, or double-quoted strings."""
+    return [quoted or word for quoted, word in re.findall(r'"([^"]*)"|(\S+)', rest)]
+
+
+def _roff_to_text(source: str) -> str:
+    """Plain text of a man page's roff source: the words it prints, one paragraph a line
+    (``.nf`` blocks kept line by line), without its macros, comments and font changes."""
+    blocks: list[str] = []
+    para: list[str] = []
+    verbatim = False
+
+    def flush() -> None:
+        text = " ".join(" ".join(para).split())
+        if text:
+            blocks.append(text)
+        para.clear()
+
+    for raw in source.splitlines():
+        if raw.startswith((".\\\"", "'\\\"", '.\\"', "\\\"")):
+            continue
+        line = raw.replace("\\\\", "\x00")  # an escaped backslash survives escape removal
+        if line[:1] in (".", "'"):
+            name, _, rest = line[1:].strip().partition(" ")
+            if name in _JOINED_MACROS:
+                para.append("".join(_roff_escapes(a) for a in _macro_args(rest)))
+            elif name in _TEXT_MACROS:
+                if name in ("SH", "SS", "PP", "LP", "P", "TP", "IP", "HP"):
+                    flush()
+                args = _macro_args(rest)
+                if name in ("IP", "HP", "TP"):
+                    args = args[:1]  # a tag, then an indent
+                para.append(" ".join(_roff_escapes(a) for a in args))
+                if name in ("SH", "SS"):
+                    flush()
+            elif name == "nf":
+                flush()
+                verbatim = True
+            elif name == "fi":
+                verbatim = False
+            elif name in ("br", "sp", "RS", "RE", "in", "ti"):
+                flush()
+            continue
+        text = _roff_escapes(line).replace("\x00", "\\")
+        if verbatim:
+            if text.strip():
+                blocks.append(text.rstrip())
+        elif not text.strip():
+            flush()
+        else:
+            para.append(text)
+    flush()
+    return "\n".join(blocks) + "\n" if blocks else ""
+
+
+def _package_pages(package: str, prefix: str) -> list[pathlib.Path]:
+    """The gzipped pages a Debian package installed under ``prefix``, sorted (links and
+    ``.so`` redirections are left out where they are read)."""
+    for name in (f"{package}.list", f"{package}:all.list"):
+        listing = _DPKG_INFO / name
+        if listing.is_file():
+            paths = [pathlib.Path(p) for p in listing.read_text().splitlines()
+                     if p.startswith(prefix) and p.endswith(".gz")]
+            return sorted(p for p in paths if p.is_file() and not p.is_symlink())
+    return []
+
+
+def _manpage_text(lang: str) -> str:
+    package, prefix = MANPAGE_PACKAGES[lang]
+    pages = _package_pages(package, prefix)
+    if not pages:
+        raise ArtifactError(
+            f"Debian package {package} is not installed (`apt-get install "
+            f"--no-install-recommends {package}`; {INSTALL_HINT})")
+    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in pages]
+    target = cache_dir() / "corpus" / f"manpages-{lang}-{fingerprint(CONVERTER_VERSION, stats)}.txt"
+    if target.is_file():
+        return target.read_text(encoding="utf-8")
+    parts = []
+    for page in pages:
+        try:
+            source = gzip.decompress(page.read_bytes()).decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # the few pages in a legacy encoding
+        if source.lstrip().startswith(".so ") or _MDOC.search(source):
+            continue  # a redirection to another page; a page in BSD's mdoc macros
+        text = _roff_to_text(source)
+        if text:
+            parts.append(text)
+    text = "\n".join(parts)
+    atomic_write(target, text.encode("utf-8"))
+    return text
+
+
+def manpage_corpus(languages: Iterable[str] = LANGUAGES) -> dict[str, str]:
+    """Language code -> plain text of Debian's manual pages in that language.
+
+    Each language's pages come from one Debian package (:data:`MANPAGE_PACKAGES`: ``manpages``
+    for English, ``manpages-LANG`` for the others), read in sorted path order from the
+    package's file list, so the text depends only on the package's version. Roff sources are
+    turned into text by a small converter of the man(7) macros: the words a page prints, one
+    paragraph a line, without macros, comments and font changes; redirections (``.so``) and
+    the few pages in BSD's mdoc macros are left out. Cached under
+    ``cache_dir()/corpus``; raises :class:`ArtifactError` naming the apt package if one is
+    missing.
+    """
+    return {lang: _manpage_text(lang) for lang in languages}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -66,6 +66,41 @@ def read_corpus(specs: list[str]) -> list[str]:
     if not texts:
         raise toktool.ToktoolIOError("the corpus is empty")
     return texts
+
+
+def read_documents(specs: list[str]) -> dict[Any, str]:
+    """The documents of --align-corpus options: the Debian Reference ones by language code
+    (``debian``, ``debian-ja``), the others (files, directories, ``stdlib``) by number."""
+    from toktool import artifacts
+
+    out: dict[Any, str] = {}
+    for spec in specs:
+        if spec == "debian" or (spec.startswith("debian-")
+                                and spec[len("debian-"):] in artifacts.LANGUAGES):
+            docs = artifacts.multilingual_corpus()
+            out.update(docs if spec == "debian" else {spec[len("debian-"):]:
+                                                      docs[spec[len("debian-"):]]})
+            continue
+        for text in read_corpus([spec]):
+            out[len(out)] = text
+    return out
+
+
+def parse_weights(spec: str) -> Optional[dict[str, float]]:
+    """``'ja=4,zh-cn=4'`` -> ``{'ja': 4.0, 'zh-cn': 4.0}`` ('' -> None)."""
+    if not spec.strip():
+        return None
+    out: dict[str, float] = {}
+    for item in spec.split(","):
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise toktool.InvalidInputError(
+                f"--focus-weights: {item!r} is not NAME=WEIGHT (e.g. 'ja=4,zh-cn=4')")
+    return out
 
 
 def _fail(exc: Exception) -> None:
@@ -161,6 +196,22 @@ def train(
         "counted on the text the merges were learned on, as toktool.merge uses them. The best "
         "step by held-out cross-entropy (the last 20% of each document) is kept.",
     ),
+    focus_output_steps: int = typer.Option(
+        0, "--focus-output-steps", min=0,
+        help="Phase 1e: more output alignment (as phase 1d) on windows drawn with "
+        "--focus-weights, after phases 1c and 1d.",
+    ),
+    focus_align_steps: int = typer.Option(
+        0, "--focus-align-steps", min=0,
+        help="Phase 1e: more input alignment (as phase 1c, merged windows) on windows drawn with "
+        "--focus-weights, after the focus output steps.",
+    ),
+    focus_weights: str = typer.Option(
+        "", "--focus-weights",
+        help="Phase 1e: relative draw weights of the --align-corpus documents, e.g. "
+        "'ja=4,zh-cn=4' (the Debian Reference documents are named by language, others doc0, "
+        "doc1, ... in order; unnamed documents weigh 1).",
+    ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Sequences per process per step."),
     seq_len: int = typer.Option(128, "--seq-len", min=2, help="Tokens per sequence."),
     vocab_size: int = typer.Option(
@@ -184,7 +235,7 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)."),
 ) -> None:
-    """Train a hypernetwork for MODEL with the LM frozen, in up to five phases.
+    """Train a hypernetwork for MODEL with the LM frozen, in up to six phases.
 
     Phase 1 (--reconstruct-steps): predict each original token's embedding from smaller
     original tokens (its own vocabulary as solved examples; no LM forward). Phase 1b
@@ -192,7 +243,9 @@ def train(
     prior calibrated on the LM's cached hidden states (--output-steps also train a per-token
     adjustment of that prior on them). Phase 1c (--align-steps): the input side is trained so
     the LM reads merged tokens as it reads their parts (for dynamic merging). Phase 1d
-    (--merge-output-steps): the output tower is trained to predict merged text. Phase 2 (--steps):
+    (--merge-output-steps): the output tower is trained to predict merged text. Phase 1e
+    (--focus-output-steps, --focus-align-steps): both again, on the documents --focus-weights
+    favours (e.g. the languages merging costs most). Phase 2 (--steps):
     the LM's next-token loss on text segmented by a freshly sampled tokenizer each step.
 
     Data-parallel on several processes or GPUs: torchrun --nproc_per_node 2 -m toktool.cli zett
@@ -222,16 +275,19 @@ def train(
             output_vocab_from=output_vocab,
             output_texts=output_texts, align_steps=align_steps,
             align_vocabularies=align_vocabularies, merge_output_steps=merge_output_steps,
+            focus_output_steps=focus_output_steps, focus_align_steps=focus_align_steps,
+            focus_weights=parse_weights(focus_weights),
         )
         align_texts = align_held = None
-        if align_steps or merge_output_steps:
+        if align_steps or merge_output_steps or focus_output_steps or focus_align_steps:
             # merged windows come from one document at a time; sampled windows are short text
             # chunks, so each --align-corpus source is one document (its files joined)
-            docs = (["".join(read_corpus([spec])) for spec in align_corpus]
+            docs = (dict(enumerate("".join(read_corpus([spec])) for spec in align_corpus))
                     if align_vocabularies == "sampled" and align_steps
-                    else read_corpus(align_corpus))
-            align_texts = {f"doc{k}": d[: int(len(d) * 0.8)] for k, d in enumerate(docs)}
-            align_held = {f"doc{k}": d[int(len(d) * 0.8):] for k, d in enumerate(docs)}
+                    else read_documents(align_corpus))
+            names = {k: k if isinstance(k, str) else f"doc{k}" for k in docs}
+            align_texts = {names[k]: d[: int(len(d) * 0.8)] for k, d in docs.items()}
+            align_held = {names[k]: d[int(len(d) * 0.8):] for k, d in docs.items()}
         result = run_training(lm, tokenizer, texts, config, out, resume=resume, device=device,
                               align_texts=align_texts, align_held=align_held)
     except (toktool.ToktoolError, ValueError) as exc:
@@ -261,6 +317,10 @@ def train(
                    "input alignment, held-out KL", "held_out_kl")
     _echo_held_out((result.reconstruction or {}).get("merge_output") or {},
                    "output alignment, held-out cross-entropy", "held_out_ce")
+    _echo_held_out((result.reconstruction or {}).get("focus_output") or {},
+                   "focus output alignment, held-out cross-entropy", "held_out_ce")
+    _echo_held_out((result.reconstruction or {}).get("focus_align") or {},
+                   "focus input alignment, held-out KL", "held_out_kl")
     if result.checkpoint is not None:
         typer.echo(f"checkpoint: {result.checkpoint}")
 

@@ -89,8 +89,12 @@ class AlignConfig:
     vocab_sizes: tuple[int, ...] = (4096, 16384)
     noise: float = 1.0  # Gumbel scale of the sampler
     max_token_bytes: int = 16
+    # relative draw weights of the documents by name (a name left out weighs 1); None: uniform
+    weights: Optional[Mapping[str, float]] = None
 
     def __post_init__(self) -> None:
+        if self.weights is not None and any(w < 0 for w in self.weights.values()):
+            raise InvalidInputError(f"document weights must be >= 0: {self.weights}")
         if self.windows < 1 or self.window < 2 or self.learn_windows < 1:
             raise InvalidInputError("alignment needs at least one window of 2+ tokens")
         if not self.budgets or not self.held_budgets:
@@ -441,6 +445,21 @@ def train_alignment(
                      on_save=None if on_save is None else lambda done: on_save(done, optimizer))
 
 
+def _draw_weights(config: AlignConfig, names: Sequence[str]) -> Optional[Any]:
+    """The documents' draw probabilities in the order of ``names`` (None: uniform); a weight
+    for a document that is not there is an error, not a silent no-op."""
+    if config.weights is None:
+        return None
+    unknown = sorted(set(config.weights) - set(names))
+    if unknown:
+        raise InvalidInputError(f"weights name documents that are not there: {unknown} "
+                                f"(documents: {list(names)})")
+    p = np.array([float(config.weights.get(name, 1.0)) for name in names])
+    if not p.sum():
+        raise InvalidInputError(f"document weights are 0 for every document: {config.weights}")
+    return p / p.sum()
+
+
 def run_phase(hypernet: Any, config: AlignConfig, names: Sequence[str],
               step_fn: Callable[[int, Any, str], tuple[float, float]],
               held_value: Optional[Callable[[], float]],
@@ -466,13 +485,14 @@ def run_phase(hypernet: Any, config: AlignConfig, names: Sequence[str],
         hypernet.train()
         record_held_out(scores, done, value, on_best)
 
+    draw = _draw_weights(config, names)
     began = time.perf_counter()
     hypernet.train()
     if start == 0 and held_value is not None:
         score(0)
     for step in range(start, config.steps):
         rng = np.random.default_rng([config.seed, step, salt])
-        name = names[int(rng.integers(len(names)))]
+        name = names[int(rng.integers(len(names)) if draw is None else rng.choice(len(names), p=draw))]
         value, share = step_fn(step, rng, name)
         losses.append(value)
         fewer.append(share)

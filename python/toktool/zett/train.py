@@ -399,6 +399,12 @@ class TrainConfig:
     # cross-entropy on align_held)
     merge_output_steps: int = 0
     merge_output_lr: float = 2e-4
+    # phase 1e: the two alignments again on windows drawn with focus_weights (relative weights
+    # of align_texts' documents by name; the others weigh 1), e.g. more Japanese and Chinese:
+    # focus_output_steps of output alignment, then focus_align_steps of input alignment
+    focus_weights: Optional[dict[str, float]] = None
+    focus_output_steps: int = 0
+    focus_align_steps: int = 0
     # phase 2 early stopping: with train(evaluate=...), score every eval_every LM steps (and
     # before the first) and keep the best-scoring hypernetwork in OUT/best
     eval_every: int = 0
@@ -682,21 +688,25 @@ def _align_config(config: TrainConfig) -> Any:
 def _align_phase(
     hypernet: HyperNetwork, lm: FrozenLM, tokenizer: Any, texts: Any, held: Any,
     config: TrainConfig, out_dir: Optional[Path], resume: bool, progress: bool,
+    name: str = "align", steps: Optional[int] = None,
+    weights: Optional[dict[str, float]] = None,
 ) -> dict[str, Any]:
     """Phase 1c: input alignment (:mod:`toktool.zett.align`) on merged windows of ``texts``
     (or windows segmented by sampled vocabularies, ``config.align_vocabularies``),
-    checkpointed in ``out/align``; the best step by held-out KL on ``held`` is kept in
-    ``out/align-best``, which the phase ends with."""
+    checkpointed in ``out/NAME``; the best step by held-out KL on ``held`` is kept in
+    ``out/NAME-best``, which the phase ends with. Phase 1e runs it again as ``focus-align``
+    (``steps``, document ``weights``)."""
     torch = _torch()
     from toktool.zett.align import input_parameters, train_alignment
 
-    acfg = _align_config(config)
+    acfg = dataclasses.replace(_align_config(config), weights=weights,
+                               steps=config.align_steps if steps is None else steps)
     optimizer = torch.optim.AdamW(input_parameters(hypernet), lr=acfg.lr,
                                   weight_decay=acfg.weight_decay)
-    phase = _BestPhase("align", "held_out_kl", hypernet, hypernet, optimizer, config, out_dir,
+    phase = _BestPhase(name, "held_out_kl", hypernet, hypernet, optimizer, config, out_dir,
                        resume)
     return _run_windows_phase(
-        phase, "align_step", acfg.steps, config, progress,
+        phase, f"{name.replace('-', '_')}_step", acfg.steps, config, progress,
         functools.partial(train_alignment, hypernet, lm, tokenizer, texts, acfg,
                           held_texts=held, optimizer=optimizer))
 
@@ -717,23 +727,27 @@ def _run_windows_phase(phase: _BestPhase, key: str, steps: int, config: TrainCon
 def _merge_output_phase(
     hypernet: HyperNetwork, lm: FrozenLM, tokenizer: Any, texts: Any, held: Any,
     config: TrainConfig, out_dir: Optional[Path], resume: bool, progress: bool,
+    name: str = "merge-output", steps: Optional[int] = None,
+    weights: Optional[dict[str, float]] = None,
 ) -> dict[str, Any]:
     """Phase 1d: output alignment on merged windows (:mod:`toktool.zett.merge_output`) of
-    ``texts``, checkpointed in ``out/merge-output``; the best step by held-out cross-entropy on
-    ``held`` is kept in ``out/merge-output-best``, which the phase ends with."""
+    ``texts``, checkpointed in ``out/NAME``; the best step by held-out cross-entropy on
+    ``held`` is kept in ``out/NAME-best``, which the phase ends with. Phase 1e runs it again as
+    ``focus-output`` (``steps``, document ``weights``)."""
     torch = _torch()
     from toktool.zett.merge_output import MergeOutputConfig, train_merge_output
 
     tower = hypernet.output_tower
     assert tower is not None  # train() checked config.output_tower before any phase
-    mcfg = MergeOutputConfig(steps=config.merge_output_steps, lr=config.merge_output_lr,
-                             seed=config.seed, last_part=config.align_last_part)
+    mcfg = MergeOutputConfig(steps=config.merge_output_steps if steps is None else steps,
+                             lr=config.merge_output_lr, seed=config.seed,
+                             last_part=config.align_last_part, weights=weights)
     optimizer = torch.optim.AdamW(list(tower.parameters()), lr=mcfg.lr,
                                   weight_decay=mcfg.weight_decay)
-    phase = _BestPhase("merge-output", "held_out_ce", hypernet, tower, optimizer, config,
+    phase = _BestPhase(name, "held_out_ce", hypernet, tower, optimizer, config,
                        out_dir, resume)
     return _run_windows_phase(
-        phase, "merge_output_step", mcfg.steps, config, progress,
+        phase, f"{name.replace('-', '_')}_step", mcfg.steps, config, progress,
         functools.partial(train_merge_output, hypernet, lm, tokenizer, texts, mcfg,
                           held_texts=held, optimizer=optimizer))
 
@@ -787,6 +801,25 @@ def train(
         max_length=config.max_length,
         residual=config.residual,
     )
+    if config.focus_output_steps or config.focus_align_steps:
+        if not align_texts:
+            raise InvalidInputError("focus steps need align_texts (documents by name)")
+        if config.focus_output_steps and not config.output_tower:
+            raise InvalidInputError("focus_output_steps train the output tower: set output_tower")
+        if config.focus_align_steps and config.align_vocabularies != "merges":
+            raise InvalidInputError("focus_align_steps align merged windows "
+                                    "(align_vocabularies='merges')")
+        from toktool.zett.align import AlignConfig, _draw_weights, check_texts
+
+        # names the weights give must be documents (before minutes of the earlier phases)
+        _draw_weights(AlignConfig(weights=config.focus_weights), sorted(align_texts))
+        if not (config.align_steps or config.merge_output_steps):  # else checked below
+            check_texts(tokenizer, align_texts, AlignConfig())
+            if align_held:
+                check_texts(tokenizer, align_held, AlignConfig())
+    elif config.focus_weights:
+        raise InvalidInputError("focus_weights weigh the draws of phase 1e: set "
+                                "focus_output_steps or focus_align_steps")
     if config.merge_output_steps:
         if not align_texts:
             raise InvalidInputError("merge_output_steps need align_texts (documents by name)")
@@ -878,8 +911,23 @@ def train(
             out_dir if rank == 0 else None, resume, progress and rank == 0)}
         if dist is not None:
             dist.barrier()
+    if fresh and config.focus_output_steps:
+        reconstruction = {**(reconstruction or {}), "focus_output": _merge_output_phase(
+            hypernet, lm, tokenizer, align_texts, align_held, config,
+            out_dir if rank == 0 else None, resume, progress and rank == 0,
+            name="focus-output", steps=config.focus_output_steps, weights=config.focus_weights)}
+        if dist is not None:
+            dist.barrier()
+    if fresh and config.focus_align_steps:
+        reconstruction = {**(reconstruction or {}), "focus_align": _align_phase(
+            hypernet, lm, tokenizer, align_texts, align_held, config,
+            out_dir if rank == 0 else None, resume, progress and rank == 0,
+            name="focus-align", steps=config.focus_align_steps, weights=config.focus_weights)}
+        if dist is not None:
+            dist.barrier()
     if fresh and (config.reconstruct_steps or config.output_tower or config.align_steps
-                  or config.merge_output_steps):
+                  or config.merge_output_steps or config.focus_output_steps
+                  or config.focus_align_steps):
         if out_dir is not None and rank == 0:
             save_training_checkpoint(hypernet, optimizer, config, 0, out_dir,
                                      extra={"reconstruction": reconstruction})
