@@ -81,15 +81,25 @@ ZETT_MERGE_ALIGN ?= 250
 # then ZETT_MERGE_OUTPUT steps of output alignment (the output tower trained on the merged windows'
 # cross-entropy; ~17 min for 400; docs/MERGE.md measures 200 and 400)
 ZETT_MERGE_OUTPUT ?= 400
-ZETT_MERGE_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)-i$(ZETT_IDENTITY)-op60-ml30-al$(ZETT_MERGE_ALIGN)$(if $(filter-out 0,$(ZETT_MERGE_OUTPUT)),-mo$(ZETT_MERGE_OUTPUT))-s0/checkpoint
+# then phase 1e: ZETT_MERGE_FOCUS_OUTPUT more steps of output alignment and ZETT_MERGE_FOCUS_ALIGN
+# of input alignment on windows drawn with ZETT_MERGE_FOCUS_WEIGHTS (Japanese and Chinese, where
+# merging costs most, drawn 4 times as often as each other language; ~30 min; docs/MERGE.md)
+ZETT_MERGE_FOCUS_OUTPUT ?= 300
+ZETT_MERGE_FOCUS_ALIGN ?= 150
+ZETT_MERGE_FOCUS_WEIGHTS ?= ja=4,zh-cn=4
+comma := ,
+ZETT_MERGE_FOCUS_TAG = $(if $(filter-out 0,$(ZETT_MERGE_FOCUS_OUTPUT)),-fo$(ZETT_MERGE_FOCUS_OUTPUT))$(if $(filter-out 0,$(ZETT_MERGE_FOCUS_ALIGN)),-fa$(ZETT_MERGE_FOCUS_ALIGN))$(if $(filter-out 00,$(ZETT_MERGE_FOCUS_OUTPUT)$(ZETT_MERGE_FOCUS_ALIGN)),$(if $(ZETT_MERGE_FOCUS_WEIGHTS),-w$(subst =,,$(subst $(comma),,$(ZETT_MERGE_FOCUS_WEIGHTS)))))
+ZETT_MERGE_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)-i$(ZETT_IDENTITY)-op60-ml30-al$(ZETT_MERGE_ALIGN)$(if $(filter-out 0,$(ZETT_MERGE_OUTPUT)),-mo$(ZETT_MERGE_OUTPUT))$(ZETT_MERGE_FOCUS_TAG)-s0/checkpoint
 $(ZETT_MERGE_CHECKPOINT)/hypernet.json: | install
-	$(PY) bench/eval_zett.py --train-only --reconstruct-steps $(ZETT_RECON_STEPS) --identity-share 0.$(ZETT_IDENTITY) --output-steps 60 --output-languages $(ZETT_MERGE_LANGUAGES) --output-per-language 30 --align-steps $(ZETT_MERGE_ALIGN) --merge-output-steps $(ZETT_MERGE_OUTPUT)
+	$(PY) bench/eval_zett.py --train-only --reconstruct-steps $(ZETT_RECON_STEPS) --identity-share 0.$(ZETT_IDENTITY) --output-steps 60 --output-languages $(ZETT_MERGE_LANGUAGES) --output-per-language 30 --align-steps $(ZETT_MERGE_ALIGN) --merge-output-steps $(ZETT_MERGE_OUTPUT) --focus-output-steps $(ZETT_MERGE_FOCUS_OUTPUT) --focus-align-steps $(ZETT_MERGE_FOCUS_ALIGN) --focus-weights '$(ZETT_MERGE_FOCUS_WEIGHTS)'
 
-# The tables (~8 min on 2 cores); MERGE_FIT_STEPS=96 adds the '+ fit' columns (the merged tokens'
-# rows fitted on each merge batch at 100 merges, steps of ~2 s each per language: ~65 min more).
+# The tables (~8 min on 2 cores), then the same on Debian's manual pages, text no phase read
+# (~8 min); MERGE_FIT_STEPS=96 adds the '+ fit' columns (the merged tokens' rows fitted on each
+# merge batch at 100 merges, steps of ~2 s each per language: ~65 min more).
 MERGE_FIT_STEPS ?= 0
 eval-merge: install $(ZETT_MERGE_CHECKPOINT)/hypernet.json
 	$(PY) bench/eval_merge.py --out docs/MERGE.md --hypernet $(ZETT_MERGE_CHECKPOINT) --fit-steps $(MERGE_FIT_STEPS)
+	$(PY) bench/eval_merge.py --corpus manpages --out docs/MERGE.md --hypernet $(ZETT_MERGE_CHECKPOINT)
 
 
 # Model-quality evaluations (SmolLM2 on CPU, a few minutes each).

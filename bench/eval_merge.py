@@ -311,7 +311,9 @@ def prefill_table(args: argparse.Namespace, rows: list[dict]) -> str:
     prefill_begin, prefill_end = markers(args, "prefill")
     lines = [
         prefill_begin,
-        f"`python bench/eval_merge.py`: merged prefilling, the paper's decoder setting. From each "
+        f"`python bench/eval_merge.py"
+        f"{' --corpus ' + args.corpus if args.corpus != 'debian-reference' else ''}`: merged "
+        "prefilling, the paper's decoder setting. From each "
         f"of the {args.eval_seqs} scored sequences per language, contexts of "
         f"{args.prefill_cuts.replace(',', ', ')} tokens ({n_trials} trials) are merged with the "
         "same merges (learned on the 32-window batch, `apply_merges`) and embedded on the input "
