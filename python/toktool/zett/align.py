@@ -54,6 +54,7 @@ __all__ = [
     "align_batch",
     "align_loss",
     "check_texts",
+    "draw_probabilities",
     "input_parameters",
     "sampled_batch",
     "teacher_states",
@@ -408,7 +409,8 @@ def train_alignment(
 ) -> dict[str, Any]:
     """Train the hypernetwork's input tower in place from step ``start`` to ``config.steps``.
 
-    ``train_texts``: documents by name (each step draws one uniformly, then windows from it);
+    ``train_texts``: documents by name (each step draws one, uniformly or by ``config.weights``,
+    then windows from it);
     ``held_texts``: documents for the held-out loss (scored every ``eval_every`` steps and
     before the first; ``on_best`` is called when it improves). Returns losses, held-out scores,
     seconds and the share of tokens the steps' merges removed."""
@@ -445,9 +447,10 @@ def train_alignment(
                      on_save=None if on_save is None else lambda done: on_save(done, optimizer))
 
 
-def _draw_weights(config: AlignConfig, names: Sequence[str]) -> Optional[Any]:
-    """The documents' draw probabilities in the order of ``names`` (None: uniform); a weight
-    for a document that is not there is an error, not a silent no-op."""
+def draw_probabilities(config: AlignConfig, names: Sequence[str]) -> Optional[Any]:
+    """The probabilities with which a phase draws each of ``names`` (None: uniformly, the
+    stream of earlier versions) from ``config.weights``; a weight for a document that is not
+    there is an error, not a silent no-op."""
     if config.weights is None:
         return None
     unknown = sorted(set(config.weights) - set(names))
@@ -485,14 +488,15 @@ def run_phase(hypernet: Any, config: AlignConfig, names: Sequence[str],
         hypernet.train()
         record_held_out(scores, done, value, on_best)
 
-    draw = _draw_weights(config, names)
+    draw = draw_probabilities(config, names)
     began = time.perf_counter()
     hypernet.train()
     if start == 0 and held_value is not None:
         score(0)
     for step in range(start, config.steps):
         rng = np.random.default_rng([config.seed, step, salt])
-        name = names[int(rng.integers(len(names)) if draw is None else rng.choice(len(names), p=draw))]
+        pick = rng.integers(len(names)) if draw is None else rng.choice(len(names), p=draw)
+        name = names[int(pick)]
         value, share = step_fn(step, rng, name)
         losses.append(value)
         fewer.append(share)

@@ -199,7 +199,8 @@ def train_merge_output(
 ) -> dict[str, Any]:
     """Train the hypernetwork's output tower in place from step ``start`` to ``config.steps``.
 
-    ``train_texts``: documents by name (each step draws one uniformly, then windows from it);
+    ``train_texts``: documents by name (each step draws one, uniformly or by ``config.weights``,
+    then windows from it);
     ``held_texts``: documents for the held-out cross-entropy (nats per merged token, scored
     every ``eval_every`` steps and before the first; ``on_best`` is called when it improves).
     Returns losses, held-out scores, seconds and the share of tokens the steps' merges removed."""

@@ -773,7 +773,9 @@ def train(
     ``output_corpus``: the texts phase 1b caches LM states over (``config.output_texts``
     chunks drawn from them; default ``corpus``), e.g. a mixture with set shares per language.
     ``align_texts``/``align_held``: documents by name for phase 1c (``config.align_steps``
-    of input alignment on merged windows, :mod:`toktool.zett.align`) and its held-out KL.
+    of input alignment on merged windows, :mod:`toktool.zett.align`) and its held-out KL, and
+    for phases 1d (output alignment, :mod:`toktool.zett.merge_output`) and 1e (both again on
+    draws weighted by ``config.focus_weights``, whose names are these documents').
 
     With ``out``, checkpoints go to ``out/checkpoint`` every ``config.save_every`` steps and at
     the end; with ``resume`` an existing checkpoint there is continued (its settings must match).
@@ -809,10 +811,10 @@ def train(
         if config.focus_align_steps and config.align_vocabularies != "merges":
             raise InvalidInputError("focus_align_steps align merged windows "
                                     "(align_vocabularies='merges')")
-        from toktool.zett.align import AlignConfig, _draw_weights, check_texts
+        from toktool.zett.align import AlignConfig, draw_probabilities, check_texts
 
         # names the weights give must be documents (before minutes of the earlier phases)
-        _draw_weights(AlignConfig(weights=config.focus_weights), sorted(align_texts))
+        draw_probabilities(AlignConfig(weights=config.focus_weights), sorted(align_texts))
         if not (config.align_steps or config.merge_output_steps):  # else checked below
             check_texts(tokenizer, align_texts, AlignConfig())
             if align_held:
