@@ -301,7 +301,12 @@ def _package_pages(package: str, prefix: str) -> list[pathlib.Path]:
         if listing.is_file():
             paths = [pathlib.Path(p) for p in listing.read_text().splitlines()
                      if p.startswith(prefix) and p.endswith(".gz")]
-            return sorted(p for p in paths if p.is_file() and not p.is_symlink())
+            pages = sorted(p for p in paths if p.is_file() and not p.is_symlink())
+            if paths and not pages:
+                raise ArtifactError(
+                    f"Debian package {package} is installed but its pages under {prefix} are "
+                    "not on disk (a dpkg path-exclude for /usr/share/man, as in slim images?)")
+            return pages
     return []
 
 
