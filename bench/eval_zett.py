@@ -204,16 +204,13 @@ def focus_tag(args: argparse.Namespace) -> str:
     """The run-directory suffix of phase 1e, e.g. ``-fo300-wja4zh-cn4``."""
     if not (args.focus_output_steps or args.focus_align_steps):
         return ""
-    weights = "".join(f"{name}{value:g}" for name, value in parse_weights(args.focus_weights).items())
+    from toktool.zett.align import parse_weights
+
+    weights = "".join(f"{name}{value:g}" for name, value in
+                      (parse_weights(args.focus_weights, "--focus-weights") or {}).items())
     return (f"{f'-fo{args.focus_output_steps}' if args.focus_output_steps else ''}"
             f"{f'-fa{args.focus_align_steps}' if args.focus_align_steps else ''}"
             f"{f'-w{weights}' if weights else ''}")
-
-
-def parse_weights(spec: str) -> dict[str, float]:
-    """``'ja=4,zh-cn=4'`` -> ``{'ja': 4.0, 'zh-cn': 4.0}``."""
-    return {name: float(value) for name, _, value in
-            (item.partition("=") for item in spec.split(",") if item)}
 
 
 def main() -> None:
@@ -300,6 +297,7 @@ def main() -> None:
     import toktool
     from toktool import artifacts
     from toktool.hf import load_causal_lm
+    from toktool.zett.align import parse_weights
     from toktool.zett.train import FrozenLM, TrainConfig, train
     from toktool.zett.transfer import new_embeddings
 
@@ -334,7 +332,7 @@ def main() -> None:
             align_vocabularies=args.align_vocabularies,
             merge_output_steps=args.merge_output_steps,
             focus_output_steps=args.focus_output_steps, focus_align_steps=args.focus_align_steps,
-            focus_weights=parse_weights(args.focus_weights) or None,
+            focus_weights=parse_weights(args.focus_weights, "--focus-weights"),
             align_vocab_sizes=tuple(int(s) for s in args.align_vocab_sizes.split(",")),
         )
         output_corpus = output_texts(corpus, languages, args.output_texts,

@@ -19,7 +19,7 @@ from merge_common import CKPT  # noqa: E402
 import toktool  # noqa: E402
 from toktool import artifacts  # noqa: E402
 from toktool.hf import load_causal_lm  # noqa: E402
-from toktool.zett.align import AlignConfig, train_alignment  # noqa: E402
+from toktool.zett.align import AlignConfig, parse_weights, train_alignment  # noqa: E402
 from toktool.zett.merge_output import MergeOutputConfig, train_merge_output  # noqa: E402
 from toktool.zett.model import read_checkpoint_meta, save_hypernet  # noqa: E402
 from toktool.zett.train import FrozenLM  # noqa: E402
@@ -47,8 +47,7 @@ def main() -> None:
     held = {n: docs[n][int(len(docs[n]) * 0.4): int(len(docs[n]) * 0.5)] for n in names}
     common = dict(steps=args.steps, windows=args.windows, eval_every=args.eval_every,
                   warmup=min(10, args.steps),
-                  weights={k: float(v) for k, v in (
-                      item.split("=") for item in args.weights.split(",") if item)} or None)
+                  weights=parse_weights(args.weights, "--weights"))
     if args.lr is not None:
         common["lr"] = args.lr
     if args.side == "output":

@@ -15,7 +15,7 @@ import html.parser
 import pathlib
 import re
 import sysconfig
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from toktool.artifacts.cache import CONVERTER_VERSION, INSTALL_HINT, atomic_write, cache_dir, fingerprint
 from toktool.errors import ArtifactError
@@ -172,10 +172,18 @@ def _debian_reference_text(lang: str) -> str:
             f"(`apt-get install --no-install-recommends debian-reference-{lang}`; {INSTALL_HINT})"
         )
     stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in present]
-    target = cache_dir() / "corpus" / f"debian-reference-{lang}-{fingerprint(CONVERTER_VERSION, stats)}.txt"
+    return _cached_text(f"debian-reference-{lang}", stats, lambda: _html_to_text(
+        f.read_text(encoding="utf-8") for f in present))
+
+
+def _cached_text(name: str, stats: list[tuple[str, int, int]], convert: Callable[[], str]) -> str:
+    """The text ``convert()`` makes from source files whose (name, size, mtime) are ``stats``,
+    cached in ``cache_dir()/corpus`` under ``name`` and a fingerprint of them and the
+    converters' version."""
+    target = cache_dir() / "corpus" / f"{name}-{fingerprint(CONVERTER_VERSION, stats)}.txt"
     if target.is_file():
         return target.read_text(encoding="utf-8")
-    text = _html_to_text(f.read_text(encoding="utf-8") for f in present)
+    text = convert()
     atomic_write(target, text.encode("utf-8"))
     return text
 
@@ -318,9 +326,10 @@ def _manpage_text(lang: str) -> str:
             f"Debian package {package} is not installed (`apt-get install "
             f"--no-install-recommends {package}`; {INSTALL_HINT})")
     stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in pages]
-    target = cache_dir() / "corpus" / f"manpages-{lang}-{fingerprint(CONVERTER_VERSION, stats)}.txt"
-    if target.is_file():
-        return target.read_text(encoding="utf-8")
+    return _cached_text(f"manpages-{lang}", stats, lambda: _pages_to_text(pages))
+
+
+def _pages_to_text(pages: list[pathlib.Path]) -> str:
     parts = []
     for page in pages:
         try:
@@ -332,9 +341,7 @@ def _manpage_text(lang: str) -> str:
         text = _roff_to_text(source)
         if text:
             parts.append(text)
-    text = "\n".join(parts)
-    atomic_write(target, text.encode("utf-8"))
-    return text
+    return "\n".join(parts)
 
 
 def manpage_corpus(languages: Iterable[str] = LANGUAGES) -> dict[str, str]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from collections.abc import Iterable, Iterator
+from typing import Optional
 
 import typer
 
@@ -31,76 +32,64 @@ CORPUS_HELP = (
 _SUFFIXES = {".py", ".txt", ".md", ".rst"}
 
 
-def read_corpus(specs: list[str]) -> list[str]:
-    """Texts named by --corpus options (see CORPUS_HELP)."""
+def _documents(specs: list[str]) -> Iterator[tuple[str, str]]:
+    """(name, text) of each document the specs name, in order: the Debian Reference ones by
+    language code, the others ``doc0``, ``doc1``, ... by their place in the stream."""
     from toktool import artifacts
 
-    texts: list[str] = []
+    count = 0
     for spec in specs:
         if spec == "stdlib":
-            texts.extend(artifacts.stdlib_corpus())
-            continue
-        if spec == "debian":
-            texts.extend(artifacts.multilingual_corpus().values())
-            continue
-        if spec.startswith("debian-"):
+            found: Iterable[tuple[Optional[str], str]] = (
+                (None, text) for text in artifacts.stdlib_corpus())
+        elif spec == "debian":
+            found = artifacts.multilingual_corpus().items()
+        elif spec.startswith("debian-"):
             docs = artifacts.multilingual_corpus()
             if spec[len("debian-"):] not in docs:
                 raise toktool.InvalidInputError(
                     f"{spec}: no such corpus; the Debian Reference languages are "
                     f"{', '.join(docs)}")
-            texts.append(docs[spec[len("debian-"):]])
-            continue
-        path = Path(spec)
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in _SUFFIXES)
-        elif path.is_file():
-            files = [path]
+            found = [(spec[len("debian-"):], docs[spec[len("debian-"):]])]
         else:
-            raise toktool.ToktoolIOError(f"{spec}: no such file or directory (or corpus name)")
-        for file in files:
-            try:
-                texts.append(file.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError):
-                continue
+            found = ((None, text) for text in _read_files(spec))
+        for name, text in found:
+            yield (f"doc{count}" if name is None else name), text
+            count += 1
+
+
+def _read_files(spec: str) -> Iterator[str]:
+    """The UTF-8 texts of a file, or of a directory's files with a text suffix."""
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in _SUFFIXES)
+    elif path.is_file():
+        files = [path]
+    else:
+        raise toktool.ToktoolIOError(f"{spec}: no such file or directory (or corpus name)")
+    for file in files:
+        try:
+            yield file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+
+
+def read_corpus(specs: list[str]) -> list[str]:
+    """Texts named by --corpus options (see CORPUS_HELP)."""
+    texts = [text for _, text in _documents(specs)]
     if not texts:
         raise toktool.ToktoolIOError("the corpus is empty")
     return texts
 
 
-def read_documents(specs: list[str]) -> dict[Any, str]:
-    """The documents of --align-corpus options: the Debian Reference ones by language code
-    (``debian``, ``debian-ja``), the others (files, directories, ``stdlib``) by number."""
-    from toktool import artifacts
-
-    out: dict[Any, str] = {}
-    for spec in specs:
-        if spec == "debian" or (spec.startswith("debian-")
-                                and spec[len("debian-"):] in artifacts.LANGUAGES):
-            docs = artifacts.multilingual_corpus()
-            out.update(docs if spec == "debian" else {spec[len("debian-"):]:
-                                                      docs[spec[len("debian-"):]]})
-            continue
-        for text in read_corpus([spec]):
-            out[len(out)] = text
-    return out
-
-
-def parse_weights(spec: str) -> Optional[dict[str, float]]:
-    """``'ja=4,zh-cn=4'`` -> ``{'ja': 4.0, 'zh-cn': 4.0}`` ('' -> None)."""
-    if not spec.strip():
-        return None
-    out: dict[str, float] = {}
-    for item in spec.split(","):
-        name, sep, value = item.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            raise toktool.InvalidInputError(
-                f"--focus-weights: {item!r} is not NAME=WEIGHT (e.g. 'ja=4,zh-cn=4')")
-    return out
+def read_documents(specs: list[str]) -> dict[str, str]:
+    """The documents of --align-corpus options by name: the Debian Reference ones by language
+    code (``debian``, ``debian-ja``), the others (files, directories, ``stdlib``) ``doc0``,
+    ``doc1``, ... in order."""
+    docs = dict(_documents(specs))
+    if not docs:
+        raise toktool.ToktoolIOError("the corpus is empty")
+    return docs
 
 
 def _fail(exc: Exception) -> None:
@@ -254,6 +243,7 @@ def train(
     Example: toktool zett train --model smollm2 --corpus stdlib --corpus debian --out hn/
     """
     from toktool.hf import load_causal_lm
+    from toktool.zett.align import parse_weights
     from toktool.zett.train import TrainConfig
     from toktool.zett.train import train as run_training
     from toktool.zett.transfer import original_tokenizer
@@ -276,18 +266,18 @@ def train(
             output_texts=output_texts, align_steps=align_steps,
             align_vocabularies=align_vocabularies, merge_output_steps=merge_output_steps,
             focus_output_steps=focus_output_steps, focus_align_steps=focus_align_steps,
-            focus_weights=parse_weights(focus_weights),
+            focus_weights=parse_weights(focus_weights, "--focus-weights"),
         )
         align_texts = align_held = None
         if align_steps or merge_output_steps or focus_output_steps or focus_align_steps:
             # merged windows come from one document at a time; sampled windows are short text
             # chunks, so each --align-corpus source is one document (its files joined)
-            docs = (dict(enumerate("".join(read_corpus([spec])) for spec in align_corpus))
+            docs = ({f"doc{k}": "".join(read_corpus([spec]))
+                     for k, spec in enumerate(align_corpus)}
                     if align_vocabularies == "sampled" and align_steps
                     else read_documents(align_corpus))
-            names = {k: k if isinstance(k, str) else f"doc{k}" for k in docs}
-            align_texts = {names[k]: d[: int(len(d) * 0.8)] for k, d in docs.items()}
-            align_held = {names[k]: d[int(len(d) * 0.8):] for k, d in docs.items()}
+            align_texts = {name: d[: int(len(d) * 0.8)] for name, d in docs.items()}
+            align_held = {name: d[int(len(d) * 0.8):] for name, d in docs.items()}
         result = run_training(lm, tokenizer, texts, config, out, resume=resume, device=device,
                               align_texts=align_texts, align_held=align_held)
     except (toktool.ToktoolError, ValueError) as exc:

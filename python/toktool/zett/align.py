@@ -55,6 +55,7 @@ __all__ = [
     "align_loss",
     "check_texts",
     "draw_probabilities",
+    "parse_weights",
     "input_parameters",
     "sampled_batch",
     "teacher_states",
@@ -445,6 +446,24 @@ def train_alignment(
                      start=start, salt=13, desc="zett input alignment", metric="kl",
                      progress=progress, save_every=save_every,
                      on_save=None if on_save is None else lambda done: on_save(done, optimizer))
+
+
+def parse_weights(spec: str, label: str = "weights") -> Optional[dict[str, float]]:
+    """Document weights written ``'ja=4,zh-cn=4'`` -> ``{'ja': 4.0, 'zh-cn': 4.0}`` (``''``:
+    None); an item that is not NAME=NUMBER is an error that names ``label`` (e.g. the option)."""
+    if not spec.strip():
+        return None
+    out: dict[str, float] = {}
+    for item in spec.split(","):
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise InvalidInputError(
+                f"{label}: {item!r} is not NAME=WEIGHT (e.g. 'ja=4,zh-cn=4')")
+    return out
 
 
 def draw_probabilities(config: AlignConfig, names: Sequence[str]) -> Optional[Any]:
