@@ -265,7 +265,7 @@ def _roff_to_text(source: str) -> str:
         para.clear()
 
     for raw in source.splitlines():
-        if raw.startswith((".\\\"", "'\\\"", '.\\"', "\\\"")):
+        if raw.startswith((".\\\"", "'\\\"", "\\\"")):  # comments: .\" '\" \"
             continue
         line = raw.replace("\\\\", "\x00")  # an escaped backslash survives escape removal
         if line[:1] in (".", "'"):
