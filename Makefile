@@ -94,12 +94,14 @@ $(ZETT_MERGE_CHECKPOINT)/hypernet.json: | install
 	$(PY) bench/eval_zett.py --train-only --reconstruct-steps $(ZETT_RECON_STEPS) --identity-share 0.$(ZETT_IDENTITY) --output-steps 60 --output-languages $(ZETT_MERGE_LANGUAGES) --output-per-language 30 --align-steps $(ZETT_MERGE_ALIGN) --merge-output-steps $(ZETT_MERGE_OUTPUT) --focus-output-steps $(ZETT_MERGE_FOCUS_OUTPUT) --focus-align-steps $(ZETT_MERGE_FOCUS_ALIGN) --focus-weights '$(ZETT_MERGE_FOCUS_WEIGHTS)'
 
 # The tables (~8 min on 2 cores), then the same on Debian's manual pages, text no phase read
-# (~8 min); MERGE_FIT_STEPS=96 adds the '+ fit' columns (the merged tokens' rows fitted on each
+# (~8 min), then the quality table on 4x the scored text with standard errors (~13 min);
+# MERGE_FIT_STEPS=96 adds the '+ fit' columns (the merged tokens' rows fitted on each
 # merge batch at 100 merges, steps of ~2 s each per language: ~65 min more).
 MERGE_FIT_STEPS ?= 0
 eval-merge: install $(ZETT_MERGE_CHECKPOINT)/hypernet.json
 	$(PY) bench/eval_merge.py --out docs/MERGE.md --hypernet $(ZETT_MERGE_CHECKPOINT) --fit-steps $(MERGE_FIT_STEPS)
 	$(PY) bench/eval_merge.py --corpus manpages --out docs/MERGE.md --hypernet $(ZETT_MERGE_CHECKPOINT)
+	$(PY) bench/eval_merge.py --eval-seqs 8 --no-prefill --out docs/MERGE.md --hypernet $(ZETT_MERGE_CHECKPOINT)
 
 
 # Model-quality evaluations (SmolLM2 on CPU, a few minutes each).

@@ -29,6 +29,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import toktool
@@ -48,6 +49,8 @@ from toktool.merge import (
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import write_section  # noqa: E402
 
+# sequences per language scored by default; a run with another number writes its own sections
+EVAL_SEQS = 2
 COMPRESSION_BEGIN = "<!-- eval_merge_compression:begin -->"
 COMPRESSION_END = "<!-- eval_merge_compression:end -->"
 BUDGETS: tuple[int | None, ...] = (0, 10, 50, 100, None)
@@ -60,6 +63,8 @@ STARTS = {"debian-reference": 0.8, "manpages": 0.3}
 def markers(args: argparse.Namespace, name: str) -> tuple[str, str]:
     """The begin and end markers of a section of the markdown file (one set per corpus)."""
     tag = name if args.corpus == "debian-reference" else f"{name}_{args.corpus}"
+    if args.eval_seqs != EVAL_SEQS:
+        tag += f"_seqs{args.eval_seqs}"
     return f"<!-- eval_merge_{tag}:begin -->", f"<!-- eval_merge_{tag}:end -->"
 
 
@@ -71,6 +76,39 @@ def load_corpus(args: argparse.Namespace) -> dict[str, str]:
 
 def windows(tok: toktool.Tokenizer, text: str, start: float, seqs: int, length: int):
     return token_windows(tok.encode(text[int(len(text) * start) :]), length, seqs)
+
+
+def mean_excess_error(rows: list[dict], key: str) -> float:
+    """Standard error of the mean excess of ``key`` over ``base`` across languages, from the
+    spread of the scored sequences: a language's excess is the byte-weighted mean of its
+    sequences' excesses per byte (the same bytes merged and not, so the pairs are matched), its
+    variance the weighted spread over ``n - 1``, and the languages are independent."""
+    total = 0.0
+    for r in rows:
+        nbytes = r["seq_bytes"]
+        d = [(m - b) / n for m, b, n in zip(r[key + "_seqs"], r["base_seqs"], nbytes)]
+        w = [n / sum(nbytes) for n in nbytes]
+        mean = sum(wi * di for wi, di in zip(w, d))
+        n = len(d)
+        if n > 1:
+            total += n / (n - 1) * sum(wi * wi * (di - mean) ** 2 for wi, di in zip(w, d))
+    return total ** 0.5 / len(rows)
+
+
+def standard_errors(rows: list[dict], keys: Sequence[str]) -> str:
+    """One sentence: each column's mean excess ± its standard error (:func:`mean_excess_error`)."""
+    keys = [k for k in keys if all(k + "_seqs" in r for r in rows)]
+    if not keys or not all("seq_bytes" in r and "base_seqs" in r for r in rows):
+        return ""
+    names = {"100": "FVT, 100", "sat": "FVT, saturation", "hn100": "hypernetwork, 100",
+             "hnsat": "hypernetwork, sat.", "hnu100": "+ unigram bias, 100",
+             "hnusat": "+ unigram bias, sat.", "fit100": "+ fit, 100", "fitsat": "+ fit, sat."}
+    parts = []
+    for k in keys:
+        excess = sum(r[k] - r["base"] for r in rows) / len(rows)
+        parts.append(f"{names.get(k, k)} {excess:+.4f} ± {mean_excess_error(rows, k):.4f}")
+    return ("Mean excess ± standard error (from the spread of the scored sequences within each "
+            "language; the merges themselves are one draw): " + "; ".join(parts) + ".")
 
 
 def compression(args: argparse.Namespace) -> str:
@@ -202,6 +240,8 @@ def quality(args: argparse.Namespace) -> str:
                 bits = merged_bits(model, embedded, emb_out, canonical=args.canonical,
                                    floor=args.canonical_floor)
                 row[prefix + label] = sum(bits) / nbytes
+                row[prefix + label + "_seqs"] = list(bits)
+                row["seq_bytes"] = list(embedded.n_bytes)
                 if prefix == "hn" and args.continuation and args.unigram_shift > 0:
                     # frequencies of the learn batch, merged and not (never the scored windows)
                     bias = unigram_bias(learned, learn, args.unigram_shift,
@@ -209,6 +249,7 @@ def quality(args: argparse.Namespace) -> str:
                     bits = merged_bits(model, embedded, emb_out, canonical=args.canonical,
                                        floor=args.canonical_floor, bias=bias)
                     row[prefix + "u" + label] = sum(bits) / nbytes
+                    row[prefix + "u" + label + "_seqs"] = list(bits)
             row[label + "_tokens"] = sum(result.lengths)
             row["bytes"] = nbytes
         rows.append(row)
@@ -227,7 +268,8 @@ def quality(args: argparse.Namespace) -> str:
     lines = [
         quality_begin,
         f"`python bench/eval_merge.py{' --in-batch' if args.in_batch else ''}"
-        f"{' --corpus ' + args.corpus if args.corpus != 'debian-reference' else ''}`: "
+        f"{' --corpus ' + args.corpus if args.corpus != 'debian-reference' else ''}"
+        f"{f' --eval-seqs {args.eval_seqs}' if args.eval_seqs != EVAL_SEQS else ''}`: "
         f"SmolLM2-135M (float32, CPU), bits per byte on {args.eval_seqs} sequences of "
         f"{args.length} tokens " + source
         + ("Merges learned on a 32-sequence batch that contains the scored sequences. "
@@ -265,6 +307,8 @@ def quality(args: argparse.Namespace) -> str:
         f"| **mean** | | | {mean['base']:.3f} | {cell(mean, '100')} | {cell(mean, 'sat')} | "
         f"{cell(mean, 'hn100')} | {cell(mean, 'hnsat')} |"
         + "".join(f" {cell(mean, k)} |" for k in extra),
+        "",
+        standard_errors(rows, [k for k in ("100", "sat", "hn100", "hnsat", *extra) if k in keys]),
         "",
         (f"Hypernetwork: `{args.hypernet.name}` of `{args.hypernet.parent.name}` (`make "
          "eval-merge` trains it; docs/ZETT.md says how; "
@@ -312,7 +356,8 @@ def prefill_table(args: argparse.Namespace, rows: list[dict]) -> str:
     lines = [
         prefill_begin,
         f"`python bench/eval_merge.py"
-        f"{' --corpus ' + args.corpus if args.corpus != 'debian-reference' else ''}`: merged "
+        f"{' --corpus ' + args.corpus if args.corpus != 'debian-reference' else ''}"
+        f"{f' --eval-seqs {args.eval_seqs}' if args.eval_seqs != EVAL_SEQS else ''}`: merged "
         "prefilling, the paper's decoder setting. From each "
         f"of the {args.eval_seqs} scored sequences per language, contexts of "
         f"{args.prefill_cuts.replace(',', ', ')} tokens ({n_trials} trials) are merged with the "
@@ -389,7 +434,7 @@ def main() -> int:
                         help="comma-separated languages for the quality table")
     parser.add_argument("--seqs", type=int, default=32)
     parser.add_argument("--length", type=int, default=512)
-    parser.add_argument("--eval-seqs", type=int, default=2,
+    parser.add_argument("--eval-seqs", type=int, default=EVAL_SEQS,
                         help="sequences per language scored with the model")
     parser.add_argument("--fit-steps", type=int, default=0,
                         help="steps of fitting the merged tokens' rows on the merge batch "
