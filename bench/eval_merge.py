@@ -53,6 +53,11 @@ from report import write_section  # noqa: E402
 EVAL_SEQS = 2
 COMPRESSION_BEGIN = "<!-- eval_merge_compression:begin -->"
 COMPRESSION_END = "<!-- eval_merge_compression:end -->"
+# the quality table's model columns, by row key: their headers and the standard-error sentence
+COLUMNS = {"100": "FVT, 100 merges", "sat": "FVT, saturation", "hn100": "hypernetwork (ZeTT), 100",
+           "hnsat": "hypernetwork, sat.", "hnu100": "+ unigram bias, 100",
+           "hnusat": "+ unigram bias, sat.", "fit100": "hypernetwork + fit, 100",
+           "fitsat": "+ fit, sat."}
 BUDGETS: tuple[int | None, ...] = (0, 10, 50, 100, None)
 # where the scored and learn windows start in each language's text: the last fifth of the
 # Debian Reference documents (training reads the first half), 30% into the manual pages (no
@@ -74,6 +79,13 @@ def load_corpus(args: argparse.Namespace) -> dict[str, str]:
     return artifacts.multilingual_corpus()
 
 
+def invocation(args: argparse.Namespace) -> str:
+    """The command a model table was made by, with the options that change what it scores."""
+    return (f"`python bench/eval_merge.py{' --in-batch' if args.in_batch else ''}"
+            f"{' --corpus ' + args.corpus if args.corpus != 'debian-reference' else ''}"
+            f"{f' --eval-seqs {args.eval_seqs}' if args.eval_seqs != EVAL_SEQS else ''}`")
+
+
 def windows(tok: toktool.Tokenizer, text: str, start: float, seqs: int, length: int):
     return token_windows(tok.encode(text[int(len(text) * start) :]), length, seqs)
 
@@ -87,7 +99,8 @@ def mean_excess_error(rows: list[dict], key: str) -> float:
     for r in rows:
         nbytes = r["seq_bytes"]
         d = [(m - b) / n for m, b, n in zip(r[key + "_seqs"], r["base_seqs"], nbytes)]
-        w = [n / sum(nbytes) for n in nbytes]
+        all_bytes = sum(nbytes)
+        w = [n / all_bytes for n in nbytes]
         mean = sum(wi * di for wi, di in zip(w, d))
         n = len(d)
         if n > 1:
@@ -100,13 +113,10 @@ def standard_errors(rows: list[dict], keys: Sequence[str]) -> str:
     keys = [k for k in keys if all(k + "_seqs" in r for r in rows)]
     if not keys or not all("seq_bytes" in r and "base_seqs" in r for r in rows):
         return ""
-    names = {"100": "FVT, 100", "sat": "FVT, saturation", "hn100": "hypernetwork, 100",
-             "hnsat": "hypernetwork, sat.", "hnu100": "+ unigram bias, 100",
-             "hnusat": "+ unigram bias, sat.", "fit100": "+ fit, 100", "fitsat": "+ fit, sat."}
     parts = []
     for k in keys:
         excess = sum(r[k] - r["base"] for r in rows) / len(rows)
-        parts.append(f"{names.get(k, k)} {excess:+.4f} ± {mean_excess_error(rows, k):.4f}")
+        parts.append(f"{COLUMNS[k]} {excess:+.4f} ± {mean_excess_error(rows, k):.4f}")
     return ("Mean excess ± standard error (from the spread of the scored sequences within each "
             "language; the merges themselves are one draw): " + "; ".join(parts) + ".")
 
@@ -241,7 +251,6 @@ def quality(args: argparse.Namespace) -> str:
                                    floor=args.canonical_floor)
                 row[prefix + label] = sum(bits) / nbytes
                 row[prefix + label + "_seqs"] = list(bits)
-                row["seq_bytes"] = list(embedded.n_bytes)
                 if prefix == "hn" and args.continuation and args.unigram_shift > 0:
                     # frequencies of the learn batch, merged and not (never the scored windows)
                     bias = unigram_bias(learned, learn, args.unigram_shift,
@@ -252,6 +261,7 @@ def quality(args: argparse.Namespace) -> str:
                     row[prefix + "u" + label + "_seqs"] = list(bits)
             row[label + "_tokens"] = sum(result.lengths)
             row["bytes"] = nbytes
+            row["seq_bytes"] = list(embedded.n_bytes)
         rows.append(row)
         print(f"quality {lang}: {row}", file=sys.stderr)
     elapsed = time.perf_counter() - t0
@@ -267,10 +277,7 @@ def quality(args: argparse.Namespace) -> str:
         "of the hypernetwork read, from another kind of document than the one it trained on. ")
     lines = [
         quality_begin,
-        f"`python bench/eval_merge.py{' --in-batch' if args.in_batch else ''}"
-        f"{' --corpus ' + args.corpus if args.corpus != 'debian-reference' else ''}"
-        f"{f' --eval-seqs {args.eval_seqs}' if args.eval_seqs != EVAL_SEQS else ''}`: "
-        f"SmolLM2-135M (float32, CPU), bits per byte on {args.eval_seqs} sequences of "
+        f"{invocation(args)}: SmolLM2-135M (float32, CPU), bits per byte on {args.eval_seqs} sequences of "
         f"{args.length} tokens " + source
         + ("Merges learned on a 32-sequence batch that contains the scored sequences. "
            if args.in_batch else
@@ -284,10 +291,8 @@ def quality(args: argparse.Namespace) -> str:
         f"{os.cpu_count()} cores ({platform.machine()})"
         + (f", {fit_seconds:.0f} s of it fitting rows." if fitted else "."),
         "",
-        "| language | bytes | tokens: base / 100 / sat. | bits/byte: unmerged | FVT, 100 merges "
-        "| FVT, saturation | hypernetwork (ZeTT), 100 | hypernetwork, sat. "
-        + ("| + unigram bias, 100 | + unigram bias, sat. " if biased else "")
-        + ("| hypernetwork + fit, 100 | + fit, sat. " if fitted else "") + "|",
+        "| language | bytes | tokens: base / 100 / sat. | bits/byte: unmerged | "
+        + " | ".join(COLUMNS[k] for k in ("100", "sat", "hn100", "hnsat", *extra)) + " |",
         "|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|---:|" * (len(extra) // 2),
     ]
     def cell(r: dict, key: str) -> str:
@@ -355,10 +360,7 @@ def prefill_table(args: argparse.Namespace, rows: list[dict]) -> str:
     prefill_begin, prefill_end = markers(args, "prefill")
     lines = [
         prefill_begin,
-        f"`python bench/eval_merge.py"
-        f"{' --corpus ' + args.corpus if args.corpus != 'debian-reference' else ''}"
-        f"{f' --eval-seqs {args.eval_seqs}' if args.eval_seqs != EVAL_SEQS else ''}`: merged "
-        "prefilling, the paper's decoder setting. From each "
+        f"{invocation(args)}: merged prefilling, the paper's decoder setting. From each "
         f"of the {args.eval_seqs} scored sequences per language, contexts of "
         f"{args.prefill_cuts.replace(',', ', ')} tokens ({n_trials} trials) are merged with the "
         "same merges (learned on the 32-window batch, `apply_merges`) and embedded on the input "

@@ -53,7 +53,7 @@ def test_standard_errors_sentence_skips_columns_without_sequences() -> None:
     r = _row("a", [100.0, 100.0], [104.0, 110.0], [100, 100])
     r["sat"] = 1.5  # a column scored without per-sequence values
     text = eval_merge.standard_errors([r], ["hn100", "sat"])
-    assert "hypernetwork, 100 +0.0700 ± 0.0300" in text
+    assert "hypernetwork (ZeTT), 100 +0.0700 ± 0.0300" in text
     assert "saturation" not in text
     assert eval_merge.standard_errors([r], ["sat"]) == ""
 
