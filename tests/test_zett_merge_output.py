@@ -58,10 +58,12 @@ def _setup(tiny_dir: Path):
     return tok, model, lm, hypernet
 
 
-@pytest.mark.parametrize("mix", [0.5, 0.0])
-def test_loss_is_the_merged_models_cross_entropy(tiny_dir: Path, mix: float) -> None:
+@pytest.mark.parametrize("mix,floor", [(0.5, None), (0.0, None), (0.5, 0.01), (0.5, 0.5)])
+def test_loss_is_the_merged_models_cross_entropy(tiny_dir: Path, mix: float,
+                                                 floor: float | None) -> None:
     """The phase's loss, from cached states and a fixed log-sum-exp, equals what
-    toktool.merge.merged_bits computes on its own path (the model run on the embedded batch)."""
+    toktool.merge.merged_bits computes on its own path (the model run on the embedded batch);
+    with a floor, as its canonical scoring (toktool.merge.merged_log_softmax) computes it."""
     tok, model, lm, hypernet = _setup(tiny_dir)
     ids = tok.encode(_docs()["a"])
     windows = [ids[k * 48: (k + 1) * 48] for k in range(2)]
@@ -72,7 +74,12 @@ def test_loss_is_the_merged_models_cross_entropy(tiny_dir: Path, mix: float) -> 
     states = merged_states(hypernet, lm, item.batch, config.last_part)
     with torch.no_grad():
         rows = _output_rows(output_embedder(hypernet, tok, config), item, config)
-        loss = merge_output_loss(rows, states, tok.vocab_size)
+        canonical = None
+        if floor is not None:
+            canonical = (item.batch.lefts, lm.output_embeddings[:tok.vocab_size].float(), floor)
+            # chained merges: some left part is itself a merged token
+            assert any(left >= tok.vocab_size for left in item.batch.lefts)
+        loss = merge_output_loss(rows, states, tok.vocab_size, canonical)
     positions = sum(map(len, item.batch.merged))
     assert len(states.targets) == positions
     # the same merges through the library's inference path
@@ -83,7 +90,8 @@ def test_loss_is_the_merged_models_cross_entropy(tiny_dir: Path, mix: float) -> 
     dyn = toktool.DynamicTokenizer(tok, HypernetEmbedder(hypernet, last_part=config.last_part),
                                    max_merges=30, bos_id=lm.bos_id)
     batch = dyn.embed(toktool.apply_merges(windows, tok, learned.merges))
-    bits = merged_bits(model, batch, out)
+    bits = (merged_bits(model, batch, out) if floor is None
+            else merged_bits(model, batch, out, canonical=True, floor=floor))
     assert float(loss) * positions == pytest.approx(sum(bits) * math.log(2), rel=1e-4)
 
 
@@ -114,6 +122,8 @@ def test_config_refuses_nonsense() -> None:
         MergeOutputConfig(vocabularies="sampled")
     with pytest.raises(toktool.InvalidInputError):
         MergeOutputConfig(budgets=())
+    with pytest.raises(toktool.InvalidInputError):
+        MergeOutputConfig(canonical_floor=0.0)
 
 
 def test_train_runs_the_phase_and_resumes(tiny_dir: Path, tmp_path: Path,

@@ -1,7 +1,7 @@
 """Output (or input) alignment on merged windows from the merge checkpoint.
 
     python bench/zett_probes/merge_output.py STEPS [LR] [OUT_DIR] [--mix M] [--windows W]
-        [--weights ja=4,zh-cn=4] [--side output|input]
+        [--weights ja=4,zh-cn=4] [--side output|input] [--canonical FLOOR]
 
 Trains the checkpoint's output tower (toktool.zett.merge_output; ``--side input``: its input
 tower, toktool.zett.align) STEPS steps on merged windows of the first 40% of the nine Debian
@@ -35,6 +35,9 @@ def main() -> None:
     p.add_argument("--mix", type=float, default=0.5, help="output side: the prior's mix")
     p.add_argument("--windows", type=int, default=4)
     p.add_argument("--eval-every", type=int, default=25)
+    p.add_argument("--canonical", type=float, default=None, metavar="FLOOR",
+                   help="output side: train on the split mass removed "
+                        "(MergeOutputConfig.canonical_floor)")
     p.add_argument("--weights", default="",
                    help="document draw weights, e.g. ja=4,zh-cn=4 (others weigh 1)")
     args = p.parse_args()
@@ -51,7 +54,8 @@ def main() -> None:
     if args.lr is not None:
         common["lr"] = args.lr
     if args.side == "output":
-        config: AlignConfig = MergeOutputConfig(mix=args.mix, **common)
+        config: AlignConfig = MergeOutputConfig(mix=args.mix, canonical_floor=args.canonical,
+                                                **common)
         run, metric = train_merge_output, "ce"
     else:
         config, run, metric = AlignConfig(**common), train_alignment, "kl"
@@ -62,7 +66,8 @@ def main() -> None:
         save_hypernet(hypernet, args.out, extra={
             **read_checkpoint_meta(CKPT),
             f"merge_{args.side}": {"step": step, f"held_{metric}": value, "lr": config.lr,
-                                   "weights": args.weights, "mix": args.mix}})
+                                   "weights": args.weights, "mix": args.mix,
+                                   "canonical_floor": args.canonical}})
 
     began = time.perf_counter()
     result = run(hypernet, lm, tok, train, config, held_texts=held, on_best=on_best)

@@ -132,6 +132,9 @@ class AlignBatch:
     ends: list[list[int]]
     new_tokens: list[tuple[int, ...]]
     vocab_size: int
+    # left part of each new token's merge (an original id, or vocab_size + k for merge k);
+    # empty for sampled vocabularies
+    lefts: list[int] = dataclasses.field(default_factory=list)
 
     @property
     def fewer(self) -> float:
@@ -154,6 +157,7 @@ def align_batch(tokenizer: Any, windows: Sequence[Sequence[int]],
         ends=[[end for _start, end in seq] for seq in result.spans],
         new_tokens=result.new_tokens,
         vocab_size=int(tokenizer.vocab_size),
+        lefts=[int(m[0]) for m in learned.merges],
     )
 
 

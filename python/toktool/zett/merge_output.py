@@ -69,6 +69,10 @@ class MergeOutputConfig(AlignConfig):
     # HypernetEmbedder's mix with the prior counted on the learn windows' text; 0: the tower's
     # rows alone
     mix: float = 0.5
+    # train (and pick the best step) on toktool.merge.merged_log_softmax's scoring, the split
+    # pairs' mass removed, keeping at least this share of a left part's probability; None: the
+    # plain softmax
+    canonical_floor: Optional[float] = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -76,6 +80,8 @@ class MergeOutputConfig(AlignConfig):
             raise InvalidInputError("output alignment trains on merged windows (vocabularies='merges')")
         if not 0.0 <= self.mix <= 1.0:
             raise InvalidInputError(f"mix must be in [0, 1], got {self.mix}")
+        if self.canonical_floor is not None and not 0.0 < self.canonical_floor <= 1.0:
+            raise InvalidInputError(f"canonical_floor must be in (0, 1], got {self.canonical_floor}")
 
 
 @dataclasses.dataclass
@@ -156,9 +162,15 @@ def _output_rows(embedder: Any, item: MergeOutputBatch, config: MergeOutputConfi
     return embedder.mix_continuation(rows, item.batch.new_tokens, counts)
 
 
-def merge_output_loss(rows: Any, states: MergedStates, vocab: int) -> Any:
+def merge_output_loss(rows: Any, states: MergedStates, vocab: int,
+                      canonical: Optional[tuple[Sequence[int], Any, float]] = None) -> Any:
     """Mean cross-entropy (nats) of the merged targets over the original vocabulary plus the new
-    tokens whose output rows are ``rows``."""
+    tokens whose output rows are ``rows``.
+
+    ``canonical``: ``(lefts, head, floor)`` scores as :func:`toktool.merge.merged_log_softmax`
+    does, each merge's left part giving up what its merged tokens are given (``lefts``: the
+    merges' left ids, ``AlignBatch.lefts``; ``head``: the original output matrix, float32;
+    ``floor``: the share of a left part's probability it keeps)."""
     torch = _torch()
     if not len(rows):
         return (states.lse - states.target_logit).mean()
@@ -167,7 +179,32 @@ def merge_output_loss(rows: Any, states: MergedStates, vocab: int) -> Any:
     column = (states.targets - vocab).clamp(min=0).unsqueeze(1)
     target = torch.where(states.targets >= vocab, new_logits.gather(1, column)[:, 0],
                          states.target_logit)
-    return (lse - target).mean()
+    if canonical is None:
+        return (lse - target).mean()
+    lefts, head, floor = canonical
+    if len(lefts) != len(rows):
+        raise InvalidInputError(f"canonical loss needs one left part per new token "
+                                f"({len(rows)}), got {len(lefts)}")
+    left = torch.as_tensor(list(lefts), dtype=torch.long, device=new_logits.device)
+    parents = torch.unique(left)
+    old = parents < vocab
+    parent_logits = torch.empty(len(states.h), len(parents), device=new_logits.device)
+    parent_logits[:, old] = states.h @ head[parents[old]].T
+    parent_logits[:, ~old] = new_logits[:, parents[~old] - vocab]
+    slot = torch.searchsorted(parents, left)
+    # sum over a parent's merges of p(ab) / p(a), then the share the parent keeps
+    ratio = torch.zeros_like(parent_logits).index_add(
+        1, slot, (new_logits - parent_logits[:, slot]).exp())
+    keep = torch.clamp(1.0 - ratio, min=floor).log()
+    # the distribution after the parents gave up mass, normalised again
+    p_parent = (parent_logits - lse.unsqueeze(1)).exp()
+    log_total = torch.log1p((p_parent * (keep.exp() - 1.0)).sum(1))
+    where = torch.full((vocab + len(rows),), -1, dtype=torch.long, device=new_logits.device)
+    where[parents] = torch.arange(len(parents), device=new_logits.device)
+    at = where[states.targets]
+    kept = torch.where(at >= 0, keep.gather(1, at.clamp(min=0).unsqueeze(1))[:, 0],
+                       torch.zeros_like(target))
+    return (lse + log_total - target - kept).mean()
 
 
 def held_out_batches(tokenizer: Any, texts: Mapping[str, str], config: MergeOutputConfig,
@@ -217,6 +254,13 @@ def train_merge_output(
         optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
     vocab = int(tokenizer.vocab_size)
     embedder = output_embedder(hypernet, tokenizer, config)
+    head = lm.output_embeddings[:vocab].float()
+
+    def loss_of(rows: Any, states: MergedStates, batch: AlignBatch) -> Any:
+        canonical = (None if config.canonical_floor is None
+                     else (batch.lefts, head, config.canonical_floor))
+        return merge_output_loss(rows, states, vocab, canonical)
+
     held: list[tuple[MergeOutputBatch, MergedStates, Any]] = []
     if held_texts and config.eval_every:
         for item in held_out_batches(tokenizer, held_texts, config):
@@ -228,7 +272,7 @@ def train_merge_output(
         with torch.no_grad():
             for item, states, counts in held:
                 rows = _output_rows(embedder, item, config, counts)
-                total += float(merge_output_loss(rows, states, vocab)) * len(states.targets)
+                total += float(loss_of(rows, states, item.batch)) * len(states.targets)
                 count += len(states.targets)
         return total / max(count, 1)
 
@@ -239,7 +283,7 @@ def train_merge_output(
         if not item.batch.new_tokens:
             return 0.0, item.batch.fewer
         states = merged_states(hypernet, lm, item.batch, config.last_part)
-        loss = merge_output_loss(_output_rows(embedder, item, config), states, vocab)
+        loss = loss_of(_output_rows(embedder, item, config), states, item.batch)
         return (optimizer_step(optimizer, loss, trained, config.lr_at(step), config.clip,
                                "output alignment"), item.batch.fewer)
 
