@@ -40,13 +40,11 @@ class MergeProbe:
                  for s in batch[scored:]]
         return batch[:scored], batch[scored:], ContinuationCounts(self.tok, texts)
 
-    def position_logp(self, embedded, rows=None, bias_orig=None, bias_new=None):
-        """log p of each scored token of each sequence (1-D float64 tensors), over the original
-        vocabulary plus ``rows`` (the merged tokens' output rows), with optional logit biases."""
-        vocab = self.tok.vocab_size
-        captured = []
+    def final_hidden(self, embedded):
+        """Per sequence of ``embedded``: the LM head's input before each scored token
+        (``(n - 1, d)``) and the scored ids (``(n - 1,)``), without gradient."""
+        captured, out = [], []
         hook = self.head.register_forward_hook(lambda _m, a, _o: captured.append(a[0]))
-        out = []
         try:
             with torch.no_grad():
                 for b in range(embedded.input_ids.shape[0]):
@@ -54,16 +52,24 @@ class MergeProbe:
                     captured.clear()
                     self.model(inputs_embeds=embedded.inputs_embeds[b: b + 1, :n],
                                attention_mask=embedded.attention_mask[b: b + 1, :n])
-                    hidden = captured[-1][0, :-1]
-                    logits = hidden @ self.head.weight[:vocab].T
-                    if bias_orig is not None:
-                        logits = logits + bias_orig
-                    if rows is not None and len(rows):
-                        new = hidden @ rows.T
-                        logits = torch.cat([logits, new if bias_new is None else new + bias_new],
-                                           -1)
-                    logp = torch.log_softmax(logits.double(), -1)
-                    out.append(logp.gather(1, embedded.input_ids[b, 1:n].unsqueeze(1))[:, 0])
+                    out.append((captured[-1][0, :-1], embedded.input_ids[b, 1:n]))
         finally:
             hook.remove()
+        return out
+
+    def position_logp(self, embedded, rows=None, bias_orig=None, bias_new=None):
+        """log p of each scored token of each sequence (1-D float64 tensors), over the original
+        vocabulary plus ``rows`` (the merged tokens' output rows), with optional logit biases."""
+        vocab = self.tok.vocab_size
+        out = []
+        with torch.no_grad():
+            for hidden, targets in self.final_hidden(embedded):
+                logits = hidden @ self.head.weight[:vocab].T
+                if bias_orig is not None:
+                    logits = logits + bias_orig
+                if rows is not None and len(rows):
+                    new = hidden @ rows.T
+                    logits = torch.cat([logits, new if bias_new is None else new + bias_new], -1)
+                logp = torch.log_softmax(logits.double(), -1)
+                out.append(logp.gather(1, targets.unsqueeze(1))[:, 0])
         return out

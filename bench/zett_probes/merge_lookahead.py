@@ -84,15 +84,9 @@ emb_in = HypernetEmbedder(p.hypernet, last_part=0.25)
 
 
 def bits(embedded, rows, new_tokens, beta):
-    captured, total = [], 0.0
-    hook = p.head.register_forward_hook(lambda _m, a, _o: captured.append(a[0]))
+    total = 0.0
     with torch.no_grad():
-        for b in range(embedded.input_ids.shape[0]):
-            n = int(embedded.attention_mask[b].sum())
-            captured.clear()
-            p.model(inputs_embeds=embedded.inputs_embeds[b: b + 1, :n],
-                    attention_mask=embedded.attention_mask[b: b + 1, :n])
-            h = captured[-1][0, :-1]
+        for h, targets in p.final_hidden(embedded):
             base = h @ OUT.T
             new = h @ rows.T
             if beta > 0 and len(new_tokens):
@@ -111,9 +105,7 @@ def bits(embedded, rows, new_tokens, beta):
                     look[:, k] = score
                 new = (1 - beta) * new + beta * look
             logp = torch.log_softmax(torch.cat([base, new], -1).double(), -1)
-            target = embedded.input_ids[b, 1:n].unsqueeze(1)
-            total -= float(logp.gather(1, target).sum()) / math.log(2)
-    hook.remove()
+            total -= float(logp.gather(1, targets.unsqueeze(1)).sum()) / math.log(2)
     return total
 
 
