@@ -6,11 +6,13 @@ toktool.zett.merge_output's cross-entropy; input: toktool.zett.align's KL), the 
 frozen, rows moved only in steps that use them (SparseAdam). Then scored with eval_merge's
 protocol at 100 merges on windows from START of each document, with and without the table.
 
-    python bench/zett_probes/merge_chartable.py output|input STEPS LR LANGS [START]
+    python bench/zett_probes/merge_chartable.py output|input|both STEPS LR LANGS [START]
 
 LR is in units of the embedding matrix's standard deviation; LANGS are the training documents
 (e.g. ja,zh-cn), also the ones scored; START 0.5 (validation) by default, 0.8 for the test
-text. docs/MERGE.md (*Character tables*) has the runs."""
+text. ``both``: an input table, then an output table trained with the input table in the rows
+the LM reads; STEPS and LR are then pairs, input first (``200,120 0.05,0.02``).
+docs/MERGE.md (*Single characters*) has the runs."""
 import math
 import sys
 import time
@@ -33,7 +35,9 @@ from toktool.zett.merge_output import (
 from toktool.zett.model import HypernetEmbedder
 from toktool.zett.train import FrozenLM
 
-SIDE, STEPS, LR = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+SIDES = ("input", "output") if sys.argv[1] == "both" else (sys.argv[1],)
+STEPS = dict(zip(SIDES, map(int, sys.argv[2].split(","))))
+LR = dict(zip(SIDES, map(float, sys.argv[3].split(","))))
 LANGS = sys.argv[4].split(",")
 START = float(sys.argv[5]) if len(sys.argv) > 5 else 0.5
 
@@ -45,9 +49,10 @@ for param in hypernet.parameters():
     param.requires_grad_(False)
 spellings = tok.all_token_bytes()
 weights = p.model.get_input_embeddings().weight
-table: dict[str, int] = {}
-delta = torch.nn.Embedding(20000, weights.shape[1], sparse=True)
-torch.nn.init.zeros_(delta.weight)
+table: dict[str, int] = {}  # character -> row, shared by the two sides' tables
+delta = {side: torch.nn.Embedding(20000, weights.shape[1], sparse=True) for side in SIDES}
+for rows in delta.values():
+    torch.nn.init.zeros_(rows.weight)
 state = {"grow": True, "on": True}
 
 
@@ -59,7 +64,7 @@ def char_of(parts):
     return text if len(text) == 1 else None
 
 
-def with_table(rows, new_tokens):
+def with_table(rows, new_tokens, side):
     ids, at = [], []
     for k, parts in enumerate(new_tokens):
         ch = char_of(parts)
@@ -68,7 +73,7 @@ def with_table(rows, new_tokens):
             at.append(k)
     if not at or not state["on"]:
         return rows
-    add = delta(torch.tensor(ids)).to(rows.dtype)
+    add = delta[side](torch.tensor(ids)).to(rows.dtype)
     return rows + torch.zeros_like(rows).index_add(0, torch.tensor(at), add)
 
 
@@ -77,40 +82,50 @@ original_rows = zett_model.HypernetEmbedder.predict_rows
 
 def predict_rows(self, new_tokens):
     rows = original_rows(self, new_tokens)
-    return with_table(rows, new_tokens) if (self.output == (SIDE == "output")) else rows
+    side = "output" if self.output else "input"
+    return with_table(rows, new_tokens, side) if side in SIDES else rows
 
 
 zett_model.HypernetEmbedder.predict_rows = predict_rows  # both the training and scoring paths
 
-config = MergeOutputConfig() if SIDE == "output" else AlignConfig()
 docs = p.corpus
-sources = _encode_documents(tok, {n: docs[n][: int(len(docs[n]) * 0.4)] for n in LANGS}, config)
-optimizer = torch.optim.SparseAdam(list(delta.parameters()), lr=LR * float(weights.std()))
-embedder = output_embedder(hypernet, tok, config) if SIDE == "output" else None
-rng = np.random.default_rng(0)
-names = sorted(sources)
-began = time.perf_counter()
-for step in range(STEPS):
-    name = names[step % len(names)]
-    windows, learn = _draw(sources[name], config, rng)
-    budget = config.budgets[int(rng.integers(len(config.budgets)))]
-    if SIDE == "output":
-        item = merge_output_batch(tok, windows, learn, budget)
-        if not item.batch.new_tokens:
-            continue
-        states = merged_states(hypernet, lm, item.batch, config.last_part)
-        loss = merge_output_loss(_output_rows(embedder, item, config), states, V)
-    else:
-        loss, n = align_loss(hypernet, lm, align_batch(tok, windows, learn, budget),
-                             config.last_part)
-        if not n:
-            continue
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    if step % 20 == 0:
-        print(f"step {step} {name} loss {float(loss.detach()):.4f} characters {len(table)} "
-              f"{time.perf_counter() - began:.0f} s", flush=True)
+
+
+def train(side):
+    config = MergeOutputConfig() if side == "output" else AlignConfig()
+    sources = _encode_documents(tok, {n: docs[n][: int(len(docs[n]) * 0.4)] for n in LANGS},
+                                config)
+    optimizer = torch.optim.SparseAdam(list(delta[side].parameters()),
+                                       lr=LR[side] * float(weights.std()))
+    embedder = output_embedder(hypernet, tok, config) if side == "output" else None
+    rng = np.random.default_rng(0)
+    names = sorted(sources)
+    began = time.perf_counter()
+    for step in range(STEPS[side]):
+        name = names[step % len(names)]
+        windows, learn = _draw(sources[name], config, rng)
+        budget = config.budgets[int(rng.integers(len(config.budgets)))]
+        if side == "output":
+            item = merge_output_batch(tok, windows, learn, budget)
+            if not item.batch.new_tokens:
+                continue
+            states = merged_states(hypernet, lm, item.batch, config.last_part)
+            loss = merge_output_loss(_output_rows(embedder, item, config), states, V)
+        else:
+            loss, n = align_loss(hypernet, lm, align_batch(tok, windows, learn, budget),
+                                 config.last_part)
+            if not n:
+                continue
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % 20 == 0:
+            print(f"{side} step {step} {name} loss {float(loss.detach()):.4f} characters "
+                  f"{len(table)} {time.perf_counter() - began:.0f} s", flush=True)
+
+
+for side in SIDES:
+    train(side)
 state["grow"] = False
 print(f"{len(table)} characters in the table")
 emb_in = HypernetEmbedder(hypernet, last_part=0.25)
