@@ -536,6 +536,26 @@ class DynamicTokenizer:
         return self.embed(self.merge(texts))
 
 
+def _merge_parents(lefts: Sequence[int], device: Any) -> tuple[Any, Any]:
+    """The distinct left parts of merges (sorted, a long tensor) and, for each merge, the index
+    of its left part among them."""
+    th = _torch()
+    left = th.as_tensor([int(x) for x in lefts], dtype=th.long, device=device)
+    parents = th.unique(left)
+    return parents, th.searchsorted(parents, left)
+
+
+def _kept_log_share(new_scores: Any, parent_scores: Any, slot: Any, floor: float) -> Any:
+    """``ln`` of the share of its probability each left part keeps once its merged tokens have
+    theirs: ``1 - sum p(ab) / p(a)`` over its merges, at least ``floor``. ``new_scores``
+    (``[..., merges]``) and ``parent_scores`` (``[..., parents]``) are log-probabilities, or
+    logits under one normaliser; ``slot``: each merge's parent (:func:`_merge_parents`)."""
+    th = _torch()
+    ratio = th.zeros_like(parent_scores).index_add(
+        -1, slot, (new_scores - parent_scores[..., slot]).exp())
+    return th.clamp(1.0 - ratio, min=floor).log()
+
+
 def merged_log_softmax(logits: torch.Tensor, merges: Sequence[tuple[int, ...]], vocab_size: int,
                        floor: float = 0.01) -> torch.Tensor:
     """Log-probabilities over the original vocabulary plus merged tokens, without the split mass.
@@ -556,15 +576,9 @@ def merged_log_softmax(logits: torch.Tensor, merges: Sequence[tuple[int, ...]], 
     logp = th.log_softmax(logits.double(), dim=-1)
     if not merges:
         return logp
-    left = th.tensor([int(m[0]) for m in merges], dtype=th.long, device=logits.device)
-    parents = th.unique(left)
+    parents, slot = _merge_parents([m[0] for m in merges], logits.device)
     new_logp = logp[..., vocab_size : vocab_size + len(merges)]
-    # sum over a parent's merges of p(ab) / p(a), in a stable way per parent column
-    ratio = th.zeros(logp.shape[:-1] + (int(parents.shape[0]),), dtype=logp.dtype,
-                     device=logp.device)
-    slot = th.searchsorted(parents, left)
-    ratio.index_add_(-1, slot, (new_logp - logp[..., left]).exp())
-    keep = th.clamp(1.0 - ratio, min=floor).log()
+    keep = _kept_log_share(new_logp, logp[..., parents], slot, floor)
     adjusted = logp.clone()
     adjusted[..., parents] += keep
     return adjusted - th.logsumexp(adjusted, dim=-1, keepdim=True)

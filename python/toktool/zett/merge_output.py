@@ -181,21 +181,18 @@ def merge_output_loss(rows: Any, states: MergedStates, vocab: int,
                          states.target_logit)
     if canonical is None:
         return (lse - target).mean()
+    from toktool.merge import _kept_log_share, _merge_parents
+
     lefts, head, floor = canonical
     if len(lefts) != len(rows):
         raise InvalidInputError(f"canonical loss needs one left part per new token "
                                 f"({len(rows)}), got {len(lefts)}")
-    left = torch.as_tensor(list(lefts), dtype=torch.long, device=new_logits.device)
-    parents = torch.unique(left)
+    parents, slot = _merge_parents(lefts, new_logits.device)
     old = parents < vocab
     parent_logits = torch.empty(len(states.h), len(parents), device=new_logits.device)
     parent_logits[:, old] = states.h @ head[parents[old]].T
     parent_logits[:, ~old] = new_logits[:, parents[~old] - vocab]
-    slot = torch.searchsorted(parents, left)
-    # sum over a parent's merges of p(ab) / p(a), then the share the parent keeps
-    ratio = torch.zeros_like(parent_logits).index_add(
-        1, slot, (new_logits - parent_logits[:, slot]).exp())
-    keep = torch.clamp(1.0 - ratio, min=floor).log()
+    keep = _kept_log_share(new_logits, parent_logits, slot, floor)
     # the distribution after the parents gave up mass, normalised again
     p_parent = (parent_logits - lse.unsqueeze(1)).exp()
     log_total = torch.log1p((p_parent * (keep.exp() - 1.0)).sum(1))
@@ -254,11 +251,12 @@ def train_merge_output(
         optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
     vocab = int(tokenizer.vocab_size)
     embedder = output_embedder(hypernet, tokenizer, config)
-    head = lm.output_embeddings[:vocab].float()
+    floor = config.canonical_floor
+    # the original output matrix, read by the canonical loss only
+    head = None if floor is None else lm.output_embeddings[:vocab].float()
 
     def loss_of(rows: Any, states: MergedStates, batch: AlignBatch) -> Any:
-        canonical = (None if config.canonical_floor is None
-                     else (batch.lefts, head, config.canonical_floor))
+        canonical = None if floor is None else (batch.lefts, head, floor)
         return merge_output_loss(rows, states, vocab, canonical)
 
     held: list[tuple[MergeOutputBatch, MergedStates, Any]] = []
