@@ -89,9 +89,17 @@ ZETT_MERGE_FOCUS_ALIGN ?= 150
 ZETT_MERGE_FOCUS_WEIGHTS ?= ja=4,zh-cn=4
 comma := ,
 ZETT_MERGE_FOCUS_TAG = $(if $(filter-out 0,$(ZETT_MERGE_FOCUS_OUTPUT)),-fo$(ZETT_MERGE_FOCUS_OUTPUT))$(if $(filter-out 0,$(ZETT_MERGE_FOCUS_ALIGN)),-fa$(ZETT_MERGE_FOCUS_ALIGN))$(if $(filter-out 00,$(ZETT_MERGE_FOCUS_OUTPUT)$(ZETT_MERGE_FOCUS_ALIGN)),$(if $(ZETT_MERGE_FOCUS_WEIGHTS),-w$(subst =,,$(subst $(comma),,$(ZETT_MERGE_FOCUS_WEIGHTS)))))
-ZETT_MERGE_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)-i$(ZETT_IDENTITY)-op60-ml30-al$(ZETT_MERGE_ALIGN)$(if $(filter-out 0,$(ZETT_MERGE_OUTPUT)),-mo$(ZETT_MERGE_OUTPUT))$(ZETT_MERGE_FOCUS_TAG)-s0/checkpoint
+# then phase 1f: a character table for ZETT_MERGE_TABLE_DOCS' characters (a learned row per
+# character SmolLM2 spells with several tokens, beside the hypernetwork's prediction),
+# ZETT_MERGE_TABLE_INPUT steps of its input rows, then ZETT_MERGE_TABLE_OUTPUT of its output
+# rows (~TIME; docs/MERGE.md, *Character table*)
+ZETT_MERGE_TABLE_INPUT ?= 200
+ZETT_MERGE_TABLE_OUTPUT ?= 120
+ZETT_MERGE_TABLE_DOCS ?= ja,zh-cn
+ZETT_MERGE_TABLE_TAG = $(if $(filter-out 00,$(ZETT_MERGE_TABLE_INPUT)$(ZETT_MERGE_TABLE_OUTPUT)),$(if $(filter-out 0,$(ZETT_MERGE_TABLE_INPUT)),-ti$(ZETT_MERGE_TABLE_INPUT))$(if $(filter-out 0,$(ZETT_MERGE_TABLE_OUTPUT)),-to$(ZETT_MERGE_TABLE_OUTPUT))-t$(subst $(comma),-,$(ZETT_MERGE_TABLE_DOCS)))
+ZETT_MERGE_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)-i$(ZETT_IDENTITY)-op60-ml30-al$(ZETT_MERGE_ALIGN)$(if $(filter-out 0,$(ZETT_MERGE_OUTPUT)),-mo$(ZETT_MERGE_OUTPUT))$(ZETT_MERGE_FOCUS_TAG)$(ZETT_MERGE_TABLE_TAG)-s0/checkpoint
 $(ZETT_MERGE_CHECKPOINT)/hypernet.json: | install
-	$(PY) bench/eval_zett.py --train-only --reconstruct-steps $(ZETT_RECON_STEPS) --identity-share 0.$(ZETT_IDENTITY) --output-steps 60 --output-languages $(ZETT_MERGE_LANGUAGES) --output-per-language 30 --align-steps $(ZETT_MERGE_ALIGN) --merge-output-steps $(ZETT_MERGE_OUTPUT) --focus-output-steps $(ZETT_MERGE_FOCUS_OUTPUT) --focus-align-steps $(ZETT_MERGE_FOCUS_ALIGN) --focus-weights '$(ZETT_MERGE_FOCUS_WEIGHTS)'
+	$(PY) bench/eval_zett.py --train-only --reconstruct-steps $(ZETT_RECON_STEPS) --identity-share 0.$(ZETT_IDENTITY) --output-steps 60 --output-languages $(ZETT_MERGE_LANGUAGES) --output-per-language 30 --align-steps $(ZETT_MERGE_ALIGN) --merge-output-steps $(ZETT_MERGE_OUTPUT) --focus-output-steps $(ZETT_MERGE_FOCUS_OUTPUT) --focus-align-steps $(ZETT_MERGE_FOCUS_ALIGN) --focus-weights '$(ZETT_MERGE_FOCUS_WEIGHTS)' --table-input-steps $(ZETT_MERGE_TABLE_INPUT) --table-output-steps $(ZETT_MERGE_TABLE_OUTPUT) --table-documents '$(ZETT_MERGE_TABLE_DOCS)'
 
 # The tables (~8 min on 2 cores), then the same on Debian's manual pages, text no phase read
 # (~8 min), then the quality table on 4x the scored text with standard errors (~13 min);

@@ -181,14 +181,17 @@ def quality(args: argparse.Namespace) -> str:
     fvt_in = FVTEmbedder.from_model(model)
     fvt_out = FVTEmbedder.from_model(model, output=True)
     embedders = {"": (fvt_in, fvt_out)}
+    table_size = 0
     if args.hypernet is not None:
         from toktool.zett.model import HypernetEmbedder
         from toktool.zett.train import FrozenLM
 
         hypernet = FrozenLM(model).load_hypernet(args.hypernet)
         hypernet.eval()
-        embedders["hn"] = (HypernetEmbedder(hypernet, last_part=args.last_part),
-                           HypernetEmbedder(hypernet, output=True))
+        table_size = hypernet.config.table_size if args.table else 0
+        embedders["hn"] = (HypernetEmbedder(hypernet, last_part=args.last_part,
+                                            table=args.table),
+                           HypernetEmbedder(hypernet, output=True, table=args.table))
     rows = []
     fit_seconds = 0.0
     t0 = time.perf_counter()
@@ -208,7 +211,7 @@ def quality(args: argparse.Namespace) -> str:
             texts = [tok.decode_bytes(list(s)).decode("utf-8", errors="replace") for s in learn]
             counts = ContinuationCounts(tok, texts)
             embedders["hn"] = (embedders["hn"][0], HypernetEmbedder(
-                hypernet, output=True, continuation=counts, tokenizer=tok))
+                hypernet, output=True, continuation=counts, tokenizer=tok, table=args.table))
         # prefill trials: a context cut from a scored sequence (merged) and the original
         # tokens after it (scored over the original vocabulary)
         cuts = [int(c) for c in args.prefill_cuts.split(",")] if args.prefill else []
@@ -323,6 +326,9 @@ def quality(args: argparse.Namespace) -> str:
          + "); input rows of merged tokens "
          f"{1 - args.last_part:g} x the hypernetwork's + {args.last_part:g} x the last part's "
          "embedding (`HypernetEmbedder(last_part=...)`)"
+         + (f"; single-character merged tokens of the {table_size} characters in the "
+            "checkpoint's character table get its learned rows added on both sides "
+            "(`toktool.zett.chartable`; `--no-table`: not)" if table_size else "")
          + ("; the merged tokens' output rows mixed 0.5:0.5 with the first part's row plus a "
             "continuation prior counted on the text of the batch the merges were learned on "
             "(`HypernetEmbedder(..., continuation=ContinuationCounts(tok, batch texts))`; "
@@ -429,6 +435,10 @@ def main() -> int:
                         help="context lengths (original tokens) cut from each scored sequence")
     parser.add_argument("--prefill-tokens", type=int, default=64,
                         help="original tokens scored after each context")
+    parser.add_argument("--table", action=argparse.BooleanOptionalAction, default=True,
+                        help="the checkpoint's character table, if it has one, in the merged "
+                        "tokens' rows (toktool.zett.chartable; --no-table: the hypernetwork "
+                        "alone)")
     parser.add_argument("--whole-chars", action="store_true",
                         help="quality tables: learn only merges that spell whole characters "
                         "(merge_batch(whole_chars=True))")

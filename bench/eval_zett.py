@@ -200,6 +200,30 @@ def _focus_phase_text(meta: dict) -> str:
     return "".join(parts)
 
 
+def _table_phase_text(meta: dict) -> str:
+    phase = (meta.get("reconstruction") or {}).get("table") or {}
+    if not phase:
+        return ""
+    parts = [f", a character table of {phase.get('characters', 0)} characters of "
+             f"{'/'.join(phase.get('documents', []))}"]
+    for side, metric, label in (("input", "held_out_kl", "KL"),
+                                ("output", "held_out_ce", "cross-entropy")):
+        done = phase.get(side) or {}
+        if done:
+            parts.append(f", {done.get(f'table_{side}_step', 0)} steps of its {side} rows"
+                         f"{_held_out_text(done, metric, label)}")
+    return "".join(parts)
+
+
+def table_tag(args: argparse.Namespace) -> str:
+    """The run-directory suffix of phase 1f, e.g. ``-ti200-to120-tja-zh-cn``."""
+    if not (args.table_input_steps or args.table_output_steps):
+        return ""
+    docs = "-".join(d for d in args.table_documents.split(",") if d)
+    return (f"{f'-ti{args.table_input_steps}' if args.table_input_steps else ''}"
+            f"{f'-to{args.table_output_steps}' if args.table_output_steps else ''}-t{docs}")
+
+
 def focus_tag(args: argparse.Namespace) -> str:
     """The run-directory suffix of phase 1e, e.g. ``-fo300-wja4zh-cn4``."""
     if not (args.focus_output_steps or args.focus_align_steps):
@@ -269,6 +293,19 @@ def main() -> None:
     parser.add_argument("--focus-weights", default="",
                         help="phase 1e: relative draw weights of the --align-languages "
                         "documents, e.g. ja=4,zh-cn=4 (the others weigh 1)")
+    parser.add_argument("--table-documents", default="ja,zh-cn",
+                        help="phase 1f: the --align-languages documents whose characters get "
+                        "a character table (toktool.zett.chartable)")
+    parser.add_argument("--table-input-steps", type=int, default=0,
+                        help="phase 1f: steps training the table's input rows (input "
+                        "alignment's loss, the hypernetwork frozen)")
+    parser.add_argument("--table-output-steps", type=int, default=0,
+                        help="phase 1f: then steps training its output rows (output "
+                        "alignment's loss)")
+    parser.add_argument("--table-input-lr", type=float, default=0.05,
+                        help="phase 1f: the input rows' rate, in embedding standard deviations")
+    parser.add_argument("--table-output-lr", type=float, default=0.02,
+                        help="phase 1f: the output rows' rate, in embedding standard deviations")
     parser.add_argument("--continuation-mb", type=float, default=16.0,
                         help="transfer: megabytes of training text whose counts give the "
                         "continuation prior mixed into the output rows (0: the tower's rows "
@@ -320,7 +357,7 @@ def main() -> None:
             f"{f'-ml{args.output_per_language}' if languages else ''}"
             f"{align_tag(args)}"
             f"{f'-mo{args.merge_output_steps}' if args.merge_output_steps else ''}"
-            f"{focus_tag(args)}-s{args.steps}")
+            f"{focus_tag(args)}{table_tag(args)}-s{args.steps}")
         config = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
             vocab_size=args.vocab_size, lr=args.lr, residual=args.residual, save_every=10,
@@ -334,6 +371,9 @@ def main() -> None:
             focus_output_steps=args.focus_output_steps, focus_align_steps=args.focus_align_steps,
             focus_weights=parse_weights(args.focus_weights, "--focus-weights"),
             align_vocab_sizes=tuple(int(s) for s in args.align_vocab_sizes.split(",")),
+            table_documents=tuple(d for d in args.table_documents.split(",") if d),
+            table_input_steps=args.table_input_steps, table_output_steps=args.table_output_steps,
+            table_input_lr=args.table_input_lr, table_output_lr=args.table_output_lr,
         )
         output_corpus = output_texts(corpus, languages, args.output_texts,
                                      args.output_per_language)
@@ -342,7 +382,7 @@ def main() -> None:
         if args.align_steps and args.align_vocabularies == "sampled":
             align_texts, align_held = sampled_align_texts(train_code, train_prose)
         elif (args.align_steps or args.merge_output_steps or args.focus_output_steps
-              or args.focus_align_steps):
+              or args.focus_align_steps or args.table_input_steps or args.table_output_steps):
             docs = artifacts.multilingual_corpus()
             names = [lang for lang in args.align_languages.split(",") if lang]
             align_texts = {n: docs[n][: int(len(docs[n]) * 0.4)] for n in names}
@@ -420,7 +460,7 @@ def main() -> None:
         f"{meta.get('reconstruct_step', meta.get('train', {}).get('reconstruct_steps', 0))} "
         f"reconstruction steps, "
         f"{_output_phase_text(meta)}{_align_phase_text(meta)}{_merge_output_phase_text(meta)}"
-        f"{_focus_phase_text(meta)}"
+        f"{_focus_phase_text(meta)}{_table_phase_text(meta)}"
         f"{continuation_text} and {steps} LM training steps "
         f"(residual `{meta['config']['residual']}`, "
         f"{meta['config']['num_layers']} layers, max {meta['config']['max_length']} parts, "

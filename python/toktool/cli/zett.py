@@ -201,6 +201,23 @@ def train(
         "'ja=4,zh-cn=4' (the Debian Reference documents are named by language, others doc0, "
         "doc1, ... in order; unnamed documents weigh 1).",
     ),
+    table_documents: str = typer.Option(
+        "", "--table-documents",
+        help="Phase 1f: --align-corpus documents (by name, comma-separated, e.g. 'ja,zh-cn') "
+        "whose characters get a character table: a learned row per character the tokenizer "
+        "spells with several tokens, added to the hypernetwork's rows of single-character "
+        "merged tokens (a lookup for characters seen in training; toktool.zett.chartable).",
+    ),
+    table_input_steps: int = typer.Option(
+        0, "--table-input-steps", min=0,
+        help="Phase 1f: steps training the table's input rows with input alignment's loss on "
+        "windows of the --table-documents, the hypernetwork frozen (docs/MERGE.md: 200).",
+    ),
+    table_output_steps: int = typer.Option(
+        0, "--table-output-steps", min=0,
+        help="Phase 1f: then steps training its output rows with output alignment's loss "
+        "(needs the output tower; docs/MERGE.md: 120).",
+    ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Sequences per process per step."),
     seq_len: int = typer.Option(128, "--seq-len", min=2, help="Tokens per sequence."),
     vocab_size: int = typer.Option(
@@ -224,7 +241,7 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)."),
 ) -> None:
-    """Train a hypernetwork for MODEL with the LM frozen, in up to six phases.
+    """Train a hypernetwork for MODEL with the LM frozen, in up to seven phases.
 
     Phase 1 (--reconstruct-steps): predict each original token's embedding from smaller
     original tokens (its own vocabulary as solved examples; no LM forward). Phase 1b
@@ -234,7 +251,9 @@ def train(
     the LM reads merged tokens as it reads their parts (for dynamic merging). Phase 1d
     (--merge-output-steps): the output tower is trained to predict merged text. Phase 1e
     (--focus-output-steps, --focus-align-steps): both again, on the documents --focus-weights
-    favours (e.g. the languages merging costs most). Phase 2 (--steps):
+    favours (e.g. the languages merging costs most). Phase 1f (--table-input-steps,
+    --table-output-steps): a character table for the --table-documents' characters, trained
+    with the same two losses, everything else frozen. Phase 2 (--steps):
     the LM's next-token loss on text segmented by a freshly sampled tokenizer each step.
 
     Data-parallel on several processes or GPUs: torchrun --nproc_per_node 2 -m toktool.cli zett
@@ -267,9 +286,12 @@ def train(
             align_vocabularies=align_vocabularies, merge_output_steps=merge_output_steps,
             focus_output_steps=focus_output_steps, focus_align_steps=focus_align_steps,
             focus_weights=parse_weights(focus_weights, "--focus-weights"),
+            table_documents=tuple(d.strip() for d in table_documents.split(",") if d.strip()),
+            table_input_steps=table_input_steps, table_output_steps=table_output_steps,
         )
         align_texts = align_held = None
-        if align_steps or merge_output_steps or focus_output_steps or focus_align_steps:
+        if (align_steps or merge_output_steps or focus_output_steps or focus_align_steps
+                or table_input_steps or table_output_steps):
             # merged windows come from one document at a time; sampled windows are short text
             # chunks, so each --align-corpus source is one document (its files joined)
             docs = ({f"doc{k}": "".join(read_corpus([spec]))
@@ -311,6 +333,14 @@ def train(
                    "focus output alignment, held-out cross-entropy", "held_out_ce")
     _echo_held_out((result.reconstruction or {}).get("focus_align") or {},
                    "focus input alignment, held-out KL", "held_out_kl")
+    table = (result.reconstruction or {}).get("table") or {}
+    if table:
+        typer.echo(f"character table: {table['characters']} characters of "
+                   f"{', '.join(table['documents'])}")
+        _echo_held_out(table.get("input") or {}, "table input rows, held-out KL",
+                       "held_out_kl")
+        _echo_held_out(table.get("output") or {}, "table output rows, held-out cross-entropy",
+                       "held_out_ce")
     if result.checkpoint is not None:
         typer.echo(f"checkpoint: {result.checkpoint}")
 

@@ -76,6 +76,7 @@ class AlignConfig:
     held_budgets: tuple[Optional[int], ...] = (100, None)  # the held-out batches' budgets
     lr: float = 1e-4
     warmup: int = 10
+    lr_floor: float = 0.1  # the cosine decays to this share of lr (1: constant after warm-up)
     weight_decay: float = 0.01
     clip: float = 1.0
     seed: int = 0
@@ -115,7 +116,7 @@ class AlignConfig:
         return self.last_part if self.vocabularies == "merges" else 0.0
 
     def lr_at(self, step: int) -> float:
-        return warmup_cosine(step, self.lr, self.warmup, self.steps, floor=0.1)
+        return warmup_cosine(step, self.lr, self.warmup, self.steps, floor=self.lr_floor)
 
 
 @dataclasses.dataclass
@@ -211,9 +212,12 @@ def sampled_batch(tokenizer: Any, windows: Sequence[str], learn: Sequence[str],
 
 
 def input_parameters(hypernet: Any) -> list[Any]:
-    """The input tower's parameters (everything outside the output tower)."""
-    tower = hypernet.output_tower
-    skip = set() if tower is None else {id(p) for p in tower.parameters()}
+    """The input tower's parameters (everything outside the output tower and the character
+    table, which phase 1f trains on its own)."""
+    skip = set()
+    for part in (hypernet.output_tower, getattr(hypernet, "char_table", None)):
+        if part is not None:
+            skip |= {id(p) for p in part.parameters()}
     return [p for p in hypernet.parameters() if id(p) not in skip]
 
 
@@ -411,8 +415,11 @@ def train_alignment(
     on_save: Optional[Callable[[int, Any], None]] = None,
     on_best: Optional[Callable[[int, float], None]] = None,
     save_every: int = 50,
+    trained: Any = None,
 ) -> dict[str, Any]:
-    """Train the hypernetwork's input tower in place from step ``start`` to ``config.steps``.
+    """Train the hypernetwork's input tower in place from step ``start`` to ``config.steps``
+    (or only the parameters ``trained``, e.g. the character table's input rows, with the
+    ``optimizer`` given for them).
 
     ``train_texts``: documents by name (each step draws one, uniformly or by ``config.weights``,
     then windows from it);
@@ -422,7 +429,7 @@ def train_alignment(
     torch = _torch()
     sources = _sources(tokenizer, train_texts, config)
     names = sorted(sources)
-    trained = input_parameters(hypernet)
+    trained = input_parameters(hypernet) if trained is None else list(trained)
     if optimizer is None:
         optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
     held: list[AlignBatch] = []
@@ -442,6 +449,8 @@ def train_alignment(
             budget = config.budgets[int(rng.integers(len(config.budgets)))]
             batch = align_batch(tokenizer, windows, learn, budget)
         loss, n = align_loss(hypernet, lm, batch, config.rows_last_part)
+        if n and not loss.requires_grad:  # no trained row is read (e.g. no table character)
+            return float(loss), batch.fewer
         value = (optimizer_step(optimizer, loss, trained, config.lr_at(step), config.clip,
                                 "input alignment") if n else 0.0)
         return value, batch.fewer

@@ -230,8 +230,11 @@ def train_merge_output(
     on_save: Optional[Callable[[int, Any], None]] = None,
     on_best: Optional[Callable[[int, float], None]] = None,
     save_every: int = 25,
+    trained: Any = None,
 ) -> dict[str, Any]:
-    """Train the hypernetwork's output tower in place from step ``start`` to ``config.steps``.
+    """Train the hypernetwork's output tower in place from step ``start`` to ``config.steps``
+    (or only the parameters ``trained``, e.g. the character table's output rows, with the
+    ``optimizer`` given for them).
 
     ``train_texts``: documents by name (each step draws one, uniformly or by ``config.weights``,
     then windows from it);
@@ -246,7 +249,7 @@ def train_merge_output(
         raise InvalidInputError("output alignment needs a hypernetwork with an output tower")
     sources = _encode_documents(tokenizer, train_texts, config)
     names = sorted(sources)
-    trained = list(tower.parameters())
+    trained = list(tower.parameters()) if trained is None else list(trained)
     if optimizer is None:
         optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
     vocab = int(tokenizer.vocab_size)
@@ -282,6 +285,8 @@ def train_merge_output(
             return 0.0, item.batch.fewer
         states = merged_states(hypernet, lm, item.batch, config.last_part)
         loss = loss_of(_output_rows(embedder, item, config), states, item.batch)
+        if not loss.requires_grad:  # no trained row is read (e.g. no table character)
+            return float(loss), item.batch.fewer
         return (optimizer_step(optimizer, loss, trained, config.lr_at(step), config.clip,
                                "output alignment"), item.batch.fewer)
 

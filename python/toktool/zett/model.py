@@ -34,6 +34,7 @@ import numpy as np
 from toktool._io import atomic_write
 from toktool.errors import CheckpointError, InvalidInputError
 from toktool._torch import load_torch as _torch
+from toktool.zett.chartable import CharacterTable
 
 __all__ = [
     "CHECKPOINT_CONFIG",
@@ -75,13 +76,17 @@ class HypernetConfig:
     # (one scalar per token, zero-initialised; trained by output distillation over
     # vocabularies sampled from the whole pool of cached texts)
     output_prior_head: bool = False
+    # rows of a character table (toktool.zett.chartable): learned rows for single-character
+    # merged tokens, added to the prediction by HypernetEmbedder; 0: none
+    table_size: int = 0
 
     def __post_init__(self) -> None:
         for name in ("hidden_size", "original_vocab_size", "max_length", "ffn_multiplier"):
             if int(getattr(self, name)) < 1:
                 raise InvalidInputError(f"HypernetConfig.{name} must be >= 1")
-        if self.num_layers < 0 or self.output_layers < 0:
-            raise InvalidInputError("HypernetConfig.num_layers/output_layers must be >= 0")
+        if self.num_layers < 0 or self.output_layers < 0 or self.table_size < 0:
+            raise InvalidInputError(
+                "HypernetConfig.num_layers/output_layers/table_size must be >= 0")
         if self.residual not in _RESIDUALS:
             raise InvalidInputError(f"residual must be one of {_RESIDUALS}, not {self.residual!r}")
         if self.output_prior_head and not self.output_tower:
@@ -253,6 +258,20 @@ class HyperNetwork(_module_base()):  # type: ignore[misc]
         for name, module in towers.items():
             setattr(self, name, module)
         self.output_tower = _OutputTower(config) if config.output_tower else None
+        self.char_table = (CharacterTable(config.table_size, config.max_length, width)
+                           if config.table_size else None)
+
+    def add_table(self, keys: Any) -> CharacterTable:
+        """Give this hypernetwork a character table with ``keys`` (its rows zero, so nothing
+        changes until they are trained; see :mod:`toktool.zett.chartable`). The config's
+        ``table_size`` becomes ``len(keys)``; a table already there is replaced."""
+        if not len(keys):
+            raise InvalidInputError("a character table needs at least one key")
+        self.config = dataclasses.replace(self.config, table_size=len(keys))
+        table = CharacterTable(len(keys), self.config.max_length, self.config.hidden_size)
+        table.set_keys(keys)
+        self.char_table = table.to(self.input_embeddings.device)
+        return self.char_table
 
     # -- the network ---------------------------------------------------------------------------
 
@@ -532,11 +551,15 @@ class HypernetEmbedder:
     merged token depends most on where the token ends (a merged CJK token that stops inside a
     character must say which bytes are still open); 0.25 was chosen on validation windows of
     docs/MERGE.md's evaluation. Ignored on the output side.
+
+    ``table``: a hypernetwork with a character table (:mod:`toktool.zett.chartable`) adds its
+    row (this side's) to a merged token whose parts are a key, after the ``last_part`` mix and
+    before the continuation prior; ``False`` leaves the table out (the hypernetwork alone).
     """
 
     def __init__(self, hypernet: HyperNetwork, output: bool = False, *,
                  continuation: Any = None, tokenizer: Any = None, mix: float = 0.5,
-                 last_part: float = 0.25):
+                 last_part: float = 0.25, table: bool = True):
         if not 0.0 <= last_part <= 1.0:
             raise InvalidInputError(f"last_part must be in [0, 1], got {last_part}")
         if continuation is not None and (not output or hypernet.output_tower is None
@@ -550,6 +573,7 @@ class HypernetEmbedder:
         self.tokenizer = tokenizer
         self.mix = mix
         self.last_part = 0.0 if output else last_part
+        self.table = table
         # the original tokens' bytes, read once when a continuation prior first needs them
         self._vocab: Optional[list[Any]] = None
 
@@ -562,8 +586,9 @@ class HypernetEmbedder:
 
     def predict_rows(self, new_tokens: Any) -> Any:
         """The hypernetwork's rows for ``new_tokens`` (input rows mixed with the last part's
-        embedding), differentiable when called under grad mode (input alignment trains
-        through it, :mod:`toktool.zett.align`); :meth:`embed` adds the continuation prior."""
+        embedding, plus the character table's rows), differentiable when called under grad
+        mode (input alignment trains through it, :mod:`toktool.zett.align`); :meth:`embed` adds
+        the continuation prior."""
         torch = _torch()
         n = len(new_tokens)
         limit = self.hypernet.config.max_length
@@ -584,6 +609,8 @@ class HypernetEmbedder:
                                    device=self.embedding_matrix.device)
             rows = ((1.0 - self.last_part) * rows
                     + self.last_part * self.embedding_matrix[last].to(rows.dtype))
+        if self.table and self.hypernet.char_table is not None:
+            rows = self.hypernet.char_table.add(rows, new_tokens, self.output)
         return rows
 
     def embed(self, new_tokens: Any) -> Any:

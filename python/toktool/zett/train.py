@@ -405,6 +405,17 @@ class TrainConfig:
     focus_weights: Optional[dict[str, float]] = None
     focus_output_steps: int = 0
     focus_align_steps: int = 0
+    # phase 1f (toktool.zett.chartable): a character table for the characters of the
+    # table_documents of align_texts; its input rows trained table_input_steps with input
+    # alignment's loss, then its output rows table_output_steps with output alignment's (on
+    # windows of those documents, the hypernetwork frozen, SparseAdam at a constant rate given
+    # in units of the embedding matrix's standard deviation; each side ends with its best step
+    # by held-out loss on the same documents of align_held)
+    table_documents: tuple[str, ...] = ()
+    table_input_steps: int = 0
+    table_output_steps: int = 0
+    table_input_lr: float = 0.05
+    table_output_lr: float = 0.02
     # phase 2 early stopping: with train(evaluate=...), score every eval_every LM steps (and
     # before the first) and keep the best-scoring hypernetwork in OUT/best
     eval_every: int = 0
@@ -752,6 +763,68 @@ def _merge_output_phase(
                           held_texts=held, optimizer=optimizer))
 
 
+def _table_phase(
+    hypernet: HyperNetwork, lm: FrozenLM, tokenizer: Any, texts: Any, held: Any,
+    config: TrainConfig, out_dir: Optional[Path], resume: bool, progress: bool,
+) -> dict[str, Any]:
+    """Phase 1f: a character table (:mod:`toktool.zett.chartable`) for the characters of
+    ``config.table_documents`` in ``texts``, added to ``hypernet``; its input rows trained with
+    input alignment's loss (checkpointed in ``out/table-input``, best step by held-out KL in
+    ``out/table-input-best``), then its output rows with output alignment's
+    (``out/table-output``, best by held-out cross-entropy), everything else frozen."""
+    torch = _torch()
+    from toktool.zett.align import train_alignment
+    from toktool.zett.chartable import character_keys
+    from toktool.zett.merge_output import MergeOutputConfig, train_merge_output
+
+    documents = list(config.table_documents)
+    keys = character_keys(tokenizer, [texts[name] for name in documents],
+                          hypernet.config.max_length)
+    if not keys:
+        raise InvalidInputError(
+            f"the table documents {documents} have no character the tokenizer spells with "
+            "several tokens: nothing for a character table")
+    table = hypernet.add_table(keys)
+    scale = float(hypernet.input_embeddings.float().std())
+    weights = {name: float(name in documents) for name in texts}
+    held_docs = {name: held[name] for name in documents if held and name in held} or None
+    flags = {name: p.requires_grad for name, p in hypernet.named_parameters()}
+    for p in hypernet.parameters():
+        p.requires_grad_(False)
+    summary: dict[str, Any] = {"characters": len(keys), "documents": documents}
+    try:
+        sides = (("input", config.table_input_steps, config.table_input_lr, "held_out_kl"),
+                 ("output", config.table_output_steps, config.table_output_lr, "held_out_ce"))
+        for side, steps, lr, metric in sides:
+            if not steps:
+                continue
+            rows = table.input if side == "input" else table.output
+            rows.weight.requires_grad_(True)
+            common: dict[str, Any] = dict(steps=steps, lr=lr * scale, warmup=0, lr_floor=1.0, clip=0.0,
+                          weight_decay=0.0, seed=config.seed, last_part=config.align_last_part,
+                          weights=weights)
+            optimizer = torch.optim.SparseAdam([rows.weight], lr=lr * scale)
+            name = f"table-{side}"
+            phase = _BestPhase(name, metric, hypernet, table, optimizer, config, out_dir, resume)
+            run: Callable[..., dict[str, Any]]
+            if side == "input":
+                run = functools.partial(train_alignment, hypernet, lm, tokenizer, texts,
+                                        dataclasses.replace(_align_config(config), **common),
+                                        held_texts=held_docs, optimizer=optimizer,
+                                        trained=[rows.weight])
+            else:
+                run = functools.partial(train_merge_output, hypernet, lm, tokenizer, texts,
+                                        MergeOutputConfig(**common), held_texts=held_docs,
+                                        optimizer=optimizer, trained=[rows.weight])
+            summary[side] = _run_windows_phase(phase, f"{name.replace('-', '_')}_step", steps,
+                                               config, progress, run)
+            rows.weight.requires_grad_(False)
+    finally:
+        for name, p in hypernet.named_parameters():
+            p.requires_grad_(flags.get(name, False))
+    return summary
+
+
 def train(
     model: Any,
     tokenizer: Any,
@@ -822,6 +895,16 @@ def train(
     elif config.focus_weights:
         raise InvalidInputError("focus_weights weigh the draws of phase 1e: set "
                                 "focus_output_steps or focus_align_steps")
+    if config.table_input_steps or config.table_output_steps:
+        missing = sorted(set(config.table_documents) - set(align_texts or {}))
+        if not config.table_documents or missing:
+            raise InvalidInputError(
+                "table steps need table_documents, names of align_texts' documents "
+                f"(not there: {missing})" if missing else
+                "table steps need table_documents (names of align_texts' documents)")
+        if config.table_output_steps and not config.output_tower:
+            raise InvalidInputError("table_output_steps train output rows read through the "
+                                    "output tower: set output_tower")
     if config.merge_output_steps:
         if not align_texts:
             raise InvalidInputError("merge_output_steps need align_texts (documents by name)")
@@ -927,9 +1010,16 @@ def train(
             name="focus-align", steps=config.focus_align_steps, weights=config.focus_weights)}
         if dist is not None:
             dist.barrier()
+    if fresh and (config.table_input_steps or config.table_output_steps):
+        reconstruction = {**(reconstruction or {}), "table": _table_phase(
+            hypernet, lm, tokenizer, align_texts, align_held, config,
+            out_dir if rank == 0 else None, resume, progress and rank == 0)}
+        if dist is not None:
+            dist.barrier()
     if fresh and (config.reconstruct_steps or config.output_tower or config.align_steps
                   or config.merge_output_steps or config.focus_output_steps
-                  or config.focus_align_steps):
+                  or config.focus_align_steps or config.table_input_steps
+                  or config.table_output_steps):
         if out_dir is not None and rank == 0:
             save_training_checkpoint(hypernet, optimizer, config, 0, out_dir,
                                      extra={"reconstruction": reconstruction})
