@@ -92,7 +92,7 @@ ZETT_MERGE_FOCUS_TAG = $(if $(filter-out 0,$(ZETT_MERGE_FOCUS_OUTPUT)),-fo$(ZETT
 # then phase 1f: a character table for ZETT_MERGE_TABLE_DOCS' characters (a learned row per
 # character SmolLM2 spells with several tokens, beside the hypernetwork's prediction),
 # ZETT_MERGE_TABLE_INPUT steps of its input rows, then ZETT_MERGE_TABLE_OUTPUT of its output
-# rows (~TIME; docs/MERGE.md, *Character table*)
+# rows (~30 min on 2 cores; docs/MERGE.md, *Character table*)
 ZETT_MERGE_TABLE_INPUT ?= 200
 ZETT_MERGE_TABLE_OUTPUT ?= 120
 ZETT_MERGE_TABLE_DOCS ?= ja,zh-cn
