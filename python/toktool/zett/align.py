@@ -416,10 +416,11 @@ def train_alignment(
     on_best: Optional[Callable[[int, float], None]] = None,
     save_every: int = 50,
     trained: Any = None,
+    desc: str = "zett input alignment",
 ) -> dict[str, Any]:
     """Train the hypernetwork's input tower in place from step ``start`` to ``config.steps``
     (or only the parameters ``trained``, e.g. the character table's input rows, with the
-    ``optimizer`` given for them).
+    ``optimizer`` given for them; ``desc`` labels the progress bar).
 
     ``train_texts``: documents by name (each step draws one, uniformly or by ``config.weights``,
     then windows from it);
@@ -456,7 +457,7 @@ def train_alignment(
         return value, batch.fewer
 
     return run_phase(hypernet, config, names, step_fn, held_value if held else None, on_best,
-                     start=start, salt=13, desc="zett input alignment", metric="kl",
+                     start=start, salt=13, desc=desc, metric="kl",
                      progress=progress, save_every=save_every,
                      on_save=None if on_save is None else lambda done: on_save(done, optimizer))
 

@@ -231,10 +231,11 @@ def train_merge_output(
     on_best: Optional[Callable[[int, float], None]] = None,
     save_every: int = 25,
     trained: Any = None,
+    desc: str = "zett output alignment",
 ) -> dict[str, Any]:
     """Train the hypernetwork's output tower in place from step ``start`` to ``config.steps``
     (or only the parameters ``trained``, e.g. the character table's output rows, with the
-    ``optimizer`` given for them).
+    ``optimizer`` given for them; ``desc`` labels the progress bar).
 
     ``train_texts``: documents by name (each step draws one, uniformly or by ``config.weights``,
     then windows from it);
@@ -291,6 +292,6 @@ def train_merge_output(
                                "output alignment"), item.batch.fewer)
 
     return run_phase(hypernet, config, names, step_fn, held_value if held else None, on_best,
-                     start=start, salt=17, desc="zett output alignment", metric="ce",
+                     start=start, salt=17, desc=desc, metric="ce",
                      progress=progress, save_every=save_every,
                      on_save=None if on_save is None else lambda done: on_save(done, optimizer))

@@ -811,11 +811,12 @@ def _table_phase(
                 run = functools.partial(train_alignment, hypernet, lm, tokenizer, texts,
                                         dataclasses.replace(_align_config(config), **common),
                                         held_texts=held_docs, optimizer=optimizer,
-                                        trained=[rows.weight])
+                                        trained=[rows.weight], desc="zett table input rows")
             else:
                 run = functools.partial(train_merge_output, hypernet, lm, tokenizer, texts,
                                         MergeOutputConfig(**common), held_texts=held_docs,
-                                        optimizer=optimizer, trained=[rows.weight])
+                                        optimizer=optimizer, trained=[rows.weight],
+                                        desc="zett table output rows")
             summary[side] = _run_windows_phase(phase, f"{name.replace('-', '_')}_step", steps,
                                                config, progress, run)
             rows.weight.requires_grad_(False)
