@@ -20,3 +20,9 @@ def load_torch() -> Any:
             "this feature needs PyTorch, which is not installed: pip install 'toktool[torch]'"
         ) from exc
     return torch
+
+
+def module_base() -> Any:
+    """``torch.nn.Module``, as the base in a class statement of toktool's torch modules (the
+    modules that define them are imported only when a torch feature is used)."""
+    return load_torch().nn.Module

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from toktool._torch import load_torch as _torch
+from toktool._torch import module_base as _module_base
 from toktool.errors import InvalidInputError
 
 __all__ = ["CharacterTable", "character_keys"]
@@ -48,10 +49,6 @@ def character_keys(tokenizer: Any, texts: Iterable[str], max_length: int,
         if 2 <= len(ids) <= max_length:
             keys.append(tuple(int(i) for i in ids))
     return keys
-
-
-def _module_base() -> Any:
-    return _torch().nn.Module
 
 
 class CharacterTable(_module_base()):  # type: ignore[misc]

@@ -34,6 +34,7 @@ import numpy as np
 from toktool._io import atomic_write
 from toktool.errors import CheckpointError, InvalidInputError
 from toktool._torch import load_torch as _torch
+from toktool._torch import module_base as _module_base
 from toktool.zett.chartable import CharacterTable
 
 __all__ = [
@@ -131,10 +132,6 @@ def embedding_fingerprint(input_embeddings: Any, output_embeddings: Any = None) 
         digest.update(repr(array.shape).encode())
         digest.update(array.tobytes())
     return digest.hexdigest()[:16]
-
-
-def _module_base() -> Any:
-    return _torch().nn.Module
 
 
 def _tower_modules(config: HypernetConfig, sides: int, layers: int,

@@ -800,9 +800,9 @@ def _table_phase(
                 continue
             rows = table.input if side == "input" else table.output
             rows.weight.requires_grad_(True)
-            common: dict[str, Any] = dict(steps=steps, lr=lr * scale, warmup=0, lr_floor=1.0, clip=0.0,
-                          weight_decay=0.0, seed=config.seed, last_part=config.align_last_part,
-                          weights=weights)
+            common: dict[str, Any] = dict(
+                steps=steps, lr=lr * scale, warmup=0, lr_floor=1.0, clip=0.0, weight_decay=0.0,
+                seed=config.seed, last_part=config.align_last_part, weights=weights)
             optimizer = torch.optim.SparseAdam([rows.weight], lr=lr * scale)
             name = f"table-{side}"
             phase = _BestPhase(name, metric, hypernet, table, optimizer, config, out_dir, resume)
