@@ -69,21 +69,22 @@ ZETT_CHECKPOINT ?= $(HOME)/.cache/toktool/zett/smollm2-mean-r$(ZETT_RECON_STEPS)
 eval-zett: install
 	$(PY) bench/eval_zett.py --reconstruct-steps $(ZETT_RECON_STEPS) --output-steps $(ZETT_OUTPUT_STEPS) --align-steps $(ZETT_ALIGN) --align-vocabularies sampled --steps $(ZETT_STEPS) --identity-share 0.$(ZETT_IDENTITY) --out docs/ZETT.md
 
-# Dynamic merging's hypernetwork (docs/MERGE.md): the same phase 1, then 60 steps distilling a
+# Dynamic merging's hypernetwork (docs/MERGE.md; the whole recipe 1 h 54 min on a 2-core CPU,
+# docs/MERGE.md *Recipe time*): the same phase 1, then 60 steps distilling a
 # per-token prior over pool-wide vocabularies, on LM states cached over code, English and the
-# first three quarters of eight other Debian Reference languages (~25 min on CPU), then
+# first three quarters of eight other Debian Reference languages (~11 min with phase 1), then
 # ZETT_MERGE_ALIGN steps of input alignment (the LM reading merged windows of the nine
-# languages trained to reach the states it has after reading their parts; ~40 min for 250,
+# languages trained to reach the states it has after reading their parts; ~27 min for 250,
 # once). It beats FVT on merged tokens in every language; on whole foreign vocabularies it is
 # worse than the default recipe (docs/ZETT.md, variants), so each job has its own checkpoint.
 ZETT_MERGE_LANGUAGES ?= de,es,fr,id,it,ja,pt,zh-cn
 ZETT_MERGE_ALIGN ?= 250
 # then ZETT_MERGE_OUTPUT steps of output alignment (the output tower trained on the merged windows'
-# cross-entropy; ~17 min for 400; docs/MERGE.md measures 200 and 400)
+# cross-entropy; ~18 min for 400; docs/MERGE.md measures 200 and 400)
 ZETT_MERGE_OUTPUT ?= 400
 # then phase 1e: ZETT_MERGE_FOCUS_OUTPUT more steps of output alignment and ZETT_MERGE_FOCUS_ALIGN
 # of input alignment on windows drawn with ZETT_MERGE_FOCUS_WEIGHTS (Japanese and Chinese, where
-# merging costs most, drawn 4 times as often as each other language; ~30 min; docs/MERGE.md)
+# merging costs most, drawn 4 times as often as each other language; ~31 min; docs/MERGE.md)
 ZETT_MERGE_FOCUS_OUTPUT ?= 300
 ZETT_MERGE_FOCUS_ALIGN ?= 150
 ZETT_MERGE_FOCUS_WEIGHTS ?= ja=4,zh-cn=4
@@ -92,7 +93,7 @@ ZETT_MERGE_FOCUS_TAG = $(if $(filter-out 0,$(ZETT_MERGE_FOCUS_OUTPUT)),-fo$(ZETT
 # then phase 1f: a character table for ZETT_MERGE_TABLE_DOCS' characters (a learned row per
 # character SmolLM2 spells with several tokens, beside the hypernetwork's prediction),
 # ZETT_MERGE_TABLE_INPUT steps of its input rows, then ZETT_MERGE_TABLE_OUTPUT of its output
-# rows (~30 min on 2 cores; docs/MERGE.md, *Character table*)
+# rows (~24 min on 2 cores; docs/MERGE.md, *Character table*)
 ZETT_MERGE_TABLE_INPUT ?= 200
 ZETT_MERGE_TABLE_OUTPUT ?= 120
 ZETT_MERGE_TABLE_DOCS ?= ja,zh-cn
