@@ -42,13 +42,14 @@ pub struct Tokenizer {
     /// The char SentencePiece-style files write for a space (`▁`), if any.
     space_replacement: Option<char>,
     summary: Summary,
-    /// Names this tokenizer's tables in the per-thread pre-token caches.
-    cache_owner: u64,
+    /// Names this tokenizer's tables in the per-thread pre-token caches and holds what each
+    /// of them starts with.
+    pub(crate) cache: piece_cache::Tables,
 }
 
 impl Drop for Tokenizer {
     fn drop(&mut self) {
-        piece_cache::forget(self.cache_owner);
+        piece_cache::forget(self.cache.owner);
     }
 }
 
@@ -184,7 +185,7 @@ impl Tokenizer {
             strip_leading_space,
             space_replacement,
             summary,
-            cache_owner: piece_cache::new_owner_id(),
+            cache: piece_cache::Tables::new(),
         })
     }
 
@@ -229,7 +230,7 @@ impl Tokenizer {
         let model = &self.model;
         let cuts = &self.cuts;
         let squeeze = self.cache_squeeze();
-        piece_cache::with_cache(self.cache_owner, |cache| match cache {
+        piece_cache::with_cache(&self.cache, &self.model, |cache| match cache {
             // Files without cuts (all byte-level ones) keep the plain loop: one copy of the
             // cache lookup per pre-token, no cut scan.
             Some(cache) if !cuts.any() => {
@@ -313,7 +314,7 @@ impl Tokenizer {
         let mut words = Vec::with_capacity(ids.capacity());
         let mut word = 0u32;
         let squeeze = self.cache_squeeze();
-        piece_cache::with_cache(self.cache_owner, |mut cache| {
+        piece_cache::with_cache(&self.cache, &self.model, |mut cache| {
             self.encode_pieces(text, at_start, false, &mut |piece| {
                 match (piece, cache.as_deref_mut()) {
                     (Piece::Token(id), _) => ids.push(id),
