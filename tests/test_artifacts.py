@@ -13,6 +13,7 @@ import json
 import os
 import pathlib
 import random
+import re
 import shutil
 import subprocess
 
@@ -276,6 +277,35 @@ def test_cache_dir_env_and_atomic_write(tmp_path, monkeypatch) -> None:
     assert os.listdir(path.parent) == [path.name]  # no temp files left behind
     monkeypatch.delenv("TOKTOOL_CACHE")
     assert artifacts.cache_dir() == pathlib.Path.home() / ".cache" / "toktool"
+
+
+def test_new_conversions_prune_old_ones_of_the_same_name(tmp_path, monkeypatch) -> None:
+    """Each environment converts again (the key covers the source's path); a conversion keeps
+    the newest few of its name and leaves other names, even prefixed ones, alone."""
+    from toktool.artifacts.registry import KEEP_CONVERSIONS
+
+    monkeypatch.setenv("TOKTOOL_CACHE", str(tmp_path))
+    directory = tmp_path / "tokenizers"
+    directory.mkdir()
+    stale = []
+    for i in range(KEEP_CONVERSIONS + 2):
+        for name in ("mistral-sp", "mistral-sp-legacy"):
+            path = directory / f"{name}-{i:016x}.json"
+            path.write_text("{}")
+            os.utime(path, ns=(10**18 + i, 10**18 + i))
+            if name == "mistral-sp":
+                stale.append(path)
+    unrelated = directory / "mistral-sp-notes.json"
+    unrelated.write_text("{}")
+    path = artifacts.tokenizer_json("mistral-sp")
+    left = sorted(p.name for p in directory.iterdir())
+    # The new file and the KEEP_CONVERSIONS - 1 newest stale ones stay; the oldest go.
+    kept = {p.name for p in stale[-(KEEP_CONVERSIONS - 1) :]} | {path.name}
+    assert {n for n in left if re.fullmatch(r"mistral-sp-[0-9a-f]{16}\.json", n)} == kept
+    assert sum(n.startswith("mistral-sp-legacy-") for n in left) == KEEP_CONVERSIONS + 2
+    assert unrelated.exists()
+    assert artifacts.tokenizer_json("mistral-sp") == path  # a cache hit prunes nothing
+    assert len(list(directory.iterdir())) == len(left)
 
 
 def test_missing_package_error(monkeypatch) -> None:

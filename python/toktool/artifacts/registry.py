@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 from collections.abc import Callable
 
 from toktool.artifacts.cache import atomic_write, cache_dir, source_file, source_fingerprint
@@ -37,7 +38,8 @@ def tokenizer_json(name: str) -> pathlib.Path:
 
     The file is converted on first use and cached under ``cache_dir()/tokenizers``;
     the cache key covers the source file (path, size, mtime) and the converter
-    version, so reinstalling a package or changing a converter re-converts.
+    version, so reinstalling a package or changing a converter re-converts; a new
+    conversion deletes the name's older ones beyond the :data:`KEEP_CONVERSIONS` newest.
     Raises :class:`ArtifactError` naming the pip package to install when the
     source package (or a conversion dependency) is missing.
     """
@@ -47,7 +49,32 @@ def tokenizer_json(name: str) -> pathlib.Path:
     target = cache_dir() / "tokenizers" / f"{name}-{source_fingerprint(src, name)}.json"
     if not target.is_file():
         atomic_write(target, _CONVERTERS[name](src))
+        _prune_conversions(name, target.parent)
     return target
+
+
+#: Conversions of one name kept in the cache: the key changes with the source file's path and
+#: mtime, so every new environment or reinstall converts again; older ones beyond these go.
+KEEP_CONVERSIONS = 4
+
+
+def _prune_conversions(name: str, directory: pathlib.Path) -> None:
+    """Delete all but the :data:`KEEP_CONVERSIONS` newest conversions of ``name`` (by mtime).
+
+    Only files named exactly ``{name}-{16 hex digits}.json`` count, so ``mistral-sp`` never
+    touches ``mistral-sp-legacy``. A file another process deletes first is no error.
+    """
+    pattern = re.compile(rf"{re.escape(name)}-[0-9a-f]{{16}}\.json")
+    found = []
+    for path in directory.iterdir():
+        if pattern.fullmatch(path.name):
+            try:
+                found.append((path.stat().st_mtime_ns, path))
+            except FileNotFoundError:
+                continue
+    found.sort(reverse=True)
+    for _, path in found[KEEP_CONVERSIONS:]:
+        path.unlink(missing_ok=True)
 
 
 def _convert_smollm2(src: pathlib.Path) -> bytes:
