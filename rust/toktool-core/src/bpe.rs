@@ -171,6 +171,10 @@ pub struct Bpe {
     pub byte_chars: [char; 256],
     /// `self_encoding[id]`: BPE of the token's own key gives exactly `[id]`.
     pub self_encoding: Vec<bool>,
+    /// With `ignore_merges`, the tokens whose own merges do not rebuild them (not
+    /// `self_encoding`): the only pieces whose ids the whole-piece lookup changes. Few: o200k's 2
+    /// and cl100k's 5 special tokens, Llama 3's 844 (set by [`Bpe::compute_self_encoding`]).
+    pub whole_only: FxHashMap<Box<[u8]>, u32>,
     /// `key_to_id` for one-char keys, for char units (filled by [`Bpe::build_indexes`]).
     pub char_ids: CharIds,
     /// The merges of small ids (filled by [`Bpe::build_indexes`]).
@@ -274,6 +278,15 @@ impl Bpe {
             this.merge_units(key, &mut out);
             (id, out.len() == 1 && out[0] == id)
         });
+        if self.ignore_merges {
+            // `maybe_par_map` keeps the order: `flags[i]` is `keys[i]`'s.
+            self.whole_only = keys
+                .iter()
+                .zip(&flags)
+                .filter(|(_, &(_, ok))| !ok)
+                .map(|(&(key, id), _)| (Box::from(key), id))
+                .collect();
+        }
         let mut self_encoding = vec![false; vocab_size];
         for (id, ok) in flags {
             if let Some(slot) = self_encoding.get_mut(id as usize) {
@@ -294,6 +307,24 @@ impl Bpe {
                     .copied()
                     .unwrap_or(false)
             {
+                out.push(id);
+                return;
+            }
+        }
+        self.merge_units(piece, out);
+    }
+
+    /// [`Bpe::encode_piece`] for a piece that is probably not one token (the pre-token cache's
+    /// misses, whose whole tokens the cache was seeded with): the same ids without looking the
+    /// whole piece up in the vocabulary. That lookup finds a token only to return what merging
+    /// its key returns too (`self_encoding`), except for the few tokens of an `ignore_merges`
+    /// file that merging does not rebuild (`whole_only`, a small table). On the cache's misses
+    /// most pieces are no token, and the vocabulary lookup is a cache miss of its own in a
+    /// table of several MB.
+    #[inline]
+    pub fn encode_unseen_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
+        if !self.whole_only.is_empty() {
+            if let Some(&id) = self.whole_only.get(piece) {
                 out.push(id);
                 return;
             }
@@ -838,6 +869,7 @@ mod tests {
                 ignore_merges: false,
                 byte_chars: ['\0'; 256],
                 self_encoding: Vec::new(),
+                whole_only: FxHashMap::default(),
                 char_ids: CharIds::default(),
                 dense_pairs: DensePairs::default(),
                 short_keys: ShortKeys::default(),

@@ -212,7 +212,7 @@ impl PieceCache {
             return;
         }
         let start = out.len();
-        model.encode_piece(piece, out);
+        model.encode_unseen_piece(piece, out);
         let ids = &out[start..];
         slot.words = key.words;
         slot.len = key.len;
@@ -540,12 +540,16 @@ mod tests {
     /// A byte-level tokenizer whose token `abc` is not its own encoding without
     /// `ignore_merges`: `b c` merges first, and `a bc` is no merge.
     fn abc_tokenizer(ignore_merges: bool) -> crate::Tokenizer {
+        byte_level_tokenizer(&[("b", "c"), ("a", "b"), ("ab", "c")], ignore_merges)
+    }
+
+    /// A byte-level tokenizer with ids 0-255 for the bytes, then one per merge in order.
+    fn byte_level_tokenizer(merges: &[(&str, &str)], ignore_merges: bool) -> crate::Tokenizer {
         let mut vocab = serde_json::Map::new();
         for (i, c) in crate::byte_level::byte_to_char_table().iter().enumerate() {
             vocab.insert(c.to_string(), serde_json::Value::from(i));
         }
-        let merges = [("b", "c"), ("a", "b"), ("ab", "c")];
-        for (a, b) in merges {
+        for &(a, b) in merges {
             let n = vocab.len();
             vocab.insert(format!("{a}{b}"), serde_json::Value::from(n));
         }
@@ -587,6 +591,25 @@ mod tests {
                 assert_eq!(tok.encode_reference("abc").expect("encodes"), want);
             }
         }
+    }
+
+    #[test]
+    fn misses_skip_the_whole_piece_lookup_only_where_that_changes_nothing() {
+        let (a, bc, abc) = (u32::from(b'a'), 256, 258);
+        let merged = abc_tokenizer(false);
+        let whole = abc_tokenizer(true);
+        assert_eq!(whole.bpe().whole_only.len(), 1);
+        for (tok, want) in [(&merged, vec![a, bc]), (&whole, vec![abc])] {
+            let mut out = Vec::new();
+            tok.bpe().encode_unseen_piece(b"abc", &mut out);
+            assert_eq!(out, want);
+        }
+        // Where every token's merges rebuild it, `ignore_merges` changes nothing.
+        let rebuilt = byte_level_tokenizer(&[("a", "b"), ("ab", "c")], true);
+        assert!(rebuilt.bpe().whole_only.is_empty());
+        let mut out = Vec::new();
+        rebuilt.bpe().encode_unseen_piece(b"abc", &mut out);
+        assert_eq!(out, vec![257]);
     }
 
     #[test]

@@ -666,6 +666,7 @@ fn load_bpe(node: Node<'_>, byte_level: bool) -> Result<LoadedBpe> {
         ignore_merges: node.bool_or("ignore_merges", false)?,
         byte_chars: byte_to_char_table(),
         self_encoding: Vec::new(),
+        whole_only: rustc_hash::FxHashMap::default(),
         char_ids: CharIds::default(),
         dense_pairs: DensePairs::default(),
         short_keys: ShortKeys::default(),
