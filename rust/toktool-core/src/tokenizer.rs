@@ -232,13 +232,21 @@ impl Tokenizer {
         let squeeze = self.cache_squeeze();
         piece_cache::with_cache(&self.cache, &self.model, |cache| match cache {
             // Files without cuts (all byte-level ones) keep the plain loop: one copy of the
-            // cache lookup per pre-token, no cut scan.
-            Some(cache) if !cuts.any() => {
-                self.encode_pieces(text, at_start, false, &mut |piece| match piece {
-                    Piece::Token(id) => out.push(id),
-                    Piece::Text(bytes) => cache.encode_piece(model, bytes, squeeze, &mut out),
-                })
-            }
+            // cache lookup per pre-token, no cut scan. The sink is inlined into the scanner's
+            // loops (LLVM kept it a call per pre-token: 1.04-1.07x on unseen code, measured
+            // in one process against a copy without the attribute; no gain on the cut path).
+            Some(cache) if !cuts.any() => self.encode_pieces(
+                text,
+                at_start,
+                false,
+                &mut same(
+                    #[inline(always)]
+                    |piece| match piece {
+                        Piece::Token(id) => out.push(id),
+                        Piece::Text(bytes) => cache.encode_piece(model, bytes, squeeze, &mut out),
+                    },
+                ),
+            ),
             Some(cache) => self.encode_pieces(text, at_start, false, &mut |piece| match piece {
                 Piece::Token(id) => out.push(id),
                 Piece::Text(bytes) => cuts.for_each_part(bytes, |part| {
@@ -909,4 +917,9 @@ fn describe(value: Option<&Value>) -> String {
         }
     }
     value.map_or_else(|| "none".into(), walk)
+}
+
+/// `f` itself: lets a closure carry `#[inline(always)]` where it is passed by reference.
+fn same<F: FnMut(Piece<'_>)>(f: F) -> F {
+    f
 }
