@@ -96,11 +96,69 @@ pub(crate) fn classify_slow(window: &[u8; 64]) -> Masks {
     )
 }
 
-/// The masks of `window`, 16 bytes per SSE2 compare (SSE2 is part of every `x86_64` CPU).
+/// The masks of `window`: by [`classify_avx512`] where the CPU has AVX-512BW, else by
+/// [`classify_sse2`] (the feature test is a load of a cached flag; 1.01-1.04x on unseen code in
+/// 4 KB calls, in-process A/B on an AMD EPYC with AVX-512).
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::inline_always)]
 #[inline(always)]
 pub(crate) fn classify(window: &[u8; 64]) -> Masks {
+    if std::arch::is_x86_feature_detected!("avx512bw") {
+        // SAFETY: the CPU has AVX-512BW (checked just above).
+        unsafe { classify_avx512(window) }
+    } else {
+        classify_sse2(window)
+    }
+}
+
+/// The masks of `window` from one 64-byte register: each class is one compare straight into a
+/// 64-bit mask (no `movemask`, shift and `or` per 16 bytes, as [`classify_sse2`] needs).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw")]
+fn classify_avx512(window: &[u8; 64]) -> Masks {
+    use std::arch::x86_64::{
+        __m512i, _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_loadu_si512,
+        _mm512_movepi8_mask, _mm512_or_si512, _mm512_set1_epi8, _mm512_sub_epi8,
+    };
+    // SAFETY: the load reads the 64 bytes of `window` (an unaligned load, as
+    // `_mm512_loadu_si512` allows).
+    #[allow(clippy::cast_ptr_alignment)]
+    let v = unsafe { _mm512_loadu_si512(window.as_ptr().cast::<__m512i>()) };
+    let set = |b: u8| _mm512_set1_epi8(b.cast_signed());
+    let eq = |b: u8| _mm512_cmpeq_epi8_mask(v, set(b));
+    // `x - lo <= span` as unsigned bytes.
+    let within = |x: __m512i, lo: u8, span: u8| {
+        _mm512_cmple_epu8_mask(_mm512_sub_epi8(x, set(lo)), set(span))
+    };
+    let folded = _mm512_or_si512(v, set(0x20));
+    let m = Masks {
+        letter: within(folded, b'a', 25),
+        digit: within(v, b'0', 9),
+        space: eq(b' '),
+        space_like: within(v, b'\t', 3) & !eq(b'\n'),
+        newline: eq(b'\n') | eq(b'\r'),
+        apostrophe: eq(b'\''),
+        wide: _mm512_movepi8_mask(v),
+        upper: within(v, b'A', 25),
+        slash: eq(b'/'),
+        latin: 0,
+        latin_lead: 0,
+    };
+    with_latin_letters(
+        m,
+        within(v, 0xc3, 2),
+        eq(0xc3),
+        eq(0xc5),
+        eq(0x97) | eq(0xb7),
+        eq(0xbf),
+    )
+}
+
+/// The masks of `window`, 16 bytes per SSE2 compare (SSE2 is part of every `x86_64` CPU).
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::inline_always)]
+#[inline(always)]
+pub(crate) fn classify_sse2(window: &[u8; 64]) -> Masks {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8, _mm_sub_epi8,
@@ -528,6 +586,7 @@ mod tests {
         fn simd_classes_match_the_definition(bytes in prop::collection::vec(any::<u8>(), 64)) {
             let window: [u8; 64] = bytes.try_into().expect("64 bytes");
             prop_assert_eq!(classify(&window), classify_slow(&window));
+            assert_every_classifier(&window);
         }
 
         #[test]
@@ -568,6 +627,20 @@ mod tests {
                 *b = (start + i) as u8;
             }
             assert_eq!(classify(&window), classify_slow(&window));
+            assert_every_classifier(&window);
+        }
+    }
+
+    /// Both SIMD classifiers against the definition, whichever `classify` picks on this CPU
+    /// (the AVX-512 one only where the CPU has it).
+    fn assert_every_classifier(window: &[u8; 64]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            assert_eq!(classify_sse2(window), classify_slow(window));
+            if std::arch::is_x86_feature_detected!("avx512bw") {
+                // SAFETY: the CPU has AVX-512BW.
+                assert_eq!(unsafe { classify_avx512(window) }, classify_slow(window));
+            }
         }
     }
 }
