@@ -296,17 +296,18 @@ impl Bpe {
         self.self_encoding = self_encoding;
     }
 
+    /// Whether [`Bpe::encode_piece`] of token `id`'s own key gives `[id]` alone: always with
+    /// `ignore_merges`, else where its own merges rebuild it (`self_encoding`).
+    #[inline]
+    pub fn encodes_to_itself(&self, id: u32) -> bool {
+        self.ignore_merges || self.self_encoding.get(id as usize).copied() == Some(true)
+    }
+
     /// Encode one pre-token, appending its ids to `out`.
     #[inline]
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
         if let Some(id) = self.token_id(piece) {
-            if self.ignore_merges
-                || self
-                    .self_encoding
-                    .get(id as usize)
-                    .copied()
-                    .unwrap_or(false)
-            {
+            if self.encodes_to_itself(id) {
                 out.push(id);
                 return;
             }

@@ -268,9 +268,8 @@ impl Tables {
     }
 
     /// The table every new cache of this tokenizer starts from, built on first use: each token
-    /// whose key fits a slot and that `encode_piece` maps to itself alone (with
-    /// `ignore_merges`, every token; otherwise those whose own merges rebuild them,
-    /// `Bpe::self_encoding`). A piece that is a whole token then hits on its first occurrence
+    /// whose key fits a slot and that `encode_piece` maps to itself alone
+    /// ([`Bpe::encodes_to_itself`]). A piece that is a whole token then hits on its first occurrence
     /// instead of taking the miss path (a vocabulary lookup and a store). Where two tokens
     /// share a slot the lower id, usually the more frequent token, keeps it. Exact for the
     /// reason the cache is: a seeded slot holds what `encode_piece` returns for its key.
@@ -280,9 +279,7 @@ impl Tables {
                 .key_to_id
                 .iter()
                 .filter(|&(key, &id)| {
-                    (1..=MAX_KEY).contains(&key.len())
-                        && (model.ignore_merges
-                            || model.self_encoding.get(id as usize).copied() == Some(true))
+                    (1..=MAX_KEY).contains(&key.len()) && model.encodes_to_itself(id)
                 })
                 .map(|(key, &id)| (&**key, id))
                 .collect();
