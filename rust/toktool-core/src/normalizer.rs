@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use unicode_normalization::{
+use unicode_normalization_alignments::{
     char::canonical_combining_class, is_nfc_quick, is_nfd_quick, is_nfkc_quick, is_nfkd_quick,
     IsNormalized, UnicodeNormalization,
 };
@@ -137,9 +137,11 @@ impl Normalizer {
             }
             // Char by char, like HF: no final-sigma rule.
             Normalizer::Lowercase => text.chars().flat_map(char::to_lowercase).collect(),
+            // HF's marks: its normalization crate's tables (Unicode 9.0), so a mark assigned
+            // later (U+1193B, Unicode 13) stays, as in HF.
             Normalizer::StripAccents => text
                 .chars()
-                .filter(|&c| !unicode_normalization::char::is_combining_mark(c))
+                .filter(|&c| !unicode_normalization_alignments::char::is_combining_mark(c))
                 .collect(),
             Normalizer::Strip { left, right } => {
                 let mut s = text.as_str();
@@ -309,10 +311,10 @@ impl Form {
     /// The full algorithm, appending to `out`.
     fn extend(self, out: &mut String, text: &str) {
         match self {
-            Form::Nfc => out.extend(text.nfc()),
-            Form::Nfd => out.extend(text.nfd()),
-            Form::Nfkc => out.extend(text.nfkc()),
-            Form::Nfkd => out.extend(text.nfkd()),
+            Form::Nfc => out.extend(text.nfc().map(|(c, _)| c)),
+            Form::Nfd => out.extend(text.nfd().map(|(c, _)| c)),
+            Form::Nfkc => out.extend(text.nfkc().map(|(c, _)| c)),
+            Form::Nfkd => out.extend(text.nfkd().map(|(c, _)| c)),
         }
     }
 }
