@@ -50,6 +50,9 @@ TRICKY = [
     "İstanbul ΣΑΣ",
     "e\u0301 vs \u00e9",
     "ﬁ ligature ① ｆｕｌｌ",
+    "▁",
+    " ▁x ▁▁y  ▁ z▁",
+    "a▁b  c",
 ]
 
 text_strategy = st.text(
@@ -57,7 +60,7 @@ text_strategy = st.text(
 ) | st.lists(
     st.sampled_from(
         [" ", "  ", "\n", "\r\n", "\t", "a", "Z", "é", "中", "1", "23", "'s", "'LL", ".", "!",
-         "😀", "<|endoftext|>", "hello", "world", "\u00a0", "ſ", "٣", "_", "  x"]
+         "😀", "<|endoftext|>", "hello", "world", "\u00a0", "ſ", "٣", "_", "  x", "▁", " ▁"]
     ),
     max_size=30,
 ).map("".join)
@@ -180,6 +183,16 @@ CONFIGS = {
         byte_level=False,
         byte_fallback=True,
     ),
+    "metaspace-unsplit-always": dict(
+        pre_tokenizer=pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False),
+        byte_level=False,
+        byte_fallback=True,
+    ),
+    "metaspace-unsplit-never": dict(
+        pre_tokenizer=pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never", split=False),
+        byte_level=False,
+        unk="<unk>",
+    ),
     "metaspace-split-always": dict(
         pre_tokenizer=pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True),
         byte_level=False,
@@ -192,6 +205,18 @@ CONFIGS = {
         ),
         byte_level=False,
         byte_fallback=True,
+    ),
+    "sentencepiece-legacy": dict(
+        pre_tokenizer=None,
+        normalizer=normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")]),
+        byte_level=False,
+        byte_fallback=True,
+    ),
+    "sentencepiece-replace-only": dict(
+        pre_tokenizer=None,
+        normalizer=normalizers.Replace(" ", "▁"),
+        byte_level=False,
+        unk="<unk>",
     ),
     "whitespace-nfd-strip-accents": dict(
         pre_tokenizer=pre_tokenizers.Whitespace(),
@@ -225,6 +250,50 @@ def edited(doc: dict, edit) -> dict:  # type: ignore[no-untyped-def]
     doc = json.loads(json.dumps(doc))
     edit(doc)
     return doc
+
+
+def space_cut(doc: dict) -> dict:
+    """``doc`` without the merges that join a part not ending in ``▁`` to one starting with it,
+    so that toktool proves it may cut before ``▁`` and encodes on the raw text, before spaces
+    become ``▁`` (HF's trainer makes such merges: an unsplit ``Metaspace`` text is one word to
+    it; SentencePiece's own files, like Mistral's, have none)."""
+    def joins_into_space(merge: str | list[str]) -> bool:
+        left, right = merge.split(" ") if isinstance(merge, str) else merge
+        return right.startswith("▁") and not left.endswith("▁")
+
+    def drop(d: dict) -> None:
+        d["model"]["merges"] = [m for m in d["model"]["merges"] if not joins_into_space(m)]
+
+    return edited(doc, drop)
+
+
+@pytest.fixture(scope="module", params=["metaspace-byte-fallback", "metaspace-unsplit-always",
+                                        "metaspace-unsplit-never", "sentencepiece-legacy",
+                                        "sentencepiece-replace-only"])
+def space_cut_pair(request: pytest.FixtureRequest) -> tuple[toktool.Tokenizer, HFTokenizer]:
+    ours, theirs = pair(space_cut(train(**CONFIGS[request.param])))
+    # The raw-text path is taken (else these tests would pass on the rewritten-text path).
+    assert "cut and cached before spaces are rewritten" in ours.info()["pre_tokenizer_path"]
+    return ours, theirs
+
+
+def test_space_cut_files_match_hf_on_tricky_text(
+    space_cut_pair: tuple[toktool.Tokenizer, HFTokenizer],
+) -> None:
+    ours, theirs = space_cut_pair
+    for text in TRICKY + TRAINING_TEXT + ["<|endoftext|> x", " <|endoftext|>  y", "z<|endoftext|>"]:
+        assert_same(ours, theirs, text)
+        # Twice: the second time from the pre-token cache.
+        assert_same(ours, theirs, text)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(text=text_strategy)
+def test_space_cut_files_match_hf_on_any_text(
+    space_cut_pair: tuple[toktool.Tokenizer, HFTokenizer], text: str,
+) -> None:
+    ours, theirs = space_cut_pair
+    assert_same(ours, theirs, text)
 
 
 @pytest.mark.parametrize("name", ["NFD", "NFC", "NFKD", "NFKC", "NFD+StripAccents"])
@@ -367,12 +436,15 @@ def test_decode_bytes_roundtrips_and_is_canonical(name: str) -> None:
     ours, theirs = pair(train(**CONFIGS[name]))
     # Pipelines whose decode is not the identity on the input (HF decodes them the same way).
     lossy = {"digits-contiguous-nfkc-lower", "whitespace-nfd-strip-accents",
-             "metaspace-split-always", "split-behaviors", "bytelevel-prefix-space",
-             "sentencepiece-legacy-normalizer"}  # prepends ▁ after every special token
+             "metaspace-split-always", "metaspace-unsplit-never", "split-behaviors", "bytelevel-prefix-space",
+             "sentencepiece-legacy-normalizer", "sentencepiece-legacy",  # ▁ after specials
+             "sentencepiece-replace-only"}
     for text in TRICKY + TRAINING_TEXT:
         ids = ours.encode(text)
         decoded = ours.decode_bytes(ids)
-        if name not in lossy and not text.startswith(" "):
+        # A `▁` in the text is a space to a `▁`-spelling file, and decodes as one.
+        spelled_space = "▁" in text and not CONFIGS[name]["byte_level"]
+        if name not in lossy and not text.startswith(" ") and not spelled_space:
             assert decoded == text.encode(), text
         if decoded == text.encode():
             assert ours.is_canonical(ids), text

@@ -29,14 +29,14 @@ TRICKY = [
     "<|endoftext|>", "a<|endoftext|>b", "<s> </s> <unk>", "<|begin_of_text|>hi<|end_of_text|>",
     "[INST] hello [/INST]", "a" * 3000, " " * 2000 + "x", "9" * 2000, "ab" * 1500,
     "http://example.com/path?q=1&r=2#frag", "/usr/lib/python3.11/site-packages/x.py",
-    "İstanbul ΣΑΣ ß ǅ", "\r\n\r\n", " \r\n ",
+    "İstanbul ΣΑΣ ß ǅ", "\r\n\r\n", " \r\n ", "▁", " ▁x ▁▁y  ▁ z▁", "a▁b  c", "<s> x",
 ]
 
 unicode_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80)
 structured_text = st.lists(
     st.sampled_from(
         [" ", "  ", "   ", "\n", "\r\n", "\t", "a", "The", "é", "中文", "1", "234", "'s", "'LL",
-         ".", "!!", "😀", "<|endoftext|>", "<s>", "\u00a0", "_", "def", "()", "{", "}", "0x1F"]
+         ".", "!!", "😀", "<|endoftext|>", "<s>", "\u00a0", "_", "def", "()", "{", "}", "0x1F", "▁", " ▁"]
     ),
     max_size=40,
 ).map("".join)

@@ -99,6 +99,76 @@ impl Cuts {
     }
 }
 
+/// The cuts of [`Cuts`] read on a text before its spaces are written as the space char `c` (by
+/// `Metaspace` or a `Replace` normalizer), so that a text need not be rewritten before it is
+/// cut (and the pre-token cache can key the parts by their shorter raw bytes). On a text
+/// without `c` itself, whose spaces all become `c`: "before `c` after a char other than `c`" is
+/// before a space after a non-space; the ASCII cuts apply between two ASCII chars that are not
+/// spaces (a space becomes `c`, which is no ASCII char). A `c` put in front of the text joins
+/// the first part (no cut follows a `c`, and the text does not start with one). Only where the
+/// "before" cut is certified for `c`.
+#[derive(Debug, Clone)]
+pub struct SpaceCuts {
+    /// `table[a] >> b & 1`: cut between the raw ASCII bytes `a` and `b`.
+    table: Box<[u128; 128]>,
+    /// The UTF-8 of `c`.
+    space: ([u8; 4], usize),
+}
+
+impl SpaceCuts {
+    /// The UTF-8 of the space char.
+    pub fn space(&self) -> &[u8] {
+        &self.space.0[..self.space.1]
+    }
+
+    /// Hand each part of `text` to `f` with its offset: the parts [`Cuts::for_each_part`] gives on
+    /// `text` with every space written as the space char. `text` must not hold that char.
+    #[inline]
+    pub fn for_each_part(&self, text: &[u8], mut f: impl FnMut(&[u8], usize)) {
+        let mut start = 0;
+        for i in 1..text.len() {
+            let (a, b) = (text[i - 1], text[i]);
+            // A non-ASCII byte next to a space is the end of a non-space char.
+            let cut = if (a | b) < 0x80 {
+                self.table[usize::from(a)] >> b & 1 == 1
+            } else {
+                b == b' '
+            };
+            if cut {
+                f(&text[start..i], start);
+                start = i;
+            }
+        }
+        if start < text.len() {
+            f(&text[start..], start);
+        }
+    }
+}
+
+impl Cuts {
+    /// These cuts on text whose spaces are still spaces ([`SpaceCuts`]), when `space` is the char
+    /// the "before" cut is certified for.
+    pub fn on_raw_spaces(&self, space: char) -> Option<SpaceCuts> {
+        let (buf, len) = self.before?;
+        let mut utf8 = [0u8; 4];
+        if space.encode_utf8(&mut utf8).as_bytes() != &buf[..len] || space == ' ' {
+            return None;
+        }
+        let mut table = self.ascii.clone().unwrap_or_else(|| Box::new([0u128; 128]));
+        table[usize::from(b' ')] = 0;
+        for (a, row) in table.iter_mut().enumerate() {
+            *row &= !(1u128 << b' ');
+            if a != usize::from(b' ') {
+                *row |= 1u128 << b' ';
+            }
+        }
+        Some(SpaceCuts {
+            table,
+            space: (buf, len),
+        })
+    }
+}
+
 /// `keys[id]`: the unit-space key of each vocabulary id.
 fn keys_by_id(model: &Bpe) -> Vec<Option<&[u8]>> {
     let size = model
@@ -317,6 +387,7 @@ mod tests {
         unk: bool,
         fuse_unk: bool,
         legacy: bool,
+        scheme: &str,
     ) -> Tokenizer {
         let mut vocab = serde_json::Map::new();
         if unk {
@@ -354,7 +425,7 @@ mod tests {
                    "model": model})
         } else {
             json!({"pre_tokenizer": {"type": "Metaspace", "replacement": "▁",
-                                     "prepend_scheme": "first", "split": false},
+                                     "prepend_scheme": scheme, "split": false},
                    "model": model})
         };
         Tokenizer::from_json_str(&doc.to_string()).expect("random file loads")
@@ -374,12 +445,29 @@ mod tests {
             text in proptest::collection::vec(
                 proptest::sample::select(
                     vec![" ", "▁", "a", "b", ".", "c", "é", "中", "—", "😀"]), 0..40),
+            scheme in proptest::sample::select(vec!["first", "always", "never"]),
         ) {
             let [byte_fallback, unk, fuse_unk, legacy] = flags;
-            let tok = random_sp_file(&picks, byte_fallback, unk, fuse_unk, legacy);
+            let tok = random_sp_file(&picks, byte_fallback, unk, fuse_unk, legacy, scheme);
             let text = text.concat();
-            proptest::prop_assert_eq!(tok.encode(&text)?, tok.encode_reference(&text)?);
+            let expected = tok.encode_reference(&text)?;
+            proptest::prop_assert_eq!(&tok.encode(&text)?, &expected);
+            // Again, from the pre-token cache (raw-text keys where the space cut holds).
+            proptest::prop_assert_eq!(&tok.encode(&text)?, &expected);
             let cuts = Cuts::certify(tok.bpe(), Some('▁'));
+            let plain = !text.is_empty() && !text.contains('▁');
+            if let Some(space_cuts) = cuts.on_raw_spaces('▁').filter(|_| plain) {
+                // The raw cuts, with spaces then rewritten, are the cuts of the rewritten text.
+                let mut raw_parts = Vec::new();
+                space_cuts.for_each_part(text.as_bytes(), |part, _| {
+                    raw_parts.push(String::from_utf8_lossy(part).replace(' ', "▁"));
+                });
+                let mut parts = Vec::new();
+                cuts.for_each_part(text.replace(' ', "▁").as_bytes(), |part| {
+                    parts.push(String::from_utf8_lossy(part).into_owned());
+                });
+                proptest::prop_assert_eq!(raw_parts, parts);
+            }
             let spaced = format!("▁{}", text.replace(' ', "▁"));
             proptest::prop_assert_eq!(by_parts(&tok, &cuts, &spaced), whole(&tok, &spaced));
         }

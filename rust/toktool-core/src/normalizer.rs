@@ -205,6 +205,35 @@ impl Normalizer {
     }
 
     /// The char this normalizer writes in place of a space, if it does (`SentencePiece` style).
+    /// The char `c` and whether `c` is put in front, when this normalizer does nothing but
+    /// write `c` for every space and, optionally, put `c` in front of a non-empty text (the
+    /// `SentencePiece` legacy form: `Replace(" ", c)` with or without `Prepend(c)`, in either
+    /// order).
+    pub fn as_space_rewrite(&self) -> Option<(char, bool)> {
+        let single = |s: &str| {
+            let mut chars = s.chars();
+            chars.next().filter(|_| chars.next().is_none())
+        };
+        let replace = |n: &Normalizer| match n {
+            Normalizer::ReplaceLiteral { pattern, content } if pattern == " " => single(content),
+            _ => None,
+        };
+        let prepend =
+            |n: &Normalizer, c: char| matches!(n, Normalizer::Prepend(p) if single(p) == Some(c));
+        match self {
+            Normalizer::Sequence(steps) => match steps.as_slice() {
+                [only] => only.as_space_rewrite(),
+                [a, b] => match (replace(a), replace(b)) {
+                    (Some(c), None) if prepend(b, c) => Some((c, true)),
+                    (None, Some(c)) if prepend(a, c) => Some((c, true)),
+                    _ => None,
+                },
+                _ => None,
+            },
+            other => replace(other).map(|c| (c, false)),
+        }
+    }
+
     pub fn space_replacement(&self) -> Option<char> {
         match self {
             Normalizer::ReplaceLiteral { pattern, content } if pattern == " " => {

@@ -25,6 +25,7 @@
 //! a tenth of the encode time on code. A short piece with many ids is marked in its main slot
 //! (`IN_LONG_TABLE`), so only it pays the second lookup.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -175,6 +176,51 @@ impl PieceCache {
         }
     }
 
+    /// `model.encode_piece` of `raw` (1 to [`MAX_KEY`] bytes) with every space written as
+    /// `space` (`Metaspace`'s char), keyed by `raw` itself: the text need not be rewritten for a
+    /// hit, and the raw key is shorter. One table serves both kinds of key exactly: a raw key
+    /// and a key of rewritten bytes (which holds no space) are equal only for a piece without
+    /// a space, whose rewriting is itself.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    pub(crate) fn encode_spaced(
+        &mut self,
+        model: &Bpe,
+        raw: &[u8],
+        space: &[u8],
+        out: &mut Vec<u32>,
+    ) {
+        let key = Key::new(raw);
+        let index = key.hash() as usize & (SLOTS - 1);
+        if !self.hit(key, index, out) {
+            self.encode_spaced_miss(model, raw, space, key, index, out);
+        }
+    }
+
+    #[inline(never)]
+    fn encode_spaced_miss(
+        &mut self,
+        model: &Bpe,
+        raw: &[u8],
+        space: &[u8],
+        key: Key,
+        index: usize,
+        out: &mut Vec<u32>,
+    ) {
+        let mut buf = [0u8; MAX_KEY * 4];
+        let mut len = 0;
+        for &b in raw {
+            if b == b' ' {
+                buf[len..len + space.len()].copy_from_slice(space);
+                len += space.len();
+            } else {
+                buf[len] = b;
+                len += 1;
+            }
+        }
+        self.encode_miss(model, &buf[..len], key, index, out);
+    }
+
     /// Append the ids kept in slot `index` if it holds `key`; whether it did. All
     /// [`MAX_IDS`] ids are copied and the length then set to the slot's count, so the number of
     /// ids (1 to 3, unpredictable) is no branch and no `memcpy` call.
@@ -195,7 +241,8 @@ impl PieceCache {
         true
     }
 
-    /// A piece that is not in the table: merge it and keep its ids in its slot.
+    /// A piece that is not in the table: merge it and keep its ids in its slot (under `key`,
+    /// which is `piece`'s or, from [`PieceCache::encode_spaced`], that of its raw text).
     #[inline(never)]
     fn encode_miss(
         &mut self,
@@ -257,13 +304,21 @@ impl PieceCache {
 pub(crate) struct Tables {
     pub(crate) owner: u64,
     seed: OnceLock<Box<[Slot]>>,
+    /// `Metaspace`'s char (its UTF-8) when the tokenizer looks parts up by their raw text
+    /// ([`PieceCache::encode_spaced`]): the seed then keys tokens by their raw text too.
+    raw_space: Option<([u8; 4], usize)>,
 }
 
 impl Tables {
-    pub(crate) fn new() -> Tables {
+    pub(crate) fn new(raw_space: Option<&[u8]>) -> Tables {
         Tables {
             owner: NEXT_OWNER.fetch_add(1, Ordering::Relaxed),
             seed: OnceLock::new(),
+            raw_space: raw_space.map(|space| {
+                let mut buf = [0u8; 4];
+                buf[..space.len()].copy_from_slice(space);
+                (buf, space.len())
+            }),
         }
     }
 
@@ -273,20 +328,30 @@ impl Tables {
     /// instead of taking the miss path (a vocabulary lookup and a store). Where two tokens
     /// share a slot the lower id, usually the more frequent token, keeps it. Exact for the
     /// reason the cache is: a seeded slot holds what `encode_piece` returns for its key.
+    ///
+    /// With a raw space char, a token is keyed by its raw text (every space char a space), whose
+    /// rewriting is the token again, so the slot holds what `encode_spaced` computes; a token
+    /// with a space of its own (which rewriting would change) is left out.
     fn seed(&self, model: &Bpe) -> &[Slot] {
         self.seed.get_or_init(|| {
-            let mut tokens: Vec<(&[u8], u32)> = model
+            let space = self.raw_space.as_ref().map(|(buf, len)| &buf[..*len]);
+            let mut tokens: Vec<(Cow<'_, [u8]>, u32)> = model
                 .key_to_id
                 .iter()
-                .filter(|&(key, &id)| {
-                    (1..=MAX_KEY).contains(&key.len()) && model.encodes_to_itself(id)
+                .filter_map(|(key, &id)| {
+                    let key = match space {
+                        Some(_) if key.contains(&b' ') => return None,
+                        Some(space) => raw_text(key, space),
+                        None => Cow::Borrowed(&**key),
+                    };
+                    ((1..=MAX_KEY).contains(&key.len()) && model.encodes_to_itself(id))
+                        .then_some((key, id))
                 })
-                .map(|(key, &id)| (&**key, id))
                 .collect();
             tokens.sort_unstable_by_key(|&(_, id)| std::cmp::Reverse(id));
             let mut slots = vec![EMPTY; SLOTS].into_boxed_slice();
             for (piece, id) in tokens {
-                let key = Key::new(piece);
+                let key = Key::new(&piece);
                 slots[key.hash() as usize & (SLOTS - 1)] = Slot {
                     words: key.words,
                     len: key.len,
@@ -297,6 +362,25 @@ impl Tables {
             slots
         })
     }
+}
+
+/// `key` with every `space` (a char's UTF-8) written as a space.
+fn raw_text<'a>(key: &'a [u8], space: &[u8]) -> Cow<'a, [u8]> {
+    if memchr::memmem::find(key, space).is_none() {
+        return Cow::Borrowed(key);
+    }
+    let mut raw = Vec::with_capacity(key.len());
+    let mut i = 0;
+    while i < key.len() {
+        if spells_at(key, i, space) {
+            raw.push(b' ');
+            i += space.len();
+        } else {
+            raw.push(key[i]);
+            i += 1;
+        }
+    }
+    Cow::Owned(raw)
 }
 
 /// Slots of the table for pieces that do not fit a [`Slot`] (a power of two).

@@ -338,6 +338,24 @@ impl PreTokenizer {
             })
     }
 
+    /// Whether the chain has no steps (the normalized text is one pre-token).
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The replacement char and prepend scheme when the chain is one `Metaspace` step that
+    /// does not split (the whole text is one pre-token with every space written as the char).
+    pub fn sole_unsplit_metaspace(&self) -> Option<(char, PrependScheme)> {
+        match self.steps.as_slice() {
+            [Step::Metaspace {
+                replacement,
+                prepend,
+                split: false,
+            }] => Some((*replacement, *prepend)),
+            _ => None,
+        }
+    }
+
     /// The `Metaspace` replacement char, if the chain has one.
     pub fn metaspace(&self) -> Option<(char, PrependScheme)> {
         self.steps.iter().find_map(|s| match s {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::added::{AddedToken, Segment, TokenMatcher};
 use crate::bpe::{Bpe, CharIds, DensePairs, MergeMap, ShortKeys, UnkPolicy};
 use crate::byte_level::{byte_to_char_table, CharToByte};
-use crate::cuts::Cuts;
+use crate::cuts::{Cuts, SpaceCuts};
 use crate::error::{Error, Result};
 use crate::json::{kind, Node};
 use crate::normalizer::Normalizer;
@@ -25,6 +25,9 @@ pub struct Tokenizer {
     model: Bpe,
     /// Where pre-tokens may be cut before BPE without changing the ids (proven at load time).
     cuts: Cuts,
+    /// Where the text reaches the model as one pre-token with every space written as a char
+    /// (`▁`) whose cut is certified: how to cut and encode it before the spaces are rewritten.
+    space_cuts: Option<SpacePath>,
     /// The UTF-8 of the space char of a char-unit model when it is several bytes (`▁`), which
     /// the pre-token cache squeezes to fit more pieces in its keys.
     cache_squeeze: Option<([u8; 4], usize)>,
@@ -144,26 +147,22 @@ impl Tokenizer {
         model.build_indexes();
         model.compute_self_encoding(vocab_size);
         let cuts = Cuts::certify(&model, space_replacement);
+        let space_cuts = SpacePath::new(
+            &cuts,
+            &pre_tokenizer,
+            normalizer.as_ref(),
+            added_tokens.iter().any(|t| t.normalized),
+        );
         let cache_squeeze = space_replacement
             .filter(|c| !model.byte_level && c.len_utf8() > 1)
             .map(utf8_of);
 
-        let (on_normalized, on_raw): (Vec<AddedToken>, Vec<AddedToken>) =
-            added_tokens.iter().cloned().partition(|t| t.normalized);
-        let raw_patterns: Vec<String> = on_raw.iter().map(|t| t.content.clone()).collect();
-        let normalized_patterns: Vec<String> = on_normalized
-            .iter()
-            .map(|t| match &normalizer {
-                Some(n) => n.apply(t.content.clone()),
-                None => Ok(t.content.clone()),
-            })
-            .collect::<Result<_>>()?;
-
+        let (raw_added, normalized_added) = added_matchers(&added_tokens, normalizer.as_ref())?;
         let summary = Summary {
             model_type: "BPE".into(),
             normalizer: describe(root.get("normalizer")),
             pre_tokenizer: describe(root.get("pre_tokenizer")),
-            pre_tokenizer_path: pre_tokenizer.describe_path(),
+            pre_tokenizer_path: SpacePath::describe(space_cuts.as_ref(), &pre_tokenizer),
             decoder: describe(root.get("decoder")),
             byte_level,
             byte_fallback: model.byte_fallback.is_some(),
@@ -171,21 +170,23 @@ impl Tokenizer {
             num_added_tokens: added_tokens.len(),
             num_special_tokens: added_tokens.iter().filter(|t| t.special).count(),
         };
+        let cache = piece_cache::Tables::new(space_cuts.as_ref().map(|p| p.cuts.space()));
         Ok(Tokenizer {
             normalizer,
             pre_tokenizer,
             model,
             cuts,
+            space_cuts,
             cache_squeeze,
-            raw_added: TokenMatcher::new(on_raw, &raw_patterns)?,
-            normalized_added: TokenMatcher::new(on_normalized, &normalized_patterns)?,
+            raw_added,
+            normalized_added,
             added_tokens,
             token_bytes,
             token_strings,
             strip_leading_space,
             space_replacement,
             summary,
-            cache: piece_cache::Tables::new(),
+            cache,
         })
     }
 
@@ -247,6 +248,20 @@ impl Tokenizer {
                     },
                 ),
             ),
+            // A sole unsplit `Metaspace`: each normalized text is cut and looked up before its
+            // spaces are rewritten (parts keyed by their raw bytes; see `encode_spaced_text`).
+            Some(cache) if self.space_cuts.is_some() => {
+                let normalize = self.space_cuts.as_ref().is_some_and(|p| p.normalizes);
+                self.segments(text, at_start, normalize, &mut |part| match part {
+                    Part::Token(id) => {
+                        out.push(id);
+                        Ok(())
+                    }
+                    Part::Text(text, first) => {
+                        self.encode_spaced_text(text, first, cache, &mut out)
+                    }
+                })
+            }
             Some(cache) => self.encode_pieces(text, at_start, false, &mut |piece| match piece {
                 Piece::Token(id) => out.push(id),
                 Piece::Text(bytes) => cuts.for_each_part(bytes, |part| {
@@ -261,6 +276,63 @@ impl Tokenizer {
             }),
         })?;
         Ok(out)
+    }
+
+    /// The ids of one text (no added tokens in it) on the [`SpacePath`], from the pre-token
+    /// cache. The text is cut as it is ([`SpaceCuts`]) and each part up to the cache's key
+    /// length is keyed by its raw bytes, so a hit never rewrites spaces; other parts are
+    /// rewritten and take the usual path. A text holding the space char itself (whose parts the
+    /// raw cuts do not see) or an empty one goes the usual way whole. `text` is normalized,
+    /// except where the normalizer is the rewriting itself ([`SpacePath::normalizes`]).
+    fn encode_spaced_text(
+        &self,
+        text: &str,
+        first: bool,
+        cache: &mut piece_cache::PieceCache,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        let Some(path) = &self.space_cuts else {
+            unreachable!("only called on the space path");
+        };
+        let (model, squeeze, space) = (&self.model, self.cache_squeeze(), path.cuts.space());
+        let bytes = text.as_bytes();
+        if bytes.is_empty() || memchr::memmem::find(bytes, space).is_some() {
+            let normalized: Cow<'_, str> = match &self.normalizer {
+                Some(n) if !path.normalizes => n.apply_str(text)?,
+                _ => Cow::Borrowed(text),
+            };
+            return self.pre_tokenize(&normalized, first, false, &mut |piece: &str| {
+                self.cuts.for_each_part(piece.as_bytes(), |part| {
+                    cache.encode_piece(model, part, squeeze, out);
+                });
+            });
+        }
+        let prefix = match path.prepend {
+            PrependScheme::Always => true,
+            PrependScheme::First => first,
+            PrependScheme::Never => false,
+        } && (path.prefix_before_space || bytes[0] != b' ');
+        let mut rewritten = Vec::new();
+        path.cuts.for_each_part(bytes, |part, at| {
+            let prefixed = prefix && at == 0;
+            if !prefixed && part.len() <= piece_cache::MAX_KEY {
+                cache.encode_spaced(model, part, space, out);
+                return;
+            }
+            rewritten.clear();
+            if prefixed {
+                rewritten.extend_from_slice(space);
+            }
+            for &b in part {
+                if b == b' ' {
+                    rewritten.extend_from_slice(space);
+                } else {
+                    rewritten.push(b);
+                }
+            }
+            cache.encode_piece(model, &rewritten, squeeze, out);
+        });
+        Ok(())
     }
 
     fn cache_squeeze(&self) -> Option<&[u8]> {
@@ -441,61 +513,81 @@ impl Tokenizer {
         reference: bool,
         sink: &mut F,
     ) -> Result<()> {
+        self.segments(text, at_start, true, &mut |part| match part {
+            Part::Token(id) => {
+                sink(Piece::Token(id));
+                Ok(())
+            }
+            Part::Text(text, first) => {
+                self.pre_tokenize(text, first, reference, &mut |piece: &str| {
+                    sink(Piece::Text(piece.as_bytes()));
+                })
+            }
+        })
+    }
+
+    /// Split raw added tokens, normalize (unless `normalize` is false: the [`SpacePath`] of a
+    /// rewriting normalizer), and split normalized added tokens: what the pre-tokenizer runs
+    /// on, in order, each text with whether it starts the document.
+    ///
+    /// Generic over the sinks (here and in the pre-tokenizer) so that the hot path, from the
+    /// scanner to the pre-token cache, compiles to direct calls.
+    fn segments<F: FnMut(Part<'_>) -> Result<()> + ?Sized>(
+        &self,
+        text: &str,
+        at_start: bool,
+        normalize: bool,
+        sink: &mut F,
+    ) -> Result<()> {
         match &self.raw_added {
             Some(matcher) => {
                 for segment in matcher.split(text) {
                     match segment {
-                        Segment::Token(id) => sink(Piece::Token(id)),
+                        Segment::Token(id) => sink(Part::Token(id))?,
                         Segment::Text(s, e) => {
-                            self.segment_pieces(&text[s..e], at_start && s == 0, reference, sink)?;
-                        }
-                    }
-                }
-                Ok(())
-            }
-            None => self.segment_pieces(text, at_start, reference, sink),
-        }
-    }
-
-    /// Normalize, split normalized added tokens and pre-tokenize one segment.
-    ///
-    /// Generic over the sinks (here and in the pre-tokenizer) so that the hot path, from the
-    /// scanner to the pre-token cache, compiles to direct calls.
-    fn segment_pieces<F: FnMut(Piece<'_>) + ?Sized>(
-        &self,
-        segment: &str,
-        first: bool,
-        reference: bool,
-        sink: &mut F,
-    ) -> Result<()> {
-        let normalized: Cow<'_, str> = match &self.normalizer {
-            Some(n) => n.apply_str(segment)?,
-            None => Cow::Borrowed(segment),
-        };
-        match &self.normalized_added {
-            Some(matcher) => {
-                for part in matcher.split(&normalized) {
-                    match part {
-                        Segment::Token(id) => sink(Piece::Token(id)),
-                        Segment::Text(s, e) => {
-                            self.pre_tokenize(
-                                &normalized[s..e],
-                                first && s == 0,
-                                reference,
-                                &mut |piece: &str| sink(Piece::Text(piece.as_bytes())),
+                            self.normalized_parts(
+                                &text[s..e],
+                                at_start && s == 0,
+                                normalize,
+                                sink,
                             )?;
                         }
                     }
                 }
                 Ok(())
             }
-            None => self.pre_tokenize(&normalized, first, reference, &mut |piece: &str| {
-                sink(Piece::Text(piece.as_bytes()));
-            }),
+            None => self.normalized_parts(text, at_start, normalize, sink),
         }
     }
 
-    /// The pre-tokenizer, or its slow reference.
+    /// Normalize one segment and split normalized added tokens (see [`Tokenizer::segments`]).
+    fn normalized_parts<F: FnMut(Part<'_>) -> Result<()> + ?Sized>(
+        &self,
+        segment: &str,
+        first: bool,
+        normalize: bool,
+        sink: &mut F,
+    ) -> Result<()> {
+        let normalized: Cow<'_, str> = match &self.normalizer {
+            Some(n) if normalize => n.apply_str(segment)?,
+            _ => Cow::Borrowed(segment),
+        };
+        match &self.normalized_added {
+            Some(matcher) => {
+                for part in matcher.split(&normalized) {
+                    match part {
+                        Segment::Token(id) => sink(Part::Token(id))?,
+                        Segment::Text(s, e) => {
+                            sink(Part::Text(&normalized[s..e], first && s == 0))?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            None => sink(Part::Text(&normalized, first)),
+        }
+    }
+
     fn pre_tokenize<G: FnMut(&str) + ?Sized>(
         &self,
         text: &str,
@@ -571,6 +663,75 @@ impl Tokenizer {
         };
         Ok(self.encode(text)? == ids)
     }
+}
+
+/// How a file whose model gets the whole text as one pre-token, every space written as a char
+/// `c` (`▁`), is encoded before the rewriting: `c`'s cut is certified ([`Cuts::on_raw_spaces`]),
+/// and the rewriting is either a sole unsplit `Metaspace` pre-tokenizer or the whole normalizer
+/// with no pre-tokenizer (`Replace(" ", c)`, optionally `Prepend(c)`: the `SentencePiece` legacy
+/// form) and no added token matched on normalized text.
+#[derive(Debug)]
+struct SpacePath {
+    cuts: SpaceCuts,
+    /// When `c` is put in front of a text (for the legacy form, `Always` or `Never`).
+    prepend: PrependScheme,
+    /// Whether `c` is put in front of a text that starts with a space too (`Prepend` does;
+    /// `Metaspace` does not, as the space becomes the `c` in front).
+    prefix_before_space: bool,
+    /// Whether the normalizer runs before the path (`Metaspace`); else it is the rewriting.
+    normalizes: bool,
+}
+
+impl SpacePath {
+    /// `Summary::pre_tokenizer_path` for a file that takes this path or not.
+    fn describe(path: Option<&SpacePath>, pre_tokenizer: &PreTokenizer) -> String {
+        match path {
+            Some(path) if path.normalizes => {
+                "Metaspace, cut and cached before spaces are rewritten".to_owned()
+            }
+            Some(_) => "none; the space-rewriting normalizer runs with the cuts (cut and \
+                        cached before spaces are rewritten)"
+                .to_owned(),
+            None => pre_tokenizer.describe_path(),
+        }
+    }
+
+    fn new(
+        cuts: &Cuts,
+        pre_tokenizer: &PreTokenizer,
+        normalizer: Option<&Normalizer>,
+        normalized_added: bool,
+    ) -> Option<SpacePath> {
+        if let Some((c, prepend)) = pre_tokenizer.sole_unsplit_metaspace() {
+            return Some(SpacePath {
+                cuts: cuts.on_raw_spaces(c)?,
+                prepend,
+                prefix_before_space: false,
+                normalizes: true,
+            });
+        }
+        if !pre_tokenizer.is_empty() || normalized_added {
+            return None;
+        }
+        let (c, prepends) = normalizer?.as_space_rewrite()?;
+        Some(SpacePath {
+            cuts: cuts.on_raw_spaces(c)?,
+            prepend: if prepends {
+                PrependScheme::Always
+            } else {
+                PrependScheme::Never
+            },
+            prefix_before_space: true,
+            normalizes: false,
+        })
+    }
+}
+
+/// What the pre-tokenizer is handed: an added token, or a text with whether it starts the
+/// document.
+enum Part<'a> {
+    Token(u32),
+    Text(&'a str, bool),
 }
 
 /// What the pipeline hands the model: an added token, or one pre-token's bytes.
@@ -810,6 +971,28 @@ fn parse_added_tokens(root: &Node<'_>) -> Result<Vec<AddedToken>> {
         });
     }
     Ok(out)
+}
+
+/// The matchers of the added tokens found on the raw text and of those found on the normalized
+/// text (whose contents are normalized first).
+fn added_matchers(
+    added_tokens: &[AddedToken],
+    normalizer: Option<&Normalizer>,
+) -> Result<(Option<TokenMatcher>, Option<TokenMatcher>)> {
+    let (on_normalized, on_raw): (Vec<AddedToken>, Vec<AddedToken>) =
+        added_tokens.iter().cloned().partition(|t| t.normalized);
+    let raw_patterns: Vec<String> = on_raw.iter().map(|t| t.content.clone()).collect();
+    let normalized_patterns: Vec<String> = on_normalized
+        .iter()
+        .map(|t| match normalizer {
+            Some(n) => n.apply(t.content.clone()),
+            None => Ok(t.content.clone()),
+        })
+        .collect::<Result<_>>()?;
+    Ok((
+        TokenMatcher::new(on_raw, &raw_patterns)?,
+        TokenMatcher::new(on_normalized, &normalized_patterns)?,
+    ))
 }
 
 fn normalizer_prepends(normalizer: Option<&Normalizer>, replacement: Option<char>) -> bool {
