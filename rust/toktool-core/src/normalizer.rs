@@ -204,7 +204,6 @@ impl Normalizer {
         })
     }
 
-    /// The char this normalizer writes in place of a space, if it does (`SentencePiece` style).
     /// The char `c` and whether `c` is put in front, when this normalizer does nothing but
     /// write `c` for every space and, optionally, put `c` in front of a non-empty text (the
     /// `SentencePiece` legacy form: `Replace(" ", c)` with or without `Prepend(c)`, in either
@@ -234,6 +233,7 @@ impl Normalizer {
         }
     }
 
+    /// The char this normalizer writes in place of a space, if it does (`SentencePiece` style).
     pub fn space_replacement(&self) -> Option<char> {
         match self {
             Normalizer::ReplaceLiteral { pattern, content } if pattern == " " => {

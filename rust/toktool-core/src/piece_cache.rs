@@ -177,7 +177,7 @@ impl PieceCache {
     }
 
     /// `model.encode_piece` of `raw` (1 to [`MAX_KEY`] bytes) with every space written as
-    /// `space` (`Metaspace`'s char), keyed by `raw` itself: the text need not be rewritten for a
+    /// `space` (the file's `▁`), keyed by `raw` itself: the text need not be rewritten for a
     /// hit, and the raw key is shorter. One table serves both kinds of key exactly: a raw key
     /// and a key of rewritten bytes (which holds no space) are equal only for a piece without
     /// a space, whose rewriting is itself.
@@ -304,7 +304,7 @@ impl PieceCache {
 pub(crate) struct Tables {
     pub(crate) owner: u64,
     seed: OnceLock<Box<[Slot]>>,
-    /// `Metaspace`'s char (its UTF-8) when the tokenizer looks parts up by their raw text
+    /// The file's space char (`▁`, its UTF-8) when the tokenizer looks parts up by their raw text
     /// ([`PieceCache::encode_spaced`]): the seed then keys tokens by their raw text too.
     raw_space: Option<([u8; 4], usize)>,
 }

@@ -248,8 +248,9 @@ impl Tokenizer {
                     },
                 ),
             ),
-            // A sole unsplit `Metaspace`: each normalized text is cut and looked up before its
-            // spaces are rewritten (parts keyed by their raw bytes; see `encode_spaced_text`).
+            // The space path (a sole unsplit `Metaspace`, or the legacy rewriting normalizer):
+            // each text is cut and looked up before its spaces are rewritten (parts keyed by
+            // their raw bytes; see `encode_spaced_text`).
             Some(cache) if self.space_cuts.is_some() => {
                 let normalize = self.space_cuts.as_ref().is_some_and(|p| p.normalizes);
                 self.segments(text, at_start, normalize, &mut |part| match part {
@@ -588,6 +589,7 @@ impl Tokenizer {
         }
     }
 
+    /// The pre-tokenizer, or its slow reference.
     fn pre_tokenize<G: FnMut(&str) + ?Sized>(
         &self,
         text: &str,
