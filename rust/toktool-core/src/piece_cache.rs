@@ -208,16 +208,7 @@ impl PieceCache {
         out: &mut Vec<u32>,
     ) {
         let mut buf = [0u8; MAX_KEY * 4];
-        let mut len = 0;
-        for &b in raw {
-            if b == b' ' {
-                buf[len..len + space.len()].copy_from_slice(space);
-                len += space.len();
-            } else {
-                buf[len] = b;
-                len += 1;
-            }
-        }
+        let len = write_spaced(raw, space, &mut buf);
         self.encode_miss(model, &buf[..len], key, index, out);
     }
 
@@ -364,7 +355,24 @@ impl Tables {
     }
 }
 
-/// `key` with every `space` (a char's UTF-8) written as a space.
+/// Write `raw` into `buf` with every space written as `space` (a char's UTF-8, at most 4
+/// bytes); the length written. `buf` holds `raw.len() * space.len()` bytes or more.
+pub(crate) fn write_spaced(raw: &[u8], space: &[u8], buf: &mut [u8]) -> usize {
+    let mut len = 0;
+    for &b in raw {
+        if b == b' ' {
+            buf[len..len + space.len()].copy_from_slice(space);
+            len += space.len();
+        } else {
+            buf[len] = b;
+            len += 1;
+        }
+    }
+    len
+}
+
+/// `key` with every `space` (a char's UTF-8) written as a space: the inverse of
+/// [`write_spaced`] on keys without a space of their own.
 fn raw_text<'a>(key: &'a [u8], space: &[u8]) -> Cow<'a, [u8]> {
     if memchr::memmem::find(key, space).is_none() {
         return Cow::Borrowed(key);

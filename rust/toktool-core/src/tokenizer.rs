@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::json::{kind, Node};
 use crate::normalizer::Normalizer;
 use crate::parallel::maybe_par_map;
-use crate::piece_cache;
+use crate::piece_cache::{self, write_spaced};
 use crate::pretokenizer::{PreTokenizer, PrependScheme};
 
 /// A loaded tokenizer. Immutable and `Sync`: share it across threads freely.
@@ -252,14 +252,15 @@ impl Tokenizer {
             // each text is cut and looked up before its spaces are rewritten (parts keyed by
             // their raw bytes; see `encode_spaced_text`).
             Some(cache) if self.space_cuts.is_some() => {
-                let normalize = self.space_cuts.as_ref().is_some_and(|p| p.normalizes);
+                let path = self.space_cuts.as_ref().expect("checked by the guard");
+                let normalize = path.rewriting == Rewriting::Metaspace;
                 self.segments(text, at_start, normalize, &mut |part| match part {
                     Part::Token(id) => {
                         out.push(id);
                         Ok(())
                     }
                     Part::Text(text, first) => {
-                        self.encode_spaced_text(text, first, cache, &mut out)
+                        self.encode_spaced_text(path, text, first, cache, &mut out)
                     }
                 })
             }
@@ -284,22 +285,20 @@ impl Tokenizer {
     /// length is keyed by its raw bytes, so a hit never rewrites spaces; other parts are
     /// rewritten and take the usual path. A text holding the space char itself (whose parts the
     /// raw cuts do not see) or an empty one goes the usual way whole. `text` is normalized,
-    /// except where the normalizer is the rewriting itself ([`SpacePath::normalizes`]).
+    /// except where the normalizer is the rewriting itself ([`Rewriting::Normalizer`]).
     fn encode_spaced_text(
         &self,
+        path: &SpacePath,
         text: &str,
         first: bool,
         cache: &mut piece_cache::PieceCache,
         out: &mut Vec<u32>,
     ) -> Result<()> {
-        let Some(path) = &self.space_cuts else {
-            unreachable!("only called on the space path");
-        };
         let (model, squeeze, space) = (&self.model, self.cache_squeeze(), path.cuts.space());
         let bytes = text.as_bytes();
         if bytes.is_empty() || memchr::memmem::find(bytes, space).is_some() {
             let normalized: Cow<'_, str> = match &self.normalizer {
-                Some(n) if !path.normalizes => n.apply_str(text)?,
+                Some(n) if path.rewriting == Rewriting::Normalizer => n.apply_str(text)?,
                 _ => Cow::Borrowed(text),
             };
             return self.pre_tokenize(&normalized, first, false, &mut |piece: &str| {
@@ -312,7 +311,7 @@ impl Tokenizer {
             PrependScheme::Always => true,
             PrependScheme::First => first,
             PrependScheme::Never => false,
-        } && (path.prefix_before_space || bytes[0] != b' ');
+        } && (path.rewriting == Rewriting::Normalizer || bytes[0] != b' ');
         let mut rewritten = Vec::new();
         path.cuts.for_each_part(bytes, |part, at| {
             let prefixed = prefix && at == 0;
@@ -320,18 +319,11 @@ impl Tokenizer {
                 cache.encode_spaced(model, part, space, out);
                 return;
             }
-            rewritten.clear();
-            if prefixed {
-                rewritten.extend_from_slice(space);
-            }
-            for &b in part {
-                if b == b' ' {
-                    rewritten.extend_from_slice(space);
-                } else {
-                    rewritten.push(b);
-                }
-            }
-            cache.encode_piece(model, &rewritten, squeeze, out);
+            let front = if prefixed { space.len() } else { 0 };
+            rewritten.resize(front + part.len() * space.len(), 0);
+            rewritten[..front].copy_from_slice(&space[..front]);
+            let len = front + write_spaced(part, space, &mut rewritten[front..]);
+            cache.encode_piece(model, &rewritten[..len], squeeze, out);
         });
         Ok(())
     }
@@ -677,22 +669,29 @@ struct SpacePath {
     cuts: SpaceCuts,
     /// When `c` is put in front of a text (for the legacy form, `Always` or `Never`).
     prepend: PrependScheme,
-    /// Whether `c` is put in front of a text that starts with a space too (`Prepend` does;
-    /// `Metaspace` does not, as the space becomes the `c` in front).
-    prefix_before_space: bool,
-    /// Whether the normalizer runs before the path (`Metaspace`); else it is the rewriting.
-    normalizes: bool,
+    rewriting: Rewriting,
+}
+
+/// What writes a file's spaces as `c`, which decides the rest of [`SpacePath`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rewriting {
+    /// The pre-tokenizer: the normalizer runs before the path, and no `c` goes in front of a
+    /// text that starts with a space (that space becomes the `c` in front).
+    Metaspace,
+    /// The normalizer itself, which the path replaces: its `Prepend` puts a `c` in front of a
+    /// text that starts with a space too.
+    Normalizer,
 }
 
 impl SpacePath {
     /// `Summary::pre_tokenizer_path` for a file that takes this path or not.
     fn describe(path: Option<&SpacePath>, pre_tokenizer: &PreTokenizer) -> String {
-        match path {
-            Some(path) if path.normalizes => {
+        match path.map(|p| p.rewriting) {
+            Some(Rewriting::Metaspace) => {
                 "Metaspace, cut and cached before spaces are rewritten".to_owned()
             }
-            Some(_) => "none; the space-rewriting normalizer runs with the cuts (cut and \
-                        cached before spaces are rewritten)"
+            Some(Rewriting::Normalizer) => "none; the space-rewriting normalizer runs with the \
+                                            cuts (cut and cached before spaces are rewritten)"
                 .to_owned(),
             None => pre_tokenizer.describe_path(),
         }
@@ -708,8 +707,7 @@ impl SpacePath {
             return Some(SpacePath {
                 cuts: cuts.on_raw_spaces(c)?,
                 prepend,
-                prefix_before_space: false,
-                normalizes: true,
+                rewriting: Rewriting::Metaspace,
             });
         }
         if !pre_tokenizer.is_empty() || normalized_added {
@@ -723,8 +721,7 @@ impl SpacePath {
             } else {
                 PrependScheme::Never
             },
-            prefix_before_space: true,
-            normalizes: false,
+            rewriting: Rewriting::Normalizer,
         })
     }
 }
