@@ -60,14 +60,24 @@ pub fn pretoken_cache() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// A key of 1 to [`MAX_KEY`] bytes as two little-endian words and its length. The words are
-/// loads that together cover every byte (overlapping where the key is short), so for one length
-/// they determine the bytes: two keys are equal exactly when their `Key`s are. Comparing and
-/// hashing two words replaces a byte loop.
+/// A key of 1 to [`MAX_KEY`] bytes as two little-endian words and its length: the bytes, zero
+/// padded to 16. For one length the words determine the bytes, so two keys are equal exactly
+/// when their `Key`s are; comparing and hashing two words replaces a byte loop.
+///
+/// [`Key::new`] reads only the piece (a few loads chosen by its length); [`Key::padded`] builds
+/// the same key from 16 bytes that start with the piece, with no branch on the length (a
+/// mispredicted branch per pre-token in the hit path otherwise).
 #[derive(Clone, Copy)]
 pub(crate) struct Key {
     pub(crate) words: [u64; 2],
     pub(crate) len: u8,
+}
+
+/// The low `k` bytes of a word set (`k` from 0 to 8), without a branch.
+#[inline]
+fn low_bytes(k: usize) -> u64 {
+    let half = 4 * k as u32;
+    !((u64::MAX << half) << half)
 }
 
 impl Key {
@@ -85,16 +95,38 @@ impl Key {
             w.copy_from_slice(&piece[at..at + 4]);
             u64::from(u32::from_le_bytes(w))
         };
+        // Overlapping loads that cover every byte once shifted into place: the last load's
+        // bytes that the first one holds are shifted out.
         let words = match n {
             1..=3 => [
-                u64::from(piece[0]) | u64::from(piece[n / 2]) << 8 | u64::from(piece[n - 1]) << 16,
+                u64::from(piece[0])
+                    | u64::from(piece[n / 2]) << (8 * (n / 2))
+                    | u64::from(piece[n - 1]) << (8 * (n - 1)),
                 0,
             ],
-            4..=7 => [half(0) | half(n - 4) << 32, 0],
-            _ => [word(0), word(n - 8)],
+            4..=7 => [half(0) | (half(n - 4) >> (8 * (8 - n))) << 32, 0],
+            8 => [word(0), 0],
+            _ => [word(0), word(n - 8) >> (8 * (16 - n))],
         };
         Key {
             words,
+            len: n as u8,
+        }
+    }
+
+    /// The key of `padded[..n]` (`n` from 1 to [`MAX_KEY`]): masks instead of a branch on `n`.
+    #[inline]
+    pub(crate) fn padded(padded: &[u8; MAX_KEY], n: usize) -> Key {
+        debug_assert!((1..=MAX_KEY).contains(&n));
+        let mut a = [0u8; 8];
+        let mut b = [0u8; 8];
+        a.copy_from_slice(&padded[..8]);
+        b.copy_from_slice(&padded[8..]);
+        Key {
+            words: [
+                u64::from_le_bytes(a) & low_bytes(n.min(8)),
+                u64::from_le_bytes(b) & low_bytes(n.saturating_sub(8)),
+            ],
             len: n as u8,
         }
     }
@@ -170,6 +202,29 @@ impl PieceCache {
             return self.encode_uncached(model, piece, squeeze, out);
         }
         let key = Key::new(piece);
+        let index = key.hash() as usize & (SLOTS - 1);
+        if !self.hit(key, index, out) {
+            self.encode_miss(model, piece, key, index, out);
+        }
+    }
+
+    /// [`PieceCache::encode_piece`] of `piece`, which may be a slice of `text`: where it is and
+    /// `text` has 16 bytes from its start, the key is built from them ([`key_within`]) with no
+    /// branch on the piece's length.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    pub(crate) fn encode_piece_in(
+        &mut self,
+        model: &Bpe,
+        text: &[u8],
+        piece: &[u8],
+        squeeze: Option<&[u8]>,
+        out: &mut Vec<u32>,
+    ) {
+        if piece.is_empty() || piece.len() > MAX_KEY {
+            return self.encode_uncached(model, piece, squeeze, out);
+        }
+        let key = key_within(text, piece);
         let index = key.hash() as usize & (SLOTS - 1);
         if !self.hit(key, index, out) {
             self.encode_miss(model, piece, key, index, out);
@@ -452,6 +507,23 @@ impl LongTable {
     }
 }
 
+/// The [`Key`] of `piece` (1 to [`MAX_KEY`] bytes), which may be a slice of `text`: where its
+/// address lies in `text` and 16 bytes of `text` start there, [`Key::padded`] of those (no
+/// branch on the length, and the check is almost always true); else [`Key::new`]. The address
+/// can only lie in `text` when the piece is a slice of it, as live buffers do not overlap.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+pub(crate) fn key_within(text: &[u8], piece: &[u8]) -> Key {
+    let at = (piece.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+    match text.get(at..).and_then(<[u8]>::first_chunk::<MAX_KEY>) {
+        Some(window) => {
+            debug_assert_eq!(&window[..piece.len()], piece);
+            Key::padded(window, piece.len())
+        }
+        None => Key::new(piece),
+    }
+}
+
 /// A 64x64->128 multiply folded to 64 bits: the mixing step of both tables' hashes.
 #[inline]
 fn fold(a: u64, b: u64) -> u64 {
@@ -579,6 +651,46 @@ mod tests {
             }
             prop_assert_eq!(same_key(&a, &b), a == b);
             prop_assert_eq!(Key::new(&a).hash(), Key::new(&a.clone()).hash());
+        }
+    }
+
+    proptest! {
+        /// The branch-free key of a piece read from a longer buffer is the piece's own key,
+        /// whatever bytes follow it; a piece of another buffer is keyed by its own bytes.
+        #[test]
+        fn padded_keys_are_the_pieces_keys(
+            buffer in prop::collection::vec(any::<u8>(), 1..48),
+            at in any::<prop::sample::Index>(),
+            len in 1..=MAX_KEY,
+        ) {
+            let at = at.index(buffer.len());
+            let piece = &buffer[at..(at + len).min(buffer.len())];
+            let want = Key::new(piece);
+            let got = key_within(&buffer, piece);
+            prop_assert_eq!((got.words, got.len), (want.words, want.len));
+            if let Some(window) = buffer[at..].first_chunk::<MAX_KEY>() {
+                let padded = Key::padded(window, piece.len());
+                prop_assert_eq!((padded.words, padded.len), (want.words, want.len));
+            }
+            let copy = piece.to_vec();
+            let elsewhere = key_within(&buffer, &copy);
+            prop_assert_eq!((elsewhere.words, elsewhere.len), (want.words, want.len));
+        }
+    }
+
+    /// The key is the piece's bytes, zero padded to 16, as two little-endian words.
+    #[test]
+    fn keys_are_the_zero_padded_bytes() {
+        for n in 1..=MAX_KEY {
+            let piece: Vec<u8> = (1..=n as u8).collect();
+            let mut padded = [0u8; 16];
+            padded[..n].copy_from_slice(&piece);
+            let key = Key::new(&piece);
+            let want = [
+                u64::from_le_bytes(padded[..8].try_into().expect("8 bytes")),
+                u64::from_le_bytes(padded[8..].try_into().expect("8 bytes")),
+            ];
+            assert_eq!((key.words, usize::from(key.len)), (want, n), "length {n}");
         }
     }
 
