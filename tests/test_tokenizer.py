@@ -296,6 +296,66 @@ def test_space_cut_files_match_hf_on_any_text(
     assert_same(ours, theirs, text)
 
 
+def runs_last(doc: dict) -> dict:
+    """``space_cut(doc)`` with its merges of two runs of ``▁`` moved after all others, and without
+    the merges that would join a run to more (a ``▁`` in a right part, or in a left part other
+    than in front): the shape of SentencePiece's own files, where toktool splits a part's
+    leading run of spaces from the rest (``RunSplit`` in ``cuts.rs``)."""
+    def pure(s: str) -> bool:
+        return s != "" and set(s) == {"▁"}
+
+    def parts(merge: str | list[str]) -> tuple[str, str]:
+        left, right = merge.split(" ") if isinstance(merge, str) else merge
+        return left, right
+
+    def reorder(d: dict) -> None:
+        merges = [parts(m) for m in d["model"]["merges"]]
+        runs = [m for m in merges if pure(m[0]) and pure(m[1])]
+        others = [(left, right) for left, right in merges
+                  if not (pure(left) and pure(right))
+                  and "▁" not in right and "▁" not in left.removeprefix("▁")]
+        d["model"]["merges"] = [list(m) for m in others + runs]
+
+    return edited(space_cut(doc), reorder)
+
+
+INDENTED = [
+    "def f(x):\n    if x:\n        return [x,\n                y]\n",
+    "a" + " " * 64 + "b" + " " * 65 + "c" + " " * 63 + "d" + " " * 100 + "e",
+    "x  ", "x   \n", "   ab", "    ▁ab", " " * 70, "\t  \t   x", "é   é", "x  <|endoftext|>  y",
+]
+
+
+@pytest.fixture(scope="module", params=["metaspace-byte-fallback", "metaspace-unsplit-always",
+                                        "metaspace-unsplit-never", "sentencepiece-legacy",
+                                        "sentencepiece-replace-only"])
+def run_split_pair(request: pytest.FixtureRequest) -> tuple[toktool.Tokenizer, HFTokenizer]:
+    doc = runs_last(train(**CONFIGS[request.param]))
+    assert ["▁", "▁"] in doc["model"]["merges"], "the trained file merges runs of ▁"
+    ours, theirs = pair(doc)
+    assert "leading runs of spaces split off" in ours.info()["pre_tokenizer_path"]
+    return ours, theirs
+
+
+def test_run_split_files_match_hf_on_indented_text(
+    run_split_pair: tuple[toktool.Tokenizer, HFTokenizer],
+) -> None:
+    ours, theirs = run_split_pair
+    for text in INDENTED + TRICKY + TRAINING_TEXT:
+        assert_same(ours, theirs, text)
+        assert_same(ours, theirs, text)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(text=st.lists(st.sampled_from([" ", "    ", " " * 13, "\n", "a", "the", "é", "▁", ".", "x y"]),
+                     max_size=30).map("".join))
+def test_run_split_files_match_hf_on_any_indentation(
+    run_split_pair: tuple[toktool.Tokenizer, HFTokenizer], text: str,
+) -> None:
+    ours, theirs = run_split_pair
+    assert_same(ours, theirs, text)
+
+
 @pytest.mark.parametrize("name", ["NFD", "NFC", "NFKD", "NFKC", "NFD+StripAccents"])
 def test_normalizers_match_hf_on_every_code_point(name: str) -> None:
     """HF normalizes with its crate's Unicode 9.0 tables, so a char assigned later has no

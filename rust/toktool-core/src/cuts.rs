@@ -169,6 +169,89 @@ impl Cuts {
     }
 }
 
+/// Longest leading run of the space char whose ids [`RunSplit`] keeps.
+pub const MAX_RUN: usize = 64;
+
+/// The encodings of runs of the space char `c`, where a leading run can be split from the rest
+/// of a part: code's indentation makes parts like `▁▁▁▁▁▁▁▁▁▁▁▁paths` whose (depth, word)
+/// pairs are too many to cache and too long to merge cheaply.
+///
+/// Why it is exact. The certificate ([`RunSplit::certify`]): `c` is a unit; every merge either
+/// joins two runs of `c` (a *run merge*) or has no `c` in its right part and at most one, in
+/// front, in its left part (`▁t` + `he`); and every run merge ranks after every other merge.
+/// Take a part `c^k w` (`k >= 2`, `w` not empty and without `c`). BPE applies merges in rank
+/// order, so the other merges all come first. Among them, no pair inside the run merges (both
+/// sides are `c`), and no pair with a `c` on its right, so the run's units stay as they are and
+/// only the last `c` can join what follows it: until the run merges start, the part merges as
+/// `c w` alone would. Then only run merges are left, and they only join runs: the run (of
+/// `k - 1` units, or `k` where `c w` left its `c` alone) merges as the run alone would, and the
+/// rest stays. So the part's ids are those of the run and then those of `c w`, the run being
+/// `c^k` when the ids of `c w` start with `c` itself (which then joins the run) and `c^(k-1)`
+/// otherwise.
+#[derive(Debug, Clone)]
+pub struct RunSplit {
+    /// The id of `c` alone.
+    lone: u32,
+    /// `runs[j]`: the ids of `c^j`, for `j` from 0 to [`MAX_RUN`].
+    runs: Vec<Vec<u32>>,
+}
+
+impl RunSplit {
+    /// The split for `c`, if `model`'s merges allow it (see the type).
+    pub fn certify(model: &Bpe, c: char) -> Option<RunSplit> {
+        if model.byte_level || model.ignore_merges {
+            return None;
+        }
+        let mut utf8 = [0u8; 4];
+        let unit = c.encode_utf8(&mut utf8).as_bytes();
+        let lone = *model.key_to_id.get(unit)?;
+        let keys = keys_by_id(model);
+        let text_of = |id: u32| {
+            keys.get(id as usize)
+                .copied()
+                .flatten()
+                .and_then(|k| std::str::from_utf8(k).ok())
+        };
+        let pure = |s: &str| !s.is_empty() && s.chars().all(|x| x == c);
+        let (mut first_run, mut last_other) = (u32::MAX, None::<u32>);
+        for (&(l, r), &(rank, _)) in &model.merges {
+            let (left, right) = (text_of(l)?, text_of(r)?);
+            if pure(left) && pure(right) {
+                first_run = first_run.min(rank);
+                continue;
+            }
+            // Other merges: no `c` on the right, and on the left at most one, in front.
+            if right.contains(c) || left.strip_prefix(c).unwrap_or(left).contains(c) {
+                return None;
+            }
+            last_other = last_other.max(Some(rank));
+        }
+        if last_other.is_some_and(|rank| rank >= first_run) {
+            return None;
+        }
+        let runs = (0..=MAX_RUN)
+            .map(|j| {
+                let mut ids = Vec::new();
+                if j > 0 {
+                    model.merge_units(c.to_string().repeat(j).as_bytes(), &mut ids);
+                }
+                ids
+            })
+            .collect();
+        Some(RunSplit { lone, runs })
+    }
+
+    /// The id of `c` alone.
+    pub fn lone(&self) -> u32 {
+        self.lone
+    }
+
+    /// The ids of `c^j` (`j` at most [`MAX_RUN`]).
+    pub fn run(&self, j: usize) -> &[u32] {
+        &self.runs[j]
+    }
+}
+
 /// `keys[id]`: the unit-space key of each vocabulary id.
 fn keys_by_id(model: &Bpe) -> Vec<Option<&[u8]>> {
     let size = model
@@ -381,12 +464,14 @@ mod tests {
     /// A random `SentencePiece`-style file over `▁ a b .` (the unit-less `c`, `é`, `中`, `—`
     /// and `😀` take byte fallback, the unknown token or vanish, as the flags say; `—` shares its
     /// first byte with `▁`, and it and `😀` have a byte 0x80).
+    #[allow(clippy::fn_params_excessive_bools)]
     fn random_sp_file(
         picks: &[(usize, usize)],
         byte_fallback: bool,
         unk: bool,
         fuse_unk: bool,
         legacy: bool,
+        runs_last: bool,
         scheme: &str,
     ) -> Tokenizer {
         let mut vocab = serde_json::Map::new();
@@ -412,6 +497,16 @@ mod tests {
             vocab.insert(joined.clone(), json!(vocab.len()));
             merges.push(json!([left, right]));
             pieces.push(joined);
+        }
+        if runs_last {
+            // Merges of runs of `▁` after all others, as in Mistral's file (`RunSplit`).
+            for (left, right) in [(1, 1), (2, 1), (1, 2), (2, 2), (3, 1), (4, 4), (3, 2)] {
+                let joined = "▁".repeat(left + right);
+                if !vocab.contains_key(&joined) {
+                    vocab.insert(joined, json!(vocab.len()));
+                }
+                merges.push(json!(["▁".repeat(left), "▁".repeat(right)]));
+            }
         }
         let mut model = json!({"type": "BPE", "vocab": vocab, "merges": merges,
                                "fuse_unk": fuse_unk, "byte_fallback": byte_fallback});
@@ -441,14 +536,15 @@ mod tests {
         #[test]
         fn parts_merge_like_the_whole(
             picks in proptest::collection::vec((0usize..12, 0usize..12), 0..24),
-            flags in proptest::array::uniform4(proptest::bool::ANY),
+            flags in proptest::array::uniform5(proptest::bool::ANY),
             text in proptest::collection::vec(
                 proptest::sample::select(
-                    vec![" ", "▁", "a", "b", ".", "c", "é", "中", "—", "😀"]), 0..40),
+                    vec![" ", "  ", "    ", "▁", "a", "b", ".", "c", "é", "中", "—", "😀"]), 0..40),
             scheme in proptest::sample::select(vec!["first", "always", "never"]),
         ) {
-            let [byte_fallback, unk, fuse_unk, legacy] = flags;
-            let tok = random_sp_file(&picks, byte_fallback, unk, fuse_unk, legacy, scheme);
+            let [byte_fallback, unk, fuse_unk, legacy, runs_last] = flags;
+            let tok = random_sp_file(
+                &picks, byte_fallback, unk, fuse_unk, legacy, runs_last, scheme);
             let text = text.concat();
             let expected = tok.encode_reference(&text)?;
             proptest::prop_assert_eq!(&tok.encode(&text)?, &expected);
@@ -470,6 +566,74 @@ mod tests {
             }
             let spaced = format!("▁{}", text.replace(' ', "▁"));
             proptest::prop_assert_eq!(by_parts(&tok, &cuts, &spaced), whole(&tok, &spaced));
+        }
+    }
+
+    /// A file with merges of `▁` runs after all others, and the merges given (before those).
+    fn runs_last_file(merges: &[(&str, &str)]) -> Tokenizer {
+        let mut all: Vec<(&str, &str)> = merges.to_vec();
+        all.extend([("▁", "▁"), ("▁▁", "▁▁"), ("▁▁", "▁"), ("▁▁▁▁", "▁▁▁▁")]);
+        sp_tokenizer(&all, true)
+    }
+
+    #[test]
+    fn run_split_is_certified_only_where_runs_merge_last_and_alone() {
+        let words = [("▁", "a"), ("a", "b"), ("▁a", "b"), ("b", "."), ("▁", ".")];
+        let good = runs_last_file(&words);
+        let split = RunSplit::certify(good.bpe(), '▁').expect("certified");
+        let ids = |text: &str| {
+            let mut out = Vec::new();
+            good.bpe().encode_piece_reference(text.as_bytes(), &mut out);
+            out
+        };
+        assert_eq!(split.run(7), ids(&"▁".repeat(7)));
+        assert_eq!(split.run(1), [split.lone()]);
+        assert!(split.run(0).is_empty());
+        // No `▁` runs merged at all: certified too, every run is its units.
+        assert!(RunSplit::certify(sp_tokenizer(&words, true).bpe(), '▁').is_some());
+        // A run merge before another merge.
+        let early = sp_tokenizer(&[("▁", "▁"), ("▁", "a")], true);
+        assert!(RunSplit::certify(early.bpe(), '▁').is_none());
+        // A run joined to a word, a `▁` inside a left part, a `▁` on the right.
+        for bad in [
+            [("▁", "▁"), ("▁▁", "a")],
+            [("a", "▁"), ("a▁", "b")],
+            [("▁", "a"), ("b", "▁a")],
+        ] {
+            let tok = runs_last_file(&bad);
+            assert!(RunSplit::certify(tok.bpe(), '▁').is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn indented_words_encode_like_the_whole_part() {
+        let words = [
+            ("▁", "a"),
+            ("a", "b"),
+            ("▁a", "b"),
+            ("b", "."),
+            ("▁", "."),
+            ("a", "a"),
+        ];
+        // Also files the certificate refuses: a run merge first, a run joined to a word.
+        let early = sp_tokenizer(&[("▁", "▁"), ("▁", "a"), ("a", "b"), ("▁a", "b")], true);
+        let joined = runs_last_file(&[("▁▁", "a"), ("a", "b")]);
+        for tok in [
+            runs_last_file(&words),
+            sp_tokenizer(&words, true),
+            early,
+            joined,
+        ] {
+            for k in (0..20).chain([62, 63, 64, 65, 66, 100]) {
+                for word in ["ab", "b", ".", "é", "c", "aab.", "▁a"] {
+                    let text = format!("x{}{word}", " ".repeat(k));
+                    assert_eq!(
+                        tok.encode(&text).ok(),
+                        tok.encode_reference(&text).ok(),
+                        "{text:?}"
+                    );
+                }
+            }
         }
     }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::added::{AddedToken, Segment, TokenMatcher};
 use crate::bpe::{Bpe, CharIds, DensePairs, MergeMap, ShortKeys, UnkPolicy};
 use crate::byte_level::{byte_to_char_table, CharToByte};
-use crate::cuts::{Cuts, SpaceCuts};
+use crate::cuts::{Cuts, RunSplit, SpaceCuts, MAX_RUN};
 use crate::error::{Error, Result};
 use crate::json::{kind, Node};
 use crate::normalizer::Normalizer;
@@ -148,6 +148,7 @@ impl Tokenizer {
         model.compute_self_encoding(vocab_size);
         let cuts = Cuts::certify(&model, space_replacement);
         let space_cuts = SpacePath::new(
+            &model,
             &cuts,
             &pre_tokenizer,
             normalizer.as_ref(),
@@ -318,8 +319,7 @@ impl Tokenizer {
             PrependScheme::Never => false,
         } && (path.rewriting == Rewriting::Normalizer || bytes[0] != b' ');
         let mut rewritten = Vec::new();
-        path.cuts.for_each_part(bytes, |part, at| {
-            let prefixed = prefix && at == 0;
+        let mut encode_part = |part: &[u8], prefixed: bool, out: &mut Vec<u32>| {
             if !prefixed && part.len() <= piece_cache::MAX_KEY {
                 cache.encode_spaced(model, part, space, out);
                 return;
@@ -329,6 +329,24 @@ impl Tokenizer {
             rewritten[..front].copy_from_slice(&space[..front]);
             let len = front + write_spaced(part, space, &mut rewritten[front..]);
             cache.encode_piece(model, &rewritten[..len], squeeze, out);
+        };
+        path.cuts.for_each_part(bytes, |part, at| {
+            let prefixed = prefix && at == 0;
+            let run = part.iter().take_while(|&&b| b == b' ').count();
+            match &path.runs {
+                // A leading run of spaces and more: the run's ids from the table, then those of
+                // the rest with one space in front (see `RunSplit`).
+                Some(runs) if !prefixed && run >= 2 && run < part.len() && run <= MAX_RUN => {
+                    let start = out.len();
+                    encode_part(&part[run - 1..], false, out);
+                    if out.get(start) == Some(&runs.lone()) {
+                        out.splice(start..=start, runs.run(run).iter().copied());
+                    } else {
+                        out.splice(start..start, runs.run(run - 1).iter().copied());
+                    }
+                }
+                _ => encode_part(part, prefixed, out),
+            }
         });
         Ok(())
     }
@@ -672,6 +690,8 @@ impl Tokenizer {
 #[derive(Debug)]
 struct SpacePath {
     cuts: SpaceCuts,
+    /// Where a part's leading run of spaces can be split off ([`RunSplit`]).
+    runs: Option<RunSplit>,
     /// When `c` is put in front of a text (for the legacy form, `Always` or `Never`).
     prepend: PrependScheme,
     rewriting: Rewriting,
@@ -691,18 +711,24 @@ enum Rewriting {
 impl SpacePath {
     /// `Summary::pre_tokenizer_path` for a file that takes this path or not.
     fn describe(path: Option<&SpacePath>, pre_tokenizer: &PreTokenizer) -> String {
-        match path.map(|p| p.rewriting) {
-            Some(Rewriting::Metaspace) => {
-                "Metaspace, cut and cached before spaces are rewritten".to_owned()
+        let Some(path) = path else {
+            return pre_tokenizer.describe_path();
+        };
+        let how = match path.rewriting {
+            Rewriting::Metaspace => "Metaspace, cut and cached before spaces are rewritten",
+            Rewriting::Normalizer => {
+                "none; the space-rewriting normalizer runs with the cuts \
+                                      (cut and cached before spaces are rewritten)"
             }
-            Some(Rewriting::Normalizer) => "none; the space-rewriting normalizer runs with the \
-                                            cuts (cut and cached before spaces are rewritten)"
-                .to_owned(),
-            None => pre_tokenizer.describe_path(),
+        };
+        match path.runs {
+            Some(_) => format!("{how}; leading runs of spaces split off"),
+            None => how.to_owned(),
         }
     }
 
     fn new(
+        model: &Bpe,
         cuts: &Cuts,
         pre_tokenizer: &PreTokenizer,
         normalizer: Option<&Normalizer>,
@@ -711,6 +737,7 @@ impl SpacePath {
         if let Some((c, prepend)) = pre_tokenizer.sole_unsplit_metaspace() {
             return Some(SpacePath {
                 cuts: cuts.on_raw_spaces(c)?,
+                runs: RunSplit::certify(model, c),
                 prepend,
                 rewriting: Rewriting::Metaspace,
             });
@@ -721,6 +748,7 @@ impl SpacePath {
         let (c, prepends) = normalizer?.as_space_rewrite()?;
         Some(SpacePath {
             cuts: cuts.on_raw_spaces(c)?,
+            runs: RunSplit::certify(model, c),
             prepend: if prepends {
                 PrependScheme::Always
             } else {
