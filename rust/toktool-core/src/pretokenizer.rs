@@ -495,7 +495,11 @@ impl PreTokenizer {
                 if self.passes_through(next) {
                     // The common chains (cl100k, o200k, Llama 3): the split is the last step that
                     // changes anything, so each match goes straight to the sink.
-                    scanner.for_each_match(piece, |s, e| sink(&piece[s..e]));
+                    scanner.for_each_match(
+                        piece,
+                        #[inline(always)]
+                        |s, e| sink(&piece[s..e]),
+                    );
                     return Ok(());
                 }
                 let mut result = Ok(());

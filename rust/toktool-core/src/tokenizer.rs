@@ -534,11 +534,16 @@ impl Tokenizer {
                 sink(Piece::Token(id));
                 Ok(())
             }
-            Part::Text(text, first) => {
-                self.pre_tokenize(text, first, reference, &mut |piece: &str| {
-                    sink(Piece::Text(piece.as_bytes()));
-                })
-            }
+            Part::Text(text, first) => self.pre_tokenize(
+                text,
+                first,
+                reference,
+                // Inlined into the scanner with the sink (see `encode_at`).
+                &mut same_str(
+                    #[inline(always)]
+                    |piece: &str| sink(Piece::Text(piece.as_bytes())),
+                ),
+            ),
         })
     }
 
@@ -1136,5 +1141,10 @@ fn describe(value: Option<&Value>) -> String {
 
 /// `f` itself: lets a closure carry `#[inline(always)]` where it is passed by reference.
 fn same<F: FnMut(Piece<'_>)>(f: F) -> F {
+    f
+}
+
+/// [`same`] for the pre-tokenizer's sinks.
+fn same_str<F: FnMut(&str)>(f: F) -> F {
     f
 }
