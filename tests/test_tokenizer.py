@@ -267,9 +267,19 @@ def space_cut(doc: dict) -> dict:
     return edited(doc, drop)
 
 
-@pytest.fixture(scope="module", params=["metaspace-byte-fallback", "metaspace-unsplit-always",
-                                        "metaspace-unsplit-never", "sentencepiece-legacy",
-                                        "sentencepiece-replace-only"])
+# The trained files whose model gets the whole text with every space written as ``▁``.
+SPACE_PATH_CONFIGS = ["metaspace-byte-fallback", "metaspace-unsplit-always", "metaspace-unsplit-never",
+                      "sentencepiece-legacy", "sentencepiece-replace-only"]
+
+
+def assert_same_twice(ours: toktool.Tokenizer, theirs: HFTokenizer, texts: list[str]) -> None:
+    """``assert_same`` on each text twice: the second time from the pre-token cache."""
+    for text in texts:
+        assert_same(ours, theirs, text)
+        assert_same(ours, theirs, text)
+
+
+@pytest.fixture(scope="module", params=SPACE_PATH_CONFIGS)
 def space_cut_pair(request: pytest.FixtureRequest) -> tuple[toktool.Tokenizer, HFTokenizer]:
     ours, theirs = pair(space_cut(train(**CONFIGS[request.param])))
     # The raw-text path is taken (else these tests would pass on the rewritten-text path).
@@ -281,10 +291,8 @@ def test_space_cut_files_match_hf_on_tricky_text(
     space_cut_pair: tuple[toktool.Tokenizer, HFTokenizer],
 ) -> None:
     ours, theirs = space_cut_pair
-    for text in TRICKY + TRAINING_TEXT + ["<|endoftext|> x", " <|endoftext|>  y", "z<|endoftext|>"]:
-        assert_same(ours, theirs, text)
-        # Twice: the second time from the pre-token cache.
-        assert_same(ours, theirs, text)
+    specials = ["<|endoftext|> x", " <|endoftext|>  y", "z<|endoftext|>"]
+    assert_same_twice(ours, theirs, TRICKY + TRAINING_TEXT + specials)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
@@ -326,9 +334,7 @@ INDENTED = [
 ]
 
 
-@pytest.fixture(scope="module", params=["metaspace-byte-fallback", "metaspace-unsplit-always",
-                                        "metaspace-unsplit-never", "sentencepiece-legacy",
-                                        "sentencepiece-replace-only"])
+@pytest.fixture(scope="module", params=SPACE_PATH_CONFIGS)
 def run_split_pair(request: pytest.FixtureRequest) -> tuple[toktool.Tokenizer, HFTokenizer]:
     doc = runs_last(train(**CONFIGS[request.param]))
     assert ["▁", "▁"] in doc["model"]["merges"], "the trained file merges runs of ▁"
@@ -341,9 +347,7 @@ def test_run_split_files_match_hf_on_indented_text(
     run_split_pair: tuple[toktool.Tokenizer, HFTokenizer],
 ) -> None:
     ours, theirs = run_split_pair
-    for text in INDENTED + TRICKY + TRAINING_TEXT:
-        assert_same(ours, theirs, text)
-        assert_same(ours, theirs, text)
+    assert_same_twice(ours, theirs, INDENTED + TRICKY + TRAINING_TEXT)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
