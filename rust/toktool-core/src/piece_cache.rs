@@ -201,11 +201,7 @@ impl PieceCache {
         if piece.is_empty() || piece.len() > MAX_KEY {
             return self.encode_uncached(model, piece, squeeze, out);
         }
-        let key = Key::new(piece);
-        let index = key.hash() as usize & (SLOTS - 1);
-        if !self.hit(key, index, out) {
-            self.encode_miss(model, piece, key, index, out);
-        }
+        self.encode_keyed(model, piece, Key::new(piece), out);
     }
 
     /// [`PieceCache::encode_piece`] of `piece`, which may be a slice of `text`: where it is and
@@ -224,7 +220,14 @@ impl PieceCache {
         if piece.is_empty() || piece.len() > MAX_KEY {
             return self.encode_uncached(model, piece, squeeze, out);
         }
-        let key = key_within(text, piece);
+        self.encode_keyed(model, piece, key_within(text, piece), out);
+    }
+
+    /// The hit path, else the miss path, of `piece` under `key` (its own key, or its squeezed
+    /// one).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn encode_keyed(&mut self, model: &Bpe, piece: &[u8], key: Key, out: &mut Vec<u32>) {
         let index = key.hash() as usize & (SLOTS - 1);
         if !self.hit(key, index, out) {
             self.encode_miss(model, piece, key, index, out);
@@ -337,10 +340,7 @@ impl PieceCache {
             self.long.encode_piece(model, piece, out);
             return;
         };
-        let index = key.hash() as usize & (SLOTS - 1);
-        if !self.hit(key, index, out) {
-            self.encode_miss(model, piece, key, index, out);
-        }
+        self.encode_keyed(model, piece, key, out);
     }
 }
 
