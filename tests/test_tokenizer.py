@@ -252,13 +252,19 @@ def edited(doc: dict, edit) -> dict:  # type: ignore[no-untyped-def]
     return doc
 
 
+def merge_parts(merge: str | list[str]) -> tuple[str, str]:
+    """A ``tokenizer.json`` merge's left and right part (either form: ``"a b"`` or ``["a", "b"]``)."""
+    left, right = merge.split(" ") if isinstance(merge, str) else merge
+    return left, right
+
+
 def space_cut(doc: dict) -> dict:
     """``doc`` without the merges that join a part not ending in ``▁`` to one starting with it,
     so that toktool proves it may cut before ``▁`` and encodes on the raw text, before spaces
     become ``▁`` (HF's trainer makes such merges: an unsplit ``Metaspace`` text is one word to
     it; SentencePiece's own files, like Mistral's, have none)."""
     def joins_into_space(merge: str | list[str]) -> bool:
-        left, right = merge.split(" ") if isinstance(merge, str) else merge
+        left, right = merge_parts(merge)
         return right.startswith("▁") and not left.endswith("▁")
 
     def drop(d: dict) -> None:
@@ -312,12 +318,8 @@ def runs_last(doc: dict) -> dict:
     def pure(s: str) -> bool:
         return s != "" and set(s) == {"▁"}
 
-    def parts(merge: str | list[str]) -> tuple[str, str]:
-        left, right = merge.split(" ") if isinstance(merge, str) else merge
-        return left, right
-
     def reorder(d: dict) -> None:
-        merges = [parts(m) for m in d["model"]["merges"]]
+        merges = [merge_parts(m) for m in d["model"]["merges"]]
         runs = [m for m in merges if pure(m[0]) and pure(m[1])]
         others = [(left, right) for left, right in merges
                   if not (pure(left) and pure(right))
